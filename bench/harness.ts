@@ -1,0 +1,151 @@
+// A small side-by-side benchmark harness.
+//
+// Every subject of a suite runs in the same process, in interleaved rounds (the
+// order rotates each round), so machine noise hits them alike. Each round times a
+// batch of sequential awaited calls. The reported figure is the best round, in
+// nanoseconds per call: on a shared machine interference only ever adds time, so
+// the fastest of many rounds is the most repeatable estimate of a subject's own
+// cost (the rule Python's timeit follows). Batches are long enough that every
+// round includes garbage collection. Overhead is a subject's time minus the
+// baseline's (a bare call), and ratios compare overheads.
+import { mkdirSync, writeFileSync } from 'node:fs';
+
+export interface Subject {
+  readonly name: string;
+  /** One call. Awaited when it returns a promise. */
+  readonly call: () => unknown;
+  /** Runs once before timing (e.g. to create state). */
+  readonly setup?: () => void | Promise<void>;
+}
+
+export interface SuiteOptions {
+  /** Calls per timed batch. Default 50,000. */
+  readonly batch?: number;
+  /** Timed rounds per subject. Default 21. */
+  readonly rounds?: number;
+  /** Untimed warm-up calls per subject. Default 20,000. */
+  readonly warmup?: number;
+  /** Name of the baseline subject. Default: the first subject. */
+  readonly baseline?: string;
+}
+
+export interface Measurement {
+  readonly name: string;
+  /** Nanoseconds per call in the best round. */
+  readonly nsPerCall: number;
+  /** nsPerCall minus the baseline's (never below 0). */
+  readonly overheadNs: number;
+  /** The spread of the middle half of rounds, in ns per call. */
+  readonly iqrNs: number;
+}
+
+export interface SuiteResult {
+  readonly suite: string;
+  readonly node: string;
+  readonly baseline: string;
+  readonly batch: number;
+  readonly rounds: number;
+  readonly measurements: readonly Measurement[];
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+async function timeBatch(call: () => unknown, n: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const r = call();
+    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function')
+      await r;
+  }
+  return Number(process.hrtime.bigint() - start) / n;
+}
+
+/** Runs the subjects side by side and returns (and prints) the measurements. */
+export async function runSuite(
+  suite: string,
+  subjects: readonly Subject[],
+  options: SuiteOptions = {},
+): Promise<SuiteResult> {
+  const batch = options.batch ?? 50_000;
+  const rounds = options.rounds ?? 21;
+  const warmup = options.warmup ?? 20_000;
+  const baseline = options.baseline ?? subjects[0]!.name;
+  for (const s of subjects) {
+    await s.setup?.();
+    await timeBatch(s.call, warmup);
+  }
+  const samples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < subjects.length; k++) {
+      const s = subjects[(round + k) % subjects.length]!;
+      samples.get(s.name)!.push(await timeBatch(s.call, batch));
+    }
+  }
+  const base = Math.min(...samples.get(baseline)!);
+  const measurements = subjects.map((s) => {
+    const values = samples.get(s.name)!;
+    const ns = Math.min(...values);
+    return {
+      name: s.name,
+      nsPerCall: ns,
+      overheadNs: Math.max(0, ns - base),
+      iqrNs: quantile(values, 0.75) - quantile(values, 0.25),
+    };
+  });
+  const result: SuiteResult = { suite, node: process.version, baseline, batch, rounds, measurements };
+  printSuite(result);
+  save(result);
+  return result;
+}
+
+export function printSuite(result: SuiteResult): void {
+  const rows = result.measurements.map((m) => [
+    m.name,
+    m.nsPerCall.toFixed(0),
+    m.name === result.baseline ? '-' : m.overheadNs.toFixed(0),
+    m.iqrNs.toFixed(0),
+  ]);
+  printTable(
+    `${result.suite} (Node ${result.node}, best of ${result.rounds} rounds × ${result.batch} calls)`,
+    [['subject', 'ns/call', 'overhead ns', 'round IQR ns'], ...rows],
+  );
+}
+
+/** Prints a plain aligned table with a title. */
+export function printTable(title: string, rows: ReadonlyArray<ReadonlyArray<string>>): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: ReadonlyArray<string>) =>
+    `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
+  console.log(`\n${title}`);
+  console.log(line(rows[0]!));
+  console.log(
+    `|${widths.map((w, c) => (c === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+  );
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+/** The overhead of `name` in a result. */
+export function overhead(result: SuiteResult, name: string): number {
+  const m = result.measurements.find((x) => x.name === name);
+  if (m === undefined) throw new Error(`no subject ${name} in ${result.suite}`);
+  return m.overheadNs;
+}
+
+/** Checks a target and prints it; returns whether it was met. */
+export function target(description: string, actual: number, limit: number): boolean {
+  const met = actual <= limit;
+  console.log(`${met ? 'MET ' : 'MISS'} ${description}: ${actual.toFixed(3)} (limit ${limit.toFixed(3)})`);
+  return met;
+}
+
+export function save<T extends { readonly suite: string }>(result: T): void {
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL(`${result.suite}.json`, dir), `${JSON.stringify(result, null, 2)}\n`);
+}

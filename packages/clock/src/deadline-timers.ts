@@ -1,0 +1,195 @@
+import type { Clock, Timer } from './clock.ts';
+import { systemClock } from './system-clock.ts';
+
+class Entry implements Timer {
+  callback: (() => void) | undefined;
+  bucket: Bucket | undefined;
+  prev: Entry | undefined;
+  next: Entry | undefined;
+  readonly owner: DeadlineTimers;
+  constructor(owner: DeadlineTimers, callback: () => void) {
+    this.owner = owner;
+    this.callback = callback;
+  }
+  clear(): void {
+    if (this.bucket !== undefined) this.owner._remove(this);
+  }
+}
+
+/** Every entry due within one millisecond slot, as a doubly linked list. */
+class Bucket {
+  readonly key: number;
+  head: Entry | undefined;
+  constructor(key: number) {
+    this.key = key;
+  }
+}
+
+/**
+ * One coarse timer shared by many deadlines on the same clock.
+ *
+ * A per-call timeout built from a platform timer plus an AbortSignal costs
+ * microseconds; a call that finishes in time should not pay that. Deadlines are
+ * grouped into 1 ms slots keyed by the instant rounded up, so expiry is never
+ * early and at most about a millisecond late. Scheduling and cancelling are O(1)
+ * in the common case (slots come in increasing order); one clock timer is armed
+ * for the earliest non-empty slot. Like Node's own shared HTTP timers, that timer
+ * is unref'd: a deadline never keeps the process alive by itself (the work it
+ * bounds, a socket or a child process, does).
+ *
+ * Get the instance for a clock with {@link deadlineTimers}.
+ */
+export class DeadlineTimers {
+  readonly #clock: Clock;
+  readonly #buckets = new Map<number, Bucket>();
+  /** Min-heap of the keys in #buckets. */
+  readonly #keys: number[] = [];
+  #live = 0;
+  #timer: Timer | undefined;
+  #armedKey = Number.POSITIVE_INFINITY;
+  /** The slot used last: consecutive calls usually land in the same millisecond. */
+  #lastBucket: Bucket | undefined;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Deadlines scheduled and neither fired nor cleared. */
+  get pending(): number {
+    return this.#live;
+  }
+
+  /**
+   * Calls `callback` once the clock reads `at` or later. Returns a Timer whose
+   * `clear()` cancels it. `at` of Infinity never fires.
+   */
+  schedule(at: number, callback: () => void): Timer {
+    const entry = new Entry(this, callback);
+    if (at === Number.POSITIVE_INFINITY) {
+      entry.callback = undefined;
+      return entry;
+    }
+    if (Number.isNaN(at))
+      throw new RangeError('DeadlineTimers.schedule: at must be an instant in milliseconds, got NaN');
+    const key = Math.ceil(at);
+    let bucket = this.#lastBucket;
+    if (bucket === undefined || bucket.key !== key) {
+      bucket = this.#buckets.get(key);
+      if (bucket === undefined) {
+        bucket = new Bucket(key);
+        this.#buckets.set(key, bucket);
+        this.#pushKey(key);
+      }
+      this.#lastBucket = bucket;
+    }
+    entry.bucket = bucket;
+    const head = bucket.head;
+    if (head !== undefined) head.prev = entry;
+    entry.next = head;
+    bucket.head = entry;
+    this.#live++;
+    if (key < this.#armedKey) this.#arm(key);
+    return entry;
+  }
+
+  /** @internal */
+  _remove(entry: Entry): void {
+    const bucket = entry.bucket!;
+    if (entry.prev !== undefined) entry.prev.next = entry.next;
+    else bucket.head = entry.next;
+    if (entry.next !== undefined) entry.next.prev = entry.prev;
+    entry.bucket = entry.prev = entry.next = undefined;
+    entry.callback = undefined;
+    // An idle slot stays until the timer passes it, so a busy slot is not
+    // re-created (and its key re-pushed) for every call.
+    this.#live--;
+  }
+
+  #arm(key: number): void {
+    this.#timer?.clear();
+    this.#armedKey = key;
+    this.#timer = this.#clock.setTimeout(this.#fire, key - this.#clock.now(), UNREF);
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedKey = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    const keys = this.#keys;
+    let errors: unknown[] | undefined;
+    while (keys.length > 0) {
+      const key = keys[0]!;
+      const bucket = this.#buckets.get(key)!;
+      if (key > now && bucket.head !== undefined) break;
+      this.#popKey();
+      this.#buckets.delete(key);
+      if (this.#lastBucket === bucket) this.#lastBucket = undefined;
+      for (let entry = bucket.head; entry !== undefined; ) {
+        const next = entry.next;
+        const callback = entry.callback!;
+        entry.bucket = entry.prev = entry.next = entry.callback = undefined;
+        this.#live--;
+        try {
+          callback();
+        } catch (error) {
+          errors ??= [];
+          errors.push(error);
+        }
+        entry = next;
+      }
+    }
+    const first = keys[0];
+    if (first !== undefined && first < this.#armedKey) this.#arm(first);
+    if (errors !== undefined) {
+      for (const error of errors) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
+
+  #pushKey(key: number): void {
+    const heap = this.#keys;
+    let i = heap.push(key) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]! <= key) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = key;
+  }
+
+  #popKey(): void {
+    const heap = this.#keys;
+    const last = heap.pop()!;
+    const n = heap.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && heap[r]! < heap[l]! ? r : l;
+      if (heap[c]! >= last) break;
+      heap[i] = heap[c]!;
+      i = c;
+    }
+    heap[i] = last;
+  }
+}
+
+const UNREF = Object.freeze({ unref: true });
+
+const shared = new WeakMap<Clock, DeadlineTimers>();
+
+/** The shared {@link DeadlineTimers} of `clock` (default: the system clock). */
+export function deadlineTimers(clock: Clock = systemClock): DeadlineTimers {
+  let timers = shared.get(clock);
+  if (timers === undefined) {
+    timers = new DeadlineTimers(clock);
+    shared.set(clock, timers);
+  }
+  return timers;
+}

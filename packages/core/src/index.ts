@@ -1,0 +1,37 @@
+export type { Backoff } from './backoff.ts';
+export {
+  type ExecuteOptions,
+  type ExecutionContext,
+  type Operation,
+  remainingMs,
+  rootContext,
+  ScopedContext,
+  withAttempt,
+  withIdempotencyKey,
+} from './context.ts';
+export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline-scope.ts';
+export {
+  BulwarkError,
+  type BulwarkErrorCode,
+  type BulwarkErrorOptions,
+  bulwarkErrorBrand,
+  CallbackError,
+  DeadlineExceededError,
+  type DeadlineSource,
+  formatMs,
+  isBulwarkError,
+} from './errors.ts';
+export { type Disposable, disposable, EventHub, type Listener } from './events.ts';
+export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
+export {
+  BasePolicy,
+  type ExecuteOnlyPolicy,
+  NoopPolicy,
+  noopPolicy,
+  PipelinePolicy,
+  type Policy,
+  pipeline,
+  startCall,
+} from './policy.ts';
+export { type InstrumentInfo, LazyGauge, type MetricInstrument, Telemetry } from './telemetry.ts';
+export { type MethodInvoker, type WrapMethodsOptions, wrapMethods } from './wrap-methods.ts';

@@ -1,0 +1,189 @@
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+  metrics,
+  type ObservableGauge,
+  type ObservableResult,
+  trace,
+  type UpDownCounter,
+} from '@opentelemetry/api';
+
+/**
+ * Where `@opentelemetry/api` 1.x keeps whatever was registered globally (the
+ * key is shared by every copy of the API with the same major version). When
+ * nothing registered a meter provider or a context manager there, every
+ * instrument is a no-op and no span can be active, so the bridge returns at
+ * once instead of asking the API (which costs 15–25 ns per question).
+ */
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+function registered(kind: 'metrics' | 'context'): boolean {
+  const global = (globalThis as { [OTEL_GLOBAL]?: Partial<Record<string, unknown>> })[OTEL_GLOBAL];
+  return global !== undefined && global[kind] !== undefined;
+}
+
+/** Description of one metric instrument. */
+export interface InstrumentInfo {
+  readonly description: string;
+  /** UCUM unit, e.g. `"ms"`, `"{call}"`. */
+  readonly unit: string;
+}
+
+type Kind = 'counter' | 'upDownCounter' | 'histogram';
+type Sync = Counter | UpDownCounter | Histogram;
+
+/**
+ * A metric instrument that follows the globally registered MeterProvider. It is
+ * created on first use and re-created when the provider changes, so an SDK
+ * registered after bulwark was imported is still used.
+ */
+class LazyInstrument {
+  readonly #telemetry: Telemetry;
+  readonly #kind: Kind;
+  readonly #name: string;
+  readonly #info: InstrumentInfo;
+  #provider: MeterProvider | undefined;
+  #instrument: Sync | undefined;
+
+  constructor(telemetry: Telemetry, kind: Kind, name: string, info: InstrumentInfo) {
+    this.#telemetry = telemetry;
+    this.#kind = kind;
+    this.#name = name;
+    this.#info = info;
+  }
+
+  #get(): Sync {
+    const provider = metrics.getMeterProvider();
+    if (provider !== this.#provider || this.#instrument === undefined) {
+      const meter = this.#telemetry.meterFor(provider);
+      const opts = { description: this.#info.description, unit: this.#info.unit };
+      this.#instrument =
+        this.#kind === 'counter'
+          ? meter.createCounter(this.#name, opts)
+          : this.#kind === 'upDownCounter'
+            ? meter.createUpDownCounter(this.#name, opts)
+            : meter.createHistogram(this.#name, opts);
+      this.#provider = provider;
+    }
+    return this.#instrument;
+  }
+
+  /** Adds `value` (counters and up-down counters). */
+  add(value: number, attributes?: Attributes): void {
+    if (!registered('metrics')) return;
+    (this.#get() as Counter).add(value, attributes);
+  }
+
+  /** Records `value` (histograms). */
+  record(value: number, attributes?: Attributes): void {
+    if (!registered('metrics')) return;
+    (this.#get() as Histogram).record(value, attributes);
+  }
+}
+
+/** A counter, up-down counter or histogram that follows the global provider. */
+export type MetricInstrument = Pick<LazyInstrument, 'add' | 'record'>;
+
+/**
+ * An observable gauge whose callback is registered with whichever provider is
+ * current. Call {@link refresh} from a code path that runs now and then (for
+ * example each call); it is cheap when the provider has not changed.
+ */
+export class LazyGauge {
+  readonly #telemetry: Telemetry;
+  readonly #name: string;
+  readonly #info: InstrumentInfo;
+  readonly #observe: (result: ObservableResult) => void;
+  #provider: MeterProvider | undefined;
+  #gauge: ObservableGauge | undefined;
+
+  constructor(
+    telemetry: Telemetry,
+    name: string,
+    info: InstrumentInfo,
+    observe: (result: ObservableResult) => void,
+  ) {
+    this.#telemetry = telemetry;
+    this.#name = name;
+    this.#info = info;
+    this.#observe = observe;
+  }
+
+  /** Registers the callback with the current provider if it changed. */
+  refresh(): void {
+    if (!registered('metrics') && this.#provider === undefined) return;
+    const provider = metrics.getMeterProvider();
+    if (provider === this.#provider) return;
+    this.#gauge?.removeCallback(this.#observe);
+    this.#gauge = this.#telemetry
+      .meterFor(provider)
+      .createObservableGauge(this.#name, { description: this.#info.description, unit: this.#info.unit });
+    this.#gauge.addCallback(this.#observe);
+    this.#provider = provider;
+  }
+
+  /** Unregisters the callback. */
+  dispose(): void {
+    this.#gauge?.removeCallback(this.#observe);
+    this.#gauge = undefined;
+    this.#provider = undefined;
+  }
+}
+
+/**
+ * The bridge from one bulwark package to OpenTelemetry, through
+ * `@opentelemetry/api` only. Instruments are created lazily and follow the
+ * global provider; span events go to the active span when it is recording.
+ * With no SDK registered, every operation is a cheap no-op.
+ */
+export class Telemetry {
+  readonly #scope: string;
+  readonly #version: string;
+  #provider: MeterProvider | undefined;
+  #meter: Meter | undefined;
+
+  /** @param scope the instrumentation scope, e.g. `"@bulwark/retry"`. */
+  constructor(scope: string, version: string) {
+    this.#scope = scope;
+    this.#version = version;
+  }
+
+  /** @internal the meter of this scope on `provider`. */
+  meterFor(provider: MeterProvider): Meter {
+    if (provider !== this.#provider || this.#meter === undefined) {
+      this.#meter = provider.getMeter(this.#scope, this.#version);
+      this.#provider = provider;
+    }
+    return this.#meter;
+  }
+
+  counter(name: string, info: InstrumentInfo): MetricInstrument {
+    return new LazyInstrument(this, 'counter', name, info);
+  }
+
+  upDownCounter(name: string, info: InstrumentInfo): MetricInstrument {
+    return new LazyInstrument(this, 'upDownCounter', name, info);
+  }
+
+  histogram(name: string, info: InstrumentInfo): MetricInstrument {
+    return new LazyInstrument(this, 'histogram', name, info);
+  }
+
+  gauge(name: string, info: InstrumentInfo, observe: (result: ObservableResult) => void): LazyGauge {
+    return new LazyGauge(this, name, info, observe);
+  }
+
+  /**
+   * Adds an event to the active span, if there is one and it is recording.
+   * `attributes` is called only then, so building them costs nothing otherwise.
+   */
+  spanEvent(name: string, attributes?: () => Attributes): void {
+    if (!registered('context')) return;
+    const span = trace.getActiveSpan();
+    if (span === undefined || !span.isRecording()) return;
+    span.addEvent(name, attributes?.());
+  }
+}

@@ -1,0 +1,89 @@
+import type { ExecutionContext } from './context.ts';
+import { OptionsChecker } from './options.ts';
+import type { Policy } from './policy.ts';
+
+type AsyncMethodNames<T> = {
+  [K in keyof T]: T[K] extends (...args: never[]) => PromiseLike<unknown> ? K : never;
+}[keyof T] &
+  string;
+
+/** How one wrapped method call is made inside the policy. */
+export type MethodInvoker<T> = (
+  call: { readonly method: AsyncMethodNames<T>; readonly args: readonly unknown[]; readonly target: T },
+  ctx: ExecutionContext,
+) => unknown;
+
+/** Options for {@link wrapMethods}. */
+export interface WrapMethodsOptions<T> {
+  /** The async methods to run through the policy. Others pass through untouched. */
+  readonly methods: readonly AsyncMethodNames<T>[];
+  /** The operation name reported for a call. Default: the method name. */
+  readonly operation?: (method: AsyncMethodNames<T>) => string;
+  /**
+   * Makes the call inside the policy, given the context (its signal and
+   * deadline). Default: `target[method](...args)`. A store-specific wrapper
+   * uses it to cancel server-side work at the deadline.
+   */
+  readonly invoke?: MethodInvoker<T>;
+}
+
+/**
+ * Wraps chosen async methods of any client object so that each call runs
+ * through `policy` — for example `pg.Pool#query` or a Redis client's commands.
+ *
+ * Returns a proxy of `target`: wrapped methods return the policy's promise,
+ * everything else (properties, other methods, events) is the target's own.
+ * A wrapped method called in callback style (a function as its last argument)
+ * throws a TypeError, since the policy could not see its outcome.
+ */
+export function wrapMethods<T extends object>(target: T, policy: Policy, options: WrapMethodsOptions<T>): T {
+  const check = new OptionsChecker('wrapMethods()');
+  check.expect(typeof target === 'object' && target !== null, 'target', target, 'an object');
+  check.expect(
+    typeof policy === 'object' && policy !== null && typeof policy.execute === 'function',
+    'policy',
+    policy,
+    'a policy',
+  );
+  const methods = options?.methods;
+  check.expect(
+    Array.isArray(methods) && methods.length > 0,
+    'methods',
+    methods,
+    'a non-empty array of method names',
+  );
+  if (Array.isArray(methods)) {
+    for (const m of methods) {
+      check.expect(
+        typeof (target as Record<string, unknown>)[m] === 'function',
+        `methods[${JSON.stringify(m)}]`,
+        (target as Record<string, unknown>)[m],
+        'a method of the target',
+      );
+    }
+  }
+  check.func('operation', options?.operation);
+  check.func('invoke', options?.invoke);
+  check.done();
+
+  const invoke: MethodInvoker<T> =
+    options.invoke ??
+    ((call) => (call.target[call.method] as (...a: unknown[]) => unknown).apply(call.target, [...call.args]));
+  const wrapped = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>();
+  for (const method of methods) {
+    const operation = options.operation?.(method) ?? method;
+    wrapped.set(method, (...args: unknown[]) => {
+      if (typeof args[args.length - 1] === 'function') {
+        throw new TypeError(
+          `wrapMethods(): ${method}() was called with a callback; call it without one and await the promise it returns`,
+        );
+      }
+      return policy.execute((ctx) => invoke({ method, args, target }, ctx), { operation });
+    });
+  }
+  return new Proxy(target, {
+    get(obj, key, receiver) {
+      return wrapped.get(key) ?? Reflect.get(obj, key, receiver);
+    },
+  });
+}

@@ -1,0 +1,157 @@
+import { type Clock, deadlineTimers } from '@bulwark/clock';
+import {
+  BasePolicy,
+  DeadlineExceededError,
+  type DeadlineSource,
+  type Disposable,
+  EventHub,
+  type ExecutionContext,
+  type Listener,
+  type Operation,
+  OptionsChecker,
+  runWithDeadline,
+  ScopedContext,
+} from '@bulwark/core';
+import { telemetry } from './telemetry.ts';
+
+/** Options for {@link deadline} and {@link timeout}. */
+export interface DeadlinePolicyOptions {
+  /** The clock for contexts this policy creates itself. Default: the system clock. */
+  readonly clock?: Clock;
+  /**
+   * Also put the deadline in scope (as `withDeadline` does) while the function
+   * runs, so that bulwark calls it makes without being handed the context see
+   * it too. The function itself always gets it as `ctx.deadline`. Costs one
+   * AsyncLocalStorage frame per call (a few hundred nanoseconds). Default: false.
+   */
+  readonly propagate?: boolean;
+}
+
+/** Payload of `onExpired`. */
+export interface DeadlineExpiredEvent {
+  /** `'deadline'` for an overall budget, `'timeout'` for a per-attempt one. */
+  readonly source: DeadlineSource;
+  /** The budget that ran out, in milliseconds. */
+  readonly budgetMs: number;
+  readonly attempt: number;
+  readonly operation: string | undefined;
+}
+
+const expiredCounter = telemetry.counter('bulwark.deadline.exceeded', {
+  description: 'Calls ended by a bulwark deadline or attempt timeout',
+  unit: '{call}',
+});
+
+abstract class TimeLimitPolicy extends BasePolicy {
+  /** The limit, in milliseconds. */
+  readonly ms: number;
+  readonly #expired: EventHub<DeadlineExpiredEvent>;
+  readonly #kind: DeadlineSource;
+  readonly #propagate: boolean;
+
+  constructor(kind: DeadlineSource, ms: number, options: DeadlinePolicyOptions | undefined) {
+    const check = new OptionsChecker(`${kind}()`);
+    check.number('ms', ms, { min: 0, infinite: true, required: true });
+    check.done();
+    super(options?.clock);
+    this.ms = ms;
+    this.#kind = kind;
+    this.#propagate = options?.propagate === true;
+    this.#expired = new EventHub(`${kind}.onExpired`);
+  }
+
+  /** Subscribes to expiries. */
+  onExpired(listener: Listener<DeadlineExpiredEvent>): Disposable {
+    return this.#expired.subscribe(listener);
+  }
+
+  run<T>(fn: Operation<T>, parent: ExecutionContext): Promise<T> {
+    const clock = parent.clock;
+    const now = clock.now();
+    const own = now + this.ms;
+    const outer = parent.deadline;
+    // Under a tighter enclosing deadline, running out is that deadline's doing.
+    const bound = outer !== undefined && outer <= own;
+    const at = bound ? outer : own;
+    const source: DeadlineSource = bound ? 'deadline' : this.#kind;
+    const budgetMs = bound ? Math.max(0, outer - now) : this.ms;
+    if (at <= now) return Promise.reject(this.#expire(source, budgetMs, parent));
+    const scope = new ScopedContext(parent, at);
+    return new Promise<T>((resolve, reject) => {
+      const timer = deadlineTimers(clock).schedule(at, () => {
+        const error = this.#expire(source, budgetMs, parent);
+        reject(error);
+        scope.abort(error);
+      });
+      let result: T | PromiseLike<T>;
+      try {
+        result = this.#propagate ? runWithDeadline(at, clock, () => fn(scope)) : fn(scope);
+      } catch (error) {
+        timer.clear();
+        scope.release();
+        reject(error);
+        return;
+      }
+      Promise.resolve(result).then(
+        (value) => {
+          timer.clear();
+          scope.release();
+          resolve(value);
+        },
+        (error: unknown) => {
+          timer.clear();
+          scope.release();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #expire(source: DeadlineSource, budgetMs: number, ctx: ExecutionContext): DeadlineExceededError {
+    const error = new DeadlineExceededError(source, budgetMs);
+    expiredCounter.add(1, { source, ...(ctx.operation === undefined ? {} : { operation: ctx.operation }) });
+    telemetry.spanEvent('bulwark.deadline.exceeded', () => ({
+      source,
+      budget_ms: budgetMs,
+      attempt: ctx.attempt,
+    }));
+    if (this.#expired.listening) {
+      this.#expired.emit({ source, budgetMs, attempt: ctx.attempt, operation: ctx.operation });
+    }
+    return error;
+  }
+}
+
+/**
+ * An overall budget for everything inside it, every retry included. When it
+ * runs out, the context's signal aborts and the call rejects with
+ * `DeadlineExceededError` (`source: 'deadline'`). An enclosing, earlier
+ * deadline still wins.
+ */
+export class DeadlinePolicy extends TimeLimitPolicy {
+  constructor(ms: number, options?: DeadlinePolicyOptions) {
+    super('deadline', ms, options);
+  }
+}
+
+/**
+ * A per-attempt limit: min(`ms`, the time left on the deadline). Put it inside
+ * a retry. When it runs out, the attempt's signal aborts and the attempt rejects
+ * with `DeadlineExceededError` (`source: 'timeout'`, retryable, or
+ * `'deadline'` when it was the enclosing deadline that ran out).
+ */
+export class TimeoutPolicy extends TimeLimitPolicy {
+  constructor(ms: number, options?: DeadlinePolicyOptions) {
+    super('timeout', ms, options);
+  }
+}
+
+/** An overall deadline of `ms` milliseconds. See {@link DeadlinePolicy}. */
+export function deadline(ms: number, options?: DeadlinePolicyOptions): DeadlinePolicy {
+  return new DeadlinePolicy(ms, options);
+}
+
+/** A per-attempt timeout of `ms` milliseconds. See {@link TimeoutPolicy}. */
+export function timeout(ms: number, options?: DeadlinePolicyOptions): TimeoutPolicy {
+  return new TimeoutPolicy(ms, options);
+}

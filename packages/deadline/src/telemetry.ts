@@ -1,0 +1,3 @@
+import { Telemetry } from '@bulwark/core';
+
+export const telemetry = new Telemetry('@bulwark/deadline', '0.1.0');

@@ -1,0 +1,21 @@
+// CommonJS code on Node.js >= 22.12 can require() the ESM packages. This loads
+// every built package (dist/) with require() and checks it exports something.
+const { readdirSync, existsSync } = require('node:fs');
+const { join } = require('node:path');
+
+const root = join(__dirname, '..', 'packages');
+let loaded = 0;
+for (const name of readdirSync(root)) {
+  const pkg = require(join(root, name, 'package.json'));
+  if (!existsSync(join(root, name, 'dist'))) {
+    console.error(`check-require: ${pkg.name} has no dist/; run npm run build first`);
+    process.exit(1);
+  }
+  const mod = require(pkg.name);
+  if (Object.keys(mod).length === 0) {
+    console.error(`check-require: require('${pkg.name}') gave no exports`);
+    process.exit(1);
+  }
+  loaded++;
+}
+console.log(`check-require: require() loads all ${loaded} packages`);

@@ -1,0 +1,101 @@
+import { DeadlineTimers, deadlineTimers, seededRandom, VirtualClock } from '@bulwark/clock';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+describe('DeadlineTimers', () => {
+  it('never fires a deadline before its instant', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.double({ min: 0, max: 500, noNaN: true }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.double({ min: 0.01, max: 50, noNaN: true }), { minLength: 1, maxLength: 40 }),
+        async (instants, steps) => {
+          const clock = new VirtualClock();
+          const timers = new DeadlineTimers(clock);
+          const fired: Array<{ at: number; now: number }> = [];
+          for (const at of instants) timers.schedule(at, () => fired.push({ at, now: clock.now() }));
+          for (const step of steps) await clock.advance(step);
+          await clock.advance(600);
+          expect(fired).toHaveLength(instants.length);
+          for (const { at, now } of fired) {
+            expect(now).toBeGreaterThanOrEqual(at);
+            // at most one millisecond slot late on a virtual clock
+            expect(now).toBeLessThanOrEqual(Math.ceil(at));
+          }
+          expect(timers.pending).toBe(0);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('does not fire cleared deadlines and counts only live ones', async () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    const fired: number[] = [];
+    const handles = Array.from({ length: 10 }, (_, i) => timers.schedule(10 + i, () => fired.push(i)));
+    expect(timers.pending).toBe(10);
+    for (let i = 0; i < 10; i += 2) handles[i]!.clear();
+    handles[0]!.clear();
+    expect(timers.pending).toBe(5);
+    await clock.advance(100);
+    expect(fired).toEqual([1, 3, 5, 7, 9]);
+    expect(timers.pending).toBe(0);
+  });
+
+  it('uses one clock timer however many deadlines are pending', () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    for (let i = 0; i < 1_000; i++) timers.schedule(1_000 + i * 3, () => {});
+    expect(timers.pending).toBe(1_000);
+    expect(clock.pendingTimers).toBe(1);
+  });
+
+  it('re-arms for an earlier deadline scheduled after a later one', async () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    const seen: string[] = [];
+    timers.schedule(1_000, () => seen.push('late'));
+    timers.schedule(5, () => seen.push('early'));
+    await clock.advance(5);
+    expect(seen).toEqual(['early']);
+    await clock.advance(995);
+    expect(seen).toEqual(['early', 'late']);
+  });
+
+  it('keeps firing the others when one callback throws', async () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    const onError = (e: unknown) => errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      timers.schedule(3, () => {
+        throw new Error('boom');
+      });
+      timers.schedule(3, () => seen.push('second'));
+      await clock.advance(3);
+      expect(seen).toEqual(['second']);
+      expect(errors).toEqual([expect.objectContaining({ message: 'boom' })]);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
+
+  it('shares one instance per clock', () => {
+    const clock = new VirtualClock();
+    expect(deadlineTimers(clock)).toBe(deadlineTimers(clock));
+    expect(deadlineTimers(clock)).not.toBe(deadlineTimers(new VirtualClock()));
+  });
+});
+
+describe('seededRandom', () => {
+  it('repeats the same sequence for the same seed, within [0, 1)', () => {
+    const a = seededRandom(42);
+    const b = seededRandom(42);
+    const xs = Array.from({ length: 1_000 }, () => a());
+    expect(Array.from({ length: 1_000 }, () => b())).toEqual(xs);
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(new Set(xs).size).toBeGreaterThan(990);
+  });
+});

@@ -1,0 +1,139 @@
+import {
+  BulwarkError,
+  CallbackError,
+  DeadlineExceededError,
+  EventHub,
+  InvalidOptionsError,
+  isBulwarkError,
+  OptionsChecker,
+} from '@bulwark/core';
+import { describe, expect, it, vi } from 'vitest';
+
+describe('BulwarkError', () => {
+  it('carries a literal code, a cause and retryAfterMs', () => {
+    const cause = new Error('socket hang up');
+    const error = new BulwarkError('ERR_STORE_UNAVAILABLE', 'store down', { cause, retryAfterMs: 250 });
+    expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
+    expect(error.cause).toBe(cause);
+    expect(error.retryAfterMs).toBe(250);
+    expect(error.name).toBe('BulwarkError');
+    expect(error).toBeInstanceOf(Error);
+  });
+
+  it('is recognised by its brand, even from another copy of the package', () => {
+    const fromAnotherCopy = Object.assign(new Error('x'), {
+      code: 'ERR_CIRCUIT_OPEN',
+      [Symbol.for('bulwark.error')]: true,
+    });
+    expect(isBulwarkError(fromAnotherCopy)).toBe(true);
+    expect(isBulwarkError(fromAnotherCopy, 'ERR_CIRCUIT_OPEN')).toBe(true);
+    expect(isBulwarkError(fromAnotherCopy, 'ERR_BULKHEAD_FULL')).toBe(false);
+    expect(isBulwarkError(new Error('plain'))).toBe(false);
+    expect(isBulwarkError(null)).toBe(false);
+    expect(isBulwarkError('ERR_CIRCUIT_OPEN')).toBe(false);
+  });
+
+  it('names the subclass and says which budget ran out', () => {
+    const deadline = new DeadlineExceededError('deadline', 1500);
+    expect(deadline.name).toBe('DeadlineExceededError');
+    expect(deadline.message).toBe('deadline exceeded: the 1500 ms budget ran out');
+    expect(isBulwarkError(deadline, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect(new DeadlineExceededError('timeout', 20).message).toBe('attempt timed out after 20 ms');
+  });
+
+  it('wraps a throwing callback with its cause', () => {
+    const cause = new TypeError('bad');
+    const error = new CallbackError('retryOn', cause);
+    expect(error.message).toBe('retryOn threw: bad');
+    expect(error.cause).toBe(cause);
+    expect(isBulwarkError(error, 'ERR_CALLBACK_FAILED')).toBe(true);
+  });
+});
+
+describe('OptionsChecker', () => {
+  it('lists every violation with its value in one RangeError', () => {
+    const check = new OptionsChecker('thing()');
+    check.number('maxAttempts', 0, { integer: true, min: 1 });
+    check.number('ratio', Number.NaN, { min: 0, max: 1000 });
+    check.number('delayMs', -0, { above: 0 });
+    check.oneOf('jitter', 'sometimes', ['full', 'equal', 'none']);
+    check.func('retryOn', 'yes');
+    check.number('ok', 5, { min: 1 });
+    let thrown: unknown;
+    try {
+      check.done();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(RangeError);
+    expect(thrown).toBeInstanceOf(InvalidOptionsError);
+    const error = thrown as InvalidOptionsError;
+    expect(error.violations.map((v) => v.option)).toEqual([
+      'maxAttempts',
+      'ratio',
+      'delayMs',
+      'jitter',
+      'retryOn',
+    ]);
+    expect(error.message).toBe(
+      [
+        'thing(): invalid options (5):',
+        '  - maxAttempts must be an integer >= 1, got 0',
+        '  - ratio must be a finite number >= 0 <= 1000, got NaN',
+        '  - delayMs must be a finite number > 0, got -0',
+        '  - jitter must be one of "full", "equal", "none", got "sometimes"',
+        '  - retryOn must be a function, got "yes"',
+      ].join('\n'),
+    );
+    expect(isBulwarkError(error, 'ERR_INVALID_OPTIONS')).toBe(true);
+  });
+
+  it('passes when every value is valid or absent', () => {
+    const check = new OptionsChecker('thing()');
+    check.number('a', undefined, { min: 1 });
+    check.number('b', Number.POSITIVE_INFINITY, { min: 0, infinite: true });
+    check.oneOf('c', undefined, ['x']);
+    expect(check.failed).toBe(false);
+    expect(() => check.done()).not.toThrow();
+  });
+});
+
+describe('EventHub', () => {
+  it('delivers events to listeners until they are disposed', () => {
+    const hub = new EventHub<{ n: number }>('test.onThing');
+    const seen: number[] = [];
+    expect(hub.listening).toBe(false);
+    const a = hub.subscribe((e) => seen.push(e.n));
+    {
+      using _b = hub.subscribe((e) => seen.push(e.n * 10));
+      hub.emit({ n: 1 });
+    }
+    hub.emit({ n: 2 });
+    a.dispose();
+    a.dispose();
+    hub.emit({ n: 3 });
+    expect(seen).toEqual([1, 10, 2]);
+    expect(hub.listening).toBe(false);
+  });
+
+  it('keeps going when a listener throws, and reports it as a warning', () => {
+    const hub = new EventHub<number>('test.onThing');
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const seen: number[] = [];
+    hub.subscribe(() => {
+      throw new Error('listener bug');
+    });
+    hub.subscribe((n) => seen.push(n));
+    expect(() => hub.emit(7)).not.toThrow();
+    expect(seen).toEqual([7]);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('a test.onThing listener threw'), {
+      code: 'BULWARK_LISTENER_ERROR',
+    });
+    warn.mockRestore();
+  });
+
+  it('rejects a listener that is not a function', () => {
+    const hub = new EventHub<number>('test.onThing');
+    expect(() => hub.subscribe(42 as never)).toThrow(/listener must be a function, got number/);
+  });
+});

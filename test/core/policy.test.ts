@@ -1,0 +1,164 @@
+import { getEventListeners } from 'node:events';
+import { VirtualClock } from '@bulwark/clock';
+import {
+  BasePolicy,
+  type ExecutionContext,
+  NoopPolicy,
+  noopPolicy,
+  type Operation,
+  pipeline,
+  withAttempt,
+} from '@bulwark/core';
+import { describe, expect, it } from 'vitest';
+
+/** Records when it enters and leaves, to show nesting order. */
+class Tracing extends BasePolicy {
+  readonly name: string;
+  readonly log: string[];
+  constructor(name: string, log: string[], clock?: VirtualClock) {
+    super(clock);
+    this.name = name;
+    this.log = log;
+  }
+  async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    this.log.push(`enter ${this.name}`);
+    try {
+      return await fn(ctx);
+    } finally {
+      this.log.push(`leave ${this.name}`);
+    }
+  }
+}
+
+/** Runs the function twice, as a retry would, with attempt numbers. */
+class Twice extends BasePolicy {
+  async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    await fn(withAttempt(ctx, 1));
+    return fn(withAttempt(ctx, 2));
+  }
+}
+
+describe('pipeline', () => {
+  it('puts the first policy outermost', async () => {
+    const log: string[] = [];
+    const p = pipeline(new Tracing('a', log), new Tracing('b', log), new Tracing('c', log));
+    await p.execute(() => {
+      log.push('fn');
+    });
+    expect(log).toEqual(['enter a', 'enter b', 'enter c', 'fn', 'leave c', 'leave b', 'leave a']);
+  });
+
+  it('lets an outer policy run the inner chain more than once', async () => {
+    const log: string[] = [];
+    const attempts: number[] = [];
+    const p = pipeline(new Twice(undefined), new Tracing('inner', log));
+    await p.execute((ctx) => {
+      attempts.push(ctx.attempt);
+    });
+    expect(attempts).toEqual([1, 2]);
+    expect(log).toEqual(['enter inner', 'leave inner', 'enter inner', 'leave inner']);
+  });
+
+  it('passes values and errors through unchanged', async () => {
+    const p = pipeline(noopPolicy, new NoopPolicy(undefined), noopPolicy);
+    const value = { answer: 42 };
+    await expect(p.execute(() => value)).resolves.toBe(value);
+    const error = new Error('nope');
+    await expect(
+      p.execute(() => {
+        throw error;
+      }),
+    ).rejects.toBe(error);
+    await expect(p.execute(() => Promise.reject(error))).rejects.toBe(error);
+  });
+
+  it('gives the first call attempt 1 and the operation name', async () => {
+    let seen: ExecutionContext | undefined;
+    await pipeline(noopPolicy).execute(
+      (ctx) => {
+        seen = ctx;
+      },
+      { operation: 'get-user' },
+    );
+    expect(seen?.attempt).toBe(1);
+    expect(seen?.operation).toBe('get-user');
+    expect(seen?.deadline).toBeUndefined();
+  });
+
+  it('uses the first non-system clock among its policies for the context', async () => {
+    const clock = new VirtualClock(123);
+    let seen: ExecutionContext | undefined;
+    await pipeline(noopPolicy, new Tracing('x', [], clock)).execute((ctx) => {
+      seen = ctx;
+    });
+    expect(seen?.clock).toBe(clock);
+  });
+
+  it('accepts a policy that only has execute()', async () => {
+    const calls: string[] = [];
+    const foreign = {
+      execute<T>(fn: Operation<T>, options?: { signal?: AbortSignal }): Promise<T> {
+        calls.push(options?.signal ? 'with signal' : 'without signal');
+        return Promise.resolve(fn(undefined as never));
+      },
+    };
+    const result = await pipeline(noopPolicy, foreign).execute((ctx) => ctx.attempt);
+    expect(result).toBe(1);
+    expect(calls).toEqual(['with signal']);
+  });
+
+  it('rejects arguments that are not policies, naming them', () => {
+    expect(() => pipeline(noopPolicy, 42 as never)).toThrow(
+      /every argument must be a policy with execute\(\), got 42/,
+    );
+  });
+
+  it('with no policy is the noop policy', () => {
+    expect(pipeline()).toBe(noopPolicy);
+  });
+});
+
+describe('execute and the caller signal', () => {
+  it('rejects at once with the reason when the signal has already aborted', async () => {
+    const controller = new AbortController();
+    const reason = new Error('cancelled by user');
+    controller.abort(reason);
+    let ran = false;
+    await expect(
+      noopPolicy.execute(
+        () => {
+          ran = true;
+        },
+        { signal: controller.signal },
+      ),
+    ).rejects.toBe(reason);
+    expect(ran).toBe(false);
+  });
+
+  it('rejects with the reason, unchanged, when the signal aborts during the call', async () => {
+    const controller = new AbortController();
+    const reason = { custom: 'reason object' };
+    const p = noopPolicy.execute(() => new Promise(() => {}), { signal: controller.signal });
+    controller.abort(reason);
+    await expect(p).rejects.toBe(reason);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('hands the caller signal to the function as ctx.signal', async () => {
+    const controller = new AbortController();
+    const seen = await noopPolicy.execute((ctx) => ctx.signal, { signal: controller.signal });
+    expect(seen).toBe(controller.signal);
+  });
+
+  it('gives a never-aborted signal when the caller has none', async () => {
+    const seen = await noopPolicy.execute((ctx) => ctx.signal);
+    expect(seen.aborted).toBe(false);
+  });
+
+  it('keeps listener counts flat after 100,000 calls sharing one signal', async () => {
+    const controller = new AbortController();
+    const p = pipeline(noopPolicy, noopPolicy);
+    for (let i = 0; i < 100_000; i++) await p.execute((ctx) => ctx.attempt, { signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+});

@@ -1,0 +1,127 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+
+/** Options for {@link retryBudget}. */
+export interface RetryBudgetOptions {
+  /** Retries allowed per request in the window, from 0 to 1000. Default: 0.2 (retries add at most 20% load). */
+  readonly ratio?: number;
+  /** Retries allowed per second regardless of traffic, so that a quiet client can still retry. Default: 10. */
+  readonly minRetriesPerSecond?: number;
+  /** The sliding window requests and retries are counted over, in milliseconds. Default: 10,000. */
+  readonly windowMs?: number;
+  /** The clock the window slides on. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** The defaults of {@link retryBudget}. */
+export const RETRY_BUDGET_DEFAULTS: Readonly<Required<Omit<RetryBudgetOptions, 'clock'>>> = Object.freeze({
+  ratio: 0.2,
+  minRetriesPerSecond: 10,
+  windowMs: 10_000,
+});
+
+/** The window is counted in this many buckets: fixed memory, no entry per request. */
+const BUCKETS = 10;
+/** Requests are counted in batches this large, so most calls do not read the clock. */
+const BATCH = 16;
+
+/**
+ * A retry budget shared by any number of retry policies, as Finagle's
+ * RetryBudget works: within a sliding window, the retries allowed are
+ * `minRetriesPerSecond × windowSeconds + ratio × requests`. When a retry would
+ * go over, the policy stops and rethrows the last error (stop reason
+ * `'budget'`). A budget holds no timer and a fixed amount of memory.
+ *
+ * Requests are counted in batches of 16 and the window slides in tenths, so
+ * the count may lag by up to 15 requests and one tenth of the window.
+ */
+export class RetryBudget {
+  readonly ratio: number;
+  readonly minRetriesPerSecond: number;
+  readonly windowMs: number;
+  readonly clock: Clock;
+  readonly #bucketMs: number;
+  readonly #reserve: number;
+  readonly #requests = new Float64Array(BUCKETS);
+  readonly #retries = new Float64Array(BUCKETS);
+  #head = Number.NEGATIVE_INFINITY;
+  #requestSum = 0;
+  #retrySum = 0;
+  #pending = 0;
+
+  constructor(options?: RetryBudgetOptions) {
+    const ratio = options?.ratio ?? RETRY_BUDGET_DEFAULTS.ratio;
+    const minRetriesPerSecond = options?.minRetriesPerSecond ?? RETRY_BUDGET_DEFAULTS.minRetriesPerSecond;
+    const windowMs = options?.windowMs ?? RETRY_BUDGET_DEFAULTS.windowMs;
+    const check = new OptionsChecker('retryBudget()');
+    check.number('ratio', ratio, { min: 0, max: 1000 });
+    check.number('minRetriesPerSecond', minRetriesPerSecond, { min: 0 });
+    check.number('windowMs', windowMs, { min: 1 });
+    check.done();
+    this.ratio = ratio;
+    this.minRetriesPerSecond = minRetriesPerSecond;
+    this.windowMs = windowMs;
+    this.clock = options?.clock ?? systemClock;
+    this.#bucketMs = windowMs / BUCKETS;
+    this.#reserve = (minRetriesPerSecond * windowMs) / 1000;
+  }
+
+  /** Counts one request (a logical call, not an attempt). Retry policies call it for you. */
+  recordRequest(): void {
+    if (++this.#pending === BATCH) this.#flush();
+  }
+
+  /**
+   * Takes one retry from the budget: true when it was available (and is now
+   * spent), false when the budget is empty.
+   */
+  tryWithdraw(): boolean {
+    this.#flush();
+    if (this.#retrySum + 1 > this.#reserve + this.ratio * this.#requestSum) return false;
+    this.#retries[this.#index()]! += 1;
+    this.#retrySum += 1;
+    return true;
+  }
+
+  /** The retries the budget allows now (0 when it is empty). */
+  available(): number {
+    this.#flush();
+    return Math.max(0, Math.floor(this.#reserve + this.ratio * this.#requestSum - this.#retrySum));
+  }
+
+  /** Requests and retries counted in the current window. */
+  stats(): { readonly requests: number; readonly retries: number } {
+    this.#flush();
+    return { requests: this.#requestSum, retries: this.#retrySum };
+  }
+
+  #index(): number {
+    return ((this.#head % BUCKETS) + BUCKETS) % BUCKETS;
+  }
+
+  /** Slides the window to now and adds the pending requests to its newest bucket. */
+  #flush(): void {
+    const bucket = Math.floor(this.clock.now() / this.#bucketMs);
+    if (bucket > this.#head) {
+      const stale = Math.min(bucket - this.#head, BUCKETS);
+      for (let i = 1; i <= stale; i++) {
+        const at = (((bucket - stale + i) % BUCKETS) + BUCKETS) % BUCKETS;
+        this.#requestSum -= this.#requests[at]!;
+        this.#retrySum -= this.#retries[at]!;
+        this.#requests[at] = 0;
+        this.#retries[at] = 0;
+      }
+      this.#head = bucket;
+    }
+    if (this.#pending > 0) {
+      this.#requests[this.#index()]! += this.#pending;
+      this.#requestSum += this.#pending;
+      this.#pending = 0;
+    }
+  }
+}
+
+/** A retry budget to share across retry policies; see {@link RetryBudget}. */
+export function retryBudget(options?: RetryBudgetOptions): RetryBudget {
+  return new RetryBudget(options);
+}

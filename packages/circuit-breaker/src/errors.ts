@@ -1,0 +1,29 @@
+import { BulwarkError, formatMs } from '@bulwark/core';
+
+/** The states of a breaker. `isolated` means held open by hand (`isolate()`). */
+export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+/**
+ * A call refused because the circuit is open, isolated, or half-open with every
+ * probe slot taken. `retryAfterMs` is the time until the breaker lets a probe
+ * through (undefined while isolated, when nobody can know).
+ */
+export class BrokenCircuitError extends BulwarkError<'ERR_CIRCUIT_OPEN'> {
+  /** The breaker's name, when it has one. */
+  readonly breaker: string | undefined;
+  /** The state that refused the call. */
+  readonly state: Exclude<CircuitState, 'closed'>;
+
+  constructor(state: Exclude<CircuitState, 'closed'>, retryAfterMs: number | undefined, breaker?: string) {
+    const who = breaker === undefined ? 'the circuit' : `circuit "${breaker}"`;
+    const why =
+      state === 'isolated'
+        ? `${who} is isolated by hand; release the isolate() handle or call reset() to close it`
+        : state === 'half-open'
+          ? `${who} is half-open and every probe slot is taken; try again in ${formatMs(retryAfterMs ?? 0)}`
+          : `${who} is open; a probe will be let through in ${formatMs(retryAfterMs ?? 0)}`;
+    super('ERR_CIRCUIT_OPEN', `call refused: ${why}`, { retryAfterMs });
+    this.breaker = breaker;
+    this.state = state;
+  }
+}

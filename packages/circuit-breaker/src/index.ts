@@ -1,0 +1,42 @@
+export {
+  type BreakerErrorEvent,
+  type BreakerStats,
+  type CallOutcome,
+  CIRCUIT_BREAKER_DEFAULTS,
+  type CircuitBreakerOptions,
+  CircuitBreakerPolicy,
+  type CircuitPermit,
+  checkSnapshot,
+  circuitBreaker,
+  type HalfOpenOptions,
+  type StateChangeEvent,
+  type TransitionReason,
+} from './breaker.ts';
+export { BrokenCircuitError, type CircuitState } from './errors.ts';
+export {
+  CIRCUIT_BREAKER_REGISTRY_DEFAULTS,
+  CircuitBreakerRegistry,
+  type CircuitBreakerRegistryOptions,
+  circuitBreakers,
+} from './registry.ts';
+export {
+  type BreakerSnapshot,
+  type BreakerStateStore,
+  MemoryBreakerStateStore,
+  memoryBreakerStateStore,
+  SNAPSHOT_VERSION,
+} from './store.ts';
+export {
+  ConsecutiveTrip,
+  consecutive,
+  type FailureRateOptions,
+  FailureRateTrip,
+  failureRate,
+  RATE_TRIP_DEFAULTS,
+  type SlowCallRateOptions,
+  SlowCallRateTrip,
+  slowCallRate,
+  type Trip,
+  type TripState,
+  type WindowSpec,
+} from './trips.ts';

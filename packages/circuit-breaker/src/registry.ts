@@ -1,0 +1,116 @@
+import { OptionsChecker } from '@bulwark/core';
+import { type CircuitBreakerOptions, CircuitBreakerPolicy } from './breaker.ts';
+import type { Trip } from './trips.ts';
+
+/** Options for {@link circuitBreakers}: every breaker's options, plus the bound. */
+export interface CircuitBreakerRegistryOptions
+  extends Omit<CircuitBreakerOptions, 'initialState' | 'storeKey'> {
+  /** The most breakers kept at once. Default: 1,000. */
+  readonly maxKeys?: number;
+}
+
+/** The defaults of {@link circuitBreakers}. */
+export const CIRCUIT_BREAKER_REGISTRY_DEFAULTS = Object.freeze({ maxKeys: 1_000 });
+
+/**
+ * One breaker per key (per host, per tenant), created on first use, bounded by
+ * `maxKeys`. When full, it evicts the least recently used closed breaker; it
+ * evicts an open one only when every breaker it holds is open, isolated or
+ * half-open. Breakers of one registry share its `name` in telemetry (keys are
+ * not metric attributes: their number is unbounded); each breaker's
+ * `storeKey` is `name + ':' + key`.
+ */
+export class CircuitBreakerRegistry {
+  readonly maxKeys: number;
+  readonly #options: CircuitBreakerRegistryOptions;
+  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
+  #evicted = 0;
+
+  constructor(options?: CircuitBreakerRegistryOptions) {
+    const check = new OptionsChecker('circuitBreakers()');
+    check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
+    check.done();
+    this.maxKeys = options?.maxKeys ?? CIRCUIT_BREAKER_REGISTRY_DEFAULTS.maxKeys;
+    const trip = options?.trip;
+    // One frozen trip list for every breaker of the registry.
+    this.#options = {
+      ...options,
+      trip: trip === undefined ? undefined : Object.freeze(Array.isArray(trip) ? [...trip] : [trip as Trip]),
+    };
+    // Validates the breaker options once, up front, rather than at the first get().
+    new CircuitBreakerPolicy({ ...this.#options, name: undefined, store: undefined });
+  }
+
+  /** The breaker for `key`, created on first use. */
+  get(key: string): CircuitBreakerPolicy {
+    const breakers = this.#breakers;
+    let breaker = breakers.get(key);
+    if (breaker !== undefined) {
+      // Most recently used last: the first closed entry is the eviction candidate.
+      breakers.delete(key);
+      breakers.set(key, breaker);
+      return breaker;
+    }
+    if (typeof key !== 'string')
+      throw new TypeError(`circuitBreakers().get(): key must be a string, got ${typeof key}`);
+    breaker = new CircuitBreakerPolicy({
+      ...this.#options,
+      storeKey: this.#options.store === undefined ? undefined : `${this.#options.name ?? 'breaker'}:${key}`,
+    });
+    breakers.set(key, breaker);
+    if (breakers.size > this.maxKeys) this.#evictOne(key);
+    return breaker;
+  }
+
+  /** The breaker for `key` if there is one; does not create it. */
+  peek(key: string): CircuitBreakerPolicy | undefined {
+    return this.#breakers.get(key);
+  }
+
+  /** Breakers held now. */
+  get size(): number {
+    return this.#breakers.size;
+  }
+
+  /** Breakers evicted so far. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
+  /** The keys held, least recently used first. */
+  keys(): IterableIterator<string> {
+    return this.#breakers.keys();
+  }
+
+  /** Removes the breaker for `key`. */
+  delete(key: string): boolean {
+    const breaker = this.#breakers.get(key);
+    if (breaker === undefined) return false;
+    breaker._detach();
+    return this.#breakers.delete(key);
+  }
+
+  /** Evicts one breaker other than `keep` (the one just added). */
+  #evictOne(keep: string): void {
+    let victim: string | undefined;
+    let fallback: string | undefined;
+    for (const [key, breaker] of this.#breakers) {
+      if (key === keep) continue;
+      const state = breaker.state;
+      if (state === 'closed') {
+        victim = key;
+        break;
+      }
+      fallback ??= key;
+    }
+    const key = victim ?? fallback!;
+    this.#breakers.get(key)!._detach();
+    this.#breakers.delete(key);
+    this.#evicted++;
+  }
+}
+
+/** A keyed registry of circuit breakers; see {@link CircuitBreakerRegistry}. */
+export function circuitBreakers(options?: CircuitBreakerRegistryOptions): CircuitBreakerRegistry {
+  return new CircuitBreakerRegistry(options);
+}

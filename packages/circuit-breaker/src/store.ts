@@ -1,0 +1,68 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import type { CircuitState } from './errors.ts';
+
+/** The version of {@link BreakerSnapshot} this package writes and reads. */
+export const SNAPSHOT_VERSION = 1;
+
+/**
+ * A breaker's state, in a form that survives a process: durations are
+ * relative (milliseconds from the moment it was taken), never instants, since
+ * monotonic clocks of different processes do not agree.
+ */
+export interface BreakerSnapshot {
+  readonly version: 1;
+  readonly state: CircuitState;
+  /** Milliseconds until an open breaker lets a probe through; 0 in other states. */
+  readonly openRemainingMs: number;
+  /** Trips since the breaker last closed (drives a backoff `openMs`). */
+  readonly trips: number;
+}
+
+/**
+ * Where breakers publish their transitions and read the fleet's view. Local
+ * decisions never wait on it: breakers publish without awaiting, and read only
+ * when `syncFromStore()` is called.
+ */
+export interface BreakerStateStore {
+  /** Records the state of the breaker under `key`. */
+  publish(key: string, snapshot: BreakerSnapshot): void | Promise<void>;
+  /** The last state published under `key`, with `openRemainingMs` as of now. */
+  read(key: string): BreakerSnapshot | undefined | Promise<BreakerSnapshot | undefined>;
+}
+
+/**
+ * An in-process {@link BreakerStateStore}: breakers in one process that use the
+ * same key see each other's trips. `maxKeys` bounds it (least recently
+ * published first out).
+ */
+export class MemoryBreakerStateStore implements BreakerStateStore {
+  readonly #clock: Clock;
+  readonly #maxKeys: number;
+  readonly #entries = new Map<string, { snapshot: BreakerSnapshot; at: number }>();
+
+  constructor(options?: { readonly clock?: Clock; readonly maxKeys?: number }) {
+    this.#clock = options?.clock ?? systemClock;
+    this.#maxKeys = options?.maxKeys ?? 10_000;
+  }
+
+  publish(key: string, snapshot: BreakerSnapshot): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { snapshot, at: this.#clock.now() });
+    if (this.#entries.size > this.#maxKeys) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  read(key: string): BreakerSnapshot | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    const elapsed = this.#clock.now() - entry.at;
+    return { ...entry.snapshot, openRemainingMs: Math.max(0, entry.snapshot.openRemainingMs - elapsed) };
+  }
+}
+
+/** An in-process breaker state store. */
+export function memoryBreakerStateStore(options?: {
+  readonly clock?: Clock;
+  readonly maxKeys?: number;
+}): MemoryBreakerStateStore {
+  return new MemoryBreakerStateStore(options);
+}

@@ -1,0 +1,89 @@
+import { Telemetry } from '@bulwark/core';
+import type { CircuitState } from './errors.ts';
+
+export const telemetry = new Telemetry('@bulwark/circuit-breaker', '0.1.0');
+
+export const callsCounter = telemetry.counter('bulwark.circuit.calls', {
+  description: 'Calls a breaker admitted, by how they were judged: success, failure or ignored',
+  unit: '{call}',
+});
+export const refusalsCounter = telemetry.counter('bulwark.circuit.refusals', {
+  description: 'Calls a breaker refused, by the state that refused them',
+  unit: '{call}',
+});
+export const transitionsCounter = telemetry.counter('bulwark.circuit.transitions', {
+  description: 'Breaker state changes',
+  unit: '{transition}',
+});
+
+const STATES: readonly CircuitState[] = ['closed', 'open', 'half-open', 'isolated'];
+
+/** Breakers per name and state, for the `bulwark.circuit.state` gauge. */
+const population = new Map<string, Record<CircuitState, number>>();
+
+const stateGauge = telemetry.gauge(
+  'bulwark.circuit.state',
+  { description: 'Breakers in each state, per breaker name', unit: '{breaker}' },
+  (result) => {
+    for (const [breaker, counts] of population) {
+      for (const state of STATES) result.observe(counts[state], attributesFor(breaker, 'state', state));
+    }
+  },
+);
+
+/** Moves one breaker named `name` from state `from` (or nowhere) to `to` (or nowhere). */
+export function countState(name: string, from: CircuitState | undefined, to: CircuitState | undefined): void {
+  let counts = population.get(name);
+  if (counts === undefined) {
+    counts = { closed: 0, open: 0, 'half-open': 0, isolated: 0 };
+    population.set(name, counts);
+  }
+  if (from !== undefined) counts[from]--;
+  if (to !== undefined) counts[to]++;
+  stateGauge.refresh();
+}
+
+type Attributes = Readonly<Record<string, string>>;
+
+const attributeCache = new Map<string, Attributes>();
+
+/** A frozen attribute set `{ breaker: name, [key]: value }`, shared by every breaker of that name. */
+export function attributesFor(name: string, key?: string, value?: string): Attributes {
+  const id = key === undefined ? name : `${name}\u0000${key}\u0000${value}`;
+  let attributes = attributeCache.get(id);
+  if (attributes === undefined) {
+    attributes = Object.freeze(key === undefined ? { breaker: name } : { breaker: name, [key]: value! });
+    attributeCache.set(id, attributes);
+  }
+  return attributes;
+}
+
+/** The attribute sets one breaker name records with, built once per name. */
+export interface BreakerAttributes {
+  readonly outcome: readonly [Attributes, Attributes, Attributes];
+  readonly refused: Readonly<Record<CircuitState, Attributes>>;
+}
+
+const attributeSets = new Map<string, BreakerAttributes>();
+
+/** The attribute sets for breakers named `name` (shared by all of them). */
+export function breakerAttributes(name: string): BreakerAttributes {
+  let set = attributeSets.get(name);
+  if (set === undefined) {
+    set = Object.freeze({
+      outcome: Object.freeze([
+        attributesFor(name, 'outcome', 'success'),
+        attributesFor(name, 'outcome', 'failure'),
+        attributesFor(name, 'outcome', 'ignored'),
+      ] as const),
+      refused: Object.freeze({
+        closed: attributesFor(name, 'state', 'closed'),
+        open: attributesFor(name, 'state', 'open'),
+        'half-open': attributesFor(name, 'state', 'half-open'),
+        isolated: attributesFor(name, 'state', 'isolated'),
+      }),
+    });
+    attributeSets.set(name, set);
+  }
+  return set;
+}

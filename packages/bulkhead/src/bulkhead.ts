@@ -1,0 +1,414 @@
+import type { Clock, Timer } from '@bulwark/clock';
+import {
+  BasePolicy,
+  type Disposable,
+  EventHub,
+  type ExecutionContext,
+  isBulwarkError,
+  type Listener,
+  type Operation,
+  OptionsChecker,
+} from '@bulwark/core';
+import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
+import { FixedLimit, type LimitSource } from './limits.ts';
+import { activeCounter, queuedCounter, rejectionsCounter } from './telemetry.ts';
+
+/** Options for {@link bulkhead}. */
+export interface BulkheadOptions {
+  /** Calls allowed to run at once: an integer >= 1, or an adaptive limit from `adaptiveLimit()`. */
+  readonly maxConcurrent: number | LimitSource;
+  /** Calls allowed to wait for a slot, in FIFO order. Default: 0 (shed at once when full). */
+  readonly maxQueue?: number;
+  /** The longest a call may wait in the queue, in milliseconds. Default: no limit (the caller's signal and deadline still apply). */
+  readonly queueTimeoutMs?: number;
+  /** A name for telemetry and error messages. */
+  readonly name?: string;
+  /** The clock for queue timeouts and adaptive samples. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** The defaults of {@link bulkhead}. */
+export const BULKHEAD_DEFAULTS = Object.freeze({ maxQueue: 0, queueTimeoutMs: Number.POSITIVE_INFINITY });
+
+/** Options for `acquire`. */
+export interface AcquireOptions {
+  /** Leaves the queue at once when it aborts, rejecting with its reason. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * One slot of a bulkhead. Release it exactly once when the call is done; with
+ * an adaptive limit, say how it went so the limit can learn: `success()`,
+ * `failure()`, `dropped()` (a timeout or shed: a sign of overload), or
+ * `release()` (no sample). Any later call is a no-op and emits `onWarning`.
+ */
+export interface BulkheadPermit {
+  success(): void;
+  failure(): void;
+  dropped(): void;
+  release(): void;
+}
+
+/** Payload of `onReject`. */
+export interface BulkheadRejectEvent {
+  readonly reason: BulkheadRejectReason;
+  readonly name: string | undefined;
+}
+
+/** Payload of `onWarning`. */
+export interface BulkheadWarningEvent {
+  readonly message: string;
+  readonly name: string | undefined;
+}
+
+/** What `stats()` returns. */
+export interface BulkheadStats {
+  readonly limit: number;
+  readonly active: number;
+  readonly queued: number;
+  readonly admitted: number;
+  readonly rejected: number;
+  readonly queueTimeouts: number;
+}
+
+type Attrs = Readonly<Record<string, string>>;
+
+const SUCCESS = 0;
+const FAILURE = 1;
+const DROPPED = 2;
+const NONE = 3;
+
+class Permit implements BulkheadPermit {
+  readonly #bulkhead: BulkheadPolicy;
+  readonly #startedAt: number;
+  readonly #inflight: number;
+  #released = false;
+  constructor(bulkhead: BulkheadPolicy, startedAt: number, inflight: number) {
+    this.#bulkhead = bulkhead;
+    this.#startedAt = startedAt;
+    this.#inflight = inflight;
+  }
+  #done(kind: number): void {
+    if (this.#released) {
+      this.#bulkhead._warnTwice();
+      return;
+    }
+    this.#released = true;
+    this.#bulkhead._release(kind, this.#startedAt, this.#inflight);
+  }
+  success(): void {
+    this.#done(SUCCESS);
+  }
+  failure(): void {
+    this.#done(FAILURE);
+  }
+  dropped(): void {
+    this.#done(DROPPED);
+  }
+  release(): void {
+    this.#done(NONE);
+  }
+}
+
+/** A queued call: a node of the FIFO, removable in O(1) when its caller gives up. */
+class Waiter {
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+  readonly resolve: (permit: BulkheadPermit) => void;
+  readonly reject: (error: unknown) => void;
+  readonly enqueuedAt: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  timer: Timer | undefined;
+  constructor(resolve: (p: BulkheadPermit) => void, reject: (e: unknown) => void, enqueuedAt: number) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.enqueuedAt = enqueuedAt;
+  }
+}
+
+/**
+ * A bulkhead: at most `limit` calls at once, up to `maxQueue` more waiting in
+ * FIFO order. A queued call leaves the queue the moment its signal aborts, or
+ * when `queueTimeoutMs` passes. No timer exists unless a call is queued with a
+ * queue timeout.
+ */
+export class BulkheadPolicy extends BasePolicy {
+  readonly name: string | undefined;
+  readonly maxQueue: number;
+  readonly queueTimeoutMs: number;
+  /** Where the limit comes from (a fixed limit, or an adaptive one). */
+  readonly limitSource: LimitSource;
+  readonly #adaptive: boolean;
+  readonly #fixed: number;
+  #active = 0;
+  #queued = 0;
+  #head: Waiter | undefined;
+  #tail: Waiter | undefined;
+  #admitted = 0;
+  #rejected = 0;
+  #queueTimeouts = 0;
+  readonly #attrs: { readonly full: Attrs; readonly timeout: Attrs; readonly base: Attrs };
+  #onReject: EventHub<BulkheadRejectEvent> | undefined;
+  #onWarning: EventHub<BulkheadWarningEvent> | undefined;
+
+  constructor(options: BulkheadOptions) {
+    const check = new OptionsChecker('bulkhead()');
+    const max = options?.maxConcurrent;
+    if (typeof max === 'number' || max === undefined) {
+      check.number('maxConcurrent', max, { integer: true, min: 1, required: true });
+    } else {
+      check.expect(
+        typeof max === 'object' &&
+          max !== null &&
+          typeof max.onSample === 'function' &&
+          typeof max.limit === 'number',
+        'maxConcurrent',
+        max,
+        'an integer >= 1 or a limit source from adaptiveLimit()',
+      );
+    }
+    check.number('maxQueue', options?.maxQueue, { integer: true, min: 0 });
+    check.number('queueTimeoutMs', options?.queueTimeoutMs, { min: 0, infinite: true });
+    check.done();
+    super(options.clock);
+    this.name = options.name;
+    this.limitSource = typeof max === 'number' ? new FixedLimit(max) : max!;
+    this.#adaptive = this.limitSource.adaptive;
+    this.#fixed = typeof max === 'number' ? max : 0;
+    this.maxQueue = options.maxQueue ?? BULKHEAD_DEFAULTS.maxQueue;
+    this.queueTimeoutMs = options.queueTimeoutMs ?? BULKHEAD_DEFAULTS.queueTimeoutMs;
+    const bulkheadName = this.name ?? 'unnamed';
+    this.#attrs = Object.freeze({
+      base: Object.freeze({ bulkhead: bulkheadName }),
+      full: Object.freeze({ bulkhead: bulkheadName, reason: 'queue-full' }),
+      timeout: Object.freeze({ bulkhead: bulkheadName, reason: 'queue-timeout' }),
+    });
+  }
+
+  /** The current limit. */
+  get limit(): number {
+    return this.#adaptive ? this.limitSource.limit : this.#fixed;
+  }
+  /** Calls running now. */
+  get active(): number {
+    return this.#active;
+  }
+  /** Calls waiting now. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  stats(): BulkheadStats {
+    return {
+      limit: this.limit,
+      active: this.#active,
+      queued: this.#queued,
+      admitted: this.#admitted,
+      rejected: this.#rejected,
+      queueTimeouts: this.#queueTimeouts,
+    };
+  }
+
+  /** Called for every refused call. */
+  onReject(listener: Listener<BulkheadRejectEvent>): Disposable {
+    this.#onReject ??= new EventHub('bulkhead.onReject');
+    return this.#onReject.subscribe(listener);
+  }
+
+  /** Called when a permit is released more than once (a bug in the caller; it frees nothing). */
+  onWarning(listener: Listener<BulkheadWarningEvent>): Disposable {
+    this.#onWarning ??= new EventHub('bulkhead.onWarning');
+    return this.#onWarning.subscribe(listener);
+  }
+
+  /**
+   * A slot now, or undefined when none is free (or others are already waiting
+   * for one). Never queues. Server plugins use it to shed load.
+   */
+  tryAcquire(): BulkheadPermit | undefined {
+    if (this.#active >= this.limit || this.#head !== undefined) return undefined;
+    return this.#grant();
+  }
+
+  /**
+   * A slot, waiting in the FIFO queue when none is free. Rejects with a
+   * `BulkheadRejectedError` when the queue is full or the wait passes
+   * `queueTimeoutMs`, and with the signal's reason, unchanged, when it aborts.
+   */
+  acquire(options?: AcquireOptions): Promise<BulkheadPermit> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#active < this.limit && this.#head === undefined) return Promise.resolve(this.#grant());
+    if (this.#queued >= this.maxQueue) return Promise.reject(this.#reject('queue-full', 0));
+    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, signal));
+  }
+
+  run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    // The common case, a free slot and nobody waiting: no promise for the permit,
+    // and with a fixed limit no permit object either.
+    if (this.#active < this.limit && this.#head === undefined) {
+      return this.#adaptive ? this.#runWith(this.#grant(), fn, ctx) : this.#runFixed(fn, ctx);
+    }
+    if (this.#queued >= this.maxQueue) return Promise.reject(this.#reject('queue-full', 0));
+    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, ctx.signal)).then(
+      (permit) => this.#runWith(permit, fn, ctx),
+    );
+  }
+
+  /** A fixed limit needs nothing per call to release a slot: the handlers are made once. */
+  readonly #releaseOnValue = <T>(value: T): T => {
+    this._release(NONE, 0, 0);
+    return value;
+  };
+  readonly #releaseOnError = (error: unknown): never => {
+    this._release(NONE, 0, 0);
+    throw error;
+  };
+
+  #runFixed<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    this.#active++;
+    this.#admitted++;
+    activeCounter.add(1, this.#attrs.base);
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      this._release(NONE, 0, 0);
+      return Promise.reject(error);
+    }
+    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
+    return promise.then(this.#releaseOnValue, this.#releaseOnError);
+  }
+
+  #runWith<T>(permit: BulkheadPermit, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      this.#settle(permit, error, ctx);
+      return Promise.reject(error);
+    }
+    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
+    return promise.then(
+      (value) => {
+        permit.success();
+        return value;
+      },
+      (error: unknown) => {
+        this.#settle(permit, error, ctx);
+        throw error;
+      },
+    );
+  }
+
+  #settle(permit: BulkheadPermit, error: unknown, ctx: ExecutionContext): void {
+    if (!this.#adaptive) permit.release();
+    // A timeout or a downstream shed is a sign of overload; the caller's own abort says nothing.
+    else if (isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED') || isBulwarkError(error, 'ERR_BULKHEAD_FULL'))
+      permit.dropped();
+    else if (ctx.signal.aborted) permit.release();
+    else permit.failure();
+  }
+
+  #grant(): BulkheadPermit {
+    const inflight = ++this.#active;
+    this.#admitted++;
+    activeCounter.add(1, this.#attrs.base);
+    return new Permit(this, this.#adaptive ? this.clock.now() : 0, inflight);
+  }
+
+  #enqueue(
+    resolve: (p: BulkheadPermit) => void,
+    reject: (e: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
+    const waiter = new Waiter(resolve, reject, this.clock.now());
+    if (this.#tail === undefined) this.#head = waiter;
+    else {
+      this.#tail.next = waiter;
+      waiter.prev = this.#tail;
+    }
+    this.#tail = waiter;
+    this.#queued++;
+    queuedCounter.add(1, this.#attrs.base);
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        this.#unlink(waiter);
+        reject(signal.reason);
+      };
+      waiter.signal = signal;
+      waiter.onAbort = onAbort;
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    if (this.queueTimeoutMs !== Number.POSITIVE_INFINITY) {
+      waiter.timer = this.clock.setTimeout(() => {
+        waiter.timer = undefined;
+        this.#unlink(waiter);
+        this.#queueTimeouts++;
+        reject(this.#reject('queue-timeout', this.clock.now() - waiter.enqueuedAt));
+      }, this.queueTimeoutMs);
+    }
+  }
+
+  /** Takes a waiter out of the queue and drops its listener and timer. */
+  #unlink(waiter: Waiter): void {
+    if (waiter.prev !== undefined) waiter.prev.next = waiter.next;
+    else this.#head = waiter.next;
+    if (waiter.next !== undefined) waiter.next.prev = waiter.prev;
+    else this.#tail = waiter.prev;
+    waiter.prev = undefined;
+    waiter.next = undefined;
+    this.#queued--;
+    queuedCounter.add(-1, this.#attrs.base);
+    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+    waiter.timer?.clear();
+  }
+
+  #reject(reason: BulkheadRejectReason, waitedMs: number): BulkheadRejectedError {
+    this.#rejected++;
+    rejectionsCounter.add(1, reason === 'queue-full' ? this.#attrs.full : this.#attrs.timeout);
+    if (this.#onReject?.listening) this.#onReject.emit({ reason, name: this.name });
+    return new BulkheadRejectedError(
+      reason,
+      { limit: this.limit, maxQueue: this.maxQueue, waitedMs },
+      this.name,
+    );
+  }
+
+  /** @internal A permit was released for the first time. */
+  _release(kind: number, startedAt: number, inflight: number): void {
+    this.#active--;
+    activeCounter.add(-1, this.#attrs.base);
+    if (this.#adaptive && kind !== NONE) {
+      this.limitSource.onSample({
+        rttMs: this.clock.now() - startedAt,
+        startedAt,
+        inflight,
+        dropped: kind === DROPPED,
+      });
+    }
+    // Hand freed slots to waiters, oldest first.
+    while (this.#head !== undefined && this.#active < this.limit) {
+      const waiter = this.#head;
+      this.#unlink(waiter);
+      waiter.resolve(this.#grant());
+    }
+  }
+
+  /** @internal A permit was released again. */
+  _warnTwice(): void {
+    const message = 'a bulkhead permit was released more than once; the extra release freed nothing';
+    if (this.#onWarning?.listening) this.#onWarning.emit({ message, name: this.name });
+    else process.emitWarning(message, { code: 'BULWARK_PERMIT_RELEASED_TWICE' });
+  }
+}
+
+/**
+ * A bulkhead policy. `maxConcurrent` is required (there is no safe default
+ * for a dependency's capacity); `maxQueue` defaults to 0, so a full bulkhead
+ * sheds at once.
+ */
+export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
+  return new BulkheadPolicy(options);
+}

@@ -1,0 +1,30 @@
+import { BulwarkError, formatMs } from '@bulwark/core';
+
+/** Why a bulkhead refused a call. */
+export type BulkheadRejectReason = 'queue-full' | 'queue-timeout';
+
+/**
+ * A call the bulkhead refused: every slot was taken and the queue was full
+ * (`queue-full`), or the call waited in the queue longer than
+ * `queueTimeoutMs` (`queue-timeout`).
+ */
+export class BulkheadRejectedError extends BulwarkError<'ERR_BULKHEAD_FULL'> {
+  readonly reason: BulkheadRejectReason;
+  /** The bulkhead's name, when it has one. */
+  readonly bulkhead: string | undefined;
+
+  constructor(
+    reason: BulkheadRejectReason,
+    detail: { limit: number; maxQueue: number; waitedMs?: number },
+    name?: string,
+  ) {
+    const who = name === undefined ? 'the bulkhead' : `bulkhead "${name}"`;
+    const message =
+      reason === 'queue-full'
+        ? `call refused: ${who} is full (${detail.limit} running, ${detail.maxQueue} queued); shed load or raise maxConcurrent/maxQueue`
+        : `call refused: it waited ${formatMs(detail.waitedMs ?? 0)} in the queue of ${who} (queueTimeoutMs) without a free slot`;
+    super('ERR_BULKHEAD_FULL', message);
+    this.reason = reason;
+    this.bulkhead = name;
+  }
+}

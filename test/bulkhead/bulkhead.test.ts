@@ -1,0 +1,162 @@
+import { getEventListeners } from 'node:events';
+import { BulkheadRejectedError, bulkhead } from '@bulwark/bulkhead';
+import { VirtualClock } from '@bulwark/clock';
+import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
+import { describe, expect, it } from 'vitest';
+
+/** A call that finishes when `release()` is called. */
+function gate() {
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { done, release };
+}
+
+describe('bulkhead()', () => {
+  it('runs up to maxConcurrent calls at once and sheds the next when there is no queue', async () => {
+    const b = bulkhead({ maxConcurrent: 2, clock: new VirtualClock() });
+    const g = gate();
+    const running = [b.execute(() => g.done), b.execute(() => g.done)];
+    expect(b.active).toBe(2);
+    const error = await b.execute(() => 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BulkheadRejectedError);
+    expect(isBulwarkError(error, 'ERR_BULKHEAD_FULL')).toBe(true);
+    expect((error as BulkheadRejectedError).reason).toBe('queue-full');
+    expect((error as Error).message).toContain('2 running, 0 queued');
+    g.release();
+    await Promise.all(running);
+    expect(b.active).toBe(0);
+  });
+
+  it('queues in FIFO order and hands each freed slot to the oldest waiter', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 3, clock: new VirtualClock() });
+    const order: number[] = [];
+    const g = gate();
+    const first = b.execute(() => g.done);
+    const queued = [1, 2, 3].map((n) => b.execute(() => order.push(n)));
+    expect(b.queued).toBe(3);
+    g.release();
+    await Promise.all([first, ...queued]);
+    expect(order).toEqual([1, 2, 3]);
+    expect(b.stats()).toMatchObject({ active: 0, queued: 0, admitted: 4, rejected: 0 });
+  });
+
+  it('takes a queued call out of the queue the moment its signal aborts, with the caller’s reason', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 2, clock: new VirtualClock() });
+    const g = gate();
+    const first = b.execute(() => g.done);
+    const controller = new AbortController();
+    const reason = new Error('caller gave up');
+    const waiting = b.execute(() => 'never', { signal: controller.signal }).catch((e: unknown) => e);
+    expect(b.queued).toBe(1);
+    controller.abort(reason);
+    expect(await waiting).toBe(reason);
+    expect(b.queued).toBe(0);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    g.release();
+    await first;
+  });
+
+  it('rejects a call that waits longer than queueTimeoutMs, and holds no timer otherwise', async () => {
+    const clock = new VirtualClock();
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, queueTimeoutMs: 250, clock });
+    const g = gate();
+    const first = b.execute(() => g.done);
+    expect(clock.pendingTimers).toBe(0);
+    const waiting = b.execute(() => 'late').catch((e: unknown) => e);
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(249);
+    expect(b.queued).toBe(1);
+    await clock.advance(1);
+    const error = (await waiting) as BulkheadRejectedError;
+    expect(error.reason).toBe('queue-timeout');
+    expect(error.message).toContain('waited 250 ms');
+    expect(b.stats().queueTimeouts).toBe(1);
+    g.release();
+    await first;
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('releases the slot whether the call resolves, rejects or throws synchronously', async () => {
+    const b = bulkhead({ maxConcurrent: 1, clock: new VirtualClock() });
+    await b.execute(() => 1);
+    await b.execute(() => Promise.reject(new Error('x'))).catch(() => undefined);
+    await b
+      .execute(() => {
+        throw new Error('sync');
+      })
+      .catch(() => undefined);
+    expect(b.active).toBe(0);
+    expect(await b.execute(() => 'still works')).toBe('still works');
+  });
+
+  it('tryAcquire gives a permit or nothing and never queues; acquire waits', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
+    const permit = b.tryAcquire();
+    expect(permit).toBeDefined();
+    expect(b.tryAcquire()).toBeUndefined();
+    const next = b.acquire();
+    expect(b.queued).toBe(1);
+    permit!.success();
+    const second = await next;
+    expect(b.active).toBe(1);
+    second.release();
+    expect(b.active).toBe(0);
+  });
+
+  it('treats a second release as a no-op that frees nothing and warns', () => {
+    const b = bulkhead({ maxConcurrent: 2, clock: new VirtualClock() });
+    const warnings: string[] = [];
+    b.onWarning((e) => warnings.push(e.message));
+    const a = b.tryAcquire()!;
+    b.tryAcquire();
+    a.release();
+    a.release();
+    a.success();
+    expect(b.active).toBe(1);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('released more than once');
+  });
+
+  it('leaves no listeners on a long-lived signal across many queued calls', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 10, clock: new VirtualClock() });
+    const controller = new AbortController();
+    for (let i = 0; i < 20; i++) {
+      const g = gate();
+      const first = b.execute(() => g.done, { signal: controller.signal });
+      const second = b.execute(() => i, { signal: controller.signal });
+      g.release();
+      await Promise.all([first, second]);
+    }
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('reports rejections to onReject', async () => {
+    const b = bulkhead({ maxConcurrent: 1, name: 'db', clock: new VirtualClock() });
+    const seen: string[] = [];
+    b.onReject((e) => seen.push(`${e.name}:${e.reason}`));
+    const g = gate();
+    const first = b.execute(() => g.done);
+    await b.execute(() => 1).catch(() => undefined);
+    g.release();
+    await first;
+    expect(seen).toEqual(['db:queue-full']);
+  });
+
+  it('rejects bad options all at once, naming each value', () => {
+    let caught: unknown;
+    try {
+      bulkhead({ maxConcurrent: 1.5, maxQueue: -1, queueTimeoutMs: Number.NaN });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    const message = (caught as Error).message;
+    expect(message).toContain('maxConcurrent must be an integer >= 1, got 1.5');
+    expect(message).toContain('maxQueue must be an integer >= 0, got -1');
+    expect(message).toContain('queueTimeoutMs');
+    expect(() => bulkhead({ maxConcurrent: 0 })).toThrow(/got 0/);
+    expect(() => bulkhead({} as never)).toThrow(/maxConcurrent/);
+  });
+});

@@ -1,0 +1,243 @@
+import { isBulwarkError, OptionsChecker } from '@bulwark/core';
+import type { InvalidIdempotencyKeyError } from './errors.ts';
+import {
+  type CompletionResult,
+  type IdempotencyGuard,
+  type IdempotencyOptions,
+  idempotency,
+  jsonResultCodec,
+} from './guard.ts';
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, parseIdempotencyKeyHeader } from './header.ts';
+
+/** An HTTP response as the mapping stores and returns it. Header names in lower case. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** What the mapping needs from one request. */
+export interface HttpIdempotencyRequest {
+  /** The raw `Idempotency-Key` header value, or undefined when absent. */
+  readonly key: string | undefined;
+  /**
+   * What identifies the request's content (for example method, path and body).
+   * Passed to the guard's `fingerprint` option.
+   */
+  readonly fingerprint: unknown;
+  /**
+   * Who is asking (for example the authenticated principal). Keys are namespaced
+   * by it, so one client can never replay another's response. Default: `""`.
+   */
+  readonly scope?: string | undefined;
+}
+
+/** The decision for one request. */
+export type HttpDecision =
+  /** Send `response` as it is; do not run the handler. */
+  | {
+      readonly action: 'respond';
+      readonly response: HttpResponse;
+      readonly reason:
+        | 'replayed'
+        | 'missing-key'
+        | 'invalid-key'
+        | 'mismatch'
+        | 'in-progress'
+        | 'store-unavailable';
+    }
+  /**
+   * Run the handler, then call `commit(response)` with what it sent (or
+   * `release()` when it threw). `key` is undefined when the request had none
+   * and none was required; then `commit` and `release` do nothing.
+   */
+  | {
+      readonly action: 'proceed';
+      readonly key: string | undefined;
+      commit(response: HttpResponse): Promise<CompletionResult | 'unguarded'>;
+      release(): Promise<void>;
+    };
+
+/** Options for {@link httpIdempotency}. */
+export interface HttpIdempotencyOptions
+  extends Omit<IdempotencyOptions<HttpResponse>, 'storeOutcome' | 'codec'> {
+  /** Whether a request without a key is refused with 400. Default: true. */
+  readonly required?: boolean;
+  /**
+   * Whether a response with this status is stored for replay. Default:
+   * {@link defaultStoreStatus} (2xx and 4xx, except 408 and 429).
+   */
+  readonly storeStatus?: (status: number) => boolean;
+  /** A URI prefix for the problem `type` members. Default: `"urn:bulwark:idempotency:"`. */
+  readonly problemTypeBase?: string;
+}
+
+/**
+ * Keeps 2xx and 4xx responses, except 408 (Request Timeout) and 429 (Too Many
+ * Requests). After those two, 5xx and anything else the key is released, so the
+ * client's retry can succeed.
+ */
+export function defaultStoreStatus(status: number): boolean {
+  if (status === 408 || status === 429) return false;
+  return (status >= 200 && status < 300) || (status >= 400 && status < 500);
+}
+
+const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/**
+ * The framework-neutral HTTP side of idempotency, after the IETF draft
+ * "The Idempotency-Key HTTP Header Field":
+ *
+ * | situation                          | response                                    |
+ * | ---------------------------------- | ------------------------------------------- |
+ * | key required but missing           | 400 problem+json                            |
+ * | key empty, > 255 chars, not sf-string | 400 problem+json                         |
+ * | same key, different request        | 422 problem+json                            |
+ * | same key, first request still runs | 409 problem+json with Retry-After           |
+ * | store unreachable                  | 503 problem+json with Retry-After           |
+ * | same key, completed                | the stored response + Idempotent-Replayed: true |
+ */
+export class HttpIdempotency {
+  readonly guard: IdempotencyGuard<HttpResponse>;
+  readonly required: boolean;
+  readonly #problemBase: string;
+
+  constructor(options: HttpIdempotencyOptions) {
+    const check = new OptionsChecker('httpIdempotency()');
+    check.expect(
+      options?.required === undefined || typeof options.required === 'boolean',
+      'required',
+      options?.required,
+      'a boolean',
+    );
+    check.func('storeStatus', options?.storeStatus);
+    check.expect(
+      options?.problemTypeBase === undefined || typeof options.problemTypeBase === 'string',
+      'problemTypeBase',
+      options?.problemTypeBase,
+      'a string',
+    );
+    check.done();
+    const storeStatus = options.storeStatus ?? defaultStoreStatus;
+    this.guard = idempotency<HttpResponse>({
+      ...options,
+      codec: jsonResultCodec,
+      storeOutcome: (response) => storeStatus(response.status),
+    });
+    this.required = options.required ?? true;
+    this.#problemBase = options.problemTypeBase ?? 'urn:bulwark:idempotency:';
+  }
+
+  /** Decides what to do with a request. Never rejects, except with a `CallbackError` from `fingerprint`. */
+  async begin(request: HttpIdempotencyRequest): Promise<HttpDecision> {
+    if (request.key === undefined && !this.required) return UNGUARDED;
+    let key: string;
+    try {
+      key = parseIdempotencyKeyHeader(request.key);
+    } catch (error) {
+      const invalid = error as InvalidIdempotencyKeyError;
+      const missing = invalid.reason === 'missing';
+      return this.#respond(missing ? 'missing-key' : 'invalid-key', 400, {
+        type: missing ? 'missing-key' : 'invalid-key',
+        title: missing
+          ? `The ${IDEMPOTENCY_KEY_HEADER} header is required`
+          : `The ${IDEMPOTENCY_KEY_HEADER} header is malformed`,
+        detail: invalid.message,
+      });
+    }
+    const fingerprint = this.guard.fingerprintOf(request.fingerprint);
+    let decision: Awaited<ReturnType<IdempotencyGuard<HttpResponse>['begin']>>;
+    try {
+      decision = await this.guard.begin(key, fingerprint, { scope: request.scope ?? '' });
+    } catch (error) {
+      if (!isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')) throw error;
+      return this.#respond(
+        'store-unavailable',
+        503,
+        {
+          type: 'store-unavailable',
+          title: 'Idempotency records are unavailable',
+          detail: 'The request was not processed. Retry it later with the same key.',
+        },
+        1,
+      );
+    }
+    switch (decision.kind) {
+      case 'replayed': {
+        const stored = decision.value;
+        return {
+          action: 'respond',
+          reason: 'replayed',
+          response: {
+            status: stored.status,
+            headers: { ...stored.headers, [IDEMPOTENT_REPLAYED_HEADER.toLowerCase()]: 'true' },
+            body: stored.body,
+          },
+        };
+      }
+      case 'mismatch':
+        return this.#respond('mismatch', 422, {
+          type: 'key-reused',
+          title: `The ${IDEMPOTENCY_KEY_HEADER} was already used for a different request`,
+          detail: 'Use a new key for a new request.',
+        });
+      case 'in-progress':
+        return this.#respond(
+          'in-progress',
+          409,
+          {
+            type: 'in-progress',
+            title: 'A request with this key is still being processed',
+            detail: 'Retry after the time given in Retry-After.',
+          },
+          Math.max(1, Math.ceil(decision.retryAfterMs / 1000)),
+        );
+      case 'acquired': {
+        const lease = decision.lease;
+        return {
+          action: 'proceed',
+          key,
+          commit: (response) => lease.complete(normalise(response)),
+          release: async () => {
+            await lease.release();
+          },
+        };
+      }
+    }
+  }
+
+  #respond(
+    reason: Extract<HttpDecision, { action: 'respond' }>['reason'],
+    status: number,
+    problem: { type: string; title: string; detail: string },
+    retryAfterSeconds?: number,
+  ): HttpDecision {
+    const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
+    if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+    const body = JSON.stringify({
+      type: `${this.#problemBase}${problem.type}`,
+      title: problem.title,
+      status,
+      detail: problem.detail,
+    });
+    return { action: 'respond', reason, response: { status, headers, body } };
+  }
+}
+
+function normalise(response: HttpResponse): HttpResponse {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = String(value);
+  return { status: response.status, headers, body: response.body };
+}
+
+const UNGUARDED: HttpDecision = Object.freeze({
+  action: 'proceed',
+  key: undefined,
+  commit: () => Promise.resolve('unguarded' as const),
+  release: () => Promise.resolve(),
+});
+
+/** The HTTP mapping of idempotency, for framework plugins. See {@link HttpIdempotency}. */
+export function httpIdempotency(options: HttpIdempotencyOptions): HttpIdempotency {
+  return new HttpIdempotency(options);
+}

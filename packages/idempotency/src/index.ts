@@ -1,0 +1,48 @@
+export { InvalidIdempotencyKeyError, StoreUnavailableError } from './errors.ts';
+export {
+  type BeginDecision,
+  type CompletionEvent,
+  type CompletionResult,
+  defaultFingerprint,
+  type GuardCallOptions,
+  IDEMPOTENCY_DEFAULTS,
+  IdempotencyGuard,
+  type IdempotencyLease,
+  type IdempotencyOptions,
+  type IdempotentResult,
+  idempotency,
+  jsonResultCodec,
+  type OutcomeEvent,
+  type RequestOutcome,
+  type ResultCodec,
+} from './guard.ts';
+export {
+  assertIdempotencyKey,
+  formatIdempotencyKeyHeader,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENT_REPLAYED_HEADER,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  parseIdempotencyKeyHeader,
+} from './header.ts';
+export {
+  defaultStoreStatus,
+  type HttpDecision,
+  HttpIdempotency,
+  type HttpIdempotencyOptions,
+  type HttpIdempotencyRequest,
+  type HttpResponse,
+  httpIdempotency,
+} from './http.ts';
+export {
+  type IdempotencyKeyOptions,
+  IdempotencyKeyPolicy,
+  idempotencyKey,
+  newIdempotencyKey,
+} from './key.ts';
+export {
+  DEFAULT_MEMORY_STORE_MAX_ENTRIES,
+  MemoryIdempotencyStore,
+  type MemoryStoreOptions,
+  memoryStore,
+} from './memory-store.ts';
+export type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';

@@ -1,0 +1,165 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+import type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
+
+/** Options for {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * The most records kept. Beyond it the least recently used record is evicted,
+   * preferring one that is completed or expired over a live lease. Keep it well
+   * above the number of requests in flight at once. Default: 10,000.
+   */
+  readonly maxEntries?: number;
+  /** The clock leases and TTLs are measured on. Default: systemClock. */
+  readonly clock?: Clock;
+}
+
+/** The default of {@link MemoryStoreOptions.maxEntries}. */
+export const DEFAULT_MEMORY_STORE_MAX_ENTRIES = 10_000;
+
+interface MemoryRecord {
+  readonly key: string;
+  completed: boolean;
+  fingerprint: string;
+  token: string | undefined;
+  payload: string | undefined;
+  /** IN_PROGRESS only: the instant the lease expires, on the clock. */
+  leaseUntil: number;
+  /** The instant the record expires, on the clock. */
+  expiresAt: number;
+  /** Neighbours in recency order: `older` towards the eviction end. */
+  older: MemoryRecord | undefined;
+  newer: MemoryRecord | undefined;
+}
+
+/** How many records from the LRU end eviction looks at for one that is not a live lease. */
+const EVICTION_SCAN = 8;
+
+/**
+ * An idempotency store in this process's memory: an LRU map with TTLs on a
+ * monotonic clock. It holds no timer; expired records are dropped when touched
+ * or evicted. It protects one process only: use the Redis or PostgreSQL store
+ * when several processes serve the same keys.
+ */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  readonly maxEntries: number;
+  readonly #clock: Clock;
+  readonly #records = new Map<string, MemoryRecord>();
+  /** The least recently used record (evicted first). */
+  #oldest: MemoryRecord | undefined;
+  /** The most recently used record. */
+  #newest: MemoryRecord | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const check = new OptionsChecker('memoryStore()');
+    check.number('maxEntries', options.maxEntries, { integer: true, min: 1 });
+    check.done();
+    this.maxEntries = options.maxEntries ?? DEFAULT_MEMORY_STORE_MAX_ENTRIES;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** How many records are held, expired ones included until they are touched. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  #live(key: string, now: number): MemoryRecord | undefined {
+    const record = this.#records.get(key);
+    if (record === undefined) return undefined;
+    if (record.expiresAt <= now || (!record.completed && record.leaseUntil <= now)) {
+      this.#remove(record);
+      return undefined;
+    }
+    return record;
+  }
+
+  begin(request: BeginRequest): Promise<BeginOutcome> {
+    const now = this.#clock.now();
+    const record = this.#live(request.key, now);
+    if (record === undefined) {
+      this.#insert({
+        key: request.key,
+        completed: false,
+        fingerprint: request.fingerprint,
+        token: request.token,
+        payload: undefined,
+        leaseUntil: now + request.leaseMs,
+        expiresAt: now + Math.max(request.leaseMs, request.ttlMs),
+        older: undefined,
+        newer: undefined,
+      });
+      return Promise.resolve({ status: 'acquired' });
+    }
+    this.#unlink(record);
+    this.#link(record);
+    if (record.fingerprint !== request.fingerprint) return Promise.resolve({ status: 'mismatch' });
+    if (record.completed) return Promise.resolve({ status: 'completed', payload: record.payload! });
+    return Promise.resolve({ status: 'in-progress', retryAfterMs: record.leaseUntil - now });
+  }
+
+  complete(key: string, token: string, payload: string, ttlMs: number): Promise<boolean> {
+    const record = this.#records.get(key);
+    if (record === undefined || record.completed || record.token !== token) return Promise.resolve(false);
+    record.completed = true;
+    record.token = undefined;
+    record.payload = payload;
+    record.expiresAt = this.#clock.now() + ttlMs;
+    return Promise.resolve(true);
+  }
+
+  release(key: string, token: string): Promise<boolean> {
+    const record = this.#records.get(key);
+    if (record === undefined || record.completed || record.token !== token) return Promise.resolve(false);
+    this.#remove(record);
+    return Promise.resolve(true);
+  }
+
+  #insert(record: MemoryRecord): void {
+    this.#records.set(record.key, record);
+    this.#link(record);
+    if (this.#records.size <= this.maxEntries) return;
+    const now = this.#clock.now();
+    let victim = this.#oldest!;
+    let candidate: MemoryRecord | undefined = victim;
+    for (
+      let scanned = 0;
+      candidate !== undefined && candidate !== record && scanned < EVICTION_SCAN;
+      scanned++
+    ) {
+      if (candidate.completed || candidate.expiresAt <= now || candidate.leaseUntil <= now) {
+        victim = candidate;
+        break;
+      }
+      candidate = candidate.newer;
+    }
+    this.#remove(victim);
+  }
+
+  #remove(record: MemoryRecord): void {
+    this.#records.delete(record.key);
+    this.#unlink(record);
+  }
+
+  /** Makes `record` the most recently used. */
+  #link(record: MemoryRecord): void {
+    record.older = this.#newest;
+    record.newer = undefined;
+    if (this.#newest !== undefined) this.#newest.newer = record;
+    else this.#oldest = record;
+    this.#newest = record;
+  }
+
+  #unlink(record: MemoryRecord): void {
+    if (record.older !== undefined) record.older.newer = record.newer;
+    else this.#oldest = record.newer;
+    if (record.newer !== undefined) record.newer.older = record.older;
+    else this.#newest = record.older;
+    record.older = undefined;
+    record.newer = undefined;
+  }
+}
+
+/** An idempotency store in memory: LRU plus TTL, no timers, at most `maxEntries` records. */
+export function memoryStore(options?: MemoryStoreOptions): MemoryIdempotencyStore {
+  return new MemoryIdempotencyStore(options);
+}

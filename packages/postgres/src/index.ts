@@ -1,0 +1,15 @@
+export { type BackendKey, sendCancelRequest } from './cancel.ts';
+export {
+  type PgPool,
+  type PgPooledClient,
+  type QueryPolicyOptions,
+  withQueryPolicy,
+} from './deadline-pool.ts';
+export {
+  DEFAULT_POSTGRES_TABLE,
+  type PgQueryable,
+  PostgresIdempotencyStore,
+  type PostgresStoreOptions,
+  postgresIdempotencyStore,
+  type QueryResult,
+} from './postgres-store.ts';

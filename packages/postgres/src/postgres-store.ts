@@ -1,0 +1,155 @@
+import { OptionsChecker } from '@bulwark/core';
+import type { BeginOutcome, BeginRequest, IdempotencyStore } from '@bulwark/idempotency';
+
+/** A query result, as `pg` returns it. */
+export interface QueryResult {
+  rows: unknown[];
+  rowCount: number | null;
+}
+
+/** The part of a `pg` Pool (or Client) the store uses. */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<QueryResult>;
+}
+
+/** Options for {@link postgresIdempotencyStore}. */
+export interface PostgresStoreOptions {
+  /**
+   * The table, optionally schema-qualified (`"app.idempotency"`). Letters,
+   * digits and underscores only. Default: `"bulwark_idempotency"`.
+   */
+  readonly table?: string;
+}
+
+/** The default of {@link PostgresStoreOptions.table}. */
+export const DEFAULT_POSTGRES_TABLE = 'bulwark_idempotency';
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/;
+
+function quoteTable(table: string): string {
+  return table
+    .split('.')
+    .map((part) => `"${part}"`)
+    .join('.');
+}
+
+function ms(param: string): string {
+  return `make_interval(secs => ${param}::float8 / 1000)`;
+}
+
+interface BeginRow {
+  acquired: boolean;
+  state: string;
+  fingerprint: string;
+  payload: string | null;
+  retry_ms: number | string | null;
+}
+
+/**
+ * An idempotency store on PostgreSQL. Begin is one `INSERT … ON CONFLICT DO
+ * UPDATE` that takes the key when it is absent, expired or its lease has run
+ * out, and otherwise returns the record as it is; complete and release are one
+ * statement each, guarded by the owner token. Every instant is the server's
+ * `now()`, never the client's clock.
+ */
+export class PostgresIdempotencyStore implements IdempotencyStore {
+  readonly table: string;
+  readonly #pool: PgQueryable;
+  readonly #sql: { migrate: string[]; begin: string; complete: string; release: string; purge: string };
+
+  constructor(pool: PgQueryable, options: PostgresStoreOptions = {}) {
+    const check = new OptionsChecker('postgresIdempotencyStore()');
+    check.expect(typeof pool?.query === 'function', 'pool', pool, 'a pg Pool or Client (with query)');
+    check.expect(
+      options.table === undefined || (typeof options.table === 'string' && IDENTIFIER.test(options.table)),
+      'table',
+      options.table,
+      'a table name of letters, digits and underscores, optionally schema-qualified',
+    );
+    check.done();
+    this.#pool = pool;
+    this.table = options.table ?? DEFAULT_POSTGRES_TABLE;
+    const t = quoteTable(this.table);
+    const takeover = `(r.expires_at <= now() OR (r.state = 'in_progress' AND r.lease_until <= now()))`;
+    const pick = (column: string, fresh: string) =>
+      `${column} = CASE WHEN ${takeover} THEN ${fresh} ELSE r.${column} END`;
+    this.#sql = {
+      migrate: [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+          key text PRIMARY KEY,
+          fingerprint text NOT NULL,
+          state text NOT NULL CHECK (state IN ('in_progress', 'completed')),
+          owner text,
+          payload text,
+          lease_until timestamptz,
+          expires_at timestamptz NOT NULL
+        )`,
+        `CREATE INDEX IF NOT EXISTS "${this.table.replace('.', '_')}_expires_at" ON ${t} (expires_at)`,
+      ],
+      // DO UPDATE (rather than DO NOTHING) locks the row and returns its latest
+      // committed version, so a concurrent begin always sees the winner's record.
+      begin: `INSERT INTO ${t} AS r (key, fingerprint, state, owner, payload, lease_until, expires_at)
+        VALUES ($1, $2, 'in_progress', $3, NULL, now() + ${ms('$4')}, now() + ${ms('greatest($4::float8, $5::float8)')})
+        ON CONFLICT (key) DO UPDATE SET
+          ${pick('fingerprint', 'excluded.fingerprint')},
+          ${pick('state', 'excluded.state')},
+          ${pick('owner', 'excluded.owner')},
+          ${pick('payload', 'NULL')},
+          ${pick('lease_until', 'excluded.lease_until')},
+          ${pick('expires_at', 'excluded.expires_at')}
+        RETURNING coalesce(owner = $3, false) AS acquired, state, fingerprint, payload,
+          ceil(extract(epoch FROM (lease_until - now())) * 1000) AS retry_ms`,
+      complete: `UPDATE ${t} SET state = 'completed', payload = $3, owner = NULL, lease_until = NULL,
+          expires_at = now() + ${ms('$4')}
+        WHERE key = $1 AND owner = $2 AND state = 'in_progress'`,
+      release: `DELETE FROM ${t} WHERE key = $1 AND owner = $2 AND state = 'in_progress'`,
+      purge: `DELETE FROM ${t} WHERE expires_at <= now()`,
+    };
+  }
+
+  /** Creates the table and its index if they do not exist. Safe to run at every start. */
+  async migrate(): Promise<void> {
+    for (const statement of this.#sql.migrate) await this.#pool.query(statement);
+  }
+
+  /** Deletes expired records; returns how many. Run it now and then (records past their TTL are ignored anyway). */
+  async purgeExpired(): Promise<number> {
+    return (await this.#pool.query(this.#sql.purge)).rowCount ?? 0;
+  }
+
+  async begin(request: BeginRequest): Promise<BeginOutcome> {
+    const result = await this.#pool.query(this.#sql.begin, [
+      request.key,
+      request.fingerprint,
+      request.token,
+      request.leaseMs,
+      request.ttlMs,
+    ]);
+    const row = result.rows[0] as BeginRow | undefined;
+    if (row === undefined) throw new Error('the begin statement returned no row');
+    if (row.acquired) return { status: 'acquired' };
+    if (row.fingerprint !== request.fingerprint) return { status: 'mismatch' };
+    if (row.state === 'completed') return { status: 'completed', payload: row.payload ?? '' };
+    return { status: 'in-progress', retryAfterMs: Math.max(0, Number(row.retry_ms ?? 0)) };
+  }
+
+  async complete(key: string, token: string, payload: string, ttlMs: number): Promise<boolean> {
+    return (await this.#pool.query(this.#sql.complete, [key, token, payload, ttlMs])).rowCount === 1;
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    return (await this.#pool.query(this.#sql.release, [key, token])).rowCount === 1;
+  }
+}
+
+/**
+ * An idempotency store on PostgreSQL through a `pg` Pool. Call `migrate()` once
+ * (it is idempotent). Give the pool `connectionTimeoutMillis` and
+ * `query_timeout` so that an unreachable server fails fast.
+ */
+export function postgresIdempotencyStore(
+  pool: PgQueryable,
+  options?: PostgresStoreOptions,
+): PostgresIdempotencyStore {
+  return new PostgresIdempotencyStore(pool, options);
+}

@@ -1,0 +1,128 @@
+import { OptionsChecker } from '@bulwark/core';
+import type { BeginOutcome, BeginRequest, IdempotencyStore } from '@bulwark/idempotency';
+import { BEGIN, COMPLETE, RELEASE, sha1 } from './scripts.ts';
+
+/** Arguments of a script call, as node-redis takes them. */
+export interface ScriptArguments {
+  keys: string[];
+  arguments: string[];
+}
+
+/**
+ * The part of a node-redis client (`createClient()` from `redis`, v5) the store
+ * uses: `eval` and `evalSha`. A cluster client or a wrapper with these two
+ * methods works too.
+ */
+export interface RedisScriptClient {
+  eval(script: string, options: ScriptArguments): Promise<unknown>;
+  evalSha(sha1: string, options: ScriptArguments): Promise<unknown>;
+}
+
+/** Options for {@link redisIdempotencyStore}. */
+export interface RedisStoreOptions {
+  /** Prepended to every idempotency key to make the Redis key. Default: `"bulwark:idempotency:"`. */
+  readonly prefix?: string;
+}
+
+/** The default of {@link RedisStoreOptions.prefix}. */
+export const DEFAULT_REDIS_PREFIX = 'bulwark:idempotency:';
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: sha1(source) };
+}
+
+const begin = script(BEGIN);
+const complete = script(COMPLETE);
+const release = script(RELEASE);
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * An idempotency store on Redis. Each step is one Lua script, run with EVALSHA
+ * (falling back to EVAL once, when the server does not have the script yet), so
+ * beginning is one round trip and completing is one. Leases and TTLs are
+ * measured on the Redis server: lease expiry against its `TIME`, record life
+ * with `PEXPIRE` in milliseconds.
+ */
+export class RedisIdempotencyStore implements IdempotencyStore {
+  readonly prefix: string;
+  readonly #client: RedisScriptClient;
+
+  constructor(client: RedisScriptClient, options: RedisStoreOptions = {}) {
+    const check = new OptionsChecker('redisIdempotencyStore()');
+    check.expect(
+      typeof client?.eval === 'function' && typeof client.evalSha === 'function',
+      'client',
+      client,
+      'a node-redis client (with eval and evalSha)',
+    );
+    check.expect(
+      options.prefix === undefined || typeof options.prefix === 'string',
+      'prefix',
+      options.prefix,
+      'a string',
+    );
+    check.done();
+    this.#client = client;
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+  }
+
+  async #run(s: Script, key: string, args: string[]): Promise<unknown> {
+    const options = { keys: [this.prefix + key], arguments: args };
+    try {
+      return await this.#client.evalSha(s.sha, options);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return this.#client.eval(s.source, options);
+    }
+  }
+
+  async begin(request: BeginRequest): Promise<BeginOutcome> {
+    const reply = (await this.#run(begin, request.key, [
+      request.fingerprint,
+      request.token,
+      String(Math.ceil(request.leaseMs)),
+      String(Math.ceil(request.ttlMs)),
+    ])) as unknown[];
+    const status = String(reply[0]);
+    switch (status) {
+      case 'acquired':
+        return { status: 'acquired' };
+      case 'mismatch':
+        return { status: 'mismatch' };
+      case 'completed':
+        return { status: 'completed', payload: String(reply[1]) };
+      case 'in-progress':
+        return { status: 'in-progress', retryAfterMs: Number(reply[1]) };
+      default:
+        throw new Error(`unexpected reply from the begin script: ${JSON.stringify(reply)}`);
+    }
+  }
+
+  async complete(key: string, token: string, payload: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.#run(complete, key, [token, payload, String(Math.ceil(ttlMs))])) === 1;
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    return Number(await this.#run(release, key, [token])) === 1;
+  }
+}
+
+/**
+ * An idempotency store on Redis through a node-redis client (package `redis`).
+ * Give the client short timeouts and `disableOfflineQueue: true` so that an
+ * unreachable server fails fast (the guard then fails closed).
+ */
+export function redisIdempotencyStore(
+  client: RedisScriptClient,
+  options?: RedisStoreOptions,
+): RedisIdempotencyStore {
+  return new RedisIdempotencyStore(client, options);
+}

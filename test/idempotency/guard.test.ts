@@ -1,0 +1,193 @@
+import { VirtualClock } from '@bulwark/clock';
+import { CallbackError, InvalidOptionsError, isBulwarkError } from '@bulwark/core';
+import {
+  type BeginOutcome,
+  defaultFingerprint,
+  type IdempotencyStore,
+  InvalidIdempotencyKeyError,
+  idempotency,
+  jsonResultCodec,
+  memoryStore,
+  type OutcomeEvent,
+  StoreUnavailableError,
+} from '@bulwark/idempotency';
+import { describe, expect, it } from 'vitest';
+
+/** A store whose every command rejects, as an unreachable server would. */
+function downStore(): IdempotencyStore & { calls: number } {
+  const fail = () => {
+    store.calls++;
+    return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:1'));
+  };
+  const store = { calls: 0, begin: fail, complete: fail, release: fail };
+  return store;
+}
+
+describe('idempotency()', () => {
+  it('lists every invalid option with its value in one error', () => {
+    let error: unknown;
+    try {
+      idempotency({ store: {} as never, ttlMs: -1, leaseMs: 1.5, fingerprint: 3 as never });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/store must be an IdempotencyStore/);
+    expect(message).toMatch(/ttlMs must be an integer >= 1, got -1/);
+    expect(message).toMatch(/leaseMs must be an integer >= 1, got 1.5/);
+    expect(message).toMatch(/fingerprint must be a function, got 3/);
+  });
+
+  it('defaults to a 24-hour TTL and a 60-second lease', () => {
+    const guard = idempotency({ store: memoryStore() });
+    expect(guard.ttlMs).toBe(86_400_000);
+    expect(guard.leaseMs).toBe(60_000);
+  });
+
+  it('fails closed with ERR_STORE_UNAVAILABLE when the store cannot begin, never running fn', async () => {
+    const store = downStore();
+    const guard = idempotency({ store });
+    let ran = false;
+    const error = await guard
+      .run('k', 'req', () => {
+        ran = true;
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')).toBe(true);
+    expect((error as StoreUnavailableError).cause).toBeInstanceOf(Error);
+    expect(ran).toBe(false);
+    expect(store.calls).toBe(1);
+  });
+
+  it('returns the value with completion store-error when the store fails after fn ran', async () => {
+    const inner = memoryStore();
+    const store: IdempotencyStore = {
+      begin: (r) => inner.begin(r),
+      complete: () => Promise.reject(new Error('connection reset')),
+      release: (k, t) => inner.release(k, t),
+    };
+    const guard = idempotency<number>({ store });
+    expect(await guard.run('k', 'req', () => 42)).toEqual({
+      kind: 'executed',
+      value: 42,
+      completion: 'store-error',
+    });
+  });
+
+  it('rethrows the error of fn even when releasing the key fails', async () => {
+    const inner = memoryStore();
+    const store: IdempotencyStore = {
+      begin: (r) => inner.begin(r),
+      complete: (...a) => inner.complete(...a),
+      release: () => Promise.reject(new Error('connection reset')),
+    };
+    const boom = new Error('boom');
+    await expect(idempotency({ store }).run('k', 'req', () => Promise.reject(boom))).rejects.toBe(boom);
+  });
+
+  it('rejects an invalid key before touching the store', async () => {
+    const store = downStore();
+    await expect(idempotency({ store }).run('', 'req', () => 1)).rejects.toBeInstanceOf(
+      InvalidIdempotencyKeyError,
+    );
+    await expect(idempotency({ store }).run('x'.repeat(256), 'req', () => 1)).rejects.toBeInstanceOf(
+      InvalidIdempotencyKeyError,
+    );
+    expect(store.calls).toBe(0);
+  });
+
+  it('fingerprints requests by content, independent of key order', async () => {
+    expect(defaultFingerprint({ a: 1, b: [1, { c: 2, d: 3 }] })).toBe(
+      defaultFingerprint({ b: [1, { d: 3, c: 2 }], a: 1 }),
+    );
+    expect(defaultFingerprint({ a: 1 })).not.toBe(defaultFingerprint({ a: 2 }));
+    const guard = idempotency<string>({ store: memoryStore() });
+    await guard.run('k', { a: 1, b: 2 }, () => 'v');
+    expect(await guard.run('k', { b: 2, a: 1 }, () => 'w')).toEqual({ kind: 'replayed', value: 'v' });
+  });
+
+  it('surfaces a throwing fingerprint, storeOutcome or codec as a CallbackError', async () => {
+    const throwing = () => {
+      throw new Error('bad');
+    };
+    await expect(
+      idempotency({ store: memoryStore(), fingerprint: throwing }).run('k', 'r', () => 1),
+    ).rejects.toBeInstanceOf(CallbackError);
+    const store = memoryStore();
+    const guard = idempotency<number>({ store, storeOutcome: throwing });
+    await expect(guard.run('k', 'r', () => 1)).rejects.toBeInstanceOf(CallbackError);
+    // The key was released: the next request executes.
+    expect((await idempotency<number>({ store }).run('k', 'r', () => 2)).kind).toBe('executed');
+    await expect(
+      idempotency<bigint>({ store: memoryStore() }).run('k', 'r', () => 1n),
+    ).rejects.toBeInstanceOf(CallbackError);
+  });
+
+  it('round-trips values through the JSON codec, undefined included', () => {
+    for (const value of [undefined, null, 0, '', 'x', [1, 2], { a: { b: null } }]) {
+      expect(jsonResultCodec.decode(jsonResultCodec.encode(value))).toEqual(value);
+    }
+    expect(jsonResultCodec.encode(undefined)).not.toBe(jsonResultCodec.encode(null));
+  });
+
+  it('reports each outcome to listeners, with the decision time on its clock', async () => {
+    const clock = new VirtualClock();
+    let stall = false;
+    const inner = memoryStore({ clock });
+    const store: IdempotencyStore = {
+      begin: async (r): Promise<BeginOutcome> => {
+        if (stall) await clock.advance(0).then(() => undefined);
+        return inner.begin(r);
+      },
+      complete: (...a) => inner.complete(...a),
+      release: (...a) => inner.release(...a),
+    };
+    const guard = idempotency<string>({ store, clock });
+    const events: OutcomeEvent[] = [];
+    const sub = guard.onOutcome((e) => events.push(e));
+    stall = true;
+    await guard.run('k', 'a', () => 'v');
+    await guard.run('k', 'a', () => 'v');
+    await guard.run('k', 'b', () => 'v');
+    sub.dispose();
+    await guard.run('k', 'a', () => 'v');
+    expect(events.map((e) => e.outcome)).toEqual(['executed', 'replayed', 'mismatch']);
+    expect(events.every((e) => e.durationMs === 0)).toBe(true);
+    const down = idempotency({ store: downStore() });
+    const seen: string[] = [];
+    down.onOutcome((e) => seen.push(e.outcome));
+    await down.run('k', 'a', () => 1).catch(() => undefined);
+    expect(seen).toEqual(['store-error']);
+  });
+
+  it('lets an HTTP-style caller begin, then complete or release itself', async () => {
+    const guard = idempotency<string>({ store: memoryStore() });
+    const first = await guard.begin('k', 'fp');
+    expect(first.kind).toBe('acquired');
+    if (first.kind !== 'acquired') return;
+    expect(first.lease.token).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await guard.begin('k', 'fp')).kind).toBe('in-progress');
+    expect(await first.lease.release()).toBe(true);
+    expect(await first.lease.release()).toBe(false);
+    const second = await guard.begin('k', 'fp');
+    if (second.kind !== 'acquired') throw new Error('expected acquired');
+    expect(await second.lease.complete('v')).toBe('stored');
+    await expect(second.lease.complete('again')).rejects.toThrow(/already settled/);
+    expect(await guard.begin('k', 'fp')).toEqual({ kind: 'replayed', value: 'v' });
+  });
+});
+
+describe('guard scopes', () => {
+  it('keeps the same key under two scopes as two records', async () => {
+    const guard = idempotency<string>({ store: memoryStore() });
+    expect((await guard.run('k', 'req', () => 'alice', { scope: 'alice' })).kind).toBe('executed');
+    expect((await guard.run('k', 'req', () => 'bob', { scope: 'bob' })).kind).toBe('executed');
+    expect(await guard.run('k', 'req', () => 'x', { scope: 'alice' })).toEqual({
+      kind: 'replayed',
+      value: 'alice',
+    });
+    expect((await guard.run('k', 'req', () => 'unscoped')).kind).toBe('executed');
+  });
+});

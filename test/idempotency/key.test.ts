@@ -1,0 +1,80 @@
+import {
+  BasePolicy,
+  CallbackError,
+  type ExecutionContext,
+  InvalidOptionsError,
+  type Operation,
+  pipeline,
+  withAttempt,
+} from '@bulwark/core';
+import { idempotencyKey, newIdempotencyKey } from '@bulwark/idempotency';
+import { describe, expect, it } from 'vitest';
+
+/** Runs fn until it succeeds, at most `attempts` times, with no delay. */
+class RetryThrice extends BasePolicy {
+  constructor() {
+    super(undefined);
+  }
+  async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn(withAttempt(ctx, attempt));
+      } catch (error) {
+        if (attempt === 3) throw error;
+      }
+    }
+  }
+}
+
+describe('newIdempotencyKey()', () => {
+  it('returns 26-character ULIDs that sort in the order they were made', () => {
+    const keys = Array.from({ length: 1_000 }, () => newIdempotencyKey());
+    for (const key of keys) expect(key).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect([...keys].sort()).toEqual(keys);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
+
+describe('idempotencyKey()', () => {
+  it('gives every attempt of one operation the same key when placed outside a retry', async () => {
+    const seen: Array<[number, string | undefined]> = [];
+    const policy = pipeline(idempotencyKey(), new RetryThrice());
+    const result = await policy.execute((ctx) => {
+      seen.push([ctx.attempt, ctx.idempotencyKey]);
+      if (ctx.attempt < 3) throw new Error('transient');
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    expect(seen.map(([a]) => a)).toEqual([1, 2, 3]);
+    expect(new Set(seen.map(([, k]) => k)).size).toBe(1);
+    expect(seen[0]![1]).toMatch(/^[0-9A-Z]{26}$/);
+  });
+
+  it('gives separate operations separate keys', async () => {
+    const policy = idempotencyKey();
+    const a = await policy.execute((ctx) => ctx.idempotencyKey);
+    const b = await policy.execute((ctx) => ctx.idempotencyKey);
+    expect(a).not.toBe(b);
+  });
+
+  it('keeps a key the caller already has', async () => {
+    const key = await idempotencyKey().execute((ctx) => ctx.idempotencyKey, { idempotencyKey: 'order-42' });
+    expect(key).toBe('order-42');
+  });
+
+  it('uses a custom generator, and reports one that throws as a CallbackError', async () => {
+    expect(await idempotencyKey({ generate: () => 'fixed' }).execute((ctx) => ctx.idempotencyKey)).toBe(
+      'fixed',
+    );
+    const failing = idempotencyKey({
+      generate: () => {
+        throw new Error('no entropy');
+      },
+    });
+    await expect(failing.execute(() => 1)).rejects.toBeInstanceOf(CallbackError);
+  });
+
+  it('rejects a generate option that is not a function', () => {
+    expect(() => idempotencyKey({ generate: 'abc' as never })).toThrow(InvalidOptionsError);
+  });
+});

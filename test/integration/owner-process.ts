@@ -1,0 +1,125 @@
+// Runs fixtures/owner.ts as a child process and follows what it prints.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { IdempotencyGuard } from '@bulwark/idempotency';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sleep } from './services.ts';
+
+export interface OwnerProcess {
+  readonly child: ChildProcess;
+  /** Resolves when the child is inside fn, holding the lease. */
+  readonly inside: Promise<void>;
+  /** Resolves with the guard result the child printed, or undefined if it died first. */
+  readonly result: Promise<unknown>;
+  /** Resolves when the child has exited. */
+  readonly exited: Promise<void>;
+  /** Tells the child's fn to return. */
+  finish(): void;
+}
+
+const fixture = new URL('./fixtures/owner.ts', import.meta.url).pathname;
+
+export function spawnOwner(args: readonly string[]): OwnerProcess {
+  const child = spawn(process.execPath, ['--conditions=bulwark-source', fixture, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  let onInside!: () => void;
+  let onResult!: (value: unknown) => void;
+  const entered = new Promise<void>((resolve) => (onInside = resolve));
+  const result = new Promise<unknown>((resolve) => (onResult = resolve));
+  lines.on('line', (line) => {
+    if (line === 'inside') onInside();
+    else if (line.startsWith('{')) onResult(JSON.parse(line));
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      onResult(undefined);
+      resolve();
+    }),
+  );
+  const inside = Promise.race([
+    entered,
+    exited.then(() => {
+      throw new Error(`the owner process exited before taking the lease (code ${child.exitCode})`);
+    }),
+  ]);
+  return { child, inside, result, exited, finish: () => child.stdin!.write('finish\n') };
+}
+
+export interface OwnerTarget {
+  /** The arguments for fixtures/owner.ts before the key and lease: kind, url, prefix or table. */
+  readonly args: readonly string[];
+  /** A guard in this process on the same store, with the given lease. */
+  guard(leaseMs: number): IdempotencyGuard<string>;
+  key(name: string): string;
+}
+
+/** Crash and pause tests with a real second process holding the lease. */
+export function describeOwnerProcesses(name: string, target: () => OwnerTarget): void {
+  describe(`${name}: an owner in another process`, () => {
+    const leaseMs = 400;
+    const children: OwnerProcess[] = [];
+    afterEach(() => {
+      for (const c of children.splice(0)) {
+        if (c.child.exitCode === null && c.child.signalCode === null) {
+          c.child.kill('SIGCONT');
+          c.child.kill('SIGKILL');
+        }
+      }
+    });
+
+    it('lets a retry execute exactly once after an owner is killed inside fn and its lease expires', async () => {
+      const t = target();
+      const key = t.key('crash');
+      const guard = t.guard(leaseMs);
+      const owner = spawnOwner([...t.args, key, String(leaseMs)]);
+      children.push(owner);
+      await owner.inside;
+      expect((await guard.run(key, 'request', () => 'too early')).kind).toBe('in-progress');
+      owner.child.kill('SIGKILL');
+      await owner.exited;
+      expect(await owner.result).toBeUndefined();
+      await sleep(leaseMs + 150);
+      let calls = 0;
+      const retries = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          guard.run(key, 'request', async () => {
+            calls++;
+            await sleep(20);
+            return 'retried';
+          }),
+        ),
+      );
+      expect(calls).toBe(1);
+      expect(retries.filter((r) => r.kind === 'executed')).toEqual([
+        { kind: 'executed', value: 'retried', completion: 'stored' },
+      ]);
+      expect(await guard.run(key, 'request', () => 'again')).toEqual({ kind: 'replayed', value: 'retried' });
+    }, 15_000);
+
+    it('rejects the late completion of an owner paused past its lease, keeping the new owner`s result', async () => {
+      const t = target();
+      const key = t.key('pause');
+      const guard = t.guard(leaseMs);
+      const owner = spawnOwner([...t.args, key, String(leaseMs)]);
+      children.push(owner);
+      await owner.inside;
+      owner.child.kill('SIGSTOP');
+      await sleep(leaseMs + 150);
+      expect(await guard.run(key, 'request', () => 'new owner')).toEqual({
+        kind: 'executed',
+        value: 'new owner',
+        completion: 'stored',
+      });
+      owner.child.kill('SIGCONT');
+      owner.finish();
+      expect(await owner.result).toEqual({ kind: 'executed', value: 'child', completion: 'lease-lost' });
+      await owner.exited;
+      expect(await guard.run(key, 'request', () => 'third')).toEqual({
+        kind: 'replayed',
+        value: 'new owner',
+      });
+    }, 15_000);
+  });
+}

@@ -122,7 +122,9 @@ export async function run(): Promise<boolean> {
   const capacityPerS = (DEGRADED / BASE_MS) * 1000;
   let best = Number.POSITIVE_INFINITY;
   let bestName = '';
-  for (const name of ['aimd', 'gradient2', 'gradient2, rttTolerance 1.2', 'vegas']) {
+  // The target counts only the algorithms at their documented defaults; the
+  // tuned gradient2 row shows what a lower tolerance buys, and is not scored.
+  for (const name of ['aimd', 'gradient2', 'vegas', 'gradient2, rttTolerance 1.2']) {
     const [healthy, degraded] = results[name]!;
     const latencyRatio = degraded!.p99 / healthy!.p99;
     const goodputShare = degraded!.goodput / capacityPerS;
@@ -130,15 +132,16 @@ export async function run(): Promise<boolean> {
       `${name}: degraded p99 / healthy p99 = ${latencyRatio.toFixed(2)}, degraded goodput / capacity = ${goodputShare.toFixed(3)}`,
     );
     // Score: the latency ratio, counted only when goodput is within 10% of capacity.
+    if (name.includes(',')) continue;
     const score = goodputShare >= 0.9 ? latencyRatio : Number.POSITIVE_INFINITY;
     if (score < best) {
       best = score;
       bestName = name;
     }
   }
-  console.log(`best adaptive algorithm in the degraded phase: ${bestName || 'none'}`);
+  console.log(`best adaptive algorithm (defaults) in the degraded phase: ${bestName || 'none'}`);
   return target(
-    'degraded p99 / healthy p99 of the best adaptive limit whose goodput is within 10% of capacity',
+    'degraded p99 / healthy p99 of the best adaptive limit (defaults) whose goodput is within 10% of capacity',
     best,
     2,
   );

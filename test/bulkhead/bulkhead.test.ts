@@ -132,6 +132,140 @@ describe('bulkhead()', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
+  it('keeps listener counts flat over 100,000 calls sharing one long-lived signal, half of them queued', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
+    const controller = new AbortController();
+    const signal = controller.signal;
+    let peak = 0;
+    for (let i = 0; i < 50_000; i++) {
+      const first = b.execute(async () => i, { signal });
+      const second = b.acquire({ signal });
+      peak = Math.max(peak, getEventListeners(signal, 'abort').length);
+      await first;
+      (await second).release();
+    }
+    // While a call waited, its listener was there; none outlives its call.
+    expect(peak).toBeGreaterThanOrEqual(1);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    expect(b.stats()).toMatchObject({ active: 0, queued: 0, admitted: 100_000 });
+  });
+
+  it('acquire({ signal }) leaves the queue the moment the signal aborts, and frees its place at once', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
+    const held = b.tryAcquire()!;
+    const controller = new AbortController();
+    const waiting = b.acquire({ signal: controller.signal });
+    expect(b.queued).toBe(1);
+    const reason = { why: 'client disconnected' };
+    controller.abort(reason);
+    // Synchronously gone: the place is free for the next caller before any promise settles.
+    expect(b.queued).toBe(0);
+    const next = b.acquire();
+    expect(b.queued).toBe(1);
+    await expect(waiting).rejects.toBe(reason);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    held.release();
+    (await next).release();
+    expect(b.stats()).toMatchObject({ active: 0, queued: 0, rejected: 0 });
+  });
+
+  it('rejects at once, without queueing, when the signal has already aborted', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
+    const held = b.tryAcquire()!;
+    const reason = new Error('already gone');
+    await expect(b.acquire({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(b.execute(() => 1, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(b.queued).toBe(0);
+    held.release();
+  });
+
+  it('does not start a queued call whose caller aborted just after it was handed a slot', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
+    const held = b.tryAcquire()!;
+    const controller = new AbortController();
+    let ran = false;
+    const waiting = b.execute(
+      () => {
+        ran = true;
+      },
+      { signal: controller.signal },
+    );
+    held.release(); // hands the slot to the waiter...
+    controller.abort(new Error('left')); // ...whose caller leaves before it starts
+    await expect(waiting).rejects.toThrow('left');
+    await Promise.resolve();
+    expect(ran).toBe(false);
+    expect(b.active).toBe(0);
+  });
+
+  it('keeps the slot of a running call whose caller gave up until the call itself settles', async () => {
+    const b = bulkhead({ maxConcurrent: 1, clock: new VirtualClock() });
+    const g = gate();
+    const controller = new AbortController();
+    const reason = new Error('caller gave up');
+    const running = b.execute(() => g.done, { signal: controller.signal });
+    controller.abort(reason);
+    await expect(running).rejects.toBe(reason);
+    // The function is still running on the dependency: its slot is still taken.
+    expect(b.active).toBe(1);
+    expect(b.tryAcquire()).toBeUndefined();
+    g.release();
+    await g.done;
+    await Promise.resolve();
+    expect(b.active).toBe(0);
+  });
+
+  it('never hands a second slot to a waiter when a permit is released twice', async () => {
+    const b = bulkhead({ maxConcurrent: 2, maxQueue: 2, clock: new VirtualClock() });
+    const warnings: string[] = [];
+    b.onWarning((e) => warnings.push(e.message));
+    const a = b.tryAcquire()!;
+    b.tryAcquire()!;
+    const first = b.acquire();
+    const second = b.acquire();
+    a.release();
+    a.release();
+    a.failure();
+    expect(warnings).toHaveLength(2);
+    expect(b.active).toBe(2);
+    expect(b.queued).toBe(1);
+    (await first).release();
+    (await second).release();
+  });
+
+  it('does not let tryAcquire jump ahead of calls already waiting', async () => {
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
+    const held = b.tryAcquire()!;
+    const waiting = b.acquire();
+    held.release();
+    // The freed slot went to the waiter, not to whoever asks next.
+    expect(b.tryAcquire()).toBeUndefined();
+    (await waiting).release();
+    expect(b.tryAcquire()).toBeDefined();
+  });
+
+  it('reports queue timeouts to onReject too, and the queued call never runs', async () => {
+    const clock = new VirtualClock();
+    const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, queueTimeoutMs: 10, name: 'db', clock });
+    const seen: string[] = [];
+    b.onReject((e) => seen.push(e.reason));
+    const held = b.tryAcquire()!;
+    let ran = false;
+    const late = b
+      .execute(() => {
+        ran = true;
+      })
+      .catch((e: unknown) => e);
+    await clock.advance(10);
+    const error = (await late) as BulkheadRejectedError;
+    expect(isBulwarkError(error, 'ERR_BULKHEAD_FULL')).toBe(true);
+    expect(error.reason).toBe('queue-timeout');
+    expect(error.bulkhead).toBe('db');
+    held.release();
+    expect(ran).toBe(false);
+    expect(seen).toEqual(['queue-timeout']);
+  });
+
   it('reports rejections to onReject', async () => {
     const b = bulkhead({ maxConcurrent: 1, name: 'db', clock: new VirtualClock() });
     const seen: string[] = [];
@@ -157,6 +291,9 @@ describe('bulkhead()', () => {
     expect(message).toContain('maxQueue must be an integer >= 0, got -1');
     expect(message).toContain('queueTimeoutMs');
     expect(() => bulkhead({ maxConcurrent: 0 })).toThrow(/got 0/);
+    expect(() => bulkhead({ maxConcurrent: { limit: 3 } as never })).toThrow(
+      /maxConcurrent must be an integer >= 1 or a limit source/,
+    );
     expect(() => bulkhead({} as never)).toThrow(/maxConcurrent/);
   });
 });

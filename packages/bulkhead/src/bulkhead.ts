@@ -251,8 +251,16 @@ export class BulkheadPolicy extends BasePolicy {
       return this.#adaptive ? this.#runWith(this.#grant(), fn, ctx) : this.#runFixed(fn, ctx);
     }
     if (this.#queued >= this.maxQueue) return Promise.reject(this.#reject('queue-full', 0));
-    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, ctx.signal)).then(
-      (permit) => this.#runWith(permit, fn, ctx),
+    const signal = ctx.signal;
+    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, signal)).then(
+      (permit) => {
+        // The caller may have left between the hand-off and now: give the slot back unused.
+        if (signal.aborted) {
+          permit.release();
+          throw signal.reason;
+        }
+        return this.#runWith(permit, fn, ctx);
+      },
     );
   }
 
@@ -323,6 +331,10 @@ export class BulkheadPolicy extends BasePolicy {
     reject: (e: unknown) => void,
     signal: AbortSignal | undefined,
   ): void {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
     const waiter = new Waiter(resolve, reject, this.clock.now());
     if (this.#tail === undefined) this.#head = waiter;
     else {

@@ -43,6 +43,11 @@ export interface AdaptiveLimitOptions {
   readonly timeoutMs?: number;
   /** Gradient2: how much latency growth is tolerated before backing off (>= 1). Default: 1.5. */
   readonly rttTolerance?: number;
+  /**
+   * Gradient2: the calls the limit may grow by per update while latency holds
+   * (the queue it allows at the dependency), > 0. Default: 4.
+   */
+  readonly queueSize?: number;
   /** Gradient2 and Vegas: how far each update moves the limit toward the new estimate, in (0, 1]. Default: 0.2 (Gradient2), 1 (Vegas). */
   readonly smoothing?: number;
   /** Gradient2: windows in the long-term RTT average. Default: 600. */
@@ -59,6 +64,7 @@ export const ADAPTIVE_LIMIT_DEFAULTS = Object.freeze({
   backoffRatio: 0.9,
   timeoutMs: 5_000,
   rttTolerance: 1.5,
+  queueSize: 4,
   gradientSmoothing: 0.2,
   vegasSmoothing: 1,
   longWindow: 600,
@@ -112,11 +118,12 @@ export abstract class AdaptiveLimit implements LimitSource {
 
   /**
    * Collects samples into windows of at least 10 calls and at least one
-   * limit's worth (about one round trip), then updates the limit once per
+   * limit's worth (at full use, about one round trip), then updates the limit once per
    * window from the window's mean RTT, highest in-flight count and whether
-   * any call dropped. Calls that started before the last decrease are left
-   * out: they ran under the old limit, and counting their drops again would
-   * collapse the limit after one overload.
+   * any call dropped. After a decrease, calls that started before the
+   * latest-started call of the window that caused it are left out: they ran
+   * under the old limit, and counting their drops again would collapse the
+   * limit after one overload.
    */
   onSample(sample: LimitSample): void {
     if (sample.startedAt < this.#lastDecreaseAt) return;
@@ -125,7 +132,7 @@ export abstract class AdaptiveLimit implements LimitSource {
     if (sample.inflight > this.#maxInflight) this.#maxInflight = sample.inflight;
     if (sample.dropped) this.#dropped = true;
     if (sample.startedAt > this.#lastStart) this.#lastStart = sample.startedAt;
-    if (this.#count < 10 || this.#count < this.estimate / 4) return;
+    if (this.#count < 10 || this.#count < this.estimate) return;
     const before = this.estimate;
     this.update({
       rttMs: this.#rttSum / this.#count,
@@ -181,15 +188,16 @@ export class AimdLimit extends AdaptiveLimit {
 }
 
 /**
- * Gradient2: compares a short-term RTT (each sample) with a long-term average.
+ * Gradient2: compares a short-term RTT (a window's mean) with a long-term
+ * average over about `longWindow` windows.
  * `gradient = clamp(rttTolerance × longRtt / shortRtt, 0.5, 1)`, and the new
- * limit is `limit × gradient + √limit` (the square root is the queue it allows),
- * smoothed (unsmoothed when the gradient is at its floor). Short-term RTT is a window's mean; the long-term one averages
- * `longWindow` windows. The limit shrinks as latency rises above the long-term average and
- * grows while it does not.
+ * limit is `limit × gradient + queueSize`, smoothed (unsmoothed when the
+ * gradient is at its floor or a call dropped). The limit shrinks as latency
+ * rises above the long-term average and grows while it does not.
  */
 export class Gradient2Limit extends AdaptiveLimit {
   readonly rttTolerance: number;
+  readonly queueSize: number;
   readonly smoothing: number;
   readonly longWindow: number;
   #longRtt = 0;
@@ -198,12 +206,13 @@ export class Gradient2Limit extends AdaptiveLimit {
     o: Required<
       Pick<
         AdaptiveLimitOptions,
-        'initialLimit' | 'minLimit' | 'maxLimit' | 'rttTolerance' | 'smoothing' | 'longWindow'
+        'initialLimit' | 'minLimit' | 'maxLimit' | 'rttTolerance' | 'queueSize' | 'smoothing' | 'longWindow'
       >
     >,
   ) {
     super('gradient2', o.initialLimit, o.minLimit, o.maxLimit);
     this.rttTolerance = o.rttTolerance;
+    this.queueSize = o.queueSize;
     this.smoothing = o.smoothing;
     this.longWindow = o.longWindow;
   }
@@ -228,7 +237,7 @@ export class Gradient2Limit extends AdaptiveLimit {
     const gradient = s.dropped
       ? 0.5
       : Math.max(0.5, Math.min(1, (this.rttTolerance * this.#longRtt) / shortRtt));
-    const target = this.estimate * gradient + Math.sqrt(this.estimate);
+    const target = this.estimate * gradient + this.queueSize;
     // At the floor (the RTT at least doubled, or a drop), back off at once
     // rather than smoothed: that is an overload, and every window spent above
     // capacity adds queueing to every call.
@@ -242,10 +251,11 @@ export class Gradient2Limit extends AdaptiveLimit {
  * the sample RTT it estimates the queue at the dependency,
  * `queue = limit × (1 − rttNoLoad / rtt)`, and keeps it between
  * `alpha = 3·log10(limit)` and `beta = 6·log10(limit)`: grow by `beta` when the
- * queue is at most `log10(limit)`, by `log10(limit)` below alpha, shrink by
- * `log10(limit)` above beta or on a drop. The no-load RTT is measured again
- * every `probeMultiplier` windows, so it follows a dependency that got
- * permanently slower.
+ * queue is at most `log10(limit)`, by `log10(limit)` below alpha, and shrink by
+ * `log10(limit)` for each call of the window above beta or on a drop (at most
+ * halving the limit per window). The no-load RTT is measured again every
+ * `probeMultiplier` windows (about `probeMultiplier × limit` calls), so it
+ * follows a dependency that got permanently slower.
  */
 export class VegasLimit extends AdaptiveLimit {
   readonly smoothing: number;
@@ -292,8 +302,18 @@ export class VegasLimit extends AdaptiveLimit {
       const queue = Math.ceil(limit * (1 - this.#rttNoLoad / rtt));
       if (queue <= log) next = limit + 6 * log;
       else if (queue < 3 * log) next = limit + log;
-      else if (queue > 6 * log) next = Math.max(limit / 2, limit - step);
-      else return;
+      else if (queue > 6 * log) {
+        // One decrease per call of the window, each re-estimating the queue at
+        // the lower limit, stopping once it is back within beta.
+        const ratio = 1 - this.#rttNoLoad / rtt;
+        next = limit;
+        for (let k = 0; k < s.samples && next > limit / 2; k++) {
+          const lg = Math.max(1, Math.log10(next));
+          if (Math.ceil(next * ratio) <= 6 * lg) break;
+          next -= lg;
+        }
+        next = Math.max(limit / 2, next);
+      } else return;
     }
     this.estimate = this.clamp(limit * (1 - this.smoothing) + Math.max(1, next) * this.smoothing);
   }
@@ -321,6 +341,7 @@ export function adaptiveLimit(options: AdaptiveLimitOptions): AdaptiveLimit {
   check.number('backoffRatio', options?.backoffRatio, { above: 0, max: 0.999 });
   check.number('timeoutMs', options?.timeoutMs, { above: 0 });
   check.number('rttTolerance', options?.rttTolerance, { min: 1 });
+  check.number('queueSize', options?.queueSize, { above: 0 });
   check.number('smoothing', options?.smoothing, { above: 0, max: 1 });
   check.number('longWindow', options?.longWindow, { integer: true, min: 1 });
   check.number('probeMultiplier', options?.probeMultiplier, { above: 0 });
@@ -337,6 +358,7 @@ export function adaptiveLimit(options: AdaptiveLimitOptions): AdaptiveLimit {
       return new Gradient2Limit({
         ...base,
         rttTolerance: options.rttTolerance ?? d.rttTolerance,
+        queueSize: options.queueSize ?? d.queueSize,
         smoothing: options.smoothing ?? d.gradientSmoothing,
         longWindow: options.longWindow ?? d.longWindow,
       });

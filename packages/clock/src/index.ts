@@ -3,5 +3,5 @@ export { DeadlineTimers, deadlineTimers } from './deadline-timers.ts';
 export { defaultRandom, type Random, seededRandom } from './random.ts';
 export { type SleepOptions, sleep } from './sleep.ts';
 export { Stopwatch } from './stopwatch.ts';
-export { systemClock } from './system-clock.ts';
+export { systemClock, wallClockNow } from './system-clock.ts';
 export { VirtualClock } from './virtual-clock.ts';

@@ -71,3 +71,14 @@ export const systemClock: Clock = Object.freeze({
     return new SystemTimer(callback, performance.now() + Math.max(0, ms), options?.unref === true);
   },
 });
+
+/**
+ * The wall-clock time: milliseconds since the Unix epoch, as the system clock
+ * is set now. It jumps when the clock is stepped (NTP, an operator), so never
+ * measure a duration with it. It exists for the one place bulwark must read a
+ * wall-clock instant: turning an absolute instant from a peer (an HTTP-date in
+ * `Retry-After`) into a duration, at once.
+ */
+export function wallClockNow(): number {
+  return Date.now();
+}

@@ -1,0 +1,53 @@
+// createFetch() against the bare global fetch on a loopback keep-alive server,
+// each call reading its small body. Side by side: p-retry around fetch (what
+// many codebases do by hand). The server runs in this process, so its cost is
+// in every subject alike; the figure that matters is the ratio of whole-call
+// times, createFetch / bare fetch.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createFetch } from '@bulwark/fetch';
+import pRetry from 'p-retry';
+import { runSuite, target } from '../harness.ts';
+
+export async function run(): Promise<boolean> {
+  const server = createServer((_, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+    res.end('ok');
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+
+  const full = createFetch();
+  const noKeyed = createFetch({ breakers: false, bulkheads: false });
+  const read = async (response: Promise<Response>): Promise<string> => (await response).text();
+
+  try {
+    const result = await runSuite(
+      'fetch-loopback',
+      [
+        { name: 'bare fetch', call: () => read(fetch(url)) },
+        { name: 'bulwark createFetch()', call: () => read(full(url)) },
+        { name: 'bulwark createFetch() without breakers, bulkheads', call: () => read(noKeyed(url)) },
+        {
+          name: 'p-retry(fetch, { retries: 2 })',
+          call: () => read(pRetry(() => fetch(url), { retries: 2 })),
+        },
+      ],
+      { batch: 2_000, rounds: 15, warmup: 2_000 },
+    );
+    const ns = (name: string): number => result.measurements.find((m) => m.name === name)!.nsPerCall;
+    const bare = ns('bare fetch');
+    const ratio = ns('bulwark createFetch()') / bare;
+    console.log(`time per call, createFetch() / bare fetch: ${ratio.toFixed(3)}`);
+    console.log(
+      `time per call, p-retry(fetch) / bare fetch: ${(ns('p-retry(fetch, { retries: 2 })') / bare).toFixed(3)}`,
+    );
+    return target('createFetch() time per loopback call <= 1.25 x bare fetch', ratio, 1.25);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+}

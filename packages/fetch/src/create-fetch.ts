@@ -1,0 +1,572 @@
+import type { BulkheadPolicy } from '@bulwark/bulkhead';
+import {
+  type CircuitBreakerPolicy,
+  CircuitBreakerRegistry,
+  type CircuitBreakerRegistryOptions,
+} from '@bulwark/circuit-breaker';
+import {
+  type Clock,
+  deadlineTimers,
+  type Random,
+  systemClock,
+  type Timer,
+  wallClockNow,
+} from '@bulwark/clock';
+import {
+  ambientDeadline,
+  type Backoff,
+  CallbackError,
+  DeadlineExceededError,
+  type ExecutionContext,
+  InvalidOptionsError,
+  isBulwarkError,
+  OptionsChecker,
+  remainingMs,
+} from '@bulwark/core';
+import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
+import { formatIdempotencyKeyHeader, IDEMPOTENCY_KEY_HEADER, newIdempotencyKey } from '@bulwark/idempotency';
+import {
+  isRetryableError,
+  type Outcome,
+  RetryBudget,
+  type RetryBudgetOptions,
+  RetryPolicy,
+  type RetryVerdict,
+} from '@bulwark/retry';
+import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
+import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
+import { parseRetryAfter } from './retry-after.ts';
+
+/** A function with the signature of the global `fetch`. */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * What {@link createFetch} returns: a function with the signature and
+ * behaviour of the global `fetch`, plus the parts it is built from, for
+ * events and inspection.
+ */
+export interface ResilientFetch {
+  (input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** The retry policy: subscribe to `onRetry`, `onGiveUp`, `onSuccess`. */
+  readonly retry: RetryPolicy;
+  /** The retry budget shared by every call of this fetch, or undefined when disabled. */
+  readonly budget: RetryBudget | undefined;
+  /** One circuit breaker per origin (`https://host:port`), or undefined when disabled. */
+  readonly breakers: CircuitBreakerRegistry | undefined;
+  /** One bulkhead per origin, or undefined when disabled. */
+  readonly bulkheads: OriginBulkheads | undefined;
+}
+
+/** Options for {@link createFetch}. Every time is in milliseconds. */
+export interface CreateFetchOptions {
+  /** The fetch that sends each attempt. Default: the global `fetch`. */
+  readonly fetch?: FetchFunction;
+  /**
+   * The budget for the whole call: every attempt, every wait between them, and
+   * reading the response body. `Infinity` for none. An earlier deadline in
+   * scope (`withDeadline`) still wins. Default: 30,000.
+   */
+  readonly deadlineMs?: number;
+  /**
+   * The budget for one attempt, until the response headers arrive (the body is
+   * bounded by `deadlineMs`). `Infinity` for none. Default: 10,000.
+   */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts in all, counting the first: an integer >= 1 (1 turns retries off). Default: 3. */
+  readonly maxAttempts?: number;
+  /** The delay schedule between attempts. Default: `exponential()` from @bulwark/retry (full jitter, 100 ms → 10 s). */
+  readonly backoff?: Backoff;
+  /** No retry starts with less than this left before the deadline. Default: 0. */
+  readonly minAttemptMs?: number;
+  /**
+   * The retry budget: a `RetryBudget` to share with other clients, options for
+   * one of its own, or `false` for none. Default: `retryBudget()` (10 retries/s
+   * plus 20% of requests), one per `createFetch`.
+   */
+  readonly budget?: RetryBudget | RetryBudgetOptions | false;
+  /** Response statuses retried (for eligible requests). Default: 408, 429, 502, 503, 504. */
+  readonly retryStatuses?: readonly number[];
+  /**
+   * A `Retry-After` longer than this is not waited for: the response is
+   * returned as it is. Default: 30,000.
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Add an `Idempotency-Key` to POST and PATCH requests (and any other
+   * non-idempotent method) that have none, the same one on every attempt, so
+   * that they can be retried. Default: false.
+   */
+  readonly idempotencyKeys?: boolean;
+  /** Makes the keys `idempotencyKeys` adds. Default: `newIdempotencyKey` (a ULID). */
+  readonly generateIdempotencyKey?: () => string;
+  /**
+   * Per-origin circuit breakers: a registry to share, options for one of its
+   * own (its `failureOn` defaults to network errors, timeouts and 500, 502,
+   * 503, 504 responses), or `false` for none. Default: `circuitBreakers()`
+   * defaults (5 consecutive failures open it for 10 s, at most 1,000 origins).
+   */
+  readonly breakers?: CircuitBreakerRegistry | CircuitBreakerRegistryOptions | false;
+  /**
+   * Per-origin bulkheads, or `false` for none. Default: 64 requests at once and
+   * 256 waiting per origin, at most 1,000 origins.
+   */
+  readonly bulkheads?: OriginBulkheadOptions | false;
+  /** Send the time left in `x-request-timeout-ms`. Default: true. */
+  readonly deadlineHeader?: boolean;
+  /**
+   * Milliseconds taken off the time left before it is sent, for the answer's
+   * trip back. Default: 10.
+   */
+  readonly safetyMarginMs?: number;
+  /** Send the attempt number in `x-retry-attempt`. Default: true. */
+  readonly attemptHeader?: boolean;
+  /**
+   * A discarded response whose `Content-Length` is at most this many bytes is
+   * read to the end so its connection can be reused; any other is cancelled.
+   * Default: 65,536.
+   */
+  readonly maxDrainBytes?: number;
+  /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
+  readonly name?: string;
+  /** The monotonic clock every duration is measured on. Default: the system clock. */
+  readonly clock?: Clock;
+  /** The random source for backoff jitter. Default: `Math.random`. */
+  readonly random?: Random;
+  /**
+   * The wall clock (milliseconds since the Unix epoch), read only to turn a
+   * `Retry-After` HTTP-date into a duration. Default: `wallClockNow` from @bulwark/clock.
+   */
+  readonly wallClock?: () => number;
+}
+
+/** The defaults of {@link createFetch}. */
+export const FETCH_DEFAULTS = Object.freeze({
+  deadlineMs: 30_000,
+  attemptTimeoutMs: 10_000,
+  maxAttempts: 3,
+  minAttemptMs: 0,
+  retryStatuses: Object.freeze([408, 429, 502, 503, 504]) as readonly number[],
+  maxRetryAfterMs: 30_000,
+  idempotencyKeys: false,
+  breakerFailureStatuses: Object.freeze([500, 502, 503, 504]) as readonly number[],
+  deadlineHeader: true,
+  safetyMarginMs: 10,
+  attemptHeader: true,
+  maxDrainBytes: 65_536,
+  name: 'fetch',
+});
+
+const BREAKER_FAILURE_STATUSES: ReadonlySet<number> = new Set(FETCH_DEFAULTS.breakerFailureStatuses);
+
+/** Network errors, timeouts and 5xx overload answers count against an origin; our own bulkhead's refusal does not. */
+function breakerFailureOn(outcome: Outcome): boolean {
+  if (outcome.ok) {
+    const value = outcome.value;
+    return value instanceof Response && BREAKER_FAILURE_STATUSES.has(value.status);
+  }
+  return !isBulwarkError(outcome.error, 'ERR_BULKHEAD_FULL');
+}
+
+/** The context a call starts from: the caller's signal joined with the deadline. */
+class CallContext implements ExecutionContext {
+  readonly attempt = 1;
+  readonly signal: AbortSignal;
+  readonly deadline: number | undefined;
+  readonly clock: Clock;
+  readonly operation: string;
+  readonly idempotencyKey: string | undefined;
+  constructor(
+    signal: AbortSignal,
+    deadline: number | undefined,
+    clock: Clock,
+    operation: string,
+    key: string | undefined,
+  ) {
+    this.signal = signal;
+    this.deadline = deadline;
+    this.clock = clock;
+    this.operation = operation;
+    this.idempotencyKey = key;
+  }
+}
+
+const neverAborts = new AbortController().signal;
+
+function isFiniteNumberList(value: unknown): value is readonly number[] {
+  return (
+    Array.isArray(value) &&
+    value.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599)
+  );
+}
+
+function isInstanceOf<T>(value: unknown, ctor: abstract new (...args: never[]) => T): value is T {
+  return value instanceof ctor;
+}
+
+/** Everything one call needs, worked out once before its first attempt. */
+interface PreparedCall {
+  readonly origin: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly request: Request | undefined;
+  readonly init: RequestInit | undefined;
+  readonly retryable: boolean;
+  readonly cloneRequest: boolean;
+  readonly key: string | undefined;
+}
+
+/**
+ * A drop-in `fetch` with bulwark's policies around every call, outermost first:
+ * an overall deadline (`deadlineMs`), retries with jittered backoff and a
+ * budget, a circuit breaker and a bulkhead per origin, and a timeout per
+ * attempt (`attemptTimeoutMs`).
+ *
+ * HTTP semantics:
+ * - retries network errors, attempt timeouts, and 408, 429, 502, 503 and 504
+ *   responses, waiting as long as `Retry-After` asks (delta-seconds or an
+ *   HTTP-date) when the response has one;
+ * - retries GET, HEAD, OPTIONS, TRACE, PUT and DELETE; any other method only
+ *   when the request carries an `Idempotency-Key` (`idempotencyKeys: true`
+ *   adds one, kept on every attempt); a body that is a stream is never retried;
+ * - reads or cancels the body of every response it does not return;
+ * - sends the time left in `x-request-timeout-ms` and the attempt number in
+ *   `x-retry-attempt`;
+ * - errors the returned response's body with `DeadlineExceededError` when the
+ *   deadline passes while it is being read.
+ *
+ * When retries run out, the last response is returned as it is (a 503 stays a
+ * 503) and the last error is thrown. An open breaker throws
+ * `BrokenCircuitError`, a full bulkhead `BulkheadRejectedError`, the deadline
+ * `DeadlineExceededError`; the caller's abort rejects with the caller's reason.
+ *
+ * @throws InvalidOptionsError (a RangeError) listing every invalid option.
+ */
+export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
+  const check = new OptionsChecker('createFetch()');
+  check.func('fetch', options.fetch);
+  check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
+  check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
+  check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
+  check.number('minAttemptMs', options.minAttemptMs, { min: 0 });
+  check.number('maxRetryAfterMs', options.maxRetryAfterMs, { min: 0, infinite: true });
+  check.number('safetyMarginMs', options.safetyMarginMs, { min: 0 });
+  check.number('maxDrainBytes', options.maxDrainBytes, { integer: true, min: 0 });
+  check.expect(
+    options.retryStatuses === undefined || isFiniteNumberList(options.retryStatuses),
+    'retryStatuses',
+    options.retryStatuses,
+    'an array of HTTP status codes (integers from 100 to 599)',
+  );
+  for (const flag of ['idempotencyKeys', 'deadlineHeader', 'attemptHeader'] as const) {
+    check.expect(
+      options[flag] === undefined || typeof options[flag] === 'boolean',
+      flag,
+      options[flag],
+      'a boolean',
+    );
+  }
+  const backoff = options.backoff;
+  check.expect(
+    backoff === undefined || (typeof backoff === 'object' && typeof backoff?.delayMs === 'function'),
+    'backoff',
+    backoff,
+    'a backoff (constant(), exponential() or fromFunction())',
+  );
+  check.func('generateIdempotencyKey', options.generateIdempotencyKey);
+  check.func('random', options.random);
+  check.func('wallClock', options.wallClock);
+  check.expect(
+    options.name === undefined || (typeof options.name === 'string' && options.name.length > 0),
+    'name',
+    options.name,
+    'a non-empty string',
+  );
+  check.expect(
+    options.clock === undefined ||
+      (typeof options.clock === 'object' &&
+        options.clock !== null &&
+        typeof options.clock.now === 'function' &&
+        typeof options.clock.setTimeout === 'function'),
+    'clock',
+    options.clock,
+    'a Clock (systemClock or a VirtualClock)',
+  );
+
+  const clock = options.clock ?? systemClock;
+  const name = options.name ?? FETCH_DEFAULTS.name;
+  /** Builds a part; its own invalid options join this call's list, prefixed with `option`. */
+  const build = <T>(option: string, make: () => T): T | undefined => {
+    try {
+      return make();
+    } catch (error) {
+      if (!(error instanceof InvalidOptionsError)) throw error;
+      for (const v of error.violations) check.expect(false, `${option}.${v.option}`, v.value, v.expected);
+      return undefined;
+    }
+  };
+
+  const budgetOption = options.budget;
+  let budget: RetryBudget | undefined;
+  if (budgetOption instanceof RetryBudget) budget = budgetOption;
+  else if (budgetOption !== false) {
+    check.expect(
+      budgetOption === undefined || (typeof budgetOption === 'object' && budgetOption !== null),
+      'budget',
+      budgetOption,
+      'a RetryBudget, retry budget options, or false',
+    );
+    if (budgetOption === undefined || (typeof budgetOption === 'object' && budgetOption !== null)) {
+      budget = build('budget', () => new RetryBudget({ clock, ...budgetOption }));
+    }
+  }
+
+  const breakersOption = options.breakers;
+  let breakers: CircuitBreakerRegistry | undefined;
+  if (isInstanceOf(breakersOption, CircuitBreakerRegistry)) breakers = breakersOption;
+  else if (breakersOption !== false) {
+    const ok =
+      breakersOption === undefined || (typeof breakersOption === 'object' && breakersOption !== null);
+    check.expect(ok, 'breakers', breakersOption, 'a CircuitBreakerRegistry, its options, or false');
+    if (ok) {
+      breakers = build(
+        'breakers',
+        () =>
+          new CircuitBreakerRegistry({
+            name,
+            clock,
+            failureOn: breakerFailureOn,
+            ...(breakersOption as CircuitBreakerRegistryOptions | undefined),
+          }),
+      );
+    }
+  }
+
+  const bulkheadsOption = options.bulkheads;
+  let bulkheads: OriginBulkheads | undefined;
+  if (bulkheadsOption !== false) {
+    const ok =
+      bulkheadsOption === undefined || (typeof bulkheadsOption === 'object' && bulkheadsOption !== null);
+    check.expect(ok, 'bulkheads', bulkheadsOption, 'per-origin bulkhead options, or false');
+    if (ok) bulkheads = build('bulkheads', () => new OriginBulkheads({ name, clock, ...bulkheadsOption }));
+  }
+
+  const deadlineMs = options.deadlineMs ?? FETCH_DEFAULTS.deadlineMs;
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? FETCH_DEFAULTS.attemptTimeoutMs;
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? FETCH_DEFAULTS.maxRetryAfterMs;
+  const retryStatuses: ReadonlySet<number> = new Set(options.retryStatuses ?? FETCH_DEFAULTS.retryStatuses);
+  const wallClock = options.wallClock ?? wallClockNow;
+
+  const retryOn = (outcome: Outcome): RetryVerdict => {
+    if (!outcome.ok) return isRetryableError(outcome.error);
+    const response = outcome.value as Response;
+    if (!retryStatuses.has(response.status)) return false;
+    const waitMs = parseRetryAfter(response.headers.get('retry-after'), wallClock());
+    if (waitMs === undefined) return true;
+    if (waitMs > maxRetryAfterMs) return false;
+    return { retry: true, delayMs: waitMs };
+  };
+
+  check.done();
+
+  // Every option retry() checks was checked above, so this cannot throw.
+  const retryPolicy = new RetryPolicy({
+    maxAttempts: options.maxAttempts ?? FETCH_DEFAULTS.maxAttempts,
+    minAttemptMs: options.minAttemptMs ?? FETCH_DEFAULTS.minAttemptMs,
+    backoff,
+    budget,
+    clock,
+    random: options.random,
+    retryOn,
+  });
+
+  const attemptTimeout: TimeoutPolicy | undefined =
+    attemptTimeoutMs === Number.POSITIVE_INFINITY ? undefined : timeout(attemptTimeoutMs, { clock });
+  const baseFetch: FetchFunction = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const generateKey = options.generateIdempotencyKey ?? newIdempotencyKey;
+  const idempotencyKeys = options.idempotencyKeys ?? FETCH_DEFAULTS.idempotencyKeys;
+  const sendDeadline = options.deadlineHeader ?? FETCH_DEFAULTS.deadlineHeader;
+  const sendAttempt = options.attemptHeader ?? FETCH_DEFAULTS.attemptHeader;
+  const safetyMarginMs = options.safetyMarginMs ?? FETCH_DEFAULTS.safetyMarginMs;
+  const maxDrainBytes = options.maxDrainBytes ?? FETCH_DEFAULTS.maxDrainBytes;
+  const canRetry = retryPolicy.maxAttempts > 1;
+
+  // A response the retry loop will not return: let go of its connection.
+  retryPolicy.onRetry(({ outcome }) => {
+    if (outcome.ok && outcome.value instanceof Response) discardResponse(outcome.value, maxDrainBytes);
+  });
+
+  const prepare = (
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+  ): PreparedCall | undefined => {
+    const request = input instanceof Request ? input : undefined;
+    let url: URL;
+    try {
+      url =
+        request !== undefined ? new URL(request.url) : input instanceof URL ? input : new URL(String(input));
+    } catch {
+      return undefined; // the underlying fetch rejects it with its own TypeError
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const headers = new Headers(init?.headers ?? request?.headers);
+    let key: string | undefined;
+    const idempotent = isIdempotentMethod(method);
+    if (!idempotent && idempotencyKeys && !headers.has(IDEMPOTENCY_KEY_HEADER)) {
+      try {
+        key = generateKey();
+      } catch (error) {
+        throw new CallbackError('generateIdempotencyKey', error);
+      }
+      headers.set(IDEMPOTENCY_KEY_HEADER, formatIdempotencyKeyHeader(key));
+    }
+    const initBody = init?.body;
+    const bodyFromRequest = initBody === undefined && request !== undefined && request.body !== null;
+    const replayable = initBody === undefined || isReplayableBody(initBody);
+    const retryable = canRetry && replayable && (idempotent || headers.has(IDEMPOTENCY_KEY_HEADER));
+    return {
+      origin: url.origin,
+      method,
+      headers,
+      request,
+      init,
+      retryable,
+      cloneRequest: retryable && bodyFromRequest,
+      key,
+    };
+  };
+
+  const send = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    ctx: ExecutionContext,
+    outer: AbortSignal | undefined,
+  ): Promise<Response> => {
+    const signal = ctx.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const headers = new Headers(call.headers);
+    if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
+    if (sendDeadline) {
+      const left = remainingMs(ctx);
+      if (left !== Number.POSITIVE_INFINITY) {
+        let budgetMs = Math.max(0, left - safetyMarginMs);
+        const given = headers.get(DEADLINE_HEADERS.requestTimeoutMs);
+        if (given !== null && /^\s*[0-9]{1,15}\s*$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
+        headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
+      }
+    }
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const attemptInput =
+      call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
+    let pending: Promise<Response>;
+    try {
+      pending = baseFetch(attemptInput, {
+        ...call.init,
+        method: call.method,
+        headers,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      signal.removeEventListener('abort', onAbort);
+      return Promise.reject(error);
+    }
+    return pending.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) {
+          // The attempt timed out as the answer arrived: nobody will read it.
+          discardResponse(response, maxDrainBytes);
+          throw signal.reason;
+        }
+        // From here on the body is bounded by the whole call's deadline and the caller's signal.
+        if (outer !== undefined && response.body !== null) {
+          if (outer.aborted) controller.abort(outer.reason);
+          else outer.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+        }
+        return response;
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        throw error;
+      },
+    );
+  };
+
+  const attemptThrough = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    outer: AbortSignal | undefined,
+  ): ((ctx: ExecutionContext) => Promise<Response>) => {
+    const sendOnce = (ctx: ExecutionContext): Promise<Response> => send(call, input, ctx, outer);
+    const timed =
+      attemptTimeout === undefined ? sendOnce : (ctx: ExecutionContext) => attemptTimeout.run(sendOnce, ctx);
+    const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
+    const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
+    const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);
+    return breaker === undefined ? limited : (ctx: ExecutionContext) => breaker.run(limited, ctx);
+  };
+
+  const resilientFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const call = prepare(input, init);
+    if (call === undefined) return baseFetch(input, init);
+    // As with fetch: init.signal replaces the Request's own; null means none.
+    const callerSignal = init?.signal !== undefined ? (init.signal ?? undefined) : call.request?.signal;
+    if (callerSignal?.aborted) throw callerSignal.reason;
+
+    const now = clock.now();
+    let at = now + deadlineMs;
+    let budgetMs = deadlineMs;
+    const ambient = ambientDeadline(clock);
+    if (ambient !== undefined && ambient < at) {
+      at = ambient;
+      budgetMs = Math.max(0, ambient - now);
+    }
+    if (at <= now) throw new DeadlineExceededError('deadline', budgetMs);
+
+    // The call's own signal: the caller's abort and the deadline. It is a new
+    // signal even without a deadline, so that the listeners this call adds never
+    // land on the caller's signal, which may live much longer than the call.
+    let timer: Timer | undefined;
+    let signal: AbortSignal | undefined;
+    if (at !== Number.POSITIVE_INFINITY) {
+      const deadline = new AbortController();
+      timer = deadlineTimers(clock).schedule(at, () =>
+        deadline.abort(new DeadlineExceededError('deadline', budgetMs)),
+      );
+      signal =
+        callerSignal === undefined ? deadline.signal : AbortSignal.any([callerSignal, deadline.signal]);
+    } else if (callerSignal !== undefined) signal = AbortSignal.any([callerSignal]);
+    const ctx = new CallContext(
+      signal ?? neverAborts,
+      at === Number.POSITIVE_INFINITY ? undefined : at,
+      clock,
+      name,
+      call.key,
+    );
+    const attempt = attemptThrough(call, input, signal);
+    try {
+      let response: Response;
+      if (call.retryable) response = await retryPolicy.run(attempt, ctx);
+      else {
+        budget?.recordRequest();
+        response = await attempt(ctx);
+      }
+      // The deadline keeps watching a body until it is read or the deadline passes.
+      if (response.body === null) timer?.clear();
+      return response;
+    } catch (error) {
+      timer?.clear();
+      throw error;
+    }
+  };
+
+  return Object.defineProperties(resilientFetch, {
+    retry: { value: retryPolicy, enumerable: true },
+    budget: { value: budget, enumerable: true },
+    breakers: { value: breakers, enumerable: true },
+    bulkheads: { value: bulkheads, enumerable: true },
+    name: { value: 'resilientFetch' },
+  }) as ResilientFetch;
+}

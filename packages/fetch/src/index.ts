@@ -1,0 +1,10 @@
+export {
+  type CreateFetchOptions,
+  createFetch,
+  FETCH_DEFAULTS,
+  type FetchFunction,
+  type ResilientFetch,
+} from './create-fetch.ts';
+export { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
+export { ORIGIN_BULKHEAD_DEFAULTS, type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
+export { parseRetryAfter } from './retry-after.ts';

@@ -107,7 +107,7 @@ describe('circuitBreaker() transitions', () => {
     expect(breaker.state).toBe('closed');
   });
 
-  it('reopens when a probe never settles, so it is never stuck half-open', async () => {
+  it('takes back the permit of a probe that never settles, so it is never stuck half-open', async () => {
     const clock = new VirtualClock();
     const breaker = circuitBreaker({
       clock,
@@ -119,18 +119,50 @@ describe('circuitBreaker() transitions', () => {
     breaker.tryAcquire()!.failure(new Error('x'));
     await clock.advance(100);
     const hung = breaker.tryAcquire();
-    expect(hung).toBeDefined();
+    expect(hung?.probe).toBe(true);
     await clock.advance(999);
-    expect(breaker.tryAcquire()).toBeUndefined();
+    expect(breaker.tryAcquire()).toBeUndefined(); // the one slot is still taken
+    const refused = await breaker.execute(ok).catch((e: unknown) => e);
+    expect((refused as BrokenCircuitError).state).toBe('half-open');
+    expect((refused as BrokenCircuitError).retryAfterMs).toBe(1); // until the hung probe's permit returns
+    expect(breaker.stats().probes).toBe(1);
     await clock.advance(1);
-    expect(breaker.tryAcquire()).toBeUndefined();
-    expect(seen.at(-1)).toBe('half-open->open:probe-timeout');
-    await clock.advance(100);
-    const next = breaker.tryAcquire();
+    expect(breaker.stats().probes).toBe(0);
+    const next = breaker.tryAcquire(); // the slot went back: the next call probes
     expect(next?.probe).toBe(true);
-    hung!.success(); // a late result from the old generation changes nothing
     expect(breaker.state).toBe('half-open');
+    hung!.failure(new Error('late')); // its permit was taken back: the late result changes nothing
+    expect(breaker.state).toBe('half-open');
+    expect(breaker.tryAcquire()).toBeUndefined(); // and it did not free the new probe's slot
     next!.success();
+    expect(breaker.state).toBe('closed');
+    expect(seen).toEqual([
+      'closed->open:trip',
+      'open->half-open:open-elapsed',
+      'half-open->closed:probe-success',
+    ]);
+  });
+
+  it('ignores a timed-out probe’s late success too, and keeps the generation', async () => {
+    const clock = new VirtualClock();
+    const breaker = circuitBreaker({
+      clock,
+      trip: consecutive(1),
+      openMs: 100,
+      halfOpen: { maxProbes: 2, successThreshold: 1, probeTimeoutMs: 500 },
+    });
+    breaker.tryAcquire()!.failure(new Error('x'));
+    await clock.advance(100);
+    const a = breaker.tryAcquire()!;
+    await clock.advance(200);
+    const b = breaker.tryAcquire()!;
+    const generation = breaker.stats().generation;
+    await clock.advance(300); // a is past its 500 ms, b is not
+    expect(breaker.stats().probes).toBe(1);
+    a.success();
+    expect(breaker.state).toBe('half-open');
+    expect(breaker.stats().generation).toBe(generation);
+    b.success();
     expect(breaker.state).toBe('closed');
   });
 
@@ -256,12 +288,27 @@ describe('windows', () => {
       clock: new VirtualClock(),
       trip: failureRate({ threshold: 0.5, minimumCalls: 4, window: { kind: 'count', size: 4 } }),
     });
-    await failTimes(breaker, 3);
+    await failTimes(breaker, 2);
+    await breaker.execute(ok);
     expect(breaker.state).toBe('closed'); // 3 calls < minimumCalls
     await breaker.execute(ok);
-    expect(breaker.state).toBe('closed'); // [F, F, F, ok]: a success never opens the breaker
-    await failTimes(breaker, 1); // the oldest F slides out: [F, F, ok, F], 75%
-    expect(breaker.state).toBe('open');
+    expect(breaker.state).toBe('open'); // [F, F, ok, ok]: 50% once the window holds 4 calls
+  });
+
+  it('judges the rate at the call that completes minimumCalls, even when it succeeds', async () => {
+    for (const window of [
+      { kind: 'count', size: 4 },
+      { kind: 'time', ms: 1_000, buckets: 4 },
+    ] as const) {
+      const breaker = circuitBreaker({
+        clock: new VirtualClock(),
+        trip: failureRate({ threshold: 0.5, minimumCalls: 4, window }),
+      });
+      await failTimes(breaker, 3);
+      expect(breaker.state).toBe('closed'); // 3 calls < minimumCalls
+      await breaker.execute(ok);
+      expect(breaker.state).toBe('open'); // [F, F, F, ok]: 75%, in either kind of window
+    }
   });
 
   it('a count window forgets calls that slide out of it', async () => {

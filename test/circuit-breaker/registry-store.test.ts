@@ -6,6 +6,7 @@ import {
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError } from '@bulwark/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 const fail = () => {
@@ -34,7 +35,7 @@ describe('circuitBreakers() registry', () => {
     expect(registry.evicted).toBe(1);
   });
 
-  it('keeps open breakers while closed ones can go, and evicts an open one only when all are open', async () => {
+  it('never evicts an open breaker: when all others are open, the new key’s breaker is not kept', async () => {
     const registry = circuitBreakers({ clock: new VirtualClock(), trip: consecutive(1), maxKeys: 2 });
     await registry
       .get('open-1')
@@ -48,13 +49,70 @@ describe('circuitBreakers() registry', () => {
       .get('new-1')
       .execute(fail)
       .catch(() => undefined);
-    registry.get('new-2');
-    expect([...registry.keys()]).toEqual(['new-1', 'new-2']);
+    // Both held breakers are open: the new key gets a working breaker, but it is not kept.
+    const unkept = registry.get('new-2');
+    expect(unkept.state).toBe('closed');
+    expect(await unkept.execute(() => 'through')).toBe('through');
+    expect([...registry.keys()]).toEqual(['open-1', 'new-1']);
+    expect(registry.peek('new-2')).toBeUndefined();
     expect(registry.size).toBe(2);
+    expect(registry.evicted).toBe(2);
+  });
+
+  it('evicts an idle closed breaker before one with a call in flight', () => {
+    const registry = circuitBreakers({ clock: new VirtualClock(), maxKeys: 2 });
+    const busy = registry.get('busy').tryAcquire()!; // a call in flight
+    registry.get('idle');
+    registry.get('new');
+    expect([...registry.keys()]).toEqual(['busy', 'new']);
+    busy.success();
+    registry.get('newer'); // busy is idle now, and the least recently used
+    expect([...registry.keys()]).toEqual(['new', 'newer']);
+  });
+
+  it('keeps every open breaker and stays within maxKeys, whatever the sequence of keys', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(
+          fc.record({ key: fc.integer({ min: 0, max: 9 }), fail: fc.boolean(), advance: fc.nat(400) }),
+          { maxLength: 80 },
+        ),
+        async (maxKeys, steps) => {
+          const clock = new VirtualClock();
+          const registry = circuitBreakers({ clock, trip: consecutive(1), openMs: 1_000, maxKeys });
+          for (const step of steps) {
+            const held = [...registry.keys()].map((k) => registry.peek(k)!);
+            const notClosed = held.filter((b) => b.state !== 'closed');
+            const breaker = registry.get(`k${step.key}`);
+            if (step.fail) await breaker.execute(fail).catch(() => undefined);
+            else await breaker.execute(() => 'ok').catch(() => undefined);
+            await clock.advance(step.advance);
+            if (registry.size > maxKeys) return false;
+            const now = new Set([...registry.keys()].map((k) => registry.peek(k)));
+            // A breaker that was open, half-open or isolated before the get is still held.
+            if (!notClosed.every((b) => now.has(b))) return false;
+          }
+          return true;
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('checks the breaker options once, when the registry is made', () => {
-    expect(() => circuitBreakers({ openMs: -5, maxKeys: 0 })).toThrow(InvalidOptionsError);
+    let caught: unknown;
+    try {
+      circuitBreakers({ openMs: -5, maxKeys: 0, halfOpen: { maxProbes: 0 } });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    expect((caught as InvalidOptionsError).violations.map((v) => [v.option, v.value])).toEqual([
+      ['maxKeys', 0],
+      ['openMs', -5],
+      ['halfOpen.maxProbes', 0],
+    ]);
     expect(() => circuitBreakers({ openMs: -5 })).toThrow(/openMs must be .*got -5/);
   });
 });
@@ -71,6 +129,31 @@ describe('breaker state stores', () => {
     await there.syncFromStore();
     expect(there.state).toBe('open');
     expect(there.stats().openRemainingMs).toBe(800);
+  });
+
+  it('adopts an isolation published by the fleet as an open state of its own openMs', async () => {
+    const clock = new VirtualClock();
+    const store = memoryBreakerStateStore({ clock });
+    const here = circuitBreaker({ clock, name: 'iso', store, openMs: 60_000 });
+    const there = circuitBreaker({ clock, name: 'iso', store, openMs: 60_000 });
+    here.isolate();
+    await there.syncFromStore();
+    expect(there.state).toBe('open');
+    expect(there.stats().openRemainingMs).toBe(60_000);
+  });
+
+  it('bounds the in-memory store by maxKeys, least recently published out, and checks its options', () => {
+    const clock = new VirtualClock();
+    const store = memoryBreakerStateStore({ clock, maxKeys: 2 });
+    const snapshot = { version: 1, state: 'open', openRemainingMs: 100, trips: 1 } as const;
+    store.publish('a', snapshot);
+    store.publish('b', snapshot);
+    store.publish('a', snapshot); // a is now the most recent
+    store.publish('c', snapshot);
+    expect(store.read('b')).toBeUndefined();
+    expect(store.read('a')?.state).toBe('open');
+    expect(store.read('c')?.state).toBe('open');
+    expect(() => memoryBreakerStateStore({ maxKeys: 0 })).toThrow(/maxKeys must be an integer >= 1, got 0/);
   });
 
   it('reports a failing store through onError and carries on', async () => {

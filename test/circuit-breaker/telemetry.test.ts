@@ -50,6 +50,13 @@ describe('circuit breaker telemetry', () => {
       .get('a')
       .execute(() => Promise.reject(new Error('down')))
       .catch(() => undefined);
+    // A breaker that left its registry (evicted, then tripped by a caller still holding it)
+    // no longer counts in the gauge.
+    const small = circuitBreakers({ clock, name: 'small', trip: consecutive(1), maxKeys: 1 });
+    const left = small.get('x');
+    small.get('y');
+    await left.execute(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    expect(left.state).toBe('open');
 
     const { resourceMetrics } = await reader.collect();
     const all = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
@@ -57,7 +64,7 @@ describe('circuit breaker telemetry', () => {
       all
         .find((m) => m.descriptor.name === name)!
         .dataPoints.map((p) => ({ ...p.attributes, value: p.value }) as Record<string, unknown>)
-        .filter((p) => p.breaker === 'payments' || p.breaker === 'hosts');
+        .filter((p) => p.breaker === 'payments' || p.breaker === 'hosts' || p.breaker === 'small');
     expect(points('bulwark.circuit.calls')).toEqual(
       expect.arrayContaining([
         { breaker: 'payments', outcome: 'success', value: 1 },
@@ -79,6 +86,9 @@ describe('circuit breaker telemetry', () => {
         { breaker: 'hosts', state: 'closed', value: 1 },
       ]),
     );
+    expect(gauge.filter((p) => p.breaker === 'small')).toEqual([
+      { breaker: 'small', state: 'closed', value: 1 },
+    ]);
     const events = spans.getFinishedSpans()[0]!.events.map((e) => [e.name, e.attributes]);
     expect(events).toEqual([
       ['bulwark.circuit.opened', { breaker: 'payments', reason: 'trip', open_ms: 1_000 }],

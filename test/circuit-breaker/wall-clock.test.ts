@@ -43,6 +43,22 @@ describe('wall-clock immunity', () => {
     });
   }
 
+  it('keeps the open duration on the real system clock too, whichever way the wall clock jumps', async () => {
+    const wall = patchWallClock();
+    const breaker = circuitBreaker({ trip: consecutive(1), openMs: 60_000 }); // systemClock
+    await breaker.execute(fail).catch(() => undefined);
+    const before = breaker.stats().openRemainingMs;
+    wall.jump(HOUR);
+    const afterForward = breaker.stats().openRemainingMs;
+    wall.jump(-2 * HOUR);
+    const afterBack = breaker.stats().openRemainingMs;
+    expect(breaker.state).toBe('open');
+    expect(afterForward).toBeLessThanOrEqual(before);
+    expect(afterBack).toBeLessThanOrEqual(afterForward);
+    expect(before - afterBack).toBeLessThan(5_000); // only real time passed, never an hour
+    expect(Date.now).toHaveBeenCalledTimes(0);
+  });
+
   it('cockatiel’s breaker, by comparison, half-opens at once when the wall clock jumps forward', async () => {
     const wall = patchWallClock();
     const policy = cockatielBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(1) });

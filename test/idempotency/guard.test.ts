@@ -191,3 +191,69 @@ describe('guard scopes', () => {
     expect((await guard.run('k', 'req', () => 'unscoped')).kind).toBe('executed');
   });
 });
+
+describe('storeTimeoutMs', () => {
+  /** A memory store whose chosen commands never answer, as a silently dropped connection would. */
+  function hanging(commands: ReadonlyArray<'begin' | 'complete' | 'release'>, clock: VirtualClock) {
+    const inner = memoryStore({ clock });
+    const never = () => new Promise<never>(() => {});
+    const store: IdempotencyStore = {
+      begin: (r) => (commands.includes('begin') ? never() : inner.begin(r)),
+      complete: (...a) => (commands.includes('complete') ? never() : inner.complete(...a)),
+      release: (...a) => (commands.includes('release') ? never() : inner.release(...a)),
+    };
+    return store;
+  }
+
+  it('fails closed when begin does not answer in time, never running fn', async () => {
+    const clock = new VirtualClock();
+    const guard = idempotency({ store: hanging(['begin'], clock), clock, storeTimeoutMs: 500 });
+    let ran = false;
+    let settled: unknown;
+    const pending = guard
+      .run('k', 'req', () => {
+        ran = true;
+      })
+      .catch((e: unknown) => e)
+      .then((e) => {
+        settled = e;
+      });
+    await clock.advance(499);
+    expect(settled).toBeUndefined();
+    await clock.advance(1);
+    await pending;
+    expect(settled).toBeInstanceOf(StoreUnavailableError);
+    expect((settled as StoreUnavailableError).operation).toBe('begin');
+    expect((settled as Error).message).toMatch(/did not answer begin within 500 ms/);
+    expect(ran).toBe(false);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('reports store-error when complete does not answer in time, returning the value', async () => {
+    const clock = new VirtualClock();
+    const guard = idempotency<number>({ store: hanging(['complete'], clock), clock, storeTimeoutMs: 200 });
+    const run = guard.run('k', 'req', () => 7);
+    await clock.advance(200);
+    expect(await run).toEqual({ kind: 'executed', value: 7, completion: 'store-error' });
+  });
+
+  it('rethrows the error of fn when the release does not answer in time', async () => {
+    const clock = new VirtualClock();
+    const guard = idempotency({ store: hanging(['release'], clock), clock, storeTimeoutMs: 200 });
+    const boom = new Error('boom');
+    const run = guard.run('k', 'req', () => Promise.reject(boom)).catch((e: unknown) => e);
+    await clock.advance(200);
+    expect(await run).toBe(boom);
+  });
+
+  it('leaves no timer behind when the store answers, and refuses a limit of 0', async () => {
+    const clock = new VirtualClock();
+    const guard = idempotency<string>({ store: memoryStore({ clock }), clock, storeTimeoutMs: 1_000 });
+    expect(await guard.run('k', 'req', () => 'v')).toMatchObject({ kind: 'executed', completion: 'stored' });
+    expect(await guard.run('k', 'req', () => 'w')).toEqual({ kind: 'replayed', value: 'v' });
+    expect(clock.pendingTimers).toBe(0);
+    expect(() => idempotency({ store: memoryStore(), storeTimeoutMs: 0 })).toThrow(
+      /storeTimeoutMs must be .*> 0.*got 0/,
+    );
+  });
+});

@@ -148,3 +148,22 @@ describe('httpIdempotency() scopes', () => {
     expect(d.action).toBe('proceed');
   });
 });
+
+describe('httpIdempotency() and a store that hangs', () => {
+  it('answers 503 once storeTimeoutMs has passed, without proceeding', async () => {
+    const clock = new VirtualClock();
+    const never: IdempotencyStore = {
+      begin: () => new Promise(() => {}),
+      complete: () => new Promise(() => {}),
+      release: () => new Promise(() => {}),
+    };
+    const decision = httpIdempotency({ store: never, clock, storeTimeoutMs: 250 }).begin({
+      key: '"k"',
+      fingerprint: 'b',
+    });
+    await clock.advance(250);
+    const p = problemOf(await decision);
+    expect(p.status).toBe(503);
+    expect(p.body.type).toBe('urn:bulwark:idempotency:store-unavailable');
+  });
+});

@@ -1,3 +1,4 @@
+import { VirtualClock } from '@bulwark/clock';
 import {
   BasePolicy,
   CallbackError,
@@ -7,7 +8,15 @@ import {
   pipeline,
   withAttempt,
 } from '@bulwark/core';
-import { idempotencyKey, newIdempotencyKey } from '@bulwark/idempotency';
+import {
+  formatIdempotencyKeyHeader,
+  idempotency,
+  idempotencyKey,
+  memoryStore,
+  newIdempotencyKey,
+  parseIdempotencyKeyHeader,
+} from '@bulwark/idempotency';
+import { constant, retry } from '@bulwark/retry';
 import { describe, expect, it } from 'vitest';
 
 /** Runs fn until it succeeds, at most `attempts` times, with no delay. */
@@ -76,5 +85,32 @@ describe('idempotencyKey()', () => {
 
   it('rejects a generate option that is not a function', () => {
     expect(() => idempotencyKey({ generate: 'abc' as never })).toThrow(InvalidOptionsError);
+  });
+});
+
+describe('idempotencyKey() with retry() and a guarded server', () => {
+  it('charges once when the first response is lost and retry() sends the request again', async () => {
+    const clock = new VirtualClock();
+    const guard = idempotency<{ charge: number }>({ store: memoryStore({ clock }), clock });
+    let charges = 0;
+    let attempts = 0;
+    const headers: string[] = [];
+    // The "server": guarded by the key the client sent in its header.
+    const server = (header: string, body: { amount: number }) =>
+      guard.run(parseIdempotencyKeyHeader(header), body, () => ({ charge: ++charges }));
+    const client = pipeline(idempotencyKey(), retry({ maxAttempts: 3, backoff: constant(10), clock }));
+    const call = client.execute(async (ctx) => {
+      attempts++;
+      const header = formatIdempotencyKeyHeader(ctx.idempotencyKey!);
+      headers.push(header);
+      const result = await server(header, { amount: 5 });
+      if (attempts === 1) throw Object.assign(new Error('connection reset'), { retryable: true });
+      return result;
+    });
+    await clock.advance(10);
+    expect(await call).toEqual({ kind: 'replayed', value: { charge: 1 } });
+    expect(attempts).toBe(2);
+    expect(charges).toBe(1);
+    expect(new Set(headers).size).toBe(1);
   });
 });

@@ -55,6 +55,48 @@ export interface OwnerTarget {
   key(name: string): string;
 }
 
+interface RaceResult {
+  readonly ran: number;
+  readonly kinds: readonly string[];
+}
+
+const racer = new URL('./fixtures/racer.ts', import.meta.url).pathname;
+
+/**
+ * Starts `processes` racers on one key, lets them all go at once, and returns
+ * what each reported. Kills any racer still running when it returns or throws.
+ */
+async function race(args: readonly string[], processes: number, each: number): Promise<RaceResult[]> {
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, ['--conditions=bulwark-source', racer, ...args, String(each)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  try {
+    const reports = children.map((child) => {
+      const lines = createInterface({ input: child.stdout! });
+      let onReady!: () => void;
+      let onResult!: (r: RaceResult) => void;
+      const ready = new Promise<void>((resolve) => (onReady = resolve));
+      const result = new Promise<RaceResult>((resolve, reject) => {
+        onResult = resolve;
+        child.on('exit', (code) => reject(new Error(`a racer exited (code ${code}) without a result`)));
+      });
+      lines.on('line', (line) => {
+        if (line === 'ready') onReady();
+        else if (line.startsWith('{')) onResult(JSON.parse(line) as RaceResult);
+      });
+      return { ready, result };
+    });
+    await Promise.all(reports.map((r) => r.ready));
+    for (const child of children) child.stdin!.write('go\n');
+    return await Promise.all(reports.map((r) => r.result));
+  } finally {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
 /** Crash and pause tests with a real second process holding the lease. */
 export function describeOwnerProcesses(name: string, target: () => OwnerTarget): void {
   describe(`${name}: an owner in another process`, () => {
@@ -68,6 +110,18 @@ export function describeOwnerProcesses(name: string, target: () => OwnerTarget):
         }
       }
     });
+
+    it('runs fn exactly once for 100 requests with one key spread over 4 processes', async () => {
+      const t = target();
+      const key = t.key('race');
+      const reports = await race([...t.args, key], 4, 25);
+      expect(reports.reduce((sum, r) => sum + r.ran, 0)).toBe(1);
+      const kinds = reports.flatMap((r) => r.kinds);
+      expect(kinds).toHaveLength(100);
+      expect(kinds.filter((k) => k === 'executed')).toHaveLength(1);
+      expect(kinds.every((k) => k === 'executed' || k === 'replayed' || k === 'in-progress')).toBe(true);
+      expect((await t.guard(leaseMs).run(key, 'request', () => 'late')).kind).toBe('replayed');
+    }, 20_000);
 
     it('lets a retry execute exactly once after an owner is killed inside fn and its lease expires', async () => {
       const t = target();

@@ -56,6 +56,25 @@ describe.skipIf(!available)('PostgreSQL idempotency store', () => {
     );
   });
 
+  it('migrates from many connections at once without a catalog conflict', async () => {
+    // Concurrent CREATE TABLE IF NOT EXISTS races on PostgreSQL's catalog; migrate() takes turns.
+    const fresh = [1, 2, 3].map((i) => `${table}_m${i}`);
+    try {
+      for (const name of fresh) {
+        const results = await Promise.allSettled(
+          Array.from({ length: 8 }, () => postgresIdempotencyStore(pool, { table: name }).migrate()),
+        );
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      }
+      const schemaQualified = postgresIdempotencyStore(pool, { table: `public.${fresh[0]}` });
+      await schemaQualified.migrate();
+      const guard = idempotency<string>({ store: schemaQualified });
+      expect((await guard.run(key('qualified'), 'req', () => 'v')).kind).toBe('executed');
+    } finally {
+      for (const name of fresh) await pool.query(`DROP TABLE IF EXISTS "${name}"`);
+    }
+  });
+
   it('keeps a completed record with its TTL measured by the server, and purges expired ones', async () => {
     const store = postgresIdempotencyStore(pool, { table });
     const guard = idempotency<string>({ store, ttlMs: 200 });
@@ -98,6 +117,37 @@ describe.skipIf(!available)('PostgreSQL idempotency store', () => {
     expect(isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')).toBe(true);
     expect(ran).toBe(false);
     await offline.end();
+  });
+
+  it('fails closed within storeTimeoutMs when PostgreSQL stops answering without closing the connection', async () => {
+    const url = new URL(DATABASE_URL);
+    const proxy = await startProxy(url.hostname, Number(url.port || 5432));
+    const target = new URL(DATABASE_URL);
+    target.hostname = '127.0.0.1';
+    target.port = String(proxy.port);
+    // No query_timeout here: only the guard's own limit ends the wait.
+    const proxied = new pg.Pool({ connectionString: target.toString(), max: 1 });
+    proxied.on('error', () => {});
+    try {
+      const guard = idempotency<string>({
+        store: postgresIdempotencyStore(proxied, { table }),
+        storeTimeoutMs: 300,
+      });
+      expect((await guard.run(key('frozen-before'), 'req', () => 'before')).kind).toBe('executed');
+      proxy.freeze();
+      let ran = false;
+      const error = await guard
+        .run(key('frozen'), 'req', () => {
+          ran = true;
+          return 'never';
+        })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(ran).toBe(false);
+    } finally {
+      await proxy.cut();
+      await proxied.end().catch(() => {});
+    }
   });
 
   it('fails closed when the connection to PostgreSQL is cut mid-test', async () => {

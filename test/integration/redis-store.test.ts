@@ -100,6 +100,33 @@ describe.skipIf(!available)('Redis idempotency store', () => {
     expect(ran).toBe(false);
   });
 
+  it('fails closed within storeTimeoutMs when Redis stops answering without closing the connection', async () => {
+    const url = new URL(REDIS_URL);
+    const proxy = await startProxy(url.hostname, Number(url.port || 6379));
+    const proxied = await connect(`redis://127.0.0.1:${proxy.port}`);
+    try {
+      const guard = idempotency<string>({
+        store: redisIdempotencyStore(proxied, { prefix }),
+        storeTimeoutMs: 300,
+      });
+      expect((await guard.run(key('frozen-before'), 'req', () => 'before')).kind).toBe('executed');
+      proxy.freeze();
+      let ran = false;
+      const error = await guard
+        .run(key('frozen'), 'req', () => {
+          ran = true;
+          return 'never';
+        })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(/storeTimeoutMs/);
+      expect(ran).toBe(false);
+    } finally {
+      await proxy.cut();
+      proxied.destroy();
+    }
+  });
+
   it('fails closed when the connection to Redis is cut mid-test', async () => {
     const url = new URL(REDIS_URL);
     const proxy = await startProxy(url.hostname, Number(url.port || 6379));

@@ -38,9 +38,9 @@ export interface HalfOpenOptions {
   /** Probe successes that close the breaker. Default: 1. Any probe failure reopens it. */
   readonly successThreshold?: number;
   /**
-   * A probe that has not settled after this many milliseconds counts as a
-   * failure and reopens the breaker, so it can never be stuck half-open.
-   * Default: 10,000.
+   * A probe that has not settled after this many milliseconds gives its permit
+   * back: its slot goes to the next call, and its late result is ignored. So
+   * the breaker can never be stuck half-open. Default: 10,000.
    */
   readonly probeTimeoutMs?: number;
 }
@@ -92,6 +92,7 @@ export type TransitionReason =
   | 'open-elapsed'
   | 'probe-success'
   | 'probe-failure'
+  /** Not produced any more: a probe past `probeTimeoutMs` gives its permit back instead. */
   | 'probe-timeout'
   | 'isolate'
   | 'release'
@@ -120,10 +121,14 @@ export interface BreakerStats {
   readonly admitted: number;
   readonly successes: number;
   readonly failures: number;
-  /** Results not counted: the caller aborted, or the result came from an older generation. */
+  /**
+   * Calls judged neither way: the caller aborted, or the permit was reported
+   * with `ignore()`. (A result from an older generation, or from a probe past
+   * `probeTimeoutMs`, is counted by its outcome but changes no state.)
+   */
   readonly ignored: number;
   readonly refused: number;
-  /** Probes in flight (half-open). */
+  /** Probes in flight (half-open), not counting those past `probeTimeoutMs`. */
   readonly probes: number;
   /** Milliseconds until an open breaker lets a probe through; 0 otherwise. */
   readonly openRemainingMs: number;
@@ -150,28 +155,29 @@ class Permit implements CircuitPermit {
   readonly #breaker: CircuitBreakerPolicy;
   readonly generation: number;
   readonly probe: boolean;
-  readonly #admittedAt: number;
+  /** The probe's id (half-open), 0 otherwise. */
+  readonly #probeId: number;
   #done = false;
-  constructor(breaker: CircuitBreakerPolicy, generation: number, probe: boolean, admittedAt: number) {
+  constructor(breaker: CircuitBreakerPolicy, generation: number, probe: boolean, probeId: number) {
     this.#breaker = breaker;
     this.generation = generation;
     this.probe = probe;
-    this.#admittedAt = admittedAt;
+    this.#probeId = probeId;
   }
   success(durationMs = 0): void {
     if (this.#done) return;
     this.#done = true;
-    this.#breaker._settle(this.generation, this.probe, this.#admittedAt, SUCCESS, durationMs);
+    this.#breaker._settle(this.generation, this.probe, this.#probeId, SUCCESS, durationMs);
   }
   failure(_error: unknown, durationMs = 0): void {
     if (this.#done) return;
     this.#done = true;
-    this.#breaker._settle(this.generation, this.probe, this.#admittedAt, FAILURE, durationMs);
+    this.#breaker._settle(this.generation, this.probe, this.#probeId, FAILURE, durationMs);
   }
   ignore(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#breaker._settle(this.generation, this.probe, this.#admittedAt, IGNORED, 0);
+    this.#breaker._settle(this.generation, this.probe, this.#probeId, IGNORED, 0);
   }
 }
 
@@ -238,10 +244,12 @@ export class CircuitBreakerPolicy extends BasePolicy {
   #openUntil = 0;
   #tripCount = 0;
   #lastOpenMs = 0;
-  #probes = 0;
-  #probeStarts: number[] | undefined;
+  /** Probes in flight while half-open: id → admission time. Made at the first half-open. */
+  #probeStarts: Map<number, number> | undefined;
+  #probeSeq = 0;
   #probeSuccesses = 0;
-  #isolations = 0;
+  /** The live isolate() handles; reset() drops them all, so an older handle releases nothing. */
+  #isolations: Set<object> | undefined;
   #admitted = 0;
   #successes = 0;
   #failures = 0;
@@ -250,6 +258,8 @@ export class CircuitBreakerPolicy extends BasePolicy {
   readonly #attrs: BreakerAttributes;
   #onStateChange: EventHub<StateChangeEvent> | undefined;
   #onError: EventHub<BreakerErrorEvent> | undefined;
+  /** Left its registry: no longer counted in the state gauge. */
+  #detached = false;
 
   constructor(options?: CircuitBreakerOptions) {
     const check = new OptionsChecker('circuitBreaker()');
@@ -339,7 +349,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     const generation = this.#admit();
     if (generation < 0) return undefined;
     const probe = this.#state === 'half-open';
-    return new Permit(this, generation, probe, probe ? this.#lastProbeStart : 0);
+    return new Permit(this, generation, probe, probe ? this.#probeSeq : 0);
   }
 
   /** The error a refused call gets now. */
@@ -351,7 +361,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       state === 'open'
         ? Math.max(0, this.#openUntil - now)
         : state === 'half-open'
-          ? Math.max(0, (this.#probeStarts?.[0] ?? now) + this.probeTimeoutMs - now)
+          ? this.#probeRetryAfterMs(now)
           : undefined;
     return new BrokenCircuitError(state, retryAfterMs, this.name);
   }
@@ -361,7 +371,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     const generation = this.#admit();
     if (generation < 0) return Promise.reject(this.refusal());
     const probe = this.#state === 'half-open';
-    const probeStart = probe ? this.#lastProbeStart : 0;
+    const probeId = probe ? this.#probeSeq : 0;
     const timed = this.#timed || probe;
     const start = timed ? this.clock.now() : 0;
     let result: T | PromiseLike<T>;
@@ -371,7 +381,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       this._settle(
         generation,
         probe,
-        probeStart,
+        probeId,
         this.#judgeError(error, ctx),
         timed ? this.clock.now() - start : 0,
       );
@@ -382,7 +392,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       this._settle(
         generation,
         probe,
-        probeStart,
+        probeId,
         this.#judgeError(error, ctx),
         timed ? this.clock.now() - start : 0,
       );
@@ -391,7 +401,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     if (!timed) return promise.then(this.#fulfilledFor(generation) as (value: T) => T, onRejected);
     return promise.then((value) => {
       const verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value });
-      this._settle(generation, probe, probeStart, verdict, this.clock.now() - start);
+      this._settle(generation, probe, probeId, verdict, this.clock.now() - start);
       return value;
     }, onRejected);
   }
@@ -430,7 +440,13 @@ export class CircuitBreakerPolicy extends BasePolicy {
           this.#successes++;
           callsCounter.add(1, this.#attrs.outcome[SUCCESS]);
           const states = this.#states();
-          for (let i = 0; i < states.length; i++) states[i]!.record(false, 0);
+          let open = false;
+          for (let i = 0; i < states.length; i++) {
+            const s = states[i]!;
+            s.record(false, 0);
+            if (s.shouldOpen()) open = true;
+          }
+          if (open) this.#open('trip');
           return value;
         }
         const verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value });
@@ -446,23 +462,32 @@ export class CircuitBreakerPolicy extends BasePolicy {
    * several handles, until the last one is). Then it closes.
    */
   isolate(): Disposable {
-    this.#isolations++;
+    const handle = {};
+    this.#isolations ??= new Set();
+    const handles = this.#isolations;
+    handles.add(handle);
     if (this.#state !== 'isolated') this.#transition('isolated', 'isolate');
     return disposable(() => {
-      if (this.#isolations === 0) return;
-      if (--this.#isolations === 0 && this.#state === 'isolated') this.#close('release');
+      // A handle from before a reset() no longer holds anything.
+      if (!handles.delete(handle) || handles !== this.#isolations) return;
+      if (handles.size === 0 && this.#state === 'isolated') this.#close('release');
     });
   }
 
   /** Closes the breaker and forgets its history, isolation included. */
   reset(): void {
-    this.#isolations = 0;
+    this.#isolations = undefined;
     this.#tripCount = 0;
     this.#close('reset');
   }
 
   stats(): BreakerStats {
     const state = this.state;
+    let probes = 0;
+    if (state === 'half-open' && this.#probeStarts !== undefined) {
+      this.#expireProbes(this.clock.now());
+      probes = this.#probeStarts.size;
+    }
     return {
       state,
       generation: this.#generation,
@@ -471,7 +496,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       failures: this.#failures,
       ignored: this.#ignored,
       refused: this.#refused,
-      probes: this.#probes,
+      probes,
       openRemainingMs: state === 'open' ? Math.max(0, this.#openUntil - this.clock.now()) : 0,
       trips: this.#tripCount,
     };
@@ -513,15 +538,15 @@ export class CircuitBreakerPolicy extends BasePolicy {
     ) {
       if (snapshot.openRemainingMs <= 0 && snapshot.state === 'open') return;
       this.#tripCount = Math.max(this.#tripCount, snapshot.trips);
+      // Isolated elsewhere: open here for this breaker's own open duration (it
+      // cannot know when the fleet's isolation ends), then probe.
       this.#openFor(
-        snapshot.state === 'isolated' ? CIRCUIT_BREAKER_DEFAULTS.openMs : snapshot.openRemainingMs,
+        snapshot.state === 'isolated' ? this.#openDurationMs(this.#tripCount + 1) : snapshot.openRemainingMs,
         'store',
         false,
       );
     }
   }
-
-  #lastProbeStart = 0;
 
   /** Admits a call: its generation, or -1 when refused. */
   #admit(): number {
@@ -549,19 +574,42 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   #admitProbe(): number {
     const now = this.clock.now();
-    if (this.#probeStarts === undefined) this.#probeStarts = [];
-    const starts = this.#probeStarts;
-    if (starts.length > 0 && starts[0]! + this.probeTimeoutMs <= now) {
-      // A probe that never settled: the dependency is not answering.
-      this.#open('probe-timeout');
-      return this.#refuse();
-    }
-    if (this.#probes >= this.maxProbes) return this.#refuse();
-    this.#probes++;
-    starts.push(now);
-    this.#lastProbeStart = now;
+    this.#probeStarts ??= new Map();
+    this.#expireProbes(now);
+    if (this.#probeStarts.size >= this.maxProbes) return this.#refuse();
+    this.#probeStarts.set(++this.#probeSeq, now);
     this.#admitted++;
     return this.#generation;
+  }
+
+  /**
+   * Takes back the permits of probes admitted `probeTimeoutMs` or more ago: a
+   * probe that never settles must not hold its slot forever. Their late
+   * results are ignored.
+   */
+  #expireProbes(now: number): void {
+    const starts = this.#probeStarts!;
+    // Admission order is time order: stop at the first probe still within its time.
+    for (const [id, start] of starts) {
+      if (start + this.probeTimeoutMs > now) break;
+      starts.delete(id);
+    }
+  }
+
+  /** Half-open: milliseconds until a probe slot is free (0 when one is free now). */
+  #probeRetryAfterMs(now: number): number {
+    const starts = this.#probeStarts;
+    if (starts === undefined) return 0;
+    this.#expireProbes(now);
+    if (starts.size < this.maxProbes) return 0;
+    // Every slot is taken: the oldest probe gives its permit back first.
+    for (const start of starts.values()) return Math.max(0, start + this.probeTimeoutMs - now);
+    return 0;
+  }
+
+  /** @internal Calls admitted and not yet reported (for registries: a busy breaker is not idle). */
+  _inFlight(): number {
+    return this.#admitted - this.#successes - this.#failures - this.#ignored;
   }
 
   #refuse(): number {
@@ -586,23 +634,15 @@ export class CircuitBreakerPolicy extends BasePolicy {
   }
 
   /** @internal Records a settled call admitted in `generation`. */
-  _settle(
-    generation: number,
-    probe: boolean,
-    probeStart: number,
-    verdict: Verdict,
-    durationMs: number,
-  ): void {
+  _settle(generation: number, probe: boolean, probeId: number, verdict: Verdict, durationMs: number): void {
     callsCounter.add(1, this.#attrs.outcome[verdict]);
     if (verdict === SUCCESS) this.#successes++;
     else if (verdict === FAILURE) this.#failures++;
     else this.#ignored++;
     if (generation !== this.#generation) return; // admitted before a transition: it changes nothing
     if (probe) {
-      const starts = this.#probeStarts!;
-      const at = starts.indexOf(probeStart);
-      if (at >= 0) starts.splice(at, 1);
-      this.#probes--;
+      // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
+      if (!this.#probeStarts!.delete(probeId)) return;
       if (verdict === IGNORED) return;
       if (verdict === FAILURE) this.#open('probe-failure');
       else if (++this.#probeSuccesses >= this.successThreshold) this.#close('probe-success');
@@ -615,27 +655,31 @@ export class CircuitBreakerPolicy extends BasePolicy {
     for (let i = 0; i < states.length; i++) {
       const s = states[i]!;
       s.record(failure, durationMs);
-      if ((failure || this.#timed) && s.shouldOpen()) open = true;
+      // Judged after every call, a success included: with [F, F, F, ok] and
+      // minimumCalls 4 the window's rate first becomes known at the success.
+      if (s.shouldOpen()) open = true;
     }
     if (open) this.#open('trip');
   }
 
   #open(reason: TransitionReason): void {
     this.#tripCount++;
-    let ms: number;
+    this.#openFor(this.#openDurationMs(this.#tripCount), reason, true);
+  }
+
+  /** How long to stay open after the `trip`-th trip since the breaker last closed. */
+  #openDurationMs(trip: number): number {
     const openMs = this.openMs;
-    if (typeof openMs === 'number') ms = openMs;
-    else {
-      try {
-        ms = openMs.delayMs(this.#tripCount, this.#lastOpenMs, this.#random);
-        if (!(ms >= 0) || ms === Number.POSITIVE_INFINITY)
-          throw new RangeError(`the openMs backoff returned ${ms}`);
-      } catch (error) {
-        this.#reportError(new CallbackError('openMs backoff', error));
-        ms = this.#lastOpenMs > 0 ? this.#lastOpenMs : CIRCUIT_BREAKER_DEFAULTS.openMs;
-      }
+    if (typeof openMs === 'number') return openMs;
+    try {
+      const ms = openMs.delayMs(trip, this.#lastOpenMs, this.#random);
+      if (!(ms >= 0) || ms === Number.POSITIVE_INFINITY)
+        throw new RangeError(`the openMs backoff returned ${ms}`);
+      return ms;
+    } catch (error) {
+      this.#reportError(new CallbackError('openMs backoff', error));
+      return this.#lastOpenMs > 0 ? this.#lastOpenMs : CIRCUIT_BREAKER_DEFAULTS.openMs;
     }
-    this.#openFor(ms, reason, true);
   }
 
   #openFor(ms: number, reason: TransitionReason, trip: boolean): void {
@@ -662,11 +706,10 @@ export class CircuitBreakerPolicy extends BasePolicy {
     const from = this.#state;
     this.#state = to;
     this.#generation++;
-    this.#probes = 0;
     this.#probeSuccesses = 0;
-    if (this.#probeStarts !== undefined) this.#probeStarts.length = 0;
+    this.#probeStarts?.clear();
     const name = this.name;
-    if (name !== undefined) countState(name, from, to);
+    if (name !== undefined && !this.#detached) countState(name, from, to);
     transitionsCounter.add(1, { breaker: name ?? 'unnamed', from, to });
     if (this.#onStateChange?.listening) this.#onStateChange.emit({ from, to, reason, name });
     if (this.#store !== undefined && reason !== 'store') this.#publish();
@@ -710,7 +753,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
         break;
       case 'isolated':
         // A saved isolation holds until reset(): nobody holds its handle any more.
-        this.#isolations = 1;
+        this.#isolations = new Set([{}]);
         this.#transition('isolated', 'store');
         break;
       default:
@@ -720,14 +763,15 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /** @internal For registries: forget this breaker in the state gauge. */
   _detach(): void {
-    if (this.name !== undefined) countState(this.name, this.#state, undefined);
+    if (this.name !== undefined && !this.#detached) countState(this.name, this.#state, undefined);
+    this.#detached = true;
   }
 }
 
 /**
  * A circuit breaker policy. Defaults: opens after 5 consecutive failures,
  * stays open 10 s, then admits 1 probe; 1 probe success closes it; a probe
- * that has not settled after 10 s reopens it. Every error counts as a failure
+ * that has not settled after 10 s gives its slot to the next call. Every error counts as a failure
  * except the caller's own abort.
  */
 export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreakerPolicy {

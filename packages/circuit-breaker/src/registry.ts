@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { InvalidOptionsError, OptionsChecker } from '@bulwark/core';
 import { type CircuitBreakerOptions, CircuitBreakerPolicy } from './breaker.ts';
 import type { Trip } from './trips.ts';
 
@@ -14,10 +14,13 @@ export const CIRCUIT_BREAKER_REGISTRY_DEFAULTS = Object.freeze({ maxKeys: 1_000 
 
 /**
  * One breaker per key (per host, per tenant), created on first use, bounded by
- * `maxKeys`. When full, it evicts the least recently used closed breaker; it
- * evicts an open one only when every breaker it holds is open, isolated or
- * half-open. Breakers of one registry share its `name` in telemetry (keys are
- * not metric attributes: their number is unbounded); each breaker's
+ * `maxKeys`. When full, it evicts the least recently used idle closed breaker
+ * (no call in flight), else the least recently used closed one. It never
+ * evicts an open, half-open or isolated breaker: when every other breaker held
+ * is one of those, the new key's breaker is handed out but not kept (it counts
+ * as evicted), so the registry stays within `maxKeys` and the open breakers
+ * keep their state. Breakers of one registry share its `name` in telemetry
+ * (keys are not metric attributes: their number is unbounded); each breaker's
  * `storeKey` is `name + ':' + key`.
  */
 export class CircuitBreakerRegistry {
@@ -29,16 +32,26 @@ export class CircuitBreakerRegistry {
   constructor(options?: CircuitBreakerRegistryOptions) {
     const check = new OptionsChecker('circuitBreakers()');
     check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
-    check.done();
-    this.maxKeys = options?.maxKeys ?? CIRCUIT_BREAKER_REGISTRY_DEFAULTS.maxKeys;
     const trip = options?.trip;
     // One frozen trip list for every breaker of the registry.
-    this.#options = {
+    const shared: CircuitBreakerRegistryOptions = {
       ...options,
-      trip: trip === undefined ? undefined : Object.freeze(Array.isArray(trip) ? [...trip] : [trip as Trip]),
+      trip:
+        trip === undefined || trip === null || typeof trip !== 'object'
+          ? trip
+          : Object.freeze(Array.isArray(trip) ? [...trip] : [trip as Trip]),
     };
-    // Validates the breaker options once, up front, rather than at the first get().
-    new CircuitBreakerPolicy({ ...this.#options, name: undefined, store: undefined });
+    // Validates the breaker options once, up front, rather than at the first
+    // get(), and reports their violations in the same error as maxKeys.
+    try {
+      new CircuitBreakerPolicy({ ...shared, name: undefined, store: undefined });
+    } catch (error) {
+      if (!(error instanceof InvalidOptionsError)) throw error;
+      for (const v of error.violations) check.expect(false, v.option, v.value, v.expected);
+    }
+    check.done();
+    this.maxKeys = options?.maxKeys ?? CIRCUIT_BREAKER_REGISTRY_DEFAULTS.maxKeys;
+    this.#options = shared;
   }
 
   /** The breaker for `key`, created on first use. */
@@ -90,20 +103,23 @@ export class CircuitBreakerRegistry {
     return this.#breakers.delete(key);
   }
 
-  /** Evicts one breaker other than `keep` (the one just added). */
+  /**
+   * Evicts one breaker: the least recently used idle closed one, else the least
+   * recently used closed one, else `keep` (the one just made). Never one that
+   * is open, half-open or isolated.
+   */
   #evictOne(keep: string): void {
+    let busy: string | undefined;
     let victim: string | undefined;
-    let fallback: string | undefined;
     for (const [key, breaker] of this.#breakers) {
-      if (key === keep) continue;
-      const state = breaker.state;
-      if (state === 'closed') {
+      if (key === keep || breaker.state !== 'closed') continue;
+      if (breaker._inFlight() === 0) {
         victim = key;
         break;
       }
-      fallback ??= key;
+      busy ??= key;
     }
-    const key = victim ?? fallback!;
+    const key = victim ?? busy ?? keep;
     this.#breakers.get(key)!._detach();
     this.#breakers.delete(key);
     this.#evicted++;

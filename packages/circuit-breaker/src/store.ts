@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
 import type { CircuitState } from './errors.ts';
 
 /** The version of {@link BreakerSnapshot} this package writes and reads. */
@@ -41,6 +42,15 @@ export class MemoryBreakerStateStore implements BreakerStateStore {
   readonly #entries = new Map<string, { snapshot: BreakerSnapshot; at: number }>();
 
   constructor(options?: { readonly clock?: Clock; readonly maxKeys?: number }) {
+    const check = new OptionsChecker('memoryBreakerStateStore()');
+    check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
+    check.expect(
+      options?.clock === undefined || typeof options.clock.now === 'function',
+      'clock',
+      options?.clock,
+      'a Clock',
+    );
+    check.done();
     this.#clock = options?.clock ?? systemClock;
     this.#maxKeys = options?.maxKeys ?? 10_000;
   }

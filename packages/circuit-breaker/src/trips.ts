@@ -79,6 +79,28 @@ function checkWindow(check: OptionsChecker, window: unknown): void {
   }
 }
 
+/**
+ * A count window can never hold more than `size` calls, so a larger
+ * `minimumCalls` would keep the trip from ever firing.
+ */
+function checkMinimumCalls(check: OptionsChecker, minimumCalls: unknown, window: unknown): void {
+  const w = window as { kind?: unknown; size?: unknown } | undefined;
+  if (typeof minimumCalls !== 'number' || w?.kind !== 'count' || typeof w.size !== 'number') return;
+  check.expect(
+    minimumCalls <= w.size,
+    'minimumCalls',
+    minimumCalls,
+    `at most window.size (${w.size}): a count window never holds more calls, so the trip could never open`,
+  );
+}
+
+/** The `minimumCalls` to use: the given one, or the default capped at a count window's size. */
+function minimumCallsFor(minimumCalls: number | undefined, window: WindowSpec): number {
+  if (minimumCalls !== undefined) return minimumCalls;
+  const fallback = RATE_TRIP_DEFAULTS.minimumCalls;
+  return window.kind === 'count' ? Math.min(fallback, window.size) : fallback;
+}
+
 function makeWindow(spec: WindowSpec, clock: Clock): OutcomeWindow {
   return spec.kind === 'count' ? new CountWindow(spec.size) : new TimeWindow(spec.ms, spec.buckets, clock);
 }
@@ -87,7 +109,10 @@ function makeWindow(spec: WindowSpec, clock: Clock): OutcomeWindow {
 export interface FailureRateOptions {
   /** The failure share at or above which the breaker opens, in (0, 1]. */
   readonly threshold: number;
-  /** Calls the window must hold before the rate is judged. Default: 10. */
+  /**
+   * Calls the window must hold before the rate is judged. Default: 10, or the
+   * size of a count window smaller than that. At most the size of a count window.
+   */
   readonly minimumCalls?: number;
   /** The window. Default: the last 100 calls. */
   readonly window?: WindowSpec;
@@ -99,7 +124,10 @@ export interface SlowCallRateOptions {
   readonly threshold: number;
   /** A call that takes this many milliseconds or more is slow. */
   readonly slowerThanMs: number;
-  /** Calls the window must hold before the rate is judged. Default: 10. */
+  /**
+   * Calls the window must hold before the rate is judged. Default: 10, or the
+   * size of a count window smaller than that. At most the size of a count window.
+   */
   readonly minimumCalls?: number;
   /** The window. Default: the last 100 calls. */
   readonly window?: WindowSpec;
@@ -154,10 +182,11 @@ export class FailureRateTrip implements Trip {
     check.number('threshold', options?.threshold, { above: 0, max: 1, required: true });
     check.number('minimumCalls', options?.minimumCalls, { integer: true, min: 1 });
     if (options?.window !== undefined) checkWindow(check, options.window);
+    checkMinimumCalls(check, options?.minimumCalls, options?.window);
     check.done();
     this.threshold = options.threshold;
-    this.minimumCalls = options.minimumCalls ?? RATE_TRIP_DEFAULTS.minimumCalls;
     this.window = Object.freeze({ ...(options.window ?? RATE_TRIP_DEFAULTS.window) });
+    this.minimumCalls = minimumCallsFor(options.minimumCalls, this.window);
     this.timed = this.window.kind === 'time';
     Object.freeze(this);
   }
@@ -180,11 +209,12 @@ export class SlowCallRateTrip implements Trip {
     check.number('slowerThanMs', options?.slowerThanMs, { min: 0, required: true });
     check.number('minimumCalls', options?.minimumCalls, { integer: true, min: 1 });
     if (options?.window !== undefined) checkWindow(check, options.window);
+    checkMinimumCalls(check, options?.minimumCalls, options?.window);
     check.done();
     this.threshold = options.threshold;
     this.slowerThanMs = options.slowerThanMs;
-    this.minimumCalls = options.minimumCalls ?? RATE_TRIP_DEFAULTS.minimumCalls;
     this.window = Object.freeze({ ...(options.window ?? RATE_TRIP_DEFAULTS.window) });
+    this.minimumCalls = minimumCallsFor(options.minimumCalls, this.window);
     Object.freeze(this);
   }
   create(clock: Clock): TripState {

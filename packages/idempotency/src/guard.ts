@@ -74,7 +74,17 @@ export interface IdempotencyOptions<T = unknown> {
   readonly storeOutcome?: (value: T) => boolean;
   /** How results are stored. Default: {@link jsonResultCodec}. */
   readonly codec?: ResultCodec;
-  /** The clock the durations reported in events are measured on. Default: systemClock. */
+  /**
+   * The longest one store command may take, in milliseconds. Past it, `begin`
+   * fails closed with `StoreUnavailableError` (`fn` does not run), `complete`
+   * reports `'store-error'`, and a release gives up (the lease expires on its
+   * own). It guards against a store that hangs rather than failing, such as a
+   * silently dropped connection, whatever the client's own timeouts. A begin
+   * that timed out here may still have taken the key on the server; its lease
+   * then expires after `leaseMs`. Default: no limit (the client's timeouts apply).
+   */
+  readonly storeTimeoutMs?: number;
+  /** The clock for `storeTimeoutMs` and the durations reported in events. Default: systemClock. */
   readonly clock?: Clock;
 }
 
@@ -175,6 +185,8 @@ export class IdempotencyGuard<T = unknown> {
   readonly store: IdempotencyStore;
   readonly ttlMs: number;
   readonly leaseMs: number;
+  /** See {@link IdempotencyOptions.storeTimeoutMs}; undefined when there is no limit. */
+  readonly storeTimeoutMs: number | undefined;
   readonly clock: Clock;
   readonly #fingerprint: (input: unknown) => string;
   readonly #storeOutcome: ((value: T) => boolean) | undefined;
@@ -195,6 +207,7 @@ export class IdempotencyGuard<T = unknown> {
     );
     check.number('ttlMs', options?.ttlMs, { integer: true, min: 1 });
     check.number('leaseMs', options?.leaseMs, { integer: true, min: 1 });
+    check.number('storeTimeoutMs', options?.storeTimeoutMs, { above: 0 });
     check.func('fingerprint', options?.fingerprint);
     check.func('storeOutcome', options?.storeOutcome);
     check.expect(
@@ -208,6 +221,7 @@ export class IdempotencyGuard<T = unknown> {
     this.store = options.store;
     this.ttlMs = options.ttlMs ?? IDEMPOTENCY_DEFAULTS.ttlMs;
     this.leaseMs = options.leaseMs ?? IDEMPOTENCY_DEFAULTS.leaseMs;
+    this.storeTimeoutMs = options.storeTimeoutMs;
     this.clock = options.clock ?? systemClock;
     this.#fingerprint = options.fingerprint ?? defaultFingerprint;
     this.#storeOutcome = options.storeOutcome;
@@ -282,13 +296,10 @@ export class IdempotencyGuard<T = unknown> {
     const token = randomUUID();
     let decision: BeginDecision<T>;
     try {
-      const outcome = await this.store.begin({
-        key: scoped,
-        fingerprint,
-        token,
-        leaseMs: this.leaseMs,
-        ttlMs: this.ttlMs,
-      });
+      const outcome = await this.#bounded(
+        'begin',
+        this.store.begin({ key: scoped, fingerprint, token, leaseMs: this.leaseMs, ttlMs: this.ttlMs }),
+      );
       switch (outcome.status) {
         case 'acquired':
           decision = { kind: 'acquired', lease: new Lease(this, scoped, token) };
@@ -347,10 +358,12 @@ export class IdempotencyGuard<T = unknown> {
     let failure: unknown;
     try {
       if (payload === undefined) {
-        await this.store.release(key, token);
+        await this.#bounded('release', this.store.release(key, token));
         result = 'released';
       } else {
-        result = (await this.store.complete(key, token, payload, this.ttlMs)) ? 'stored' : 'lease-lost';
+        result = (await this.#bounded('complete', this.store.complete(key, token, payload, this.ttlMs)))
+          ? 'stored'
+          : 'lease-lost';
       }
     } catch (error) {
       failure = error;
@@ -364,12 +377,36 @@ export class IdempotencyGuard<T = unknown> {
   /** @internal */
   async _release(key: string, token: string): Promise<boolean> {
     try {
-      return await this.store.release(key, token);
+      return await this.#bounded('release', this.store.release(key, token));
     } catch (error) {
       // The lease expires on its own; the caller's own error matters more.
       if (this.#completions.listening) this.#completions.emit({ key, result: 'store-error', error });
       return false;
     }
+  }
+
+  /** `work`, or a rejection once `storeTimeoutMs` has passed without an answer. */
+  #bounded<R>(command: string, work: Promise<R>): Promise<R> {
+    const limit = this.storeTimeoutMs;
+    if (limit === undefined) return work;
+    const pending = Promise.resolve(work); // tolerates a store that answers synchronously
+    return new Promise<R>((resolve, reject) => {
+      const timer = this.clock.setTimeout(
+        () => reject(new Error(`the store did not answer ${command} within ${limit} ms (storeTimeoutMs)`)),
+        limit,
+        { unref: true },
+      );
+      pending.then(
+        (value) => {
+          timer.clear();
+          resolve(value);
+        },
+        (error: unknown) => {
+          timer.clear();
+          reject(error);
+        },
+      );
+    });
   }
 
   #keep(value: T): boolean {

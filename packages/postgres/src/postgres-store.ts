@@ -74,17 +74,24 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     const pick = (column: string, fresh: string) =>
       `${column} = CASE WHEN ${takeover} THEN ${fresh} ELSE r.${column} END`;
     this.#sql = {
+      // One statement, so one transaction: the advisory lock makes processes that
+      // migrate at the same time take turns (concurrent CREATE … IF NOT EXISTS
+      // can otherwise fail on the catalog's unique indexes). The table name is a
+      // checked identifier, so it cannot end the dollar quote.
       migrate: [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-          key text PRIMARY KEY,
-          fingerprint text NOT NULL,
-          state text NOT NULL CHECK (state IN ('in_progress', 'completed')),
-          owner text,
-          payload text,
-          lease_until timestamptz,
-          expires_at timestamptz NOT NULL
-        )`,
-        `CREATE INDEX IF NOT EXISTS "${this.table.replace('.', '_')}_expires_at" ON ${t} (expires_at)`,
+        `DO $bulwark$ BEGIN
+          PERFORM pg_advisory_xact_lock(hashtext('bulwark_idempotency_migrate'), hashtext('${this.table}'));
+          CREATE TABLE IF NOT EXISTS ${t} (
+            key text PRIMARY KEY,
+            fingerprint text NOT NULL,
+            state text NOT NULL CHECK (state IN ('in_progress', 'completed')),
+            owner text,
+            payload text,
+            lease_until timestamptz,
+            expires_at timestamptz NOT NULL
+          );
+          CREATE INDEX IF NOT EXISTS "${this.table.replace('.', '_')}_expires_at" ON ${t} (expires_at);
+        END $bulwark$`,
       ],
       // DO UPDATE (rather than DO NOTHING) locks the row and returns its latest
       // committed version, so a concurrent begin always sees the winner's record.
@@ -107,7 +114,10 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     };
   }
 
-  /** Creates the table and its index if they do not exist. Safe to run at every start. */
+  /**
+   * Creates the table and its index if they do not exist, in one statement.
+   * Safe to run at every start, from several processes at once.
+   */
   async migrate(): Promise<void> {
     for (const statement of this.#sql.migrate) await this.#pool.query(statement);
   }

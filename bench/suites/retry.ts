@@ -1,7 +1,7 @@
 // retry() on the happy path (the first attempt succeeds), next to cockatiel's
 // retry and p-retry, and the added cost of a shared retry budget.
 import { retry, retryBudget } from '@bulwark/retry';
-import { retry as cockatielRetry, ExponentialBackoff, handleAll } from 'cockatiel';
+import { retry as cockatielRetry, handleAll } from 'cockatiel';
 import pRetry from 'p-retry';
 import { overhead, runSuite, target } from '../harness.ts';
 
@@ -9,7 +9,8 @@ export async function run(): Promise<boolean> {
   const work = async (): Promise<number> => 1;
   const plain = retry();
   const budgeted = retry({ budget: retryBudget() });
-  const cockatiel = cockatielRetry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() });
+  // As the target states it: cockatiel's default backoff, three attempts.
+  const cockatiel = cockatielRetry(handleAll, { maxAttempts: 3 });
   const result = await runSuite('retry-happy-path', [
     { name: 'bare call', call: () => work() },
     { name: 'bulwark retry()', call: () => plain.execute(work) },

@@ -99,3 +99,43 @@ describe('seededRandom', () => {
     expect(new Set(xs).size).toBeGreaterThan(990);
   });
 });
+
+describe('DeadlineTimers within one slot', () => {
+  it('fires deadlines of the same millisecond in the order they were scheduled', async () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    const seen: string[] = [];
+    timers.schedule(10.2, () => seen.push('first'));
+    timers.schedule(10.9, () => seen.push('second'));
+    timers.schedule(10, () => seen.push('earlier slot'));
+    timers.schedule(10.5, () => seen.push('third'));
+    await clock.advance(11);
+    expect(seen).toEqual(['earlier slot', 'first', 'second', 'third']);
+  });
+
+  it('does not fire a deadline that an earlier callback of the same slot cleared', async () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    const onError = (e: unknown) => errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      let victim: { clear(): void } | undefined;
+      timers.schedule(5.1, () => {
+        seen.push('first');
+        victim?.clear();
+      });
+      victim = timers.schedule(5.2, () => seen.push('cleared, must not fire'));
+      timers.schedule(5.3, () => seen.push('third'));
+      // A callback that schedules into the slot being fired: it still fires.
+      timers.schedule(5.4, () => timers.schedule(5, () => seen.push('late addition')));
+      await clock.advance(6);
+      expect(seen).toEqual(['first', 'third', 'late addition']);
+      expect(timers.pending).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
+});

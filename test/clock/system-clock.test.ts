@@ -40,6 +40,27 @@ describe('systemClock', () => {
     expect(fired).toBe(false);
   });
 
+  it('unrefs a timer on request, so that it does not keep the process alive', () => {
+    // Node lists the timers that keep the event loop alive; unref'd ones are not listed.
+    const refd = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const base = refd();
+    const unrefd = systemClock.setTimeout(() => {}, 60_000, { unref: true });
+    expect(refd()).toBe(base);
+    const plain = systemClock.setTimeout(() => {}, 60_000);
+    expect(refd()).toBe(base + 1);
+    plain.unref?.();
+    expect(refd()).toBe(base);
+    unrefd.ref?.();
+    expect(refd()).toBe(base + 1);
+    unrefd.clear();
+    plain.clear();
+    expect(refd()).toBe(base);
+    // A long delay, chained in 2^31-1 ms steps, stays unref'd.
+    const long = systemClock.setTimeout(() => {}, 2 ** 33, { unref: true });
+    expect(refd()).toBe(base);
+    long.clear();
+  });
+
   it('cancels a cleared timer', async () => {
     let fired = false;
     const timer = systemClock.setTimeout(() => {

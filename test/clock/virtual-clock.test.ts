@@ -29,6 +29,62 @@ describe('VirtualClock', () => {
   });
 });
 
+describe('VirtualClock and promise reactions', () => {
+  it('settles every promise reaction a firing starts before the next timer fires, even at the same instant', async () => {
+    const clock = new VirtualClock();
+    const log: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A chain of reactions several microtask turns deep behind the first timer.
+    void (async () => {
+      await gate;
+      await Promise.resolve();
+      await null;
+      log.push('reaction chain done');
+    })();
+    clock.setTimeout(() => {
+      log.push('first');
+      release();
+    }, 10);
+    clock.setTimeout(() => log.push('second'), 10);
+    await clock.advance(10);
+    expect(log).toEqual(['first', 'reaction chain done', 'second']);
+  });
+
+  it('lets a reaction schedule a timer that fires within the same advance, at its own instant', async () => {
+    const clock = new VirtualClock();
+    const seen: number[] = [];
+    const first = sleep(10, { clock }).then(() => {
+      seen.push(clock.now());
+      return sleep(5, { clock });
+    });
+    void first.then(() => seen.push(clock.now()));
+    clock.setTimeout(() => seen.push(clock.now()), 12);
+    await clock.advance(20);
+    expect(seen).toEqual([10, 12, 15]);
+    expect(clock.now()).toBe(20);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('counts pending timers as they are created, cleared and fired', async () => {
+    const clock = new VirtualClock();
+    const a = clock.setTimeout(() => {}, 5);
+    clock.setTimeout(() => {}, 10);
+    clock.setTimeout(() => {}, 15);
+    expect(clock.pendingTimers).toBe(3);
+    a.clear();
+    expect(clock.pendingTimers).toBe(2);
+    await clock.advance(10);
+    expect(clock.pendingTimers).toBe(1);
+    expect(clock.nextDue).toBe(15);
+    await clock.runAll();
+    expect(clock.pendingTimers).toBe(0);
+    expect(clock.nextDue).toBeUndefined();
+  });
+});
+
 describe('VirtualClock timers', () => {
   it('runs each callback at its own due instant while advancing', async () => {
     const clock = new VirtualClock(1000);

@@ -7,6 +7,9 @@ import {
   noopPolicy,
   type Operation,
   pipeline,
+  remainingMs,
+  rootContext,
+  ScopedContext,
   withAttempt,
 } from '@bulwark/core';
 import { describe, expect, it } from 'vitest';
@@ -160,5 +163,79 @@ describe('execute and the caller signal', () => {
     const p = pipeline(noopPolicy, noopPolicy);
     for (let i = 0; i < 100_000; i++) await p.execute((ctx) => ctx.attempt, { signal: controller.signal });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('ExecutionContext', () => {
+  it('has the documented shape: signal, attempt, deadline, clock, operation', async () => {
+    const clock = new VirtualClock(5);
+    const controller = new AbortController();
+    const seen = await new Tracing('t', [], clock).execute(
+      (ctx) => ({
+        signal: ctx.signal,
+        attempt: ctx.attempt,
+        deadline: ctx.deadline,
+        clock: ctx.clock,
+        operation: ctx.operation,
+      }),
+      { signal: controller.signal, operation: 'op' },
+    );
+    expect(seen).toEqual({
+      signal: controller.signal,
+      attempt: 1,
+      deadline: undefined,
+      clock,
+      operation: 'op',
+    });
+  });
+
+  it('creates a scoped signal, and its link to the parent signal, only when something reads it', async () => {
+    const clock = new VirtualClock();
+    const controller = new AbortController();
+    const listeners = () => getEventListeners(controller.signal, 'abort').length;
+    const parent = rootContext(clock, { signal: controller.signal });
+    const scope = new ScopedContext(parent, 100);
+    expect(listeners()).toBe(0);
+    const signal = scope.signal;
+    expect(scope.signal).toBe(signal);
+    expect(listeners()).toBe(1);
+    controller.abort('stop');
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBe('stop');
+    expect(listeners()).toBe(0);
+  });
+
+  it('aborts a scoped signal on its own without touching the parent', () => {
+    const controller = new AbortController();
+    const scope = new ScopedContext(rootContext(new VirtualClock(), { signal: controller.signal }), 50);
+    const signal = scope.signal;
+    scope.abort('own reason');
+    scope.abort('ignored');
+    expect(signal.reason).toBe('own reason');
+    expect(controller.signal.aborted).toBe(false);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    // Read for the first time after an abort: already aborted with that reason.
+    const late = new ScopedContext(rootContext(new VirtualClock()), 50);
+    late.abort('early');
+    expect(late.signal.aborted).toBe(true);
+    expect(late.signal.reason).toBe('early');
+  });
+
+  it('does not link a signal first read after release to the parent', () => {
+    const controller = new AbortController();
+    const scope = new ScopedContext(rootContext(new VirtualClock(), { signal: controller.signal }), 50);
+    scope.release();
+    const signal = scope.signal;
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(signal.aborted).toBe(false);
+  });
+
+  it('gives a root context with no caller signal a signal only on demand, and derived contexts share it', () => {
+    const root = rootContext(new VirtualClock());
+    const second = withAttempt(root, 2);
+    expect(second.attempt).toBe(2);
+    expect(second.signal).toBe(root.signal);
+    expect(root.signal.aborted).toBe(false);
+    expect(remainingMs(root)).toBe(Number.POSITIVE_INFINITY);
   });
 });

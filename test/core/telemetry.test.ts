@@ -59,6 +59,34 @@ describe('Telemetry', () => {
     await provider.shutdown();
   });
 
+  it('follows the global provider when it is replaced', async () => {
+    const first = new PeriodicExportingMetricReader({
+      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+      exportIntervalMillis: 60_000,
+    });
+    const firstProvider = new MeterProvider({ readers: [first] });
+    metrics.setGlobalMeterProvider(firstProvider);
+    calls.add(1, { outcome: 'first' });
+    metrics.disable();
+    calls.add(100, { outcome: 'while none is registered' });
+    const second = new PeriodicExportingMetricReader({
+      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+      exportIntervalMillis: 60_000,
+    });
+    const secondProvider = new MeterProvider({ readers: [second] });
+    metrics.setGlobalMeterProvider(secondProvider);
+    calls.add(5, { outcome: 'second' });
+    const points = async (reader: PeriodicExportingMetricReader) =>
+      (await reader.collect()).resourceMetrics.scopeMetrics
+        .flatMap((s) => s.metrics)
+        .filter((m) => m.descriptor.name === 'bulwark.test.calls')
+        .flatMap((m) => m.dataPoints.map((p) => [p.attributes.outcome, p.value]));
+    expect(await points(first)).toEqual([['first', 1]]);
+    expect(await points(second)).toEqual([['second', 5]]);
+    await firstProvider.shutdown();
+    await secondProvider.shutdown();
+  });
+
   it('adds span events to the active recording span', () => {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });

@@ -79,6 +79,44 @@ describe('integer-millisecond headers', () => {
     expect(encodeTimeoutMs(12.1)).toBe('13');
     expect(encodeTimeoutMs(-4)).toBe('0');
   });
+
+  it('writes at most what it reads back, capping huge budgets at 15 digits', () => {
+    const cap = 999_999_999_999_999;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          durations,
+          fc.double({ min: 0, noNaN: true }),
+          fc.constantFrom(1e15, 2 ** 53, Number.MAX_VALUE, Number.POSITIVE_INFINITY),
+        ),
+        (ms) => {
+          const text = encodeTimeoutMs(ms);
+          expect(text).toMatch(/^[0-9]{1,15}$/);
+          expect(decodeTimeoutMs(text)).toBeGreaterThanOrEqual(Math.min(ms, cap));
+          const grpc = encodeGrpcTimeout(ms);
+          expect(grpc).toMatch(/^[0-9]{1,8}[HMSmun]$/);
+          expect(decodeGrpcTimeout(grpc)).toBeGreaterThanOrEqual(Math.min(ms, 99_999_999 * 3_600_000));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+    expect(encodeTimeoutMs(Number.POSITIVE_INFINITY)).toBe(String(cap));
+  });
+
+  it('reads what deadlineHeaders writes, for any budget and margin', () => {
+    fc.assert(
+      fc.property(durations, fc.double({ min: 0, max: 1e4, noNaN: true }), (remaining, margin) => {
+        const headers = deadlineHeaders(remaining, { safetyMarginMs: margin, grpc: true });
+        const inbound = readDeadlineHeaders(headers);
+        // Both headers are sent; the smaller wins, and grpc-timeout caps at 99,999,999 hours.
+        const sent = Math.min(Math.max(0, remaining - margin), 99_999_999 * 3_600_000);
+        expect(inbound).toBeDefined();
+        expect(inbound!.timeoutMs).toBeGreaterThanOrEqual(sent);
+        expect(inbound!.timeoutMs).toBeLessThan(sent + 1);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
 });
 
 describe('decoders', () => {

@@ -122,6 +122,24 @@ describe('deadline()', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('reports no expiry when the caller aborted first and the function ignored it', async () => {
+    const clock = new VirtualClock();
+    const controller = new AbortController();
+    const policy = deadline(100, { clock });
+    const expired: unknown[] = [];
+    policy.onExpired((e) => expired.push(e));
+    const reason = new Error('caller left');
+    const outcome = policy
+      .execute(() => new Promise(() => {}), { signal: controller.signal })
+      .catch((e: unknown) => e);
+    await clock.advance(10);
+    controller.abort(reason);
+    expect(await outcome).toBe(reason);
+    await clock.advance(200);
+    expect(expired).toEqual([]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('passes the caller abort into the context signal', async () => {
     const clock = new VirtualClock();
     const controller = new AbortController();
@@ -196,6 +214,22 @@ describe('timeout()', () => {
     await clock.advance(250);
     expect(limits).toEqual([250]);
     expect(await p).toMatchObject({ source: 'deadline' });
+  });
+
+  it('leaves the report to the enclosing deadline when that is what ran out', async () => {
+    const clock = new VirtualClock();
+    const outer = deadline(250, { clock });
+    const inner = timeout(1_000, { clock });
+    const events: string[] = [];
+    outer.onExpired((e) => events.push(`deadline() ${e.source}`));
+    inner.onExpired((e) => events.push(`timeout() ${e.source}`));
+    // The function ignores its signal: both timers come due in the same slot.
+    const p = pipeline(outer, inner)
+      .execute(() => new Promise(() => {}))
+      .catch((e: unknown) => e);
+    await clock.advance(250);
+    expect(await p).toMatchObject({ source: 'deadline', budgetMs: 250 });
+    expect(events).toEqual(['deadline() deadline']);
   });
 
   it('keeps its own shorter limit inside a longer deadline', async () => {
@@ -303,6 +337,24 @@ describe('Deadline', () => {
     expect(a.min(b).at).toBe(50);
     expect(b.min(a)).toBe(b);
     expect(a.min(undefined)).toBe(a);
+  });
+});
+
+describe('nested deadline policies', () => {
+  it('let the earlier deadline win, whichever is outermost', async () => {
+    const clock = new VirtualClock();
+    const inner = await pipeline(deadline(1_000, { clock }), deadline(300, { clock })).execute(
+      (ctx) => ctx.deadline,
+    );
+    const outer = await pipeline(deadline(300, { clock }), deadline(1_000, { clock })).execute(
+      (ctx) => ctx.deadline,
+    );
+    expect([inner, outer]).toEqual([300, 300]);
+    const p = pipeline(deadline(300, { clock }), deadline(1_000, { clock }))
+      .execute(hang)
+      .catch((e: unknown) => e);
+    await clock.advance(300);
+    expect(await p).toMatchObject({ source: 'deadline', budgetMs: 300 });
   });
 });
 

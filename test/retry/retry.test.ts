@@ -7,7 +7,7 @@ import {
   InvalidOptionsError,
   pipeline,
 } from '@bulwark/core';
-import { DeadlineExceededError, deadline, timeout } from '@bulwark/deadline';
+import { Deadline, DeadlineExceededError, deadline, timeout, withDeadline } from '@bulwark/deadline';
 import {
   constant,
   exponential,
@@ -154,6 +154,28 @@ describe('retry()', () => {
     expect(reasons).toEqual(['attempts']);
   });
 
+  it('hands retryOn the context of the attempt that produced the outcome', async () => {
+    const clock = new VirtualClock();
+    const seen: Array<[number, number]> = [];
+    await settle(
+      clock,
+      retry({
+        clock,
+        maxAttempts: 3,
+        backoff: constant(1),
+        retryOn: (outcome, ctx) => {
+          seen.push([ctx.attempt, outcome.ok ? (outcome.value as number) : -1]);
+          return true;
+        },
+      }).execute((ctx) => ctx.attempt * 10),
+    );
+    expect(seen).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+    ]);
+  });
+
   it('waits the delay retryOn gives instead of the backoff', async () => {
     const clock = new VirtualClock();
     const starts: number[] = [];
@@ -236,6 +258,28 @@ describe('retry()', () => {
     expect(reasons).toEqual(['deadline']);
   });
 
+  it('does not start even the first attempt when less than minAttemptMs is left', async () => {
+    const clock = new VirtualClock();
+    const inner = retry({ clock, minAttemptMs: 200 });
+    const giveUps: GiveUpEvent[] = [];
+    inner.onGiveUp((e) => giveUps.push(e));
+    let calls = 0;
+    const { error } = await settle(
+      clock,
+      withDeadline(150, () => inner.execute(() => calls++), { clock }),
+    );
+    expect(calls).toBe(0);
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(error).toMatchObject({ source: 'deadline', budgetMs: 150 });
+    expect((error as Error).message).toContain('minAttemptMs (200 ms)');
+    expect(giveUps).toEqual([
+      { attempts: 0, reason: 'deadline', outcome: { ok: false, error }, operation: undefined },
+    ]);
+    // With enough time left, or no deadline at all, the attempt runs.
+    expect(await withDeadline(250, () => inner.execute(() => 'ran'), { clock })).toBe('ran');
+    expect(await inner.execute(() => 'no deadline')).toBe('no deadline');
+  });
+
   it('retries a per-attempt timeout, and stops when the next one would not fit the deadline', async () => {
     const clock = new VirtualClock();
     let calls = 0;
@@ -290,10 +334,15 @@ describe('retry()', () => {
     await settle(clock, b.execute(fail));
     expect(reasons).toEqual(['a:budget:3', 'b:budget:1']);
     expect(budget.available()).toBe(0);
-    await clock.advance(2_000);
+    await clock.advance(1_000);
+    // Half the window later the spent retries are still in it.
+    expect(budget.available()).toBe(0);
+    await clock.advance(1_000);
     expect(budget.available()).toBe(2);
     await settle(clock, b.execute(fail));
     expect(reasons.at(-1)).toBe('b:budget:3');
+    // The budget never arms a timer: windows slide on the clock's readings.
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('grants ratio × requests retries in the window', async () => {
@@ -337,6 +386,54 @@ describe('retry()', () => {
     expect(calls).toBe(1);
   });
 
+  it('reports the abort during a sleep as the reason it gave up', async () => {
+    const clock = new VirtualClock();
+    const controller = new AbortController();
+    const policy = retry({ clock, backoff: constant(1_000) });
+    const giveUps: GiveUpEvent[] = [];
+    policy.onGiveUp((e) => giveUps.push(e));
+    const failure = reset();
+    const p = policy
+      .execute(
+        () => {
+          throw failure;
+        },
+        { signal: controller.signal },
+      )
+      .catch((e: unknown) => e);
+    await clock.advance(500);
+    controller.abort('gone');
+    expect(await p).toBe('gone');
+    expect(giveUps).toEqual([
+      { attempts: 1, reason: 'aborted', outcome: { ok: false, error: failure }, operation: undefined },
+    ]);
+  });
+
+  it('gives up with reason deadline when a deadline signal aborts a sleep', async () => {
+    const clock = new VirtualClock();
+    const policy = retry({ clock, maxAttempts: 5, backoff: constant(400) });
+    const reasons: string[] = [];
+    policy.onGiveUp((e) => reasons.push(e.reason));
+    let calls = 0;
+    // The caller hands over a Deadline's signal rather than a deadline() policy:
+    // the retry cannot see the instant in ctx.deadline, only the abort.
+    const limit = Deadline.after(300, { clock });
+    const { error, at } = await settle(
+      clock,
+      policy.execute(
+        () => {
+          calls++;
+          throw reset();
+        },
+        { signal: limit.signal },
+      ),
+    );
+    expect(calls).toBe(1);
+    expect(at).toBe(300);
+    expect(error).toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED', source: 'deadline' });
+    expect(reasons).toEqual(['deadline']);
+  });
+
   it('does not retry after the caller aborts during an attempt', async () => {
     const clock = new VirtualClock();
     const controller = new AbortController();
@@ -365,7 +462,7 @@ describe('retry()', () => {
     const clock = new VirtualClock();
     const controller = new AbortController();
     const policy = pipeline(retry({ clock, backoff: constant(1) }), timeout(100, { clock }));
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 2_000; i++) {
       await settle(
         clock,
         policy.execute(
@@ -378,6 +475,31 @@ describe('retry()', () => {
       );
     }
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('keeps listener counts flat on a shared signal over 100,000 happy-path calls', async () => {
+    const controller = new AbortController();
+    const policy = retry({ clock: new VirtualClock() });
+    let sum = 0;
+    for (let i = 0; i < 100_000; i++) {
+      sum += await policy.execute((ctx) => (ctx.signal.aborted ? 0 : 1), { signal: controller.signal });
+    }
+    expect(sum).toBe(100_000);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('stops with a CallbackError when retryOn returns an unusable delay', async () => {
+    const clock = new VirtualClock();
+    const { error } = await settle(
+      clock,
+      retry({ clock, retryOn: () => ({ retry: true, delayMs: -5 }) }).execute(() => {
+        throw reset();
+      }),
+    );
+    expect(error).toBeInstanceOf(CallbackError);
+    expect((error as CallbackError).cause).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toContain('delayMs -5');
   });
 
   it('stops with a CallbackError when retryOn throws', async () => {

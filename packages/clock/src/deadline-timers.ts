@@ -16,10 +16,11 @@ class Entry implements Timer {
   }
 }
 
-/** Every entry due within one millisecond slot, as a doubly linked list. */
+/** Every entry due within one millisecond slot, as a doubly linked list in scheduling order. */
 class Bucket {
   readonly key: number;
   head: Entry | undefined;
+  tail: Entry | undefined;
   constructor(key: number) {
     this.key = key;
   }
@@ -33,7 +34,8 @@ class Bucket {
  * grouped into 1 ms slots keyed by the instant rounded up, so expiry is never
  * early and at most about a millisecond late. Scheduling and cancelling are O(1)
  * in the common case (slots come in increasing order); one clock timer is armed
- * for the earliest non-empty slot. Like Node's own shared HTTP timers, that timer
+ * for the earliest non-empty slot. Within a slot, deadlines fire in the order
+ * they were scheduled. Like Node's own shared HTTP timers, that timer
  * is unref'd: a deadline never keeps the process alive by itself (the work it
  * bounds, a socket or a child process, does).
  *
@@ -82,11 +84,14 @@ export class DeadlineTimers {
       }
       this.#lastBucket = bucket;
     }
+    // Appended, so that deadlines of one slot fire in the order they were
+    // scheduled: an enclosing deadline before the nested ones it cuts short.
     entry.bucket = bucket;
-    const head = bucket.head;
-    if (head !== undefined) head.prev = entry;
-    entry.next = head;
-    bucket.head = entry;
+    const tail = bucket.tail;
+    if (tail !== undefined) tail.next = entry;
+    else bucket.head = entry;
+    entry.prev = tail;
+    bucket.tail = entry;
     this.#live++;
     if (key < this.#armedKey) this.#arm(key);
     return entry;
@@ -98,6 +103,7 @@ export class DeadlineTimers {
     if (entry.prev !== undefined) entry.prev.next = entry.next;
     else bucket.head = entry.next;
     if (entry.next !== undefined) entry.next.prev = entry.prev;
+    else bucket.tail = entry.prev;
     entry.bucket = entry.prev = entry.next = undefined;
     entry.callback = undefined;
     // An idle slot stays until the timer passes it, so a busy slot is not
@@ -124,8 +130,13 @@ export class DeadlineTimers {
       this.#popKey();
       this.#buckets.delete(key);
       if (this.#lastBucket === bucket) this.#lastBucket = undefined;
-      for (let entry = bucket.head; entry !== undefined; ) {
+      // Take the head each time: a callback may clear (unlink) other entries
+      // of this slot, and those must not fire.
+      for (let entry = bucket.head; entry !== undefined; entry = bucket.head) {
         const next = entry.next;
+        bucket.head = next;
+        if (next !== undefined) next.prev = undefined;
+        else bucket.tail = undefined;
         const callback = entry.callback!;
         entry.bucket = entry.prev = entry.next = entry.callback = undefined;
         this.#live--;
@@ -135,7 +146,6 @@ export class DeadlineTimers {
           errors ??= [];
           errors.push(error);
         }
-        entry = next;
       }
     }
     const first = keys[0];

@@ -120,6 +120,7 @@ export class ScopedContext implements ExecutionContext {
   #listening: AbortSignal | undefined;
   #onParentAbort: (() => void) | undefined;
   #aborted = false;
+  #released = false;
   #reason: unknown;
 
   constructor(parent: ExecutionContext, deadline: number | undefined) {
@@ -150,7 +151,7 @@ export class ScopedContext implements ExecutionContext {
       const parent = this.#parent.signal;
       if (parent.aborted) {
         controller.abort(parent.reason);
-      } else {
+      } else if (!this.#released) {
         this.#onParentAbort = () => {
           this.#listening = undefined;
           this.abort(parent.reason);
@@ -171,8 +172,13 @@ export class ScopedContext implements ExecutionContext {
     this.#controller?.abort(reason);
   }
 
-  /** Stops following the parent's signal. Call it when the call settles. */
+  /**
+   * Stops following the parent's signal. Call it when the call settles. A
+   * signal first read after this does not follow the parent either, so code
+   * that outlives its call cannot leave a listener on a long-lived signal.
+   */
   release(): void {
+    this.#released = true;
     this.#release();
   }
 

@@ -79,6 +79,15 @@ abstract class TimeLimitPolicy extends BasePolicy {
     const scope = new ScopedContext(parent, at);
     return new Promise<T>((resolve, reject) => {
       const timer = deadlineTimers(clock).schedule(at, () => {
+        // The caller (or an enclosing policy) gave up first and the function
+        // ignored it: that abort, not this deadline, ended the call, so pass
+        // its reason on and do not report an expiry.
+        const outer = parent.signal;
+        if (outer.aborted) {
+          reject(outer.reason);
+          scope.abort(outer.reason);
+          return;
+        }
         const error = this.#expire(source, budgetMs, parent);
         reject(error);
         scope.abort(error);

@@ -52,7 +52,7 @@ export class ConstantBackoff implements Backoff {
  * | `none` | `b` |
  * | `full` | `r × b` |
  * | `equal` | `b/2 + r × b/2` |
- * | `decorrelated` | `min(maxMs, initialMs + r × (3 × previous − initialMs))`, previous starting at `initialMs` |
+ * | `decorrelated` | `min(maxMs, initialMs + r × (3 × previous − initialMs))`, previous starting at `initialMs` (AWS's `min(cap, random_between(base, sleep × 3))`) |
  *
  * Every delay is finite and in [0, maxMs] for any attempt number: the growth
  * saturates at the cap instead of overflowing.
@@ -112,9 +112,16 @@ export class ExponentialBackoff implements Backoff {
         return clamp(half + random() * half, this.maxMs);
       }
       case 'decorrelated': {
-        const previous = Math.max(previousDelayMs, this.initialMs);
-        const upper = Math.min(this.maxMs, previous * 3);
-        return clamp(this.initialMs + random() * (upper - this.initialMs), this.maxMs);
+        // AWS: sleep = min(cap, random_between(base, sleep × 3)). The previous
+        // delay is held to [initialMs, maxMs] first (a Retry-After hint fed back
+        // as the previous delay can be anything); the draw is capped after.
+        const previous =
+          previousDelayMs > this.initialMs ? Math.min(this.maxMs, previousDelayMs) : this.initialMs;
+        const r = random();
+        // r = 0 is the bottom of the range even where 3 × previous overflows (0 × Infinity is NaN).
+        return r === 0
+          ? this.initialMs
+          : clamp(this.initialMs + r * (previous * 3 - this.initialMs), this.maxMs);
       }
     }
   }

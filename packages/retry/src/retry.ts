@@ -3,9 +3,11 @@ import {
   type Backoff,
   BasePolicy,
   CallbackError,
+  DeadlineExceededError,
   type Disposable,
   EventHub,
   type ExecutionContext,
+  formatMs,
   isBulwarkError,
   type Listener,
   type Operation,
@@ -29,6 +31,8 @@ export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs
 /**
  * Decides whether an outcome is worth another attempt. Results can be
  * retried too (an HTTP 503 response, say): `outcome.ok` tells which it is.
+ * `ctx` is the context of the attempt that produced the outcome
+ * (`ctx.attempt` is its number, from 1).
  */
 export type RetryOn = (outcome: Outcome, ctx: ExecutionContext) => RetryVerdict;
 
@@ -55,8 +59,11 @@ export interface RetryOptions {
   /** The random source for jitter. Default: `Math.random`. */
   readonly random?: Random;
   /**
-   * The least time, in milliseconds, an attempt needs. A retry that would start
-   * with less than this left before the deadline is not made. Default: 0.
+   * The least time, in milliseconds, an attempt needs. An attempt that would
+   * start with less than this left before the deadline is not made: a retry is
+   * skipped and the last real error rethrown; a first attempt is not started
+   * and the call rejects with `DeadlineExceededError` (`source: 'deadline'`).
+   * Default: 0.
    */
   readonly minAttemptMs?: number;
 }
@@ -79,7 +86,7 @@ export interface RetryEvent {
 
 /** Payload of `onGiveUp`. */
 export interface GiveUpEvent {
-  /** Attempts made in all. */
+  /** Attempts made in all (0 when `minAttemptMs` refused the first one). */
   readonly attempts: number;
   readonly reason: StopReason;
   /** The last attempt's outcome (a result is possible when `retryOn` retries results). */
@@ -194,7 +201,8 @@ export class RetryPolicy extends BasePolicy {
     } else {
       let verdict: RetryVerdict;
       try {
-        verdict = retryOn(outcome, ctx);
+        // retryOn sees the context of the attempt that produced the outcome.
+        verdict = retryOn(outcome, attempt === ctx.attempt ? ctx : withAttempt(ctx, attempt));
       } catch (error) {
         throw new CallbackError('retryOn', error);
       }
@@ -231,6 +239,10 @@ export class RetryPolicy extends BasePolicy {
 
   async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     this.budget?.recordRequest();
+    if (this.minAttemptMs > 0 && ctx.deadline !== undefined) {
+      const left = remainingMs(ctx);
+      if (left < this.minAttemptMs) throw this.#refuse(left, ctx);
+    }
     let outcome: Outcome<T>;
     try {
       const value = await fn(ctx.attempt === 1 ? ctx : withAttempt(ctx, 1));
@@ -267,8 +279,18 @@ export class RetryPolicy extends BasePolicy {
       if (this.#onRetry.listening)
         this.#onRetry.emit({ attempt, delayMs, outcome, operation: ctx.operation });
       telemetry.spanEvent('bulwark.retry', () => ({ attempt, delay_ms: delayMs }));
-      // Ends at once with the caller's reason, unchanged, when the signal aborts.
-      await sleep(delayMs, { clock: ctx.clock, signal: ctx.signal });
+      try {
+        // Ends at once with the caller's reason, unchanged, when the signal aborts.
+        await sleep(delayMs, { clock: ctx.clock, signal: ctx.signal });
+      } catch (reason) {
+        this.#gaveUp(
+          isBulwarkError(reason, 'ERR_DEADLINE_EXCEEDED') ? 'deadline' : 'aborted',
+          attempt,
+          outcome,
+          ctx,
+        );
+        throw reason;
+      }
       attempt++;
       previousDelayMs = delayMs;
       attemptsCounter.add(1, RETRY);
@@ -278,6 +300,18 @@ export class RetryPolicy extends BasePolicy {
         outcome = { ok: false, error };
       }
     }
+  }
+
+  /**
+   * The first attempt would get less than `minAttemptMs` before the deadline:
+   * it is not started, and the call fails as the deadline would have.
+   */
+  #refuse(leftMs: number, ctx: ExecutionContext): DeadlineExceededError {
+    const error = new DeadlineExceededError('deadline', leftMs, {
+      message: `retry(): only ${formatMs(leftMs)} left before the deadline, less than minAttemptMs (${formatMs(this.minAttemptMs)}); the attempt was not started`,
+    });
+    this.#gaveUp('deadline', 0, { ok: false, error }, ctx);
+    return error;
   }
 
   #gaveUp(reason: StopReason, attempts: number, outcome: Outcome, ctx: ExecutionContext): void {

@@ -74,10 +74,19 @@ export function decodeGrpcTimeout(value: string): number {
   return toMs(Number(match[1]));
 }
 
-/** Encodes a duration as integer milliseconds, rounded up. Negative counts as 0. */
+/**
+ * The largest value the integer-millisecond encoder writes: 15 digits (about
+ * 31,700 years), the most {@link decodeTimeoutMs} reads by default.
+ */
+const MAX_TIMEOUT_MS = 999_999_999_999_999;
+
+/**
+ * Encodes a duration as integer milliseconds, rounded up. Negative counts as 0;
+ * durations beyond 15 digits (about 31,700 years) are capped there.
+ */
 export function encodeTimeoutMs(ms: number): string {
   if (Number.isNaN(ms)) throw new RangeError('encodeTimeoutMs: ms must be a number, got NaN');
-  return String(Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(Math.max(0, ms))));
+  return String(Math.min(MAX_TIMEOUT_MS, Math.ceil(Math.max(0, ms))));
 }
 
 /**
@@ -192,4 +201,104 @@ export function deadlineHeaders(
   const headers: Record<string, string> = { [DEADLINE_HEADERS.requestTimeoutMs]: encodeTimeoutMs(budget) };
   if (options?.grpc) headers[DEADLINE_HEADERS.grpc] = encodeGrpcTimeout(budget);
   return headers;
+}
+
+/** Options for {@link readInboundDeadline}. */
+export interface InboundDeadlineOptions {
+  /**
+   * The budget of a request that carries no deadline header, in milliseconds
+   * (> 0). Default: Infinity (no deadline).
+   */
+  readonly defaultTimeoutMs?: number;
+  /**
+   * The largest budget accepted, in milliseconds (> 0): a longer inbound budget
+   * is cut to it. Default: Infinity (no cap).
+   */
+  readonly maxTimeoutMs?: number;
+}
+
+/** A refusal as RFC 9457 problem members, for a server to send as `application/problem+json`. */
+export interface DeadlineProblem {
+  readonly type: string;
+  readonly title: string;
+  readonly detail: string;
+}
+
+/** What a server should do with a request's deadline headers; see {@link readInboundDeadline}. */
+export type InboundDeadline =
+  /**
+   * Serve it within `timeoutMs` (Infinity: no deadline). `header` is where the
+   * budget came from; undefined when it is the default (or there is none).
+   */
+  | { readonly kind: 'budget'; readonly timeoutMs: number; readonly header: string | undefined }
+  /** The budget was already spent when the request arrived: answer 504 without serving it. */
+  | {
+      readonly kind: 'expired';
+      readonly header: string;
+      readonly status: 504;
+      readonly problem: DeadlineProblem;
+    }
+  /** A deadline header is malformed: answer 400, naming it. */
+  | {
+      readonly kind: 'invalid';
+      readonly header: string;
+      readonly error: InvalidDeadlineHeaderError;
+      readonly status: 400;
+      readonly problem: DeadlineProblem;
+    };
+
+/**
+ * Decides what a server does with an inbound request's deadline: the smallest
+ * budget among its deadline headers (see {@link readDeadlineHeaders}), capped
+ * at `maxTimeoutMs`, or `defaultTimeoutMs` when it has none. A budget of 0 has
+ * expired on arrival (504); a malformed header is a client error (400). The
+ * problem `type`s are `urn:bulwark:deadline:expired` and
+ * `urn:bulwark:deadline:invalid-header`. Never throws for header content.
+ * @throws InvalidOptionsError (a RangeError) for bad options.
+ */
+export function readInboundDeadline(
+  headers: HeaderSource,
+  options?: InboundDeadlineOptions,
+): InboundDeadline {
+  const defaultTimeoutMs = options?.defaultTimeoutMs ?? Number.POSITIVE_INFINITY;
+  const maxTimeoutMs = options?.maxTimeoutMs ?? Number.POSITIVE_INFINITY;
+  if (options !== undefined) {
+    const check = new OptionsChecker('readInboundDeadline()');
+    check.number('defaultTimeoutMs', options.defaultTimeoutMs, { above: 0, infinite: true });
+    check.number('maxTimeoutMs', options.maxTimeoutMs, { above: 0, infinite: true });
+    check.done();
+  }
+  let inbound: InboundTimeout | undefined;
+  try {
+    inbound = readDeadlineHeaders(headers);
+  } catch (error) {
+    if (!(error instanceof InvalidDeadlineHeaderError)) throw error;
+    return {
+      kind: 'invalid',
+      header: error.header,
+      error,
+      status: 400,
+      problem: {
+        type: 'urn:bulwark:deadline:invalid-header',
+        title: `The ${error.header} header is malformed`,
+        detail: error.message,
+      },
+    };
+  }
+  if (inbound === undefined) {
+    return { kind: 'budget', timeoutMs: Math.min(defaultTimeoutMs, maxTimeoutMs), header: undefined };
+  }
+  if (inbound.timeoutMs <= 0) {
+    return {
+      kind: 'expired',
+      header: inbound.header,
+      status: 504,
+      problem: {
+        type: 'urn:bulwark:deadline:expired',
+        title: 'The deadline of the request had passed when it arrived',
+        detail: `The ${inbound.header} header gave no time left, so the request was not processed.`,
+      },
+    };
+  }
+  return { kind: 'budget', timeoutMs: Math.min(inbound.timeoutMs, maxTimeoutMs), header: inbound.header };
 }

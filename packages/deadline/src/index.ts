@@ -1,16 +1,20 @@
 export { DeadlineExceededError, type DeadlineSource } from '@bulwark/core';
 export {
   DEADLINE_HEADERS,
+  type DeadlineProblem,
   deadlineHeaders,
   decodeGrpcTimeout,
   decodeTimeoutMs,
   encodeGrpcTimeout,
   encodeTimeoutMs,
   type HeaderSource,
+  type InboundDeadline,
+  type InboundDeadlineOptions,
   type InboundTimeout,
   InvalidDeadlineHeaderError,
   type OutboundDeadlineOptions,
   readDeadlineHeaders,
+  readInboundDeadline,
 } from './codecs.ts';
 export { Deadline } from './deadline.ts';
 export {

@@ -84,6 +84,30 @@ export function defaultStoreStatus(status: number): boolean {
 
 const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** The members of a problem details object (RFC 9457) that bulwark sends. */
+export interface Problem {
+  /** A URI naming the kind of problem, e.g. `"urn:bulwark:idempotency:in-progress"`. */
+  readonly type: string;
+  /** A short summary that does not change between occurrences. */
+  readonly title: string;
+  /** What went wrong this time, and what the client can do about it. */
+  readonly detail: string;
+}
+
+/**
+ * An `application/problem+json` response (RFC 9457) with `type`, `title`,
+ * `status` and `detail`, and `Retry-After` (delta-seconds) when
+ * `retryAfterSeconds` is given. The idempotency mapping and the server
+ * plugins answer every refusal with one.
+ */
+export function problemResponse(status: number, problem: Problem, retryAfterSeconds?: number): HttpResponse {
+  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
+  if (retryAfterSeconds !== undefined)
+    headers['retry-after'] = String(Math.max(0, Math.ceil(retryAfterSeconds)));
+  const body = JSON.stringify({ type: problem.type, title: problem.title, status, detail: problem.detail });
+  return { status, headers, body };
+}
+
 /**
  * The framework-neutral HTTP side of idempotency, after the IETF draft
  * "The Idempotency-Key HTTP Header Field":
@@ -212,15 +236,12 @@ export class HttpIdempotency {
     problem: { type: string; title: string; detail: string },
     retryAfterSeconds?: number,
   ): HttpDecision {
-    const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
-    if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
-    const body = JSON.stringify({
-      type: `${this.#problemBase}${problem.type}`,
-      title: problem.title,
+    const response = problemResponse(
       status,
-      detail: problem.detail,
-    });
-    return { action: 'respond', reason, response: { status, headers, body } };
+      { ...problem, type: `${this.#problemBase}${problem.type}` },
+      retryAfterSeconds,
+    );
+    return { action: 'respond', reason, response };
   }
 }
 

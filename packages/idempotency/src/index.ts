@@ -32,6 +32,8 @@ export {
   type HttpIdempotencyRequest,
   type HttpResponse,
   httpIdempotency,
+  type Problem,
+  problemResponse,
 } from './http.ts';
 export {
   type IdempotencyKeyOptions,

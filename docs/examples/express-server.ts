@@ -1,0 +1,44 @@
+// Express 5: inbound deadlines, load shedding and an idempotent route.
+import { bulkhead } from '@bulwark/bulkhead';
+import { deadlineHeaders } from '@bulwark/deadline';
+import { bulwarkExpress, idempotent } from '@bulwark/express';
+import { memoryStore } from '@bulwark/idempotency';
+import express from 'express';
+
+interface Order {
+  readonly id: string;
+  readonly sku: string;
+  readonly quantity: number;
+}
+declare function createOrder(input: Omit<Order, 'id'>, signal: AbortSignal): Promise<Order>;
+
+export const app = express();
+
+// First, so a shed request is refused before its body is read.
+app.use(
+  bulwarkExpress({
+    bulkhead: bulkhead({ maxConcurrent: 100 }), // the 101st request at once gets 503
+    retryAfterSeconds: 2,
+    defaultTimeoutMs: 10_000,
+  }),
+);
+app.use(express.json()); // before idempotent(): the body is part of the fingerprint
+
+app.get('/stock/:sku', async (req, res) => {
+  const response = await fetch(`http://inventory.internal/items/${req.params.sku}`, {
+    signal: req.bulwark.signal, // aborts at the deadline or when the client goes away
+    headers: deadlineHeaders(req.bulwark.remainingMs(), { safetyMarginMs: 20 }),
+  });
+  res.json(await response.json());
+});
+
+app.post(
+  '/orders',
+  idempotent({ store: memoryStore(), scope: (req) => req.get('x-customer-id') }),
+  async (req, res) => {
+    const order = await createOrder(req.body, req.bulwark.signal);
+    res.status(201).location(`/orders/${order.id}`).json(order);
+  },
+);
+
+app.listen(3000, '127.0.0.1');

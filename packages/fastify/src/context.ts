@@ -1,0 +1,95 @@
+import type { BulkheadPermit } from '@bulwark/bulkhead';
+import type { Clock } from '@bulwark/clock';
+import { isBulwarkError } from '@bulwark/core';
+import { Deadline } from '@bulwark/deadline';
+import { ABORTED, abortsCounter } from './telemetry.ts';
+
+/** What the plugin tells a handler about its request: `request.bulwark`. */
+export interface BulwarkRequestContext {
+  /**
+   * Aborts at the request's deadline (reason: a `DeadlineExceededError`) or when
+   * the client closes the connection before the response is complete (reason:
+   * a `DOMException` named `AbortError`). Pass it to every call the handler makes.
+   */
+  readonly signal: AbortSignal;
+  /** The request's deadline on the plugin's clock, or undefined when it has none. */
+  readonly deadline: Deadline | undefined;
+  /** The header the budget came from, or undefined (no header, or the default budget). */
+  readonly deadlineHeader: string | undefined;
+  /** The key of a request to an idempotent route, once it holds that key; otherwise undefined. */
+  readonly idempotencyKey: string | undefined;
+  /** Milliseconds left before the deadline; Infinity when there is none. */
+  remainingMs(): number;
+}
+
+/** The reason `signal` aborts with when the client goes away. */
+function clientClosed(): DOMException {
+  return new DOMException('the client closed the connection before the response was complete', 'AbortError');
+}
+
+/**
+ * One request's deadline, abort signal and bulkhead slot. The slot is given
+ * back exactly once, by {@link close}, when the response closes.
+ */
+export class RequestScope implements BulwarkRequestContext {
+  readonly deadline: Deadline | undefined;
+  readonly deadlineHeader: string | undefined;
+  idempotencyKey: string | undefined;
+  readonly #controller = new AbortController();
+  readonly #permit: BulkheadPermit | undefined;
+  readonly #onExpire: (() => void) | undefined;
+  #closed = false;
+
+  constructor(
+    timeoutMs: number,
+    header: string | undefined,
+    permit: BulkheadPermit | undefined,
+    clock: Clock,
+  ) {
+    this.deadlineHeader = header;
+    this.#permit = permit;
+    if (timeoutMs !== Number.POSITIVE_INFINITY) {
+      const deadline = Deadline.after(timeoutMs, { clock });
+      this.deadline = deadline;
+      const onExpire = (): void => this.#controller.abort(deadline.signal.reason);
+      this.#onExpire = onExpire;
+      deadline.signal.addEventListener('abort', onExpire, { once: true });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  remainingMs(): number {
+    return this.deadline === undefined ? Number.POSITIVE_INFINITY : this.deadline.remaining();
+  }
+
+  /**
+   * The response closed: `finished` (the response was ended) tells a complete
+   * response from a client that went away first. Aborts the signal in the second case, drops the
+   * deadline's timer and gives the bulkhead slot back, telling an adaptive
+   * limit how the request went. Later calls do nothing.
+   */
+  close(finished: boolean, status: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const signal = this.#controller.signal;
+    const timedOut = signal.aborted && isBulwarkError(signal.reason, 'ERR_DEADLINE_EXCEEDED');
+    if (timedOut) abortsCounter.add(1, ABORTED.deadline);
+    else if (!finished && !signal.aborted) {
+      abortsCounter.add(1, ABORTED.disconnect);
+      this.#controller.abort(clientClosed());
+    }
+    if (this.deadline !== undefined) {
+      this.deadline.signal.removeEventListener('abort', this.#onExpire!);
+      this.deadline.dispose();
+    }
+    const permit = this.#permit;
+    if (permit === undefined) return;
+    if (timedOut) permit.dropped();
+    else if (!finished) permit.release();
+    else if (status >= 500) permit.failure();
+    else permit.success();
+  }
+}

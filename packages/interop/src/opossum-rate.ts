@@ -1,0 +1,156 @@
+import type { Trip, TripState } from '@bulwark/circuit-breaker';
+import type { Clock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+
+/** Options for {@link opossumRate}, named and defaulted as opossum names and defaults them. */
+export interface OpossumRateOptions {
+  /** Opens when `failures / calls × 100` is strictly above this, judged after a failure. Default: 50. */
+  readonly errorThresholdPercentage?: number;
+  /** Calls the window must hold before the rate is judged. Default: 0. */
+  readonly volumeThreshold?: number;
+  /** The window's length, in milliseconds. Default: 10,000. */
+  readonly rollingCountTimeout?: number;
+  /** The buckets the window is divided into. Default: 10. */
+  readonly rollingCountBuckets?: number;
+}
+
+/** opossum's defaults for the options of {@link opossumRate}. */
+export const OPOSSUM_RATE_DEFAULTS = Object.freeze({
+  errorThresholdPercentage: 50,
+  volumeThreshold: 0,
+  rollingCountTimeout: 10_000,
+  rollingCountBuckets: 10,
+});
+
+function mod(a: number, n: number): number {
+  return ((a % n) + n) % n;
+}
+
+class OpossumRateState implements TripState {
+  readonly #clock: Clock;
+  readonly #percent: number;
+  readonly #volume: number;
+  readonly #buckets: number;
+  readonly #bucketMs: number;
+  /** [calls, failures] per bucket, allocated at the first record. */
+  #counts: Float64Array | undefined;
+  #head = Number.NEGATIVE_INFINITY;
+  #calls = 0;
+  #failures = 0;
+  /** Whether the last recorded call failed: opossum judges the rate only then. */
+  #judge = false;
+
+  constructor(clock: Clock, percent: number, volume: number, buckets: number, bucketMs: number) {
+    this.#clock = clock;
+    this.#percent = percent;
+    this.#volume = volume;
+    this.#buckets = buckets;
+    this.#bucketMs = bucketMs;
+  }
+
+  record(failure: boolean): void {
+    this.#judge = failure;
+    this.#slide();
+    if (this.#counts === undefined) this.#counts = new Float64Array(this.#buckets * 2);
+    const at = mod(this.#head, this.#buckets) * 2;
+    this.#counts[at]! += 1;
+    this.#calls++;
+    if (failure) {
+      this.#counts[at + 1]! += 1;
+      this.#failures++;
+    }
+  }
+
+  shouldOpen(): boolean {
+    if (!this.#judge) return false;
+    this.#slide();
+    if (this.#calls < this.#volume || this.#calls === 0) return false;
+    // The very expression opossum evaluates, so the two agree to the last bit.
+    return (this.#failures / this.#calls) * 100 > this.#percent;
+  }
+
+  reset(): void {
+    this.#judge = false;
+    this.#counts = undefined;
+    this.#head = Number.NEGATIVE_INFINITY;
+    this.#calls = 0;
+    this.#failures = 0;
+  }
+
+  /** Drops the buckets that fell out of the window since the last read. */
+  #slide(): void {
+    const bucket = Math.floor(this.#clock.now() / this.#bucketMs);
+    if (bucket <= this.#head) return;
+    const counts = this.#counts;
+    if (counts !== undefined) {
+      const stale = Math.min(this.#buckets, bucket - this.#head);
+      for (let i = 1; i <= stale; i++) {
+        const at = mod(bucket - stale + i, this.#buckets) * 2;
+        this.#calls -= counts[at]!;
+        this.#failures -= counts[at + 1]!;
+        counts[at] = 0;
+        counts[at + 1] = 0;
+      }
+    }
+    this.#head = bucket;
+  }
+}
+
+/**
+ * A trip that judges the failure rate exactly as an opossum breaker does:
+ * after each failure (never after a success), over a rolling window of
+ * `rollingCountBuckets` buckets of `floor(rollingCountTimeout / rollingCountBuckets)`
+ * milliseconds, once the window holds `volumeThreshold` calls, opening when
+ * the failure percentage is strictly above `errorThresholdPercentage`.
+ *
+ * The window slides lazily on the breaker's monotonic clock, with no timer.
+ * Its buckets are aligned to the clock's origin (opossum aligns them to the
+ * breaker's construction). `breakerOptionsFromOpossum()` uses it; for new
+ * code, `failureRate()` from `@bulwark/circuit-breaker` is the idiomatic trip.
+ */
+export class OpossumRateTrip implements Trip {
+  readonly kind = 'failure-rate' as const;
+  /** Untimed: it needs no call durations. It says "open" only right after a failure. */
+  readonly timed = false;
+  readonly errorThresholdPercentage: number;
+  readonly volumeThreshold: number;
+  readonly rollingCountTimeout: number;
+  readonly rollingCountBuckets: number;
+  /** The bucket length opossum rotates at: `max(1, floor(rollingCountTimeout / rollingCountBuckets))`. */
+  readonly bucketMs: number;
+
+  constructor(options?: OpossumRateOptions) {
+    const percent = options?.errorThresholdPercentage ?? OPOSSUM_RATE_DEFAULTS.errorThresholdPercentage;
+    const volume = options?.volumeThreshold ?? OPOSSUM_RATE_DEFAULTS.volumeThreshold;
+    const windowMs = options?.rollingCountTimeout ?? OPOSSUM_RATE_DEFAULTS.rollingCountTimeout;
+    const buckets = options?.rollingCountBuckets ?? OPOSSUM_RATE_DEFAULTS.rollingCountBuckets;
+    const check = new OptionsChecker('opossumRate()');
+    check.number('errorThresholdPercentage', percent, {});
+    check.number('volumeThreshold', volume, { integer: true, min: 0 });
+    check.number('rollingCountTimeout', windowMs, { above: 0 });
+    check.number('rollingCountBuckets', buckets, { integer: true, min: 1, max: 10_000 });
+    check.done();
+    this.errorThresholdPercentage = percent;
+    this.volumeThreshold = volume;
+    this.rollingCountTimeout = windowMs;
+    this.rollingCountBuckets = buckets;
+    // opossum rotates its buckets with setInterval(floor(ms / buckets)); Node runs a 0 ms interval every 1 ms.
+    this.bucketMs = Math.max(1, Math.floor(windowMs / buckets));
+    Object.freeze(this);
+  }
+
+  create(clock: Clock): TripState {
+    return new OpossumRateState(
+      clock,
+      this.errorThresholdPercentage,
+      this.volumeThreshold,
+      this.rollingCountBuckets,
+      this.bucketMs,
+    );
+  }
+}
+
+/** A trip with opossum's failure-rate semantics; see {@link OpossumRateTrip}. */
+export function opossumRate(options?: OpossumRateOptions): OpossumRateTrip {
+  return new OpossumRateTrip(options);
+}

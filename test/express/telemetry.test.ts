@@ -1,19 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { VirtualClock } from '@bulwark/clock';
 import { bulwarkExpress } from '@bulwark/express';
-import { metrics } from '@opentelemetry/api';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
 import type { Request, Response } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 
-afterEach(() => {
-  metrics.disable();
-});
+// Both adapters report through @bulwark/http-server's scope.
+afterEach(resetOtel);
 
 /** Just enough of a response for the middleware. */
 function response() {
@@ -32,19 +25,8 @@ function response() {
 
 describe('@bulwark/express telemetry', () => {
   it('counts refusals by reason and aborted handlers by reason', async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 60_000,
-    });
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
-    const points = async (name: string) => {
-      const { resourceMetrics } = await reader.collect();
-      const metric = resourceMetrics.scopeMetrics
-        .filter((s) => s.scope.name === '@bulwark/express')
-        .flatMap((s) => s.metrics)
-        .find((m) => m.descriptor.name === name);
-      return (metric?.dataPoints ?? []).map((p) => ({ ...p.attributes, value: p.value }));
-    };
+    const otel = installOtel();
+    const points = async (name: string) => (await otel.collect('@bulwark/http-server')).points(name);
     const clock = new VirtualClock();
     const middleware = bulwarkExpress({ clock });
     const call = (headers: Record<string, string>) => {

@@ -1,7 +1,6 @@
-export type { BulwarkRequestContext } from './context.ts';
-export { bulwarkExpress, idempotent } from './middleware.ts';
 export {
-  BULWARK_EXPRESS_DEFAULTS,
-  type BulwarkExpressOptions,
-  type RouteIdempotencyOptions,
-} from './options.ts';
+  BULWARK_SERVER_DEFAULTS as BULWARK_EXPRESS_DEFAULTS,
+  type BulwarkRequestContext,
+  type BulwarkServerOptions as BulwarkExpressOptions,
+} from '@bulwark/http-server';
+export { bulwarkExpress, idempotent, type RouteIdempotencyOptions } from './middleware.ts';

@@ -1,17 +1,25 @@
-import { isUtf8 } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
-import type { BulkheadPermit } from '@bulwark/bulkhead';
-import { readInboundDeadline, withDeadline } from '@bulwark/deadline';
-import { type HttpResponse, IDEMPOTENCY_KEY_HEADER, problemResponse } from '@bulwark/idempotency';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { type BulwarkRequestContext, RequestScope } from './context.ts';
 import {
-  type BulwarkExpressOptions,
-  type RouteIdempotencyOptions,
-  resolveOptions,
+  admitRequest,
+  type BulwarkRequestContext,
+  type BulwarkServerOptions,
+  completeIdempotent,
+  enterDeadline,
+  type RequestScope,
+  resolveServerOptions,
   routeIdempotency,
-} from './options.ts';
-import { REFUSED, refusalsCounter } from './telemetry.ts';
+  type RouteIdempotencyOptions as ServerRouteIdempotencyOptions,
+  sendResponse,
+} from '@bulwark/http-server';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+/**
+ * Idempotency for one route, given to {@link idempotent}: the options of
+ * `httpIdempotency()` from @bulwark/idempotency (`store`, `required` (default
+ * true), `ttlMs`, `leaseMs`, `storeStatus`, ...), plus `scope(req)`, which
+ * namespaces keys by who is asking.
+ */
+export type RouteIdempotencyOptions = ServerRouteIdempotencyOptions<Request>;
 
 declare global {
   namespace Express {
@@ -22,57 +30,17 @@ declare global {
   }
 }
 
-const KEY_HEADER = IDEMPOTENCY_KEY_HEADER.toLowerCase();
-
-/** Response headers that describe one transfer, not the resource: never stored for replay. */
-const TRANSFER_HEADERS = new Set([
-  'connection',
-  'content-length',
-  'date',
-  'keep-alive',
-  'set-cookie',
-  'transfer-encoding',
-]);
-
-function send(res: ServerResponse, response: HttpResponse): void {
-  res.writeHead(response.status, response.headers).end(response.body);
-}
-
-/** The 503 of a shed request. */
-function overloaded(retryAfterSeconds: number): HttpResponse {
-  return problemResponse(
-    503,
-    {
-      type: 'urn:bulwark:server:overloaded',
-      title: 'The server is at capacity',
-      detail: 'The request was not processed. Retry it after the time given in Retry-After.',
-    },
-    retryAfterSeconds,
-  );
-}
-
 /**
  * Calls `next` inside the request's deadline, so everything the handler calls
  * sees it; answers 504 instead when the deadline has already passed.
  */
 function nextInDeadline(req: Request, res: ServerResponse, next: NextFunction): void {
-  const deadline = (req.bulwark as RequestScope | undefined)?.deadline;
-  if (deadline === undefined) next();
-  else if (deadline.expired()) {
-    refusalsCounter.add(1, REFUSED.deadlineExpired);
-    send(
-      res,
-      problemResponse(504, {
-        type: 'urn:bulwark:deadline:expired',
-        title: 'The deadline of the request passed before it could be processed',
-        detail: `The ${deadline.budgetMs} ms budget ran out before the handler started.`,
-      }),
-    );
-  } else withDeadline(deadline.remaining(), () => next(), { clock: deadline.clock });
+  const refused = enterDeadline(req.bulwark as BulwarkRequestContext | undefined, () => next());
+  if (refused !== undefined) sendResponse(res, refused);
 }
 
 /**
- * The Express 5 middleware. Mount it with `app.use()` first, before the body
+ * The Express 5 middleware, an adapter over @bulwark/http-server. Mount it with `app.use()` first, before the body
  * parsers and the routes, so shed requests are refused before their bodies are
  * read. For every request it:
  * - reads the deadline headers (`grpc-timeout`, `x-request-timeout-ms`,
@@ -84,30 +52,17 @@ function nextInDeadline(req: Request, res: ServerResponse, next: NextFunction): 
  * - runs the rest of the chain inside `withDeadline`, and sets `req.bulwark`,
  *   whose `signal` aborts at the deadline or when the client disconnects.
  *
- * Make a route idempotent with {@link idempotent}.
+ * Make a route idempotent with {@link idempotent}. The options
+ * (`BulwarkExpressOptions`) are @bulwark/http-server's `BulwarkServerOptions`;
+ * their defaults are `BULWARK_EXPRESS_DEFAULTS`.
  * @throws InvalidOptionsError (a RangeError) listing every bad option.
  */
-export function bulwarkExpress(options?: BulwarkExpressOptions): RequestHandler {
-  const resolved = resolveOptions(options);
-  const { bulkhead, clock } = resolved;
-  const limits = { defaultTimeoutMs: resolved.defaultTimeoutMs, maxTimeoutMs: resolved.maxTimeoutMs };
+export function bulwarkExpress(options?: BulwarkServerOptions): RequestHandler {
+  const resolved = resolveServerOptions(options, 'bulwarkExpress()');
   return (req, res, next) => {
-    const inbound = readInboundDeadline(req.headers, limits);
-    if (inbound.kind !== 'budget') {
-      refusalsCounter.add(1, inbound.kind === 'invalid' ? REFUSED.invalidDeadline : REFUSED.deadlineExpired);
-      return send(res, problemResponse(inbound.status, inbound.problem));
-    }
-    let permit: BulkheadPermit | undefined;
-    if (bulkhead !== undefined) {
-      permit = bulkhead.tryAcquire();
-      if (permit === undefined) {
-        refusalsCounter.add(1, REFUSED.overloaded);
-        return send(res, overloaded(resolved.retryAfterSeconds));
-      }
-    }
-    const scope = new RequestScope(inbound.timeoutMs, inbound.header, permit, clock);
-    req.bulwark = scope;
-    res.once('close', () => scope.close(res.writableEnded, res.statusCode));
+    const admission = admitRequest(req.headers, res, resolved);
+    if (!admission.admitted) return sendResponse(res, admission.response);
+    req.bulwark = admission.context;
     nextInDeadline(req, res, next);
   };
 }
@@ -116,15 +71,6 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   return Buffer.from(String(chunk), typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-}
-
-function storedHeaders(res: Response): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(res.getHeaders())) {
-    if (value === undefined || TRANSFER_HEADERS.has(name.toLowerCase())) continue;
-    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  return headers;
 }
 
 type Write = (...args: unknown[]) => boolean;
@@ -146,15 +92,15 @@ type End = (...args: unknown[]) => Response;
  * @throws InvalidOptionsError (a RangeError) listing every bad option.
  */
 export function idempotent(options: RouteIdempotencyOptions): RequestHandler {
-  const { http, scope } = routeIdempotency(options);
+  const route = routeIdempotency<Request>('idempotent()', options);
   return async (req, res, next) => {
-    const raw = req.headers[KEY_HEADER];
-    const decision = await http.begin({
-      key: Array.isArray(raw) ? raw.join(', ') : raw,
-      fingerprint: { method: req.method, url: req.originalUrl, body: req.body ?? null },
-      scope: scope?.(req),
+    const decision = await route.begin(req, {
+      headers: req.headers,
+      method: req.method,
+      url: req.originalUrl,
+      body: req.body,
     });
-    if (decision.action === 'respond') return send(res, decision.response);
+    if (decision.action === 'respond') return sendResponse(res, decision.response);
     if (decision.key === undefined) return nextInDeadline(req, res, next);
     const context = req.bulwark as RequestScope | undefined;
     if (context !== undefined) context.idempotencyKey = decision.key;
@@ -173,16 +119,8 @@ export function idempotent(options: RouteIdempotencyOptions): RequestHandler {
       if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
         chunks.push(toBuffer(chunk, encoding));
       }
-      const body = Buffer.concat(chunks);
       // Stored before the response leaves, so a retry that follows it is replayed.
-      const stored = isUtf8(body)
-        ? decision.commit({
-            status: res.statusCode,
-            headers: storedHeaders(res),
-            body: body.toString('utf8'),
-          })
-        : decision.release();
-      stored.then(
+      completeIdempotent(decision, res.statusCode, res.getHeaders(), Buffer.concat(chunks)).then(
         () => end.apply(this, args),
         (error: unknown) => (res.headersSent ? end.apply(this, args) : next(error)),
       );

@@ -1,7 +1,6 @@
-export type { BulwarkRequestContext } from './context.ts';
 export {
-  BULWARK_FASTIFY_DEFAULTS,
-  type BulwarkFastifyOptions,
-  type RouteIdempotencyOptions,
-} from './options.ts';
-export { bulwarkFastify } from './plugin.ts';
+  BULWARK_SERVER_DEFAULTS as BULWARK_FASTIFY_DEFAULTS,
+  type BulwarkRequestContext,
+  type BulwarkServerOptions as BulwarkFastifyOptions,
+} from '@bulwark/http-server';
+export { bulwarkFastify, type RouteIdempotencyOptions } from './plugin.ts';

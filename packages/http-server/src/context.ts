@@ -4,7 +4,11 @@ import { isBulwarkError } from '@bulwark/core';
 import { Deadline } from '@bulwark/deadline';
 import { ABORTED, abortsCounter } from './telemetry.ts';
 
-/** What the middleware tells a handler about its request: `req.bulwark`. */
+/**
+ * What a server adapter tells a handler about its request: `request.bulwark`
+ * (Fastify), `req.bulwark` (Express), or the third argument of a
+ * `bulwarkHttp()` handler.
+ */
 export interface BulwarkRequestContext {
   /**
    * Aborts at the request's deadline (reason: a `DeadlineExceededError`) or when
@@ -12,7 +16,7 @@ export interface BulwarkRequestContext {
    * a `DOMException` named `AbortError`). Pass it to every call the handler makes.
    */
   readonly signal: AbortSignal;
-  /** The request's deadline on the plugin's clock, or undefined when it has none. */
+  /** The request's deadline on the adapter's clock, or undefined when it has none. */
   readonly deadline: Deadline | undefined;
   /** The header the budget came from, or undefined (no header, or the default budget). */
   readonly deadlineHeader: string | undefined;

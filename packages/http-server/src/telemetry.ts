@@ -1,6 +1,7 @@
 import { Telemetry } from '@bulwark/core';
 
-export const telemetry = new Telemetry('@bulwark/fastify', '0.1.0');
+/** One scope for every server adapter: @bulwark/fastify and @bulwark/express report through it. */
+export const telemetry = new Telemetry('@bulwark/http-server', '0.1.0');
 
 export const refusalsCounter = telemetry.counter('bulwark.server.refusals', {
   description: 'Requests answered without running the handler, by reason',

@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OptionsChecker } from '@bulwark/core';
+import { type HttpResponse, problemResponse } from '@bulwark/idempotency';
+import { admitRequest, enterDeadline } from './admission.ts';
+import type { BulwarkRequestContext } from './context.ts';
+import { type BulwarkServerOptions, checkServerOptions, withServerDefaults } from './options.ts';
+
+/** Writes `response` (status, headers and body) and ends it. */
+export function sendResponse(res: ServerResponse, response: HttpResponse): void {
+  res.writeHead(response.status, response.headers).end(response.body);
+}
+
+/** A node:http request handler that also gets the request's {@link BulwarkRequestContext}. */
+export type BulwarkHttpHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  bulwark: BulwarkRequestContext,
+) => unknown;
+
+/** Options for {@link bulwarkHttp}: those of every adapter, plus `onError`. */
+export interface BulwarkHttpOptions extends BulwarkServerOptions {
+  /**
+   * Told about an error the handler threw or rejected with, after the
+   * response was dealt with (500 problem+json, or the connection closed when
+   * the handler had already started to answer). Default: none.
+   */
+  readonly onError?: (error: unknown, req: IncomingMessage) => void;
+}
+
+function handlerFailed(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  options?: BulwarkHttpOptions,
+): void {
+  if (!res.headersSent) {
+    sendResponse(
+      res,
+      problemResponse(500, {
+        type: 'urn:bulwark:server:handler-failed',
+        title: 'The handler failed',
+        detail: 'The request could not be processed.',
+      }),
+    );
+  } else if (!res.writableEnded) res.destroy();
+  options?.onError?.(error, req);
+}
+
+/**
+ * Wraps a plain node:http handler (`http.createServer(bulwarkHttp(handler))`)
+ * with what the Fastify plugin and the Express middleware do for a request:
+ * - reads the deadline headers (`grpc-timeout`, `x-request-timeout-ms`,
+ *   `connect-timeout-ms`, `x-envoy-expected-rq-timeout-ms`; the smallest
+ *   wins), answers 400 problem+json naming a malformed one, and 504 when the
+ *   budget was spent on arrival;
+ * - sheds load with `bulkhead.tryAcquire()`: 503 with `Retry-After` when
+ *   full; the slot goes back exactly once, when the response closes;
+ * - runs `handler` inside `withDeadline`, with a context whose `signal` aborts
+ *   at the deadline or when the client disconnects.
+ *
+ * A handler that throws or rejects gets 500 problem+json (or, when it had
+ * started to answer, the connection closed); `onError` is told.
+ * @throws InvalidOptionsError (a RangeError) listing every bad option.
+ */
+export function bulwarkHttp(
+  handler: BulwarkHttpHandler,
+  options?: BulwarkHttpOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const check = new OptionsChecker('bulwarkHttp()');
+  check.func('handler', handler, true);
+  checkServerOptions(check, options);
+  check.func('onError', options?.onError);
+  check.done();
+  const resolved = withServerDefaults(options);
+  return (req, res) => {
+    const admission = admitRequest(req.headers, res, resolved);
+    if (!admission.admitted) return sendResponse(res, admission.response);
+    const context = admission.context;
+    const refused = enterDeadline(context, () => {
+      try {
+        const result = handler(req, res, context);
+        if (result instanceof Promise)
+          result.catch((error: unknown) => handlerFailed(req, res, error, options));
+      } catch (error) {
+        handlerFailed(req, res, error, options);
+      }
+    });
+    if (refused !== undefined) sendResponse(res, refused);
+  };
+}

@@ -1,0 +1,135 @@
+import { isUtf8 } from 'node:buffer';
+import type { IncomingHttpHeaders } from 'node:http';
+import { type InvalidOptionsError, OptionsChecker } from '@bulwark/core';
+import {
+  type HttpDecision,
+  type HttpIdempotencyOptions,
+  type HttpResponse,
+  httpIdempotency,
+  IDEMPOTENCY_KEY_HEADER,
+} from '@bulwark/idempotency';
+
+/**
+ * Idempotency for one route: the options of `httpIdempotency()` from
+ * @bulwark/idempotency (`store`, `required` (default true), `ttlMs`,
+ * `leaseMs`, `storeStatus`, ...), plus `scope`.
+ */
+export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions {
+  /**
+   * Who is asking, for example the authenticated principal: keys are
+   * namespaced by it, so one client can never replay another's response.
+   * Default: one namespace for every client.
+   */
+  readonly scope?: (request: Request) => string | undefined;
+}
+
+/** The decision to run the handler, which the response then completes. */
+export type ProceedDecision = Extract<HttpDecision, { action: 'proceed' }>;
+
+/** What {@link IdempotentRoute.begin} fingerprints: the method, the URL and the parsed body. */
+export interface IdempotentMessage {
+  readonly headers: IncomingHttpHeaders;
+  readonly method: string;
+  readonly url: string;
+  readonly body: unknown;
+}
+
+/** A route's idempotency mapping, built by {@link routeIdempotency}. */
+export interface IdempotentRoute<Request> {
+  /** Reads the `Idempotency-Key` header and asks the store what to do with the request. */
+  begin(request: Request, message: IdempotentMessage): Promise<HttpDecision>;
+}
+
+const KEY_HEADER = IDEMPOTENCY_KEY_HEADER.toLowerCase();
+
+/**
+ * Builds a route's idempotency mapping, checking its options and those of
+ * `httpIdempotency()` together: one RangeError, named after `caller`, lists
+ * every violation.
+ * @throws InvalidOptionsError (a RangeError) listing every bad option.
+ */
+export function routeIdempotency<Request>(
+  caller: string,
+  options: RouteIdempotencyOptions<Request>,
+): IdempotentRoute<Request> {
+  const check = new OptionsChecker(caller);
+  const isObject = typeof options === 'object' && options !== null;
+  check.expect(isObject, 'idempotency', options, 'an object ({ store, required, ... })');
+  check.func('scope', isObject ? options.scope : undefined);
+  let http: ReturnType<typeof httpIdempotency> | undefined;
+  if (isObject) {
+    try {
+      http = httpIdempotency(options);
+    } catch (error) {
+      const violations = (error as Partial<InvalidOptionsError>).violations;
+      if (violations === undefined) throw error;
+      for (const v of violations) check.expect(false, v.option, v.value, v.expected);
+    }
+  }
+  check.done();
+  const mapping = http!;
+  const scope = options.scope;
+  return {
+    begin(request, message) {
+      const raw = message.headers[KEY_HEADER];
+      return mapping.begin({
+        key: Array.isArray(raw) ? raw.join(', ') : raw,
+        fingerprint: { method: message.method, url: message.url, body: message.body ?? null },
+        scope: scope?.(request),
+      });
+    },
+  };
+}
+
+/** Response headers that describe one transfer, not the resource: never stored for replay. */
+const TRANSFER_HEADERS = new Set([
+  'connection',
+  'content-length',
+  'date',
+  'keep-alive',
+  'set-cookie',
+  'transfer-encoding',
+]);
+
+/** Response headers as node:http's `getHeaders()` gives them. */
+export type SentHeaders = Readonly<Record<string, number | string | readonly string[] | undefined>>;
+
+/**
+ * A sent response as the idempotency mapping stores it, or undefined when it
+ * cannot be replayed: the body is a stream or is not UTF-8 text. The headers
+ * lose those of one transfer (`content-length`, `set-cookie`, ...).
+ */
+export function replayableResponse(
+  status: number,
+  headers: SentHeaders,
+  body: unknown,
+): HttpResponse | undefined {
+  let text: string;
+  if (body === null || body === undefined) text = '';
+  else if (typeof body === 'string') text = body;
+  else if (Buffer.isBuffer(body) && isUtf8(body)) text = body.toString('utf8');
+  else return undefined;
+  const stored: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || TRANSFER_HEADERS.has(name.toLowerCase())) continue;
+    stored[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return { status, headers: stored, body: text };
+}
+
+/**
+ * Settles a key with what the handler sent: stores the response for replay
+ * (or, per `storeStatus`, releases the key), or releases the key when the
+ * response cannot be replayed. Call it before the response leaves, so a retry
+ * that follows it is replayed. Resolves once the store has answered.
+ */
+export function completeIdempotent(
+  decision: ProceedDecision,
+  status: number,
+  headers: SentHeaders,
+  body: unknown,
+): Promise<unknown> {
+  const response = replayableResponse(status, headers, body);
+  // The store's own promise, returned as it is: no extra turn before the response may leave.
+  return response === undefined ? decision.release() : decision.commit(response);
+}

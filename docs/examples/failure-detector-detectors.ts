@@ -1,0 +1,21 @@
+import { VirtualClock } from '@bulwark/clock';
+import { chenDetector, fixedTimeout, phiAccrual } from '@bulwark/failure-detector';
+
+// The detectors alone, driven by hand on a virtual clock: one heartbeat per second.
+const clock = new VirtualClock();
+const phi = phiAccrual({ clock, threshold: 8 });
+const chen = chenDetector({ clock, safetyMarginMs: 500, intervalMs: 1000 });
+const fixed = fixedTimeout({ clock, timeoutMs: 3000 });
+const detectors = [phi, chen, fixed];
+
+for (let second = 0; second < 60; second++) {
+  for (const d of detectors) d.heartbeat();
+  await clock.advance(1000);
+}
+await clock.advance(1500); // 2.5 s of silence in all
+export const report = detectors.map((d) => ({
+  suspicion: d.suspicion(), // phi for phi accrual; the fraction of the allowed silence for the others
+  available: d.isAvailable(),
+  suspectsAt: d.suspectAt() - clock.now(), // ms from now until it suspects, absent a heartbeat
+}));
+export const currentPhi = phi.phi();

@@ -1,0 +1,137 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+import type { Detector } from './detector.ts';
+import { RingBuffer } from './ring-buffer.ts';
+
+/** Options for {@link chenDetector}. */
+export interface ChenDetectorOptions {
+  /** How many recent arrivals the expected arrival is estimated from: an integer >= 2. Default: 1000. */
+  readonly windowSize?: number;
+  /**
+   * The safety margin α, in milliseconds, added to the expected arrival of the
+   * next heartbeat: a finite number >= 0. Required.
+   */
+  readonly safetyMarginMs: number;
+  /**
+   * The interval η, in milliseconds, at which the peer sends heartbeats (Chen
+   * et al. take it as known): a finite number > 0. Default: 1000.
+   */
+  readonly intervalMs?: number;
+  /** The clock heartbeats are timed on. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** The defaults of {@link chenDetector}. */
+export const CHEN_DEFAULTS = Object.freeze({
+  windowSize: 1000,
+  intervalMs: 1000,
+});
+
+/**
+ * Chen, Toueg and Aguilera's adaptive detector (2002): it estimates when the
+ * next heartbeat should arrive from the last `windowSize` arrivals and suspects
+ * the peer once that expected arrival plus the safety margin α has passed.
+ *
+ * With heartbeats sent every η, heartbeat i arriving at Aᵢ with sequence number
+ * sᵢ, the expected arrival of the next one is mean(Aᵢ − η·sᵢ) + (s_last + 1)·η:
+ * the average lateness of recent heartbeats, applied to the next send.
+ *
+ * Pass the sequence numbers to `heartbeat(sequence)` when the transport has
+ * them (the UDP receiver does). Without them they are inferred from the
+ * arrivals: a silence of about m intervals counts as m − 1 lost heartbeats.
+ * That inference cannot tell a loss from a delay, so a channel that stalls and
+ * then delivers a burst skews the estimate until the window has moved past it.
+ *
+ * `suspicion()` is the fraction of the allowed silence used: (now − last
+ * arrival) / (freshness point − last arrival); 1 and above is suspected.
+ */
+export class ChenDetector implements Detector {
+  readonly clock: Clock;
+  readonly threshold = 1;
+  readonly windowSize: number;
+  readonly safetyMarginMs: number;
+  readonly intervalMs: number;
+  /** Aᵢ − η·sᵢ for the arrivals in the window. */
+  readonly #lateness: RingBuffer;
+  #sequence = 0;
+  #last: number | undefined;
+
+  constructor(options: ChenDetectorOptions) {
+    const check = new OptionsChecker('chenDetector()');
+    check.number('windowSize', options?.windowSize, { integer: true, min: 2 });
+    check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0, required: true });
+    check.number('intervalMs', options?.intervalMs, { above: 0 });
+    check.expect(
+      options?.clock === undefined || typeof options.clock?.now === 'function',
+      'clock',
+      options?.clock,
+      'a Clock',
+    );
+    check.done();
+    this.clock = options.clock ?? systemClock;
+    this.windowSize = options.windowSize ?? CHEN_DEFAULTS.windowSize;
+    this.safetyMarginMs = options.safetyMarginMs;
+    this.intervalMs = options.intervalMs ?? CHEN_DEFAULTS.intervalMs;
+    this.#lateness = new RingBuffer(this.windowSize);
+  }
+
+  get lastHeartbeatAt(): number | undefined {
+    return this.#last;
+  }
+
+  /** The arrivals the estimate is made from (at most `windowSize`). */
+  get samples(): number {
+    return this.#lateness.size;
+  }
+
+  /** The sequence number inferred for the last heartbeat (0 for the first). */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  /**
+   * Records a heartbeat arriving now, with its sequence number when the
+   * transport carries one. A sequence number that does not increase (a
+   * restarted sender) starts the window afresh.
+   */
+  heartbeat(sequence?: number): void {
+    const now = this.clock.now();
+    const last = this.#last;
+    if (sequence !== undefined && Number.isFinite(sequence)) {
+      if (last !== undefined && sequence <= this.#sequence) this.#lateness.clear();
+      this.#sequence = sequence;
+    } else if (last !== undefined) {
+      this.#sequence += Math.max(1, Math.round((now - last) / this.intervalMs));
+    }
+    this.#last = now;
+    this.#lateness.push(now - this.intervalMs * this.#sequence);
+  }
+
+  /** The instant the next heartbeat is expected (Infinity before the first). */
+  expectedArrival(): number {
+    if (this.#last === undefined) return Number.POSITIVE_INFINITY;
+    return this.#lateness.mean + (this.#sequence + 1) * this.intervalMs;
+  }
+
+  suspectAt(): number {
+    return this.expectedArrival() + this.safetyMarginMs;
+  }
+
+  suspicion(): number {
+    const last = this.#last;
+    if (last === undefined) return 0;
+    const elapsed = Math.max(0, this.clock.now() - last);
+    const allowed = this.suspectAt() - last;
+    if (allowed <= 0) return Number.POSITIVE_INFINITY;
+    return elapsed / allowed;
+  }
+
+  isAvailable(): boolean {
+    return this.#last === undefined || this.clock.now() < this.suspectAt();
+  }
+}
+
+/** Chen, Toueg and Aguilera's adaptive detector. See {@link ChenDetector}. */
+export function chenDetector(options: ChenDetectorOptions): ChenDetector {
+  return new ChenDetector(options);
+}

@@ -1,0 +1,21 @@
+import { BulwarkError, formatMs } from '@bulwark/core';
+
+/** A call was refused because the heartbeat monitor suspects the peer it goes to. */
+export class PeerSuspectedError extends BulwarkError<'ERR_PEER_SUSPECTED'> {
+  /** The suspected peer. */
+  readonly peerId: string;
+  /** The detector's suspicion level when the call was refused. */
+  readonly suspicion: number;
+  /** Not worth retrying at once: the peer stays suspected until its heartbeats resume. */
+  readonly retryable = false;
+
+  constructor(peerId: string, suspicion: number, silentMs: number | undefined) {
+    const silence = silentMs === undefined ? '' : ` (no heartbeat for ${formatMs(silentMs)})`;
+    super(
+      'ERR_PEER_SUSPECTED',
+      `call refused: peer "${peerId}" is suspected to have failed${silence}; calls resume when its heartbeats do`,
+    );
+    this.peerId = peerId;
+    this.suspicion = suspicion;
+  }
+}

@@ -1,0 +1,63 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+import type { Detector } from './detector.ts';
+
+/** Options for {@link fixedTimeout}. */
+export interface FixedTimeoutOptions {
+  /** Silence, in milliseconds, after which the peer is suspected: a finite number > 0. Required. */
+  readonly timeoutMs: number;
+  /** The clock heartbeats are timed on. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/**
+ * Suspects the peer once `timeoutMs` passed without a heartbeat. `suspicion()`
+ * is the fraction of the timeout used (1 and above: suspected).
+ */
+export class FixedTimeoutDetector implements Detector {
+  readonly clock: Clock;
+  readonly threshold = 1;
+  readonly timeoutMs: number;
+  #last: number | undefined;
+
+  constructor(options: FixedTimeoutOptions) {
+    const check = new OptionsChecker('fixedTimeout()');
+    check.number('timeoutMs', options?.timeoutMs, { above: 0, required: true });
+    check.expect(
+      options?.clock === undefined || typeof options.clock?.now === 'function',
+      'clock',
+      options?.clock,
+      'a Clock',
+    );
+    check.done();
+    this.clock = options.clock ?? systemClock;
+    this.timeoutMs = options.timeoutMs;
+  }
+
+  get lastHeartbeatAt(): number | undefined {
+    return this.#last;
+  }
+
+  heartbeat(): void {
+    this.#last = this.clock.now();
+  }
+
+  suspicion(): number {
+    const last = this.#last;
+    if (last === undefined) return 0;
+    return Math.max(0, this.clock.now() - last) / this.timeoutMs;
+  }
+
+  isAvailable(): boolean {
+    return this.suspicion() < 1;
+  }
+
+  suspectAt(): number {
+    return this.#last === undefined ? Number.POSITIVE_INFINITY : this.#last + this.timeoutMs;
+  }
+}
+
+/** A detector that suspects a peer after a fixed silence. See {@link FixedTimeoutDetector}. */
+export function fixedTimeout(options: FixedTimeoutOptions): FixedTimeoutDetector {
+  return new FixedTimeoutDetector(options);
+}

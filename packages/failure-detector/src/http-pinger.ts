@@ -1,0 +1,236 @@
+import type { Clock, Timer } from '@bulwark/clock';
+import {
+  DeadlineExceededError,
+  type Disposable,
+  EventHub,
+  type Listener,
+  OptionsChecker,
+} from '@bulwark/core';
+import type { HeartbeatMonitor } from './monitor.ts';
+import { probesCounter } from './telemetry.ts';
+
+/** The fetch function a pinger calls (the global `fetch` by default). */
+export type PingFetch = (url: string, init: { method: string; signal: AbortSignal }) => Promise<PingResponse>;
+
+/** The part of a fetch Response a pinger reads. */
+export interface PingResponse {
+  readonly status: number;
+  /** The body, released after the status is read. */
+  readonly body?: { cancel(): Promise<void> } | null;
+}
+
+/** Options for {@link httpPinger}. */
+export interface HttpPingerOptions {
+  /** The health URL to probe. Required. */
+  readonly url: string | URL;
+  /** The monitor a 2xx answer is reported to, as a heartbeat. Required. */
+  readonly monitor: HeartbeatMonitor;
+  /** The peer id the heartbeats are reported under. Default: the URL's origin. */
+  readonly peerId?: string;
+  /** Milliseconds between probes: a finite number > 0. Default: 1000. */
+  readonly intervalMs?: number;
+  /**
+   * The deadline of one probe, in milliseconds: a finite number > 0 and at
+   * most `intervalMs`, so probes never overlap. Default: `intervalMs`.
+   */
+  readonly timeoutMs?: number;
+  /** The HTTP method. Default: `"GET"`. */
+  readonly method?: 'GET' | 'HEAD';
+  /** The fetch to call. Default: the global `fetch`. */
+  readonly fetch?: PingFetch;
+  /** The clock of the probe timer and deadlines; use the monitor's. Default: the monitor's clock. */
+  readonly clock?: Clock;
+}
+
+/** The defaults of {@link httpPinger}. */
+export const HTTP_PINGER_DEFAULTS = Object.freeze({ intervalMs: 1000, method: 'GET' as const });
+
+/** How a probe ended. */
+export type ProbeOutcome = 'ok' | 'bad-status' | 'timeout' | 'error';
+
+/** Payload of `onProbe`. */
+export interface ProbeEvent {
+  readonly peerId: string;
+  readonly outcome: ProbeOutcome;
+  /** The HTTP status, when an answer came. */
+  readonly status: number | undefined;
+  /** The error, for `'error'`. */
+  readonly error: unknown;
+  /** Milliseconds from the start of the probe to its end. */
+  readonly durationMs: number;
+}
+
+/** Counts of a pinger, by outcome. */
+export type PingerStats = Readonly<Record<ProbeOutcome, number>>;
+
+/**
+ * Probes a health URL on an interval and reports every 2xx answer to a
+ * monitor as a heartbeat. See {@link httpPinger}.
+ */
+export class HttpPinger implements Disposable {
+  readonly url: string;
+  readonly peerId: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly method: 'GET' | 'HEAD';
+  readonly monitor: HeartbeatMonitor;
+  readonly clock: Clock;
+  readonly #fetch: PingFetch;
+  readonly #onProbe = new EventHub<ProbeEvent>('httpPinger.onProbe');
+  readonly #counts: Record<ProbeOutcome, number> = { ok: 0, 'bad-status': 0, timeout: 0, error: 0 };
+  #timer: Timer | undefined;
+  #inFlight: AbortController | undefined;
+  #nextAt: number;
+  #disposed = false;
+
+  constructor(options: HttpPingerOptions) {
+    const check = new OptionsChecker('httpPinger()');
+    let url: string | undefined;
+    try {
+      url = new URL(String(options?.url)).href;
+    } catch {
+      url = undefined;
+    }
+    check.expect(
+      url !== undefined && /^https?:$/.test(new URL(url).protocol),
+      'url',
+      options?.url,
+      'an http(s) URL',
+    );
+    const monitor = options?.monitor;
+    check.expect(
+      typeof monitor === 'object' && monitor !== null && typeof monitor.heartbeat === 'function',
+      'monitor',
+      monitor,
+      'a heartbeat monitor',
+    );
+    check.expect(
+      options?.peerId === undefined || (typeof options.peerId === 'string' && options.peerId.length > 0),
+      'peerId',
+      options?.peerId,
+      'a non-empty string',
+    );
+    const intervalOk = check.number('intervalMs', options?.intervalMs, { above: 0 });
+    if (check.number('timeoutMs', options?.timeoutMs, { above: 0 }) && intervalOk) {
+      const interval = options?.intervalMs ?? HTTP_PINGER_DEFAULTS.intervalMs;
+      const timeout = options?.timeoutMs;
+      check.expect(
+        timeout === undefined || timeout <= interval,
+        'timeoutMs',
+        timeout,
+        `at most intervalMs (${interval})`,
+      );
+    }
+    check.oneOf('method', options?.method, ['GET', 'HEAD']);
+    check.func('fetch', options?.fetch);
+    check.expect(
+      options?.clock === undefined || typeof options.clock?.setTimeout === 'function',
+      'clock',
+      options?.clock,
+      'a Clock',
+    );
+    check.done();
+    this.url = url!;
+    this.monitor = monitor;
+    this.peerId = options.peerId ?? new URL(this.url).origin;
+    this.intervalMs = options.intervalMs ?? HTTP_PINGER_DEFAULTS.intervalMs;
+    this.timeoutMs = options.timeoutMs ?? this.intervalMs;
+    this.method = options.method ?? HTTP_PINGER_DEFAULTS.method;
+    this.clock = options.clock ?? monitor.clock;
+    this.#fetch = options.fetch ?? (globalThis.fetch as unknown as PingFetch);
+    monitor.add(this.peerId);
+    this.#nextAt = this.clock.now();
+    this.#tick();
+  }
+
+  /** Called when a probe ends. */
+  onProbe(listener: Listener<ProbeEvent>): Disposable {
+    return this.#onProbe.subscribe(listener);
+  }
+
+  /** Probes made so far, by outcome. */
+  get stats(): PingerStats {
+    return { ...this.#counts };
+  }
+
+  /** Whether a probe is in flight now. */
+  get probing(): boolean {
+    return this.#inFlight !== undefined;
+  }
+
+  /** Stops probing and aborts the probe in flight. Calling it again does nothing. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#timer?.clear();
+    this.#timer = undefined;
+    this.#inFlight?.abort(new Error('httpPinger disposed'));
+    this.#inFlight = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  readonly #tick = (): void => {
+    this.#timer = undefined;
+    if (this.#disposed) return;
+    if (this.#inFlight === undefined) void this.#probe();
+    const now = this.clock.now();
+    this.#nextAt += this.intervalMs;
+    if (this.#nextAt <= now) this.#nextAt = now + this.intervalMs;
+    this.#timer = this.clock.setTimeout(this.#tick, this.#nextAt - now, { unref: true });
+  };
+
+  async #probe(): Promise<void> {
+    const controller = new AbortController();
+    this.#inFlight = controller;
+    const start = this.clock.now();
+    const deadline = this.clock.setTimeout(
+      () => controller.abort(new DeadlineExceededError('timeout', this.timeoutMs)),
+      this.timeoutMs,
+      { unref: true },
+    );
+    let outcome: ProbeOutcome;
+    let status: number | undefined;
+    let failure: unknown;
+    try {
+      const response = await this.#fetch(this.url, { method: this.method, signal: controller.signal });
+      status = response.status;
+      // Release the connection without reading the body.
+      await response.body?.cancel().catch(() => {});
+      if (controller.signal.aborted) outcome = 'timeout';
+      else outcome = status >= 200 && status < 300 ? 'ok' : 'bad-status';
+    } catch (error) {
+      outcome = controller.signal.aborted && !this.#disposed ? 'timeout' : 'error';
+      failure = error;
+    } finally {
+      deadline.clear();
+      if (this.#inFlight === controller) this.#inFlight = undefined;
+    }
+    if (this.#disposed) return;
+    if (outcome === 'ok') this.monitor.heartbeat(this.peerId);
+    this.#counts[outcome]++;
+    probesCounter.add(1, { outcome });
+    if (this.#onProbe.listening) {
+      this.#onProbe.emit({
+        peerId: this.peerId,
+        outcome,
+        status,
+        error: failure,
+        durationMs: this.clock.now() - start,
+      });
+    }
+  }
+}
+
+/**
+ * Probes `url` now and every `intervalMs`; each probe has a deadline of
+ * `timeoutMs` (the interval by default), and a 2xx answer within it is a
+ * heartbeat of `peerId` on `monitor` (the peer is added to the monitor).
+ * Anything else (another status, a network error, the deadline) is simply
+ * not a heartbeat: the monitor's detector decides when silence means failure.
+ */
+export function httpPinger(options: HttpPingerOptions): HttpPinger {
+  return new HttpPinger(options);
+}

@@ -1,0 +1,198 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+import type { Detector } from './detector.ts';
+import { RingBuffer } from './ring-buffer.ts';
+
+/** Options for {@link phiAccrual}. */
+export interface PhiAccrualOptions {
+  /** The phi at which the peer is suspected: a finite number > 0. Default: 8. */
+  readonly threshold?: number;
+  /** How many recent heartbeat intervals the distribution is fitted to: an integer >= 2. Default: 1000. */
+  readonly maxSamples?: number;
+  /**
+   * The least standard deviation, in milliseconds, the fitted distribution may
+   * have, so that very regular heartbeats do not make phi leap at the smallest
+   * delay: a finite number > 0. Default: 100.
+   */
+  readonly minStdDeviationMs?: number;
+  /**
+   * A pause, in milliseconds, that is tolerated on top of the mean interval
+   * (added to the mean): a finite number >= 0. Default: 0.
+   */
+  readonly acceptablePauseMs?: number;
+  /**
+   * The interval, in milliseconds, the history starts from before any interval
+   * was measured: a finite number > 0. Default: 1000.
+   */
+  readonly firstHeartbeatEstimateMs?: number;
+  /** The clock heartbeats are timed on. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** The defaults of {@link phiAccrual}. */
+export const PHI_ACCRUAL_DEFAULTS = Object.freeze({
+  threshold: 8,
+  maxSamples: 1000,
+  minStdDeviationMs: 100,
+  acceptablePauseMs: 0,
+  firstHeartbeatEstimateMs: 1000,
+});
+
+// The logistic approximation of the standard normal CDF:
+// F(y) ≈ 1 / (1 + exp(-y (A + B y²))), with an absolute error near 1.4e-4.
+const A = 1.5976;
+const B = 0.070566;
+const LN10 = Math.LN10;
+
+/**
+ * phi for a silence `elapsedMs` under a normal distribution of intervals with
+ * `meanMs` and `stdMs`: −log10(1 − F((elapsed − mean) / std)), with F the
+ * logistic approximation above.
+ *
+ * With z = y (A + B y²) the tail is 1 − F = 1 / (1 + e^z), so
+ * phi = log10(1 + e^z). It is evaluated without overflow or underflow for any
+ * y, so phi keeps growing (instead of becoming Infinity) during long silences.
+ */
+export function phiOf(elapsedMs: number, meanMs: number, stdMs: number): number {
+  const y = (elapsedMs - meanMs) / stdMs;
+  const z = y * (A + B * y * y);
+  const softplus = z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+  return softplus / LN10;
+}
+
+/**
+ * The y (in standard deviations above the mean) at which phi equals
+ * `threshold`: the real root of B y³ + A y − z = 0 with z = ln(10^threshold − 1).
+ */
+function deviationsAt(threshold: number): number {
+  // ln(10^θ − 1), written to stay exact for large θ.
+  const z = threshold * LN10 + Math.log1p(-(10 ** -threshold));
+  // Depressed cubic y³ + p y + q = 0 with p > 0: one real root (Cardano).
+  const p = A / B;
+  const q = -z / B;
+  const d = Math.sqrt((q * q) / 4 + (p * p * p) / 27);
+  return Math.cbrt(-q / 2 + d) + Math.cbrt(-q / 2 - d);
+}
+
+/**
+ * The phi accrual failure detector (Hayashibara, Défago, Yared and Katayama,
+ * 2004), with the normal distribution and logistic approximation Akka uses.
+ *
+ * Intervals between heartbeats go into a ring of `maxSamples`; phi is
+ * −log10 of the probability that a heartbeat would still arrive after the
+ * current silence, under a normal distribution with the ring's mean (plus
+ * `acceptablePauseMs`) and standard deviation (at least `minStdDeviationMs`).
+ * phi = 1 means a 10% chance that suspecting now is a mistake, phi = 2 a 1%
+ * chance, phi = 8 a 10⁻⁸ chance (under that model).
+ *
+ * Bootstrap (as Akka does): the history starts with two intervals,
+ * `firstHeartbeatEstimateMs` ± a quarter of it, so the first real intervals are
+ * judged against a sensible distribution (mean = the estimate, standard
+ * deviation = a quarter of it). An interval that ends a suspicion (the peer was
+ * suspected when its heartbeat arrived) is not recorded, so an outage does not
+ * teach the detector to tolerate outages.
+ */
+export class PhiAccrualDetector implements Detector {
+  readonly clock: Clock;
+  readonly threshold: number;
+  readonly maxSamples: number;
+  readonly minStdDeviationMs: number;
+  readonly acceptablePauseMs: number;
+  readonly firstHeartbeatEstimateMs: number;
+  readonly #intervals: RingBuffer;
+  readonly #deviationsAtThreshold: number;
+  #last: number | undefined;
+
+  constructor(options?: PhiAccrualOptions) {
+    const check = new OptionsChecker('phiAccrual()');
+    check.number('threshold', options?.threshold, { above: 0 });
+    check.number('maxSamples', options?.maxSamples, { integer: true, min: 2 });
+    check.number('minStdDeviationMs', options?.minStdDeviationMs, { above: 0 });
+    check.number('acceptablePauseMs', options?.acceptablePauseMs, { min: 0 });
+    check.number('firstHeartbeatEstimateMs', options?.firstHeartbeatEstimateMs, { above: 0 });
+    check.expect(
+      options?.clock === undefined || typeof options.clock?.now === 'function',
+      'clock',
+      options?.clock,
+      'a Clock',
+    );
+    check.done();
+    this.clock = options?.clock ?? systemClock;
+    this.threshold = options?.threshold ?? PHI_ACCRUAL_DEFAULTS.threshold;
+    this.maxSamples = options?.maxSamples ?? PHI_ACCRUAL_DEFAULTS.maxSamples;
+    this.minStdDeviationMs = options?.minStdDeviationMs ?? PHI_ACCRUAL_DEFAULTS.minStdDeviationMs;
+    this.acceptablePauseMs = options?.acceptablePauseMs ?? PHI_ACCRUAL_DEFAULTS.acceptablePauseMs;
+    this.firstHeartbeatEstimateMs =
+      options?.firstHeartbeatEstimateMs ?? PHI_ACCRUAL_DEFAULTS.firstHeartbeatEstimateMs;
+    this.#deviationsAtThreshold = deviationsAt(this.threshold);
+    this.#intervals = new RingBuffer(this.maxSamples);
+    const estimate = this.firstHeartbeatEstimateMs;
+    this.#intervals.push(estimate - estimate / 4);
+    this.#intervals.push(estimate + estimate / 4);
+  }
+
+  get lastHeartbeatAt(): number | undefined {
+    return this.#last;
+  }
+
+  /** How many intervals the history holds (at most `maxSamples`, bootstrap included). */
+  get samples(): number {
+    return this.#intervals.size;
+  }
+
+  /** The capacity of the history ring: fixed, whatever the number of heartbeats. */
+  get capacity(): number {
+    return this.#intervals.capacity;
+  }
+
+  /** The mean interval of the history, in milliseconds (without `acceptablePauseMs`). */
+  get meanIntervalMs(): number {
+    return this.#intervals.mean;
+  }
+
+  /** The standard deviation of the history, in milliseconds (before `minStdDeviationMs` applies). */
+  get stdDeviationMs(): number {
+    return this.#intervals.standardDeviation;
+  }
+
+  heartbeat(): void {
+    const now = this.clock.now();
+    const last = this.#last;
+    if (last !== undefined && this.isAvailable()) this.#intervals.push(now - last);
+    this.#last = now;
+  }
+
+  /** The current phi: 0 before the first heartbeat. */
+  phi(): number {
+    const last = this.#last;
+    if (last === undefined) return 0;
+    return phiOf(this.clock.now() - last, this.#meanMs(), this.#stdMs());
+  }
+
+  suspicion(): number {
+    return this.phi();
+  }
+
+  isAvailable(): boolean {
+    return this.phi() < this.threshold;
+  }
+
+  suspectAt(): number {
+    const last = this.#last;
+    if (last === undefined) return Number.POSITIVE_INFINITY;
+    return last + this.#meanMs() + this.#deviationsAtThreshold * this.#stdMs();
+  }
+
+  #meanMs(): number {
+    return this.#intervals.mean + this.acceptablePauseMs;
+  }
+
+  #stdMs(): number {
+    return Math.max(this.#intervals.standardDeviation, this.minStdDeviationMs);
+  }
+}
+
+/** The phi accrual failure detector. See {@link PhiAccrualDetector}. */
+export function phiAccrual(options?: PhiAccrualOptions): PhiAccrualDetector {
+  return new PhiAccrualDetector(options);
+}

@@ -1,6 +1,8 @@
-// Writes packages/bulwark/src/exports.ts: the umbrella package's re-exports of
+// Writes packages/bulwark/src/index.ts: the umbrella package's re-exports of
 // every module's public API, one explicit named export per binding (no
-// `export *`). The names come from each package's src/index.ts.
+// `export *`), then the umbrella's own exports (presets). The module names come
+// from each package's src/index.ts; the umbrella's own from the top-level
+// `export` declarations of the files in UMBRELLA_OWN_FILES.
 // `--check` fails when the file on disk is not what this would write (lint runs it).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,8 +20,11 @@ export const UMBRELLA_PACKAGES = [
   'fetch',
 ] as const;
 
+/** The umbrella's own source files whose exported declarations index.ts re-exports. */
+export const UMBRELLA_OWN_FILES = ['database-preset.ts', 'http-preset.ts', 'presets.ts'] as const;
+
 const root = new URL('..', import.meta.url).pathname;
-const target = join(root, 'packages/bulwark/src/exports.ts');
+const target = join(root, 'packages/bulwark/src/index.ts');
 const statement = /export\s+(type\s+)?\{([^}]*)\}\s+from\s+'([^']+)';/g;
 
 interface Binding {
@@ -68,10 +73,32 @@ export function render(): string {
       owner.set(b.name, `@bulwark/${pkg}`);
     }
     const sorted = [...own].sort((a, b) => a.name.localeCompare(b.name));
+    if (sorted.length === 0) continue;
     lines.push(
       'export {',
       ...sorted.map((b) => `  ${b.type ? 'type ' : ''}${b.name},`),
       `} from '@bulwark/${pkg}';`,
+    );
+  }
+  const declaration =
+    /^export\s+(?:declare\s+)?(?:async\s+)?(function|const|let|class|interface|type)\s+(\w+)/gm;
+  for (const file of UMBRELLA_OWN_FILES) {
+    const source = readFileSync(join(root, 'packages/bulwark/src', file), 'utf8');
+    const own = [...source.matchAll(declaration)].map(([, kind, name]) => ({
+      name: name!,
+      type: kind === 'interface' || kind === 'type',
+    }));
+    for (const b of own) {
+      const clash = owner.get(b.name);
+      if (clash !== undefined)
+        throw new Error(`both ${clash} and bulwark's ${file} export ${b.name}; rename one`);
+      owner.set(b.name, file);
+    }
+    const sorted = own.sort((a, b) => a.name.localeCompare(b.name));
+    lines.push(
+      'export {',
+      ...sorted.map((b) => `  ${b.type ? 'type ' : ''}${b.name},`),
+      `} from './${file}';`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -85,12 +112,12 @@ if (import.meta.main) {
       current = readFileSync(target, 'utf8');
     } catch {}
     if (current !== text) {
-      console.error('packages/bulwark/src/exports.ts is stale (run: node scripts/gen-umbrella.ts)');
+      console.error('packages/bulwark/src/index.ts is stale (run: node scripts/gen-umbrella.ts)');
       process.exit(1);
     }
     console.log('gen-umbrella: the umbrella re-exports every public binding');
   } else {
     writeFileSync(target, text);
-    console.log('gen-umbrella: wrote packages/bulwark/src/exports.ts');
+    console.log('gen-umbrella: wrote packages/bulwark/src/index.ts');
   }
 }

@@ -1,0 +1,12 @@
+import { withQueryPolicy } from '@bulwark/postgres';
+import { presets } from 'bulwark';
+import pg from 'pg';
+
+// Match maxConcurrent to the pool's size: the bulkhead then queues (briefly) in
+// front of the pool instead of letting callers pile up inside it.
+const policy = presets.databaseClient({ name: 'orders-db', maxConcurrent: 10, deadlineMs: 2_000 });
+policy.breaker.onStateChange(({ from, to }) => console.warn(`orders-db breaker: ${from} -> ${to}`));
+
+// withQueryPolicy cancels a query on the server when its time is up.
+export const db = withQueryPolicy(new pg.Pool({ max: 10 }), policy);
+export const { rows } = await db.query('select id, total from orders where customer = $1', ['c-42']);

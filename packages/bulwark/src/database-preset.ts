@@ -1,0 +1,215 @@
+import { type BulkheadPolicy, bulkhead } from '@bulwark/bulkhead';
+import { type CircuitBreakerPolicy, circuitBreaker, failureRate } from '@bulwark/circuit-breaker';
+import type { Clock, Random } from '@bulwark/clock';
+import {
+  BasePolicy,
+  type ExecutionContext,
+  isBulwarkError,
+  type Operation,
+  OptionsChecker,
+  type Policy,
+  pipeline,
+} from '@bulwark/core';
+import { deadline, timeout } from '@bulwark/deadline';
+import {
+  exponential,
+  type Outcome,
+  type RetryBudget,
+  type RetryOn,
+  type RetryPolicy,
+  retry,
+  retryBudget,
+} from '@bulwark/retry';
+
+/** Options for {@link databaseClient}. Every duration is in milliseconds. */
+export interface DatabaseClientPresetOptions {
+  /** A name for telemetry (the breaker's and the bulkhead's). Default: `'database'`. */
+  readonly name?: string;
+  /** The whole budget of one call, every attempt and wait included. Default: 5,000. */
+  readonly deadlineMs?: number;
+  /** The limit of one attempt (capped by the time left). Default: 2,000. */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts in all, counting the first. Default: 2. */
+  readonly maxAttempts?: number;
+  /** A retry budget shared with other policies, or `false` for none. Default: a new `retryBudget()`. */
+  readonly budget?: RetryBudget | false;
+  /** Which outcomes to retry. Default: {@link isSafeDatabaseRetry}. */
+  readonly retryOn?: RetryOn;
+  /** Which errors count against the database in the breaker. Default: {@link isDatabaseFailure}. */
+  readonly failureOn?: (error: unknown) => boolean;
+  /** Queries allowed at once; match it to the pool's size. Default: 10. */
+  readonly maxConcurrent?: number;
+  /** Queries allowed to wait for a slot. Default: 100. */
+  readonly maxQueue?: number;
+  /** The longest a query may wait for a slot. Default: 1,000. */
+  readonly queueTimeoutMs?: number;
+  /** The failure rate (0, 1] that opens the breaker. Default: 0.5. */
+  readonly failureRateThreshold?: number;
+  /** How long the breaker stays open before a probe. Default: 5,000. */
+  readonly openMs?: number;
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
+/** The defaults of {@link databaseClient}. */
+export const DATABASE_CLIENT_DEFAULTS = Object.freeze({
+  name: 'database',
+  deadlineMs: 5_000,
+  attemptTimeoutMs: 2_000,
+  maxAttempts: 2,
+  maxConcurrent: 10,
+  maxQueue: 100,
+  queueTimeoutMs: 1_000,
+  failureRateThreshold: 0.5,
+  openMs: 5_000,
+});
+
+/**
+ * SQLSTATE codes after which a statement certainly did not take effect, so
+ * running it again is safe: serialization failure and deadlock (the
+ * transaction was rolled back), and the server refusing new connections.
+ */
+export const SAFE_RETRY_SQLSTATES: ReadonlySet<string> = new Set(['40001', '40P01', '57P03']);
+
+/** Socket errors raised before a query could reach the server. */
+const NOT_CONNECTED_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/**
+ * SQLSTATE classes that say the database (not the query) is unwell: connection
+ * exceptions (08), insufficient resources (53), operator intervention (57),
+ * system errors (58) and internal errors (XX).
+ */
+const UNHEALTHY_SQLSTATE_CLASSES: ReadonlySet<string> = new Set(['08', '53', '57', '58', 'XX']);
+
+function codeOf(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** SQLSTATEs are five characters of digits and capitals. */
+function isSqlState(code: string): boolean {
+  return /^[0-9A-Z]{5}$/.test(code);
+}
+
+/**
+ * The database preset's retry classifier: retries only errors after which the
+ * statement surely did not run (see {@link SAFE_RETRY_SQLSTATES}, and a
+ * connection that was never made). A reset connection or an attempt timeout is
+ * not retried: the statement may have committed, and a second run of a write
+ * is a duplicate.
+ */
+export function isSafeDatabaseRetry(outcome: Outcome): boolean {
+  if (outcome.ok) return false;
+  const code = codeOf(outcome.error);
+  return code !== undefined && (SAFE_RETRY_SQLSTATES.has(code) || NOT_CONNECTED_CODES.has(code));
+}
+
+/**
+ * The database preset's breaker classifier: counts errors that say the
+ * database is unwell (timeouts, socket errors, the SQLSTATE classes in
+ * `UNHEALTHY_SQLSTATE_CLASSES`), not errors in the query itself (a unique
+ * violation, a syntax error), and never the caller's abort.
+ */
+export function isDatabaseFailure(error: unknown): boolean {
+  if (isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')) return true;
+  if (isBulwarkError(error)) return false; // a bulwark refusal is not the database's doing
+  if (error instanceof Error && error.name === 'AbortError') return false;
+  const code = codeOf(error);
+  if (code === undefined) return true;
+  if (isSqlState(code)) return UNHEALTHY_SQLSTATE_CLASSES.has(code.slice(0, 2));
+  return true;
+}
+
+/**
+ * A ready-made policy for database calls: deadline → retry (safe errors only,
+ * with a budget) → breaker → bulkhead → attempt timeout. Use it with
+ * `wrapMethods(pool, preset, { methods: ['query'] })`, or with
+ * `withQueryPolicy` from `@bulwark/postgres` so that a query still running at
+ * its deadline is cancelled on the server.
+ */
+export class DatabaseClientPreset extends BasePolicy {
+  /** The resolved options (frozen). */
+  readonly options: Readonly<Required<Omit<DatabaseClientPresetOptions, 'budget' | 'clock' | 'random'>>>;
+  readonly retry: RetryPolicy;
+  readonly breaker: CircuitBreakerPolicy;
+  readonly bulkhead: BulkheadPolicy;
+  readonly budget: RetryBudget | undefined;
+  readonly #pipeline: Policy;
+
+  constructor(options: DatabaseClientPresetOptions = {}) {
+    super(options.clock);
+    const d = DATABASE_CLIENT_DEFAULTS;
+    const check = new OptionsChecker('presets.databaseClient()');
+    check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
+    check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
+    check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
+    check.number('maxConcurrent', options.maxConcurrent, { integer: true, min: 1 });
+    check.number('maxQueue', options.maxQueue, { integer: true, min: 0 });
+    check.number('queueTimeoutMs', options.queueTimeoutMs, { min: 0, infinite: true });
+    check.number('failureRateThreshold', options.failureRateThreshold, { above: 0, max: 1 });
+    check.number('openMs', options.openMs, { min: 0 });
+    check.func('retryOn', options.retryOn);
+    check.func('failureOn', options.failureOn);
+    check.done();
+    const clock = this.clock;
+    const resolved = Object.freeze({
+      name: options.name ?? d.name,
+      deadlineMs: options.deadlineMs ?? d.deadlineMs,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? d.attemptTimeoutMs,
+      maxAttempts: options.maxAttempts ?? d.maxAttempts,
+      maxConcurrent: options.maxConcurrent ?? d.maxConcurrent,
+      maxQueue: options.maxQueue ?? d.maxQueue,
+      queueTimeoutMs: options.queueTimeoutMs ?? d.queueTimeoutMs,
+      failureRateThreshold: options.failureRateThreshold ?? d.failureRateThreshold,
+      openMs: options.openMs ?? d.openMs,
+      retryOn: options.retryOn ?? isSafeDatabaseRetry,
+      failureOn: options.failureOn ?? isDatabaseFailure,
+    });
+    this.options = resolved;
+    this.budget = options.budget === false ? undefined : (options.budget ?? retryBudget({ clock }));
+    const random = options.random;
+    this.retry = retry({
+      maxAttempts: resolved.maxAttempts,
+      backoff: exponential({ initialMs: 50, maxMs: 1_000 }),
+      retryOn: resolved.retryOn,
+      ...(this.budget === undefined ? {} : { budget: this.budget }),
+      clock,
+      ...(random === undefined ? {} : { random }),
+    });
+    const failureOn = resolved.failureOn;
+    this.breaker = circuitBreaker({
+      name: resolved.name,
+      trip: failureRate({
+        threshold: resolved.failureRateThreshold,
+        minimumCalls: 20,
+        window: { kind: 'time', ms: 10_000, buckets: 10 },
+      }),
+      openMs: resolved.openMs,
+      failureOn: (outcome) => !outcome.ok && failureOn(outcome.error),
+      clock,
+    });
+    this.bulkhead = bulkhead({
+      name: resolved.name,
+      maxConcurrent: resolved.maxConcurrent,
+      maxQueue: resolved.maxQueue,
+      queueTimeoutMs: resolved.queueTimeoutMs,
+      clock,
+    });
+    this.#pipeline = pipeline(
+      deadline(resolved.deadlineMs, { clock }),
+      this.retry,
+      this.breaker,
+      this.bulkhead,
+      timeout(resolved.attemptTimeoutMs, { clock }),
+    );
+  }
+
+  run<T>(fn: Operation<T>, ctx: ExecutionContext): T | PromiseLike<T> {
+    return this.#pipeline.run(fn, ctx);
+  }
+}
+
+/** The database preset; see {@link DatabaseClientPreset}. */
+export function databaseClient(options?: DatabaseClientPresetOptions): DatabaseClientPreset {
+  return new DatabaseClientPreset(options);
+}

@@ -1,0 +1,163 @@
+import { VirtualClock } from '@bulwark/clock';
+import type { ExecutionContext } from '@bulwark/core';
+import {
+  DATABASE_CLIENT_DEFAULTS,
+  InvalidOptionsError,
+  isBulwarkError,
+  isDatabaseFailure,
+  isSafeDatabaseRetry,
+  presets,
+} from 'bulwark';
+import { describe, expect, it } from 'vitest';
+
+/** An error shaped as node-postgres raises it: `code` is the SQLSTATE. */
+const pgError = (code: string) => Object.assign(new Error(`database error ${code}`), { code });
+const socketError = (code: string) => Object.assign(new Error(`connect ${code}`), { code });
+
+const hang = (ctx: ExecutionContext) =>
+  new Promise<never>((_, reject) => {
+    ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+  });
+
+async function settle<T>(clock: VirtualClock, promise: Promise<T>) {
+  const result = promise.then(
+    (value) => ({ value, error: undefined as unknown, at: clock.now() }),
+    (error: unknown) => ({ value: undefined, error, at: clock.now() }),
+  );
+  await clock.runAll();
+  return result;
+}
+
+describe('presets.databaseClient()', () => {
+  it('retries a serialization failure, which the database rolled back, and succeeds', async () => {
+    const clock = new VirtualClock();
+    const db = presets.databaseClient({ clock, random: () => 0.5 });
+    let calls = 0;
+    const { value } = await settle(
+      clock,
+      db.execute(() => {
+        calls++;
+        if (calls === 1) throw pgError('40001');
+        return 'rows';
+      }),
+    );
+    expect(value).toBe('rows');
+    expect(calls).toBe(2);
+  });
+
+  it('does not retry an error after which the statement may have run, or an error in the query', async () => {
+    for (const error of [socketError('ECONNRESET'), pgError('23505'), pgError('42601')]) {
+      const clock = new VirtualClock();
+      const db = presets.databaseClient({ clock });
+      let calls = 0;
+      const { error: thrown } = await settle(
+        clock,
+        db.execute(() => {
+          calls++;
+          throw error;
+        }),
+      );
+      expect(thrown).toBe(error);
+      expect(calls).toBe(1);
+    }
+  });
+
+  it('ends a hanging query at the attempt timeout and does not run it again', async () => {
+    const clock = new VirtualClock();
+    const db = presets.databaseClient({ clock, attemptTimeoutMs: 300 });
+    let calls = 0;
+    const { error, at } = await settle(
+      clock,
+      db.execute((ctx) => {
+        calls++;
+        return hang(ctx);
+      }),
+    );
+    expect(isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect(at).toBe(300);
+    expect(calls).toBe(1);
+  });
+
+  it('opens its breaker when the database is unwell, but not for errors in the queries themselves', async () => {
+    // The calls fail at once, so the virtual clock stands still and every call
+    // falls in one window of the failure-rate trip.
+    const clock = new VirtualClock();
+    const db = presets.databaseClient({ clock, maxAttempts: 1 });
+    const fail = (code: string) =>
+      db.execute(() => {
+        throw pgError(code);
+      });
+    for (let i = 0; i < 40; i++) await expect(fail('23505')).rejects.toThrow('23505');
+    expect(db.breaker.state).toBe('closed');
+    for (let i = 0; i < 40; i++) await expect(fail('57P01')).rejects.toThrow('57P01'); // admin_shutdown
+    expect(db.breaker.state).toBe('open');
+    expect(clock.now()).toBe(0);
+    const refused = await db.execute(() => 'never called').catch((error: unknown) => error);
+    expect(isBulwarkError(refused, 'ERR_CIRCUIT_OPEN')).toBe(true);
+  });
+
+  it('lets at most maxConcurrent queries run at once and queues the rest', async () => {
+    const clock = new VirtualClock();
+    const db = presets.databaseClient({ clock, maxConcurrent: 2, maxQueue: 10 });
+    let running = 0;
+    let peak = 0;
+    const query = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));
+      running--;
+      return 'ok';
+    };
+    const calls = Array.from({ length: 6 }, () => db.execute(query));
+    await clock.runAll();
+    expect(await Promise.all(calls)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(peak).toBe(2);
+    expect(db.bulkhead.active).toBe(0);
+  });
+
+  it('rejects bad options with one RangeError that lists each of them with its value', () => {
+    let caught: unknown;
+    try {
+      presets.databaseClient({ maxAttempts: 0, maxConcurrent: 1.5, failureRateThreshold: 2, deadlineMs: -1 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(RangeError);
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    const message = (caught as Error).message;
+    expect(message).toContain('maxAttempts must be an integer >= 1, got 0');
+    expect(message).toContain('maxConcurrent must be an integer >= 1, got 1.5');
+    expect(message).toContain('failureRateThreshold');
+    expect(message).toContain('deadlineMs');
+    expect((caught as InvalidOptionsError).violations).toHaveLength(4);
+  });
+
+  it('documents its defaults and freezes its resolved options', () => {
+    const db = presets.databaseClient();
+    expect(db.options.deadlineMs).toBe(DATABASE_CLIENT_DEFAULTS.deadlineMs);
+    expect(db.options.maxConcurrent).toBe(DATABASE_CLIENT_DEFAULTS.maxConcurrent);
+    expect(Object.isFrozen(db.options)).toBe(true);
+    expect(Object.isFrozen(DATABASE_CLIENT_DEFAULTS)).toBe(true);
+  });
+});
+
+describe('database classifiers', () => {
+  it('retry only errors after which the statement surely did not run', () => {
+    expect(isSafeDatabaseRetry({ ok: false, error: pgError('40P01') })).toBe(true);
+    expect(isSafeDatabaseRetry({ ok: false, error: socketError('ECONNREFUSED') })).toBe(true);
+    expect(isSafeDatabaseRetry({ ok: false, error: socketError('ECONNRESET') })).toBe(false);
+    expect(isSafeDatabaseRetry({ ok: false, error: new Error('no code') })).toBe(false);
+    expect(isSafeDatabaseRetry({ ok: true, value: [] })).toBe(false);
+  });
+
+  it('count the database as unwell for connection, resource and server errors only', () => {
+    expect(isDatabaseFailure(pgError('08006'))).toBe(true);
+    expect(isDatabaseFailure(pgError('53300'))).toBe(true);
+    expect(isDatabaseFailure(pgError('XX000'))).toBe(true);
+    expect(isDatabaseFailure(socketError('ECONNRESET'))).toBe(true);
+    expect(isDatabaseFailure(new Error('unknown'))).toBe(true);
+    expect(isDatabaseFailure(pgError('23505'))).toBe(false);
+    expect(isDatabaseFailure(pgError('22P02'))).toBe(false);
+    expect(isDatabaseFailure(Object.assign(new Error('aborted'), { name: 'AbortError' }))).toBe(false);
+  });
+});

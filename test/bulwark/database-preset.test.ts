@@ -118,7 +118,13 @@ describe('presets.databaseClient()', () => {
   it('rejects bad options with one RangeError that lists each of them with its value', () => {
     let caught: unknown;
     try {
-      presets.databaseClient({ maxAttempts: 0, maxConcurrent: 1.5, failureRateThreshold: 2, deadlineMs: -1 });
+      presets.databaseClient({
+        maxAttempts: 0,
+        maxConcurrent: 1.5,
+        failureRateThreshold: 2,
+        deadlineMs: -1,
+        backoff: 5 as never,
+      });
     } catch (error) {
       caught = error;
     }
@@ -129,15 +135,59 @@ describe('presets.databaseClient()', () => {
     expect(message).toContain('maxConcurrent must be an integer >= 1, got 1.5');
     expect(message).toContain('failureRateThreshold');
     expect(message).toContain('deadlineMs');
-    expect((caught as InvalidOptionsError).violations).toHaveLength(4);
+    expect(message).toContain('backoff must be a backoff from @bulwark/retry');
+    expect((caught as InvalidOptionsError).violations).toHaveLength(5);
   });
 
-  it('documents its defaults and freezes its resolved options', () => {
+  it('has the documented defaults and freezes its resolved options', () => {
+    expect(DATABASE_CLIENT_DEFAULTS).toEqual({
+      name: 'database',
+      deadlineMs: 5_000,
+      attemptTimeoutMs: 2_000,
+      maxAttempts: 2,
+      backoff: { initialMs: 50, maxMs: 1_000 },
+      maxConcurrent: 10,
+      maxQueue: 100,
+      queueTimeoutMs: 1_000,
+      failureRateThreshold: 0.5,
+      minimumCalls: 20,
+      failureWindowMs: 10_000,
+      openMs: 5_000,
+    });
     const db = presets.databaseClient();
-    expect(db.options.deadlineMs).toBe(DATABASE_CLIENT_DEFAULTS.deadlineMs);
-    expect(db.options.maxConcurrent).toBe(DATABASE_CLIENT_DEFAULTS.maxConcurrent);
+    expect(db.options.deadlineMs).toBe(5_000);
+    expect(db.options.maxConcurrent).toBe(10);
+    expect(db.options.minimumCalls).toBe(20);
     expect(Object.isFrozen(db.options)).toBe(true);
     expect(Object.isFrozen(DATABASE_CLIENT_DEFAULTS)).toBe(true);
+  });
+
+  it('waits between attempts by its backoff, 50 ms at most for the first retry by default', async () => {
+    const clock = new VirtualClock();
+    const db = presets.databaseClient({ clock, random: () => 0.999 });
+    const starts: number[] = [];
+    const done = db.execute(() => {
+      starts.push(clock.now());
+      if (starts.length === 1) throw pgError('40P01');
+      return 'ok';
+    });
+    await clock.runAll();
+    expect(await done).toBe('ok');
+    expect(starts[1]! - starts[0]!).toBeGreaterThan(49);
+    expect(starts[1]! - starts[0]!).toBeLessThanOrEqual(50);
+  });
+
+  it('judges the breaker over minimumCalls and failureWindowMs when given', async () => {
+    const clock = new VirtualClock();
+    const db = presets.databaseClient({ clock, maxAttempts: 1, minimumCalls: 4, failureWindowMs: 1_000 });
+    const fail = () =>
+      db.execute(() => {
+        throw pgError('08006');
+      });
+    for (let i = 0; i < 3; i++) await expect(fail()).rejects.toThrow('08006');
+    expect(db.breaker.state).toBe('closed');
+    await expect(fail()).rejects.toThrow('08006');
+    expect(db.breaker.state).toBe('open');
   });
 });
 
@@ -150,12 +200,14 @@ describe('database classifiers', () => {
     expect(isSafeDatabaseRetry({ ok: true, value: [] })).toBe(false);
   });
 
-  it('count the database as unwell for connection, resource and server errors only', () => {
+  it('count the database as unwell for connection, resource, server and code-less driver errors only', () => {
     expect(isDatabaseFailure(pgError('08006'))).toBe(true);
     expect(isDatabaseFailure(pgError('53300'))).toBe(true);
     expect(isDatabaseFailure(pgError('XX000'))).toBe(true);
     expect(isDatabaseFailure(socketError('ECONNRESET'))).toBe(true);
-    expect(isDatabaseFailure(new Error('unknown'))).toBe(true);
+    expect(isDatabaseFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isDatabaseFailure(new TypeError('values must be an array'))).toBe(false);
+    expect(isDatabaseFailure(new RangeError('bad limit'))).toBe(false);
     expect(isDatabaseFailure(pgError('23505'))).toBe(false);
     expect(isDatabaseFailure(pgError('22P02'))).toBe(false);
     expect(isDatabaseFailure(Object.assign(new Error('aborted'), { name: 'AbortError' }))).toBe(false);

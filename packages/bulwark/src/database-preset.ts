@@ -2,6 +2,7 @@ import { type BulkheadPolicy, bulkhead } from '@bulwark/bulkhead';
 import { type CircuitBreakerPolicy, circuitBreaker, failureRate } from '@bulwark/circuit-breaker';
 import type { Clock, Random } from '@bulwark/clock';
 import {
+  type Backoff,
   BasePolicy,
   type ExecutionContext,
   isBulwarkError,
@@ -31,6 +32,8 @@ export interface DatabaseClientPresetOptions {
   readonly attemptTimeoutMs?: number;
   /** Attempts in all, counting the first. Default: 2. */
   readonly maxAttempts?: number;
+  /** The wait between attempts. Default: `exponential({ initialMs: 50, maxMs: 1_000 })` (full jitter). */
+  readonly backoff?: Backoff;
   /** A retry budget shared with other policies, or `false` for none. Default: a new `retryBudget()`. */
   readonly budget?: RetryBudget | false;
   /** Which outcomes to retry. Default: {@link isSafeDatabaseRetry}. */
@@ -45,6 +48,10 @@ export interface DatabaseClientPresetOptions {
   readonly queueTimeoutMs?: number;
   /** The failure rate (0, 1] that opens the breaker. Default: 0.5. */
   readonly failureRateThreshold?: number;
+  /** Calls the breaker's window must hold before the rate is judged. Default: 20. */
+  readonly minimumCalls?: number;
+  /** The breaker's window, in milliseconds (kept in 10 buckets). Default: 10,000. */
+  readonly failureWindowMs?: number;
   /** How long the breaker stays open before a probe. Default: 5,000. */
   readonly openMs?: number;
   readonly clock?: Clock;
@@ -57,10 +64,13 @@ export const DATABASE_CLIENT_DEFAULTS = Object.freeze({
   deadlineMs: 5_000,
   attemptTimeoutMs: 2_000,
   maxAttempts: 2,
+  backoff: Object.freeze({ initialMs: 50, maxMs: 1_000 }),
   maxConcurrent: 10,
   maxQueue: 100,
   queueTimeoutMs: 1_000,
   failureRateThreshold: 0.5,
+  minimumCalls: 20,
+  failureWindowMs: 10_000,
   openMs: 5_000,
 });
 
@@ -105,17 +115,22 @@ export function isSafeDatabaseRetry(outcome: Outcome): boolean {
 }
 
 /**
- * The database preset's breaker classifier: counts errors that say the
- * database is unwell (timeouts, socket errors, the SQLSTATE classes in
- * `UNHEALTHY_SQLSTATE_CLASSES`), not errors in the query itself (a unique
- * violation, a syntax error), and never the caller's abort.
+ * The database preset's breaker classifier. It counts errors that say the
+ * database is unwell: timeouts, socket errors, the SQLSTATE classes in
+ * `UNHEALTHY_SQLSTATE_CLASSES`, and errors with no code at all (drivers raise
+ * a lost connection that way: node-postgres's "Connection terminated
+ * unexpectedly" has none). It does not count errors in the query itself (a
+ * unique violation, a syntax error: any other SQLSTATE), programming errors
+ * raised before the query reached the server (a `TypeError`, `RangeError` or
+ * `SyntaxError` with no code), bulwark's own refusals, or the caller's abort.
  */
 export function isDatabaseFailure(error: unknown): boolean {
   if (isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')) return true;
   if (isBulwarkError(error)) return false; // a bulwark refusal is not the database's doing
   if (error instanceof Error && error.name === 'AbortError') return false;
   const code = codeOf(error);
-  if (code === undefined) return true;
+  if (code === undefined)
+    return !(error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError);
   if (isSqlState(code)) return UNHEALTHY_SQLSTATE_CLASSES.has(code.slice(0, 2));
   return true;
 }
@@ -147,6 +162,14 @@ export class DatabaseClientPreset extends BasePolicy {
     check.number('maxQueue', options.maxQueue, { integer: true, min: 0 });
     check.number('queueTimeoutMs', options.queueTimeoutMs, { min: 0, infinite: true });
     check.number('failureRateThreshold', options.failureRateThreshold, { above: 0, max: 1 });
+    check.number('minimumCalls', options.minimumCalls, { integer: true, min: 1 });
+    check.number('failureWindowMs', options.failureWindowMs, { above: 0 });
+    check.expect(
+      options.backoff === undefined || typeof options.backoff?.delayMs === 'function',
+      'backoff',
+      options.backoff,
+      'a backoff from @bulwark/retry (an object with delayMs())',
+    );
     check.number('openMs', options.openMs, { min: 0 });
     check.func('retryOn', options.retryOn);
     check.func('failureOn', options.failureOn);
@@ -157,10 +180,13 @@ export class DatabaseClientPreset extends BasePolicy {
       deadlineMs: options.deadlineMs ?? d.deadlineMs,
       attemptTimeoutMs: options.attemptTimeoutMs ?? d.attemptTimeoutMs,
       maxAttempts: options.maxAttempts ?? d.maxAttempts,
+      backoff: options.backoff ?? exponential({ initialMs: d.backoff.initialMs, maxMs: d.backoff.maxMs }),
       maxConcurrent: options.maxConcurrent ?? d.maxConcurrent,
       maxQueue: options.maxQueue ?? d.maxQueue,
       queueTimeoutMs: options.queueTimeoutMs ?? d.queueTimeoutMs,
       failureRateThreshold: options.failureRateThreshold ?? d.failureRateThreshold,
+      minimumCalls: options.minimumCalls ?? d.minimumCalls,
+      failureWindowMs: options.failureWindowMs ?? d.failureWindowMs,
       openMs: options.openMs ?? d.openMs,
       retryOn: options.retryOn ?? isSafeDatabaseRetry,
       failureOn: options.failureOn ?? isDatabaseFailure,
@@ -170,7 +196,7 @@ export class DatabaseClientPreset extends BasePolicy {
     const random = options.random;
     this.retry = retry({
       maxAttempts: resolved.maxAttempts,
-      backoff: exponential({ initialMs: 50, maxMs: 1_000 }),
+      backoff: resolved.backoff,
       retryOn: resolved.retryOn,
       ...(this.budget === undefined ? {} : { budget: this.budget }),
       clock,
@@ -181,8 +207,8 @@ export class DatabaseClientPreset extends BasePolicy {
       name: resolved.name,
       trip: failureRate({
         threshold: resolved.failureRateThreshold,
-        minimumCalls: 20,
-        window: { kind: 'time', ms: 10_000, buckets: 10 },
+        minimumCalls: resolved.minimumCalls,
+        window: { kind: 'time', ms: resolved.failureWindowMs, buckets: 10 },
       }),
       openMs: resolved.openMs,
       failureOn: (outcome) => !outcome.ok && failureOn(outcome.error),

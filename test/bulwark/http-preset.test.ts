@@ -1,0 +1,80 @@
+import { VirtualClock } from '@bulwark/clock';
+import { HTTP_CLIENT_DEFAULTS, isBulwarkError, presets } from 'bulwark';
+import { describe, expect, it } from 'vitest';
+import { fakeFetch, hang } from '../fetch/helpers.ts';
+
+const origin = 'http://inventory.test';
+
+describe('presets.httpClient()', () => {
+  it('has the documented defaults', () => {
+    expect(HTTP_CLIENT_DEFAULTS).toEqual({
+      deadlineMs: 10_000,
+      attemptTimeoutMs: 2_000,
+      maxAttempts: 3,
+      idempotencyKeys: true,
+      failureRateThreshold: 0.5,
+      minimumCalls: 20,
+      failureWindowMs: 10_000,
+      openMs: { initialMs: 5_000, maxMs: 60_000 },
+      maxConcurrentPerOrigin: 64,
+      maxQueuePerOrigin: 256,
+      queueTimeoutMs: 1_000,
+    });
+    expect(Object.isFrozen(HTTP_CLIENT_DEFAULTS)).toBe(true);
+  });
+
+  it('gives each attempt 2 s and the whole call 10 s, then gives up with the deadline', async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = fakeFetch(hang);
+    const api = presets.httpClient({ fetch, clock, random: () => 0 });
+    const result = api(`${origin}/items/1`).then(
+      () => ({ at: clock.now(), error: undefined as unknown }),
+      (error: unknown) => ({ at: clock.now(), error }),
+    );
+    await clock.runAll();
+    const { at, error } = await result;
+    // Three attempts of 2 s each (full jitter with random 0 waits 0 ms): the attempts ran out first.
+    expect(seen).toHaveLength(3);
+    expect(isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect(at).toBe(6_000);
+  });
+
+  it('adds one Idempotency-Key to a POST and keeps it on every attempt', async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = fakeFetch((_, attempt) =>
+      attempt === 1 ? new Response('busy', { status: 503 }) : new Response('{"id":7}', { status: 201 }),
+    );
+    const api = presets.httpClient({ fetch, clock, random: () => 0 });
+    const response = api(`${origin}/reservations`, { method: 'POST', body: '{"sku":"A-1"}' });
+    await clock.runAll();
+    expect((await response).status).toBe(201);
+    expect(seen).toHaveLength(2);
+    const keys = seen.map((s) => s.request.headers.get('idempotency-key'));
+    expect(keys[0]).toMatch(/^"[0-9A-Z]{26}"$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(seen.map((s) => s.body)).toEqual(['{"sku":"A-1"}', '{"sku":"A-1"}']);
+  });
+
+  it('opens the origin breaker when half of at least 20 calls fail, and not on fewer', async () => {
+    const clock = new VirtualClock();
+    const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));
+    const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
+    for (let i = 0; i < 19; i++) expect((await api(`${origin}/x`)).status).toBe(500);
+    expect(api.breakers?.peek(origin)?.state).toBe('closed');
+    expect((await api(`${origin}/x`)).status).toBe(500);
+    expect(api.breakers?.peek(origin)?.state).toBe('open');
+    const refused = await api(`${origin}/x`).catch((error: unknown) => error);
+    expect(isBulwarkError(refused, 'ERR_CIRCUIT_OPEN')).toBe(true);
+    expect((refused as { retryAfterMs: number }).retryAfterMs).toBe(5_000);
+  });
+
+  it('lets any createFetch option replace a default', async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = fakeFetch(() => new Response('busy', { status: 503 }));
+    const api = presets.httpClient({ fetch, clock, maxAttempts: 1, idempotencyKeys: false });
+    const response = await api(`${origin}/reservations`, { method: 'POST', body: 'x' });
+    expect(response.status).toBe(503);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.request.headers.has('idempotency-key')).toBe(false);
+  });
+});

@@ -7,6 +7,7 @@ import {
   InvalidIdempotencyKeyError,
   idempotency,
   jsonResultCodec,
+  LeaseSettledError,
   memoryStore,
   type OutcomeEvent,
   StoreUnavailableError,
@@ -174,8 +175,38 @@ describe('idempotency()', () => {
     const second = await guard.begin('k', 'fp');
     if (second.kind !== 'acquired') throw new Error('expected acquired');
     expect(await second.lease.complete('v')).toBe('stored');
-    await expect(second.lease.complete('again')).rejects.toThrow(/already settled/);
+    await expect(second.lease.complete('again')).rejects.toBeInstanceOf(LeaseSettledError);
     expect(await guard.begin('k', 'fp')).toEqual({ kind: 'replayed', value: 'v' });
+  });
+
+  it('rejects a second settlement of a lease with ERR_LEASE_SETTLED naming the key, changing nothing', async () => {
+    const guard = idempotency<string>({ store: memoryStore() });
+    const completed = await guard.begin('order-1', 'fp', { scope: 'alice' });
+    if (completed.kind !== 'acquired') throw new Error('expected acquired');
+    expect(await completed.lease.complete('first')).toBe('stored');
+    const again = await completed.lease.complete('second').catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(LeaseSettledError);
+    expect(isBulwarkError(again, 'ERR_LEASE_SETTLED')).toBe(true);
+    expect((again as LeaseSettledError).key).toBe('alice:order-1');
+    expect((again as LeaseSettledError).settledBy).toBe('complete');
+    expect((again as Error).message).toMatch(
+      /lease on idempotency key "alice:order-1" was already settled by complete\(\)/,
+    );
+    expect(await guard.begin('order-1', 'fp', { scope: 'alice' })).toEqual({
+      kind: 'replayed',
+      value: 'first',
+    });
+
+    const released = await guard.begin('order-2', 'fp');
+    if (released.kind !== 'acquired') throw new Error('expected acquired');
+    expect(await released.lease.release()).toBe(true);
+    const late = await released.lease.complete('late').catch((e: unknown) => e);
+    expect(isBulwarkError(late, 'ERR_LEASE_SETTLED')).toBe(true);
+    expect((late as LeaseSettledError).key).toBe('order-2');
+    expect((late as LeaseSettledError).settledBy).toBe('release');
+    expect((late as Error).message).toMatch(/"order-2" was already settled by release\(\)/);
+    // The late complete stored nothing: the key is free for a new owner.
+    expect((await guard.begin('order-2', 'fp')).kind).toBe('acquired');
   });
 });
 

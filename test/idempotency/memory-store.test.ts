@@ -49,6 +49,35 @@ describe('memoryStore()', () => {
     expect(store.size).toBe(2);
   });
 
+  it('evicts a completed record only when it is among the 8 least recently used, and a live lease otherwise', async () => {
+    const lease = (key: string) => ({
+      key,
+      fingerprint: 'fp',
+      token: `t-${key}`,
+      leaseMs: 60_000,
+      ttlMs: 60_000,
+    });
+    /** `live` live leases (oldest first), then one completed record, then one more begin. */
+    async function fill(live: number): Promise<ReturnType<typeof memoryStore>> {
+      const store = memoryStore({ clock: new VirtualClock(), maxEntries: live + 1 });
+      for (let i = 0; i < live; i++)
+        expect(await store.begin(lease(`live-${i}`))).toEqual({ status: 'acquired' });
+      await store.begin(lease('done'));
+      expect(await store.complete('done', 't-done', '["v"]', 60_000)).toBe(true);
+      expect(await store.begin(lease('new'))).toEqual({ status: 'acquired' });
+      expect(store.size).toBe(live + 1);
+      return store;
+    }
+    // 7 live leases: the completed record is the 8th least recently used, so it goes.
+    const within = await fill(7);
+    expect((await within.begin(lease('live-0'))).status).toBe('in-progress');
+    expect(await within.begin(lease('done'))).toEqual({ status: 'acquired' });
+    // 8 live leases: the scan sees only them, so the oldest live lease goes and the completed record stays.
+    const beyond = await fill(8);
+    expect(await beyond.begin(lease('done'))).toEqual({ status: 'completed', payload: '["v"]' });
+    expect(await beyond.begin(lease('live-0'))).toEqual({ status: 'acquired' });
+  });
+
   it('holds no timer: expiry is computed when a record is touched', async () => {
     const clock = new VirtualClock();
     const store = memoryStore({ clock });

@@ -11,7 +11,11 @@ export type BulwarkErrorCode =
   | 'ERR_BULKHEAD_FULL'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_INVALID_IDEMPOTENCY_KEY'
-  | 'ERR_PEER_SUSPECTED';
+  | 'ERR_LEASE_SETTLED'
+  | 'ERR_PEER_SUSPECTED'
+  | 'ERR_MONITOR_DISPOSED'
+  | 'ERR_CIRCUIT_CLOSED'
+  | 'ERR_MISSING_PEER_DEPENDENCY';
 
 /** Options shared by every {@link BulwarkError}. */
 export interface BulwarkErrorOptions {

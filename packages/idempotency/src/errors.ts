@@ -35,3 +35,23 @@ export class InvalidIdempotencyKeyError extends BulwarkError<'ERR_INVALID_IDEMPO
     this.reason = reason;
   }
 }
+
+/**
+ * `lease.complete(value)` was called on a lease that was already completed or
+ * released. A lease settles exactly once; the second call changes nothing in
+ * the store. A programming error: call `complete` or `release` once per lease.
+ */
+export class LeaseSettledError extends BulwarkError<'ERR_LEASE_SETTLED'> {
+  /** The key the lease was on, as stored (with its scope, when one was given). */
+  readonly key: string;
+  /** How the lease had settled: `"complete"` or `"release"`. */
+  readonly settledBy: 'complete' | 'release';
+  constructor(key: string, settledBy: LeaseSettledError['settledBy']) {
+    super(
+      'ERR_LEASE_SETTLED',
+      `the lease on idempotency key ${JSON.stringify(key)} was already settled by ${settledBy}(); call complete() or release() once per lease`,
+    );
+    this.key = key;
+    this.settledBy = settledBy;
+  }
+}

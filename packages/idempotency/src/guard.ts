@@ -1,7 +1,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '@bulwark/clock';
 import { CallbackError, type Disposable, EventHub, isBulwarkError, OptionsChecker } from '@bulwark/core';
-import { StoreUnavailableError } from './errors.ts';
+import { LeaseSettledError, StoreUnavailableError } from './errors.ts';
 import { assertIdempotencyKey } from './header.ts';
 import type { IdempotencyStore } from './store.ts';
 import { completionsCounter, requestsCounter, telemetry } from './telemetry.ts';
@@ -115,7 +115,9 @@ export interface IdempotencyLease<T> {
   /**
    * Stores `value` for replay (or releases the key, when `storeOutcome` declines
    * it). A store failure resolves `'store-error'`; it rejects only with a
-   * `CallbackError` from `storeOutcome` or the codec (after releasing the key).
+   * `CallbackError` from `storeOutcome` or the codec (after releasing the key),
+   * or with `LeaseSettledError` (`ERR_LEASE_SETTLED`) when the lease was already
+   * completed or released.
    */
   complete(value: T): Promise<CompletionResult>;
   /** Releases the key if this lease still owns it, so a retry can execute. Never rejects. */
@@ -430,7 +432,8 @@ class Lease<T> implements IdempotencyLease<T> {
   readonly #guard: IdempotencyGuard<T>;
   readonly key: string;
   readonly token: string;
-  #settled = false;
+  /** How the lease settled; undefined while it is held. */
+  #settledBy: 'complete' | 'release' | undefined;
 
   constructor(guard: IdempotencyGuard<T>, key: string, token: string) {
     this.#guard = guard;
@@ -439,14 +442,15 @@ class Lease<T> implements IdempotencyLease<T> {
   }
 
   complete(value: T): Promise<CompletionResult> {
-    if (this.#settled) return Promise.reject(new Error(`the lease on ${this.key} was already settled`));
-    this.#settled = true;
+    if (this.#settledBy !== undefined)
+      return Promise.reject(new LeaseSettledError(this.key, this.#settledBy));
+    this.#settledBy = 'complete';
     return this.#guard._complete(this.key, this.token, value);
   }
 
   release(): Promise<boolean> {
-    if (this.#settled) return Promise.resolve(false);
-    this.#settled = true;
+    if (this.#settledBy !== undefined) return Promise.resolve(false);
+    this.#settledBy = 'release';
     return this.#guard._release(this.key, this.token);
   }
 }

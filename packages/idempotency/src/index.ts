@@ -1,4 +1,4 @@
-export { InvalidIdempotencyKeyError, StoreUnavailableError } from './errors.ts';
+export { InvalidIdempotencyKeyError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
 export {
   type BeginDecision,
   type CompletionEvent,

@@ -5,9 +5,10 @@ import type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
 /** Options for {@link memoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * The most records kept. Beyond it the least recently used record is evicted,
-   * preferring one that is completed or expired over a live lease. Keep it well
-   * above the number of requests in flight at once. Default: 10,000.
+   * The most records kept. Beyond it one record is evicted: of the 8 least
+   * recently used, the first that is completed, expired or past its lease, or,
+   * when all 8 are live leases, the least recently used one. Keep it well above
+   * the number of requests in flight at once. Default: 10,000.
    */
   readonly maxEntries?: number;
   /** The clock leases and TTLs are measured on. Default: systemClock. */

@@ -1,5 +1,5 @@
 import { type ExecutionContext, OptionsChecker, type Policy, wrapMethods } from '@bulwark/core';
-import { sendCancelRequest } from './cancel.ts';
+import { DEFAULT_CANCEL_TIMEOUT_MS, sendCancelRequest } from './cancel.ts';
 
 /** The part of a `pg` pooled client this wrapper uses. */
 export interface PgPooledClient {
@@ -26,9 +26,21 @@ export interface PgPool {
 export interface QueryPolicyOptions {
   /** The operation name reported for each query. Default: `"pg.query"`. */
   readonly operation?: string;
+  /**
+   * How long a cancel's side connection may take to deliver the CancelRequest
+   * and see the server close it, in milliseconds, on the call's clock
+   * (`ctx.clock`). The client goes back to the pool after the cancel settles.
+   * Default: 1,000.
+   */
+  readonly cancelTimeoutMs?: number;
 }
 
-async function runQuery(pool: PgPool, args: readonly unknown[], ctx: ExecutionContext): Promise<unknown> {
+async function runQuery(
+  pool: PgPool,
+  args: readonly unknown[],
+  ctx: ExecutionContext,
+  cancelTimeoutMs: number,
+): Promise<unknown> {
   const signal = ctx.signal;
   const client = await pool.connect();
   // The call may have ended while it waited for a connection.
@@ -42,7 +54,11 @@ async function runQuery(pool: PgPool, args: readonly unknown[], ctx: ExecutionCo
     const host = info.connectionParameters?.host ?? info.host ?? '127.0.0.1';
     const port = info.connectionParameters?.port ?? info.port ?? 5432;
     if (typeof info.processID === 'number' && typeof info.secretKey === 'number') {
-      cancelled = sendCancelRequest({ host, port, processID: info.processID, secretKey: info.secretKey });
+      cancelled = sendCancelRequest(
+        { host, port, processID: info.processID, secretKey: info.secretKey },
+        cancelTimeoutMs,
+        { clock: ctx.clock },
+      );
     }
   };
   signal.addEventListener('abort', onAbort, { once: true });
@@ -51,7 +67,8 @@ async function runQuery(pool: PgPool, args: readonly unknown[], ctx: ExecutionCo
   } finally {
     signal.removeEventListener('abort', onAbort);
     // A cancelled backend is safe to reuse once its query has ended, which it
-    // has when query() settles.
+    // has when query() settles, and once the server has processed the cancel
+    // (it closes the side connection then), so the cancel cannot hit the next query.
     if (cancelled !== undefined) await cancelled;
     client.release();
   }
@@ -87,11 +104,13 @@ export function withQueryPolicy<P extends PgPool>(pool: P, policy: Policy, optio
     options?.operation,
     'a string',
   );
+  check.number('cancelTimeoutMs', options?.cancelTimeoutMs, { above: 0 });
   check.done();
   const operation = options?.operation ?? 'pg.query';
+  const cancelTimeoutMs = options?.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
   return wrapMethods(pool as PgPool, policy, {
     methods: ['query'],
     operation: () => operation,
-    invoke: (call, ctx) => runQuery(pool, call.args, ctx),
+    invoke: (call, ctx) => runQuery(pool, call.args, ctx, cancelTimeoutMs),
   }) as P;
 }

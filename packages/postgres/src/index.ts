@@ -1,4 +1,9 @@
-export { type BackendKey, sendCancelRequest } from './cancel.ts';
+export {
+  type BackendKey,
+  type CancelRequestOptions,
+  DEFAULT_CANCEL_TIMEOUT_MS,
+  sendCancelRequest,
+} from './cancel.ts';
 export {
   type PgPool,
   type PgPooledClient,

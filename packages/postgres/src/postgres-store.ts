@@ -1,5 +1,10 @@
 import { OptionsChecker } from '@bulwark/core';
-import type { BeginOutcome, BeginRequest, IdempotencyStore } from '@bulwark/idempotency';
+import {
+  type BeginOutcome,
+  type BeginRequest,
+  type IdempotencyStore,
+  StoreUnavailableError,
+} from '@bulwark/idempotency';
 
 /** A query result, as `pg` returns it. */
 export interface QueryResult {
@@ -139,7 +144,20 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     if (row === undefined) throw new Error('the begin statement returned no row');
     if (row.acquired) return { status: 'acquired' };
     if (row.fingerprint !== request.fingerprint) return { status: 'mismatch' };
-    if (row.state === 'completed') return { status: 'completed', payload: row.payload ?? '' };
+    if (row.state === 'completed') {
+      // complete() always writes a payload, so a NULL one means the row was
+      // changed outside bulwark. Fail closed as for any store fault: the guard
+      // must neither run fn again nor replay a result it does not have.
+      if (row.payload === null) {
+        throw new StoreUnavailableError(
+          'begin',
+          new Error(
+            `the completed record for key ${JSON.stringify(request.key)} in table ${this.table} has a NULL payload (it was changed outside bulwark); delete the row to let the key execute again`,
+          ),
+        );
+      }
+      return { status: 'completed', payload: row.payload };
+    }
     return { status: 'in-progress', retryAfterMs: Math.max(0, Number(row.retry_ms ?? 0)) };
   }
 

@@ -1,5 +1,10 @@
 import { OptionsChecker } from '@bulwark/core';
-import type { BeginOutcome, BeginRequest, IdempotencyStore } from '@bulwark/idempotency';
+import {
+  type BeginOutcome,
+  type BeginRequest,
+  type IdempotencyStore,
+  StoreUnavailableError,
+} from '@bulwark/idempotency';
 import { BEGIN, COMPLETE, RELEASE, sha1 } from './scripts.ts';
 
 /** Arguments of a script call, as node-redis takes them. */
@@ -98,6 +103,16 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       case 'mismatch':
         return { status: 'mismatch' };
       case 'completed':
+        // The complete script always sets the payload field, so a missing one
+        // means the hash was changed outside bulwark: fail closed, naming the key.
+        if (reply[1] === null || reply[1] === undefined) {
+          throw new StoreUnavailableError(
+            'begin',
+            new Error(
+              `the completed record for key ${JSON.stringify(request.key)} (Redis key ${JSON.stringify(this.prefix + request.key)}) has no payload field (it was changed outside bulwark); delete it to let the key execute again`,
+            ),
+          );
+        }
         return { status: 'completed', payload: String(reply[1]) };
       case 'in-progress':
         return { status: 'in-progress', retryAfterMs: Number(reply[1]) };

@@ -7,7 +7,11 @@
 // the fastest of many rounds is the most repeatable estimate of a subject's own
 // cost (the rule Python's timeit follows). Batches are long enough that every
 // round includes garbage collection. Overhead is a subject's time minus the
-// baseline's (a bare call), and ratios compare overheads.
+// baseline's (a bare call), and ratios compare overheads. An overhead keeps its
+// sign: a subject whose best round beats the baseline's gets a negative
+// overhead, which means its cost is below what this run can resolve, not that it
+// is free. The table marks such rows NOISE, and target() counts a target built
+// on one as missed (a ratio of 0 or below would otherwise meet any limit).
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 export interface Subject {
@@ -33,7 +37,10 @@ export interface Measurement {
   readonly name: string;
   /** Nanoseconds per call in the best round. */
   readonly nsPerCall: number;
-  /** nsPerCall minus the baseline's (never below 0). */
+  /**
+   * nsPerCall minus the baseline's, with its sign. At or below 0 (for a subject
+   * other than the baseline), the subject measured within the baseline's noise.
+   */
   readonly overheadNs: number;
   /** The spread of the middle half of rounds, in ns per call. */
   readonly iqrNs: number;
@@ -94,7 +101,7 @@ export async function runSuite(
     return {
       name: s.name,
       nsPerCall: ns,
-      overheadNs: Math.max(0, ns - base),
+      overheadNs: ns - base,
       iqrNs: quantile(values, 0.75) - quantile(values, 0.25),
     };
   });
@@ -115,6 +122,13 @@ export function printSuite(result: SuiteResult): void {
     `${result.suite} (Node ${result.node}, best of ${result.rounds} rounds × ${result.batch} calls)`,
     [['subject', 'ns/call', 'overhead ns', 'round IQR ns'], ...rows],
   );
+  for (const m of result.measurements) {
+    if (m.name !== result.baseline && m.overheadNs <= 0) {
+      console.log(
+        `NOISE ${m.name}: overhead ${m.overheadNs.toFixed(1)} ns is at or below the baseline (${result.baseline}); its cost is within this run's noise, and no ratio built on it is evidence`,
+      );
+    }
+  }
 }
 
 /** Prints a plain aligned table with a title. */
@@ -137,10 +151,31 @@ export function overhead(result: SuiteResult, name: string): number {
   return m.overheadNs;
 }
 
-/** Checks a target and prints it; returns whether it was met. */
-export function target(description: string, actual: number, limit: number): boolean {
-  const met = actual <= limit;
-  console.log(`${met ? 'MET ' : 'MISS'} ${description}: ${actual.toFixed(3)} (limit ${limit.toFixed(3)})`);
+/**
+ * Checks a target and prints it; returns whether it was met.
+ *
+ * A target whose figure is NaN, or at or below 0 against a positive limit, is
+ * built on an overhead the run could not resolve (an overhead at or below the
+ * baseline's, or a ratio of one): it prints NOISE and counts as missed, since a
+ * ratio of 0 or below would meet any limit. `overheads`, when given, are the
+ * overheads the figure was computed from; any at or below 0 makes it NOISE too
+ * (two negative overheads give a positive ratio that `actual` alone cannot
+ * reveal).
+ */
+export function target(
+  description: string,
+  actual: number,
+  limit: number,
+  overheads: readonly number[] = [],
+): boolean {
+  const noise = Number.isNaN(actual) || (actual <= 0 && limit > 0) || overheads.some((o) => !(o > 0));
+  const met = !noise && actual <= limit;
+  const line = `${met ? 'MET ' : 'MISS'} ${description}: ${actual.toFixed(3)} (limit ${limit.toFixed(3)})`;
+  console.log(
+    noise
+      ? `${line} NOISE: built on an overhead at or below the baseline's, which this run cannot resolve; rerun on a quieter machine`
+      : line,
+  );
   return met;
 }
 

@@ -42,3 +42,41 @@ export interface Timer {
 export function checkDelay(ms: number, what: string): void {
   if (Number.isNaN(ms)) throw new RangeError(`${what}: delay must be a number of milliseconds, got NaN`);
 }
+
+/**
+ * A short, readable rendering of a bad argument for an error message, in the
+ * style of `@bulwark/core`'s option errors (which clock cannot import: core
+ * depends on clock). @internal
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  if (typeof value === 'symbol') return value.toString();
+  if (value === null || value === undefined || typeof value === 'boolean') return String(value);
+  try {
+    const json = JSON.stringify(value);
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * Throws a TypeError naming `what` and the value when `clock` is not a Clock
+ * (an object with `now()`, and `setTimeout()` when `timers` is set). @internal
+ */
+export function checkClock(clock: unknown, what: string, timers: boolean): asserts clock is Clock {
+  const maybeClock = clock as Partial<Clock> | null;
+  const ok =
+    typeof maybeClock === 'object' &&
+    maybeClock !== null &&
+    typeof maybeClock.now === 'function' &&
+    (!timers || typeof maybeClock.setTimeout === 'function');
+  if (!ok) {
+    const shape = timers ? 'an object with now() and setTimeout()' : 'an object with now()';
+    throw new TypeError(`${what}: clock must be a Clock (${shape}), got ${describeValue(clock)}`);
+  }
+}

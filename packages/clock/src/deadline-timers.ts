@@ -1,4 +1,4 @@
-import type { Clock, Timer } from './clock.ts';
+import { type Clock, checkClock, type Timer } from './clock.ts';
 import { systemClock } from './system-clock.ts';
 
 class Entry implements Timer {
@@ -52,7 +52,9 @@ export class DeadlineTimers {
   /** The slot used last: consecutive calls usually land in the same millisecond. */
   #lastBucket: Bucket | undefined;
 
+  /** @throws TypeError when `clock` is not a Clock. */
   constructor(clock: Clock) {
+    checkClock(clock, 'DeadlineTimers', true);
     this.#clock = clock;
   }
 
@@ -194,10 +196,16 @@ const UNREF = Object.freeze({ unref: true });
 
 const shared = new WeakMap<Clock, DeadlineTimers>();
 
-/** The shared {@link DeadlineTimers} of `clock` (default: the system clock). */
+/**
+ * The shared {@link DeadlineTimers} of `clock` (default: the system clock).
+ * @throws TypeError when `clock` is given but is not a Clock (e.g. `null`).
+ */
 export function deadlineTimers(clock: Clock = systemClock): DeadlineTimers {
   let timers = shared.get(clock);
   if (timers === undefined) {
+    // Checked only on a miss (a WeakMap answers undefined for a non-object key),
+    // so the per-call lookup stays one map read.
+    checkClock(clock, 'deadlineTimers', true);
     timers = new DeadlineTimers(clock);
     shared.set(clock, timers);
   }

@@ -1,4 +1,4 @@
-import type { Clock } from './clock.ts';
+import { type Clock, checkClock } from './clock.ts';
 import { systemClock } from './system-clock.ts';
 
 /** Measures elapsed time on a monotonic clock. */
@@ -11,8 +11,12 @@ export class Stopwatch {
     this.#start = clock.now();
   }
 
-  /** Starts a stopwatch on `clock` (default: {@link systemClock}). */
+  /**
+   * Starts a stopwatch on `clock` (default: {@link systemClock}).
+   * @throws TypeError when `clock` is given but is not a Clock (e.g. `null`).
+   */
   static start(clock: Clock = systemClock): Stopwatch {
+    checkClock(clock, 'Stopwatch.start', false);
     return new Stopwatch(clock);
   }
 

@@ -12,11 +12,24 @@ import {
 } from '@opentelemetry/api';
 
 /**
- * Where `@opentelemetry/api` 1.x keeps whatever was registered globally (the
- * key is shared by every copy of the API with the same major version). When
- * nothing registered a meter provider or a context manager there, every
- * instrument is a no-op and no span can be active, so the bridge returns at
- * once instead of asking the API (which costs 15–25 ns per question).
+ * Where `@opentelemetry/api` 1.x keeps whatever was registered globally: an
+ * object on `globalThis` under `Symbol.for('opentelemetry.js.api.<major>')`,
+ * shared by every copy of the API with that major version (that sharing is how
+ * two copies of the API in one process see the same SDK). When nothing
+ * registered a meter provider or a context manager there, every instrument is a
+ * no-op and no span can be active, so the bridge returns at once instead of
+ * asking the API (which costs 15–25 ns per question).
+ *
+ * This is a deliberate reliance on an implementation detail: the key is defined
+ * in the API's `internal/global-utils` module, not in its documented public
+ * surface. The 1.x releases (checked from 1.1 to 1.9) all use this key, and a
+ * 1.x that moved it would no longer share registrations with older 1.x copies.
+ * If it did move anyway, there is no fallback: `registered()` would answer false
+ * forever, so with an SDK registered bulwark would silently record no metric,
+ * register no gauge and add no span event (calls themselves are unaffected).
+ * The tests that register an SDK (test/core/telemetry.test.ts) fail in that
+ * case, so bumping `@opentelemetry/api` shows it; a user who installs a newer
+ * 1.x than bulwark was tested with (the peer range is ^1.9.0) would not be told.
  */
 const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
 

@@ -3,13 +3,15 @@
 import {
   type BreakerSnapshot,
   type BreakerStateStore,
+  BrokenCircuitError,
+  CircuitClosedError,
   circuitBreaker,
   consecutive,
   failureRate,
   slowCallRate,
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import { InvalidOptionsError } from '@bulwark/core';
+import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { describe, expect, it } from 'vitest';
 
 const fail = () => Promise.reject(new Error('down'));
@@ -166,6 +168,29 @@ describe('a restored half-open breaker', () => {
     expect(breaker.refusal().retryAfterMs).toBe(10_000);
     probe!.success();
     expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('refusal() on a closed breaker', () => {
+  it('throws a CircuitClosedError that names the breaker, since a closed breaker refuses nothing', () => {
+    const named = circuitBreaker({ clock: new VirtualClock(), name: 'search' });
+    let caught: unknown;
+    try {
+      named.refusal();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(CircuitClosedError);
+    expect(isBulwarkError(caught, 'ERR_CIRCUIT_CLOSED')).toBe(true);
+    expect((caught as CircuitClosedError).breaker).toBe('search');
+    expect((caught as Error).message).toBe(
+      'refusal(): circuit "search" is closed and refuses nothing; call refusal() only after tryAcquire() returned undefined',
+    );
+    const unnamed = circuitBreaker({ clock: new VirtualClock() });
+    expect(() => unnamed.refusal()).toThrow(/^refusal\(\): the circuit is closed/);
+    // Once the breaker refuses, refusal() describes it.
+    unnamed.isolate();
+    expect(unnamed.refusal()).toBeInstanceOf(BrokenCircuitError);
   });
 });
 

@@ -1,9 +1,10 @@
 import { systemClock, VirtualClock } from '@bulwark/clock';
-import { isBulwarkError } from '@bulwark/core';
+import { CallbackError, isBulwarkError } from '@bulwark/core';
 import {
   fixedTimeout,
   HEARTBEAT_MONITOR_DEFAULTS,
   heartbeatMonitor,
+  MonitorDisposedError,
   phiAccrual,
   type RecoverEvent,
   type SuspectEvent,
@@ -134,13 +135,25 @@ describe('heartbeatMonitor', () => {
 
   it('wraps a throwing detector factory in a CallbackError', () => {
     const clock = new VirtualClock();
+    const boom = new Error('boom');
     const monitor = heartbeatMonitor({
       clock,
       detector: () => {
-        throw new Error('boom');
+        throw boom;
       },
     });
-    expect(() => monitor.add('p')).toThrow(/detector threw: boom/);
+    let caught: unknown;
+    try {
+      monitor.add('p');
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(CallbackError);
+    expect((caught as CallbackError).code).toBe('ERR_CALLBACK_FAILED');
+    expect((caught as CallbackError).callback).toBe('detector');
+    expect((caught as CallbackError).cause).toBe(boom);
+    expect((caught as Error).message).toBe('detector threw: boom');
+    expect(monitor.has('p')).toBe(false);
   });
 
   it('holds nothing after dispose(), and ignores heartbeats then', async () => {
@@ -153,7 +166,20 @@ describe('heartbeatMonitor', () => {
     expect(monitor.heartbeat('a')).toBe(false);
     expect(monitor.add('c')).toBe(false);
     expect(monitor.status('a')).toBe('unknown');
-    expect(() => monitor.onSuspect(() => {})).toThrow(/disposed/);
+    for (const subscribe of [() => monitor.onSuspect(() => {}), () => monitor.onRecover(() => {})]) {
+      let caught: unknown;
+      try {
+        subscribe();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(MonitorDisposedError);
+      expect(isBulwarkError(caught, 'ERR_MONITOR_DISPOSED')).toBe(true);
+      expect((caught as MonitorDisposedError).monitor).toBe('unnamed');
+      expect((caught as Error).message).toMatch(
+        /heartbeatMonitor "unnamed" is disposed: on(Suspect|Recover)\(\)/,
+      );
+    }
     await clock.advance(10_000);
     expect(suspects).toEqual([]);
     monitor.dispose();

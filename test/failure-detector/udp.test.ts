@@ -1,3 +1,7 @@
+// The heartbeat packet codec, and udpHeartbeatReceiver with datagrams handed to
+// receive(). No socket is opened here: no receiver is bound (listen() is never
+// called), and an unbound node:dgram socket holds no OS socket until it binds or
+// sends. Real UDP on 127.0.0.1 is in test/e2e/failure-detector-udp.test.ts.
 import { VirtualClock } from '@bulwark/clock';
 import {
   decodeHeartbeat,

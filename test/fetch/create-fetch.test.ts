@@ -1,13 +1,13 @@
 import { getEventListeners } from 'node:events';
 import { BulkheadRejectedError } from '@bulwark/bulkhead';
 import { BrokenCircuitError, circuitBreakers, consecutive } from '@bulwark/circuit-breaker';
-import { VirtualClock, wallClockNow } from '@bulwark/clock';
+import { VirtualClock } from '@bulwark/clock';
 import { CallbackError, DeadlineExceededError, InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { withDeadline } from '@bulwark/deadline';
 import { createFetch, FETCH_DEFAULTS, type ResilientFetch } from '@bulwark/fetch';
 import { parseIdempotencyKeyHeader } from '@bulwark/idempotency';
 import { constant, retryBudget } from '@bulwark/retry';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fakeFetch, hang, type Script, settle, stallingResponse, trackedResponse } from './helpers.ts';
 
 const URL_A = 'http://a.test/items';
@@ -623,11 +623,26 @@ describe('createFetch() options', () => {
     expect(seen).toHaveLength(0);
   });
 
-  it('reads the wall clock from @bulwark/clock by default', () => {
-    const before = Date.now();
-    const now = wallClockNow();
-    expect(now).toBeGreaterThanOrEqual(before);
-    expect(now).toBeLessThanOrEqual(Date.now());
+  it('reads the wall clock from @bulwark/clock by default to turn an HTTP-date Retry-After into a wait', async () => {
+    // wallClockNow() reads Date.now(); pin it so the wait is exactly the date minus "now".
+    const now = Date.parse('Sat, 05 Dec 2026 17:00:00 GMT');
+    const retryAt = 'Sat, 05 Dec 2026 17:00:04 GMT';
+    const dateNow = vi.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      const { clock, fetch, seen } = setup((_, n) =>
+        n === 1 ? new Response('', { status: 503, headers: { 'retry-after': retryAt } }) : new Response('ok'),
+      );
+      const call = start(fetch(URL_A));
+      await clock.advance(Date.parse(retryAt) - now - 1);
+      expect(seen).toHaveLength(1);
+      await clock.advance(1);
+      await call.done;
+      expect(seen).toHaveLength(2);
+      expect(call.state.response!.status).toBe(200);
+      expect(dateNow).toHaveBeenCalled();
+    } finally {
+      dateNow.mockRestore();
+    }
   });
 
   it('accepts no options at all', () => {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { InvalidOptionsError } from '@bulwark/core';
+import { CallbackError, InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import {
   completeIdempotent,
   type IdempotentMessage,
@@ -99,8 +99,53 @@ describe('routeIdempotency()', () => {
   it('releases the key when the response cannot be replayed, so the retry runs', async () => {
     const route = routeIdempotency<Caller>('r', { store: memoryStore() });
     const first = await proceed(route.begin({ user: 'a' }, message('k2')));
-    await completeIdempotent(first, 200, {}, Buffer.from([0xff, 0x00]));
-    await proceed(route.begin({ user: 'a' }, message('k2')));
+    // While the first request holds the key, its duplicate waits.
+    expect(await route.begin({ user: 'a' }, message('k2'))).toMatchObject({
+      action: 'respond',
+      reason: 'in-progress',
+      response: { status: 409 },
+    });
+    // A binary body cannot be replayed: the key is released, nothing is stored.
+    expect(await completeIdempotent(first, 200, {}, Buffer.from([0xff, 0x00]))).toBeUndefined();
+    const retry = await route.begin({ user: 'a' }, message('k2'));
+    expect(retry.action).toBe('proceed');
+    expect((retry as ProceedDecision).key).toBe('k2');
+  });
+
+  it('fails closed with a CallbackError when scope throws: no key is taken and nothing runs', async () => {
+    const store = memoryStore();
+    const denied = new Error('no principal');
+    let anonymous = true;
+    const route = routeIdempotency<Caller>('r', {
+      store,
+      scope: (caller) => {
+        if (anonymous) throw denied;
+        return caller.user;
+      },
+    });
+    const begun = route.begin({ user: 'a' }, message('k3'));
+    expect(begun).toBeInstanceOf(Promise);
+    const error = await begun.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallbackError);
+    expect(isBulwarkError(error, 'ERR_CALLBACK_FAILED')).toBe(true);
+    expect((error as CallbackError).callback).toBe('scope');
+    expect((error as CallbackError).cause).toBe(denied);
+    expect((error as Error).message).toBe('scope threw: no principal');
+    // The key was never taken: once scope answers, the same request proceeds.
+    anonymous = false;
+    expect((await proceed(route.begin({ user: 'a' }, message('k3')))).key).toBe('k3');
+  });
+
+  it('fails closed when scope returns something other than a string, rather than mixing namespaces', async () => {
+    const route = routeIdempotency<Caller>('r', {
+      store: memoryStore(),
+      scope: (() => null) as unknown as (caller: Caller) => string,
+    });
+    const error = await route.begin({ user: 'a' }, message('k4')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallbackError);
+    expect((error as CallbackError).callback).toBe('scope');
+    expect((error as CallbackError).cause).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe('scope threw: it returned null, not a string or undefined');
   });
 
   it('namespaces keys by scope, and refuses a repeated header as one malformed key', async () => {

@@ -68,10 +68,25 @@ describe('the delays a retry policy waits, with a seeded random source', () => {
       let at = 0;
       const expectedStarts = [0, ...expected.map((d) => (at += d))];
       expect(starts).toEqual(expectedStarts);
-      for (const d of expected) {
-        expect(d).toBeGreaterThanOrEqual(0);
-        expect(d).toBeLessThanOrEqual(CAP);
-      }
+      // And, independently of the reference, each delay bulwark waited lies in
+      // the range the formula allows for that retry (b = min(cap, base × 2^(n-1))).
+      const waited = starts.slice(1).map((s, i) => s - starts[i]!);
+      waited.forEach((d, i) => {
+        const b = Math.min(CAP, INITIAL * 2 ** i);
+        const [low, high] =
+          jitter === 'none'
+            ? [b, b]
+            : jitter === 'full'
+              ? [0, b]
+              : jitter === 'equal'
+                ? [b / 2, b]
+                : [INITIAL, CAP];
+        // The instants are running sums, so a difference can be off by a rounding error.
+        expect(d).toBeGreaterThanOrEqual(low - 1e-9);
+        expect(d).toBeLessThanOrEqual(high + 1e-9);
+      });
+      // A seeded jittered schedule is not the plain doubling one.
+      if (jitter !== 'none') expect(waited.some((d, i) => d !== Math.min(CAP, INITIAL * 2 ** i))).toBe(true);
     });
   }
 

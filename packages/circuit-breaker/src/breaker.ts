@@ -13,7 +13,7 @@ import {
   type Operation,
   OptionsChecker,
 } from '@bulwark/core';
-import { BrokenCircuitError, type CircuitState } from './errors.ts';
+import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
 import { type BreakerSnapshot, type BreakerStateStore, SNAPSHOT_VERSION } from './store.ts';
 import {
   type BreakerAttributes,
@@ -92,8 +92,6 @@ export type TransitionReason =
   | 'open-elapsed'
   | 'probe-success'
   | 'probe-failure'
-  /** Not produced any more: a probe past `probeTimeoutMs` gives its permit back instead. */
-  | 'probe-timeout'
   | 'isolate'
   | 'release'
   | 'reset'
@@ -352,10 +350,13 @@ export class CircuitBreakerPolicy extends BasePolicy {
     return new Permit(this, generation, probe, probe ? this.#probeSeq : 0);
   }
 
-  /** The error a refused call gets now. */
+  /**
+   * The error a refused call gets now. Throws {@link CircuitClosedError} when the
+   * breaker is closed: call it after `tryAcquire()` returned undefined.
+   */
   refusal(): BrokenCircuitError {
     const state = this.state;
-    if (state === 'closed') throw new Error('refusal(): the breaker is closed and refuses nothing');
+    if (state === 'closed') throw new CircuitClosedError(this.name);
     const now = this.clock.now();
     const retryAfterMs =
       state === 'open'

@@ -27,3 +27,22 @@ export class BrokenCircuitError extends BulwarkError<'ERR_CIRCUIT_OPEN'> {
     this.state = state;
   }
 }
+
+/**
+ * `refusal()` was called while the breaker is closed. A closed breaker refuses
+ * nothing, so there is no refusal to describe: call `refusal()` only after
+ * `tryAcquire()` returned undefined. A programming error, never a call's outcome.
+ */
+export class CircuitClosedError extends BulwarkError<'ERR_CIRCUIT_CLOSED'> {
+  /** The breaker's name, when it has one. */
+  readonly breaker: string | undefined;
+
+  constructor(breaker?: string) {
+    const who = breaker === undefined ? 'the circuit' : `circuit "${breaker}"`;
+    super(
+      'ERR_CIRCUIT_CLOSED',
+      `refusal(): ${who} is closed and refuses nothing; call refusal() only after tryAcquire() returned undefined`,
+    );
+    this.breaker = breaker;
+  }
+}

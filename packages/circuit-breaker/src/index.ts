@@ -12,7 +12,7 @@ export {
   type StateChangeEvent,
   type TransitionReason,
 } from './breaker.ts';
-export { BrokenCircuitError, type CircuitState } from './errors.ts';
+export { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
 export {
   CIRCUIT_BREAKER_REGISTRY_DEFAULTS,
   CircuitBreakerRegistry,

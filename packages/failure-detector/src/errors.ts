@@ -19,3 +19,21 @@ export class PeerSuspectedError extends BulwarkError<'ERR_PEER_SUSPECTED'> {
     this.suspicion = suspicion;
   }
 }
+
+/**
+ * A listener was added to a heartbeat monitor after `dispose()`. A disposed
+ * monitor never checks its peers again, so the listener would never be called:
+ * subscribe before disposing, or create a new monitor.
+ */
+export class MonitorDisposedError extends BulwarkError<'ERR_MONITOR_DISPOSED'> {
+  /** The monitor's name (`'unnamed'` when none was given). */
+  readonly monitor: string;
+
+  constructor(monitor: string, method: string) {
+    super(
+      'ERR_MONITOR_DISPOSED',
+      `heartbeatMonitor "${monitor}" is disposed: ${method}() would never call its listener; subscribe before dispose() or create a new monitor`,
+    );
+    this.monitor = monitor;
+  }
+}

@@ -1,6 +1,6 @@
 export { CHEN_DEFAULTS, ChenDetector, type ChenDetectorOptions, chenDetector } from './chen.ts';
 export type { Detector } from './detector.ts';
-export { PeerSuspectedError } from './errors.ts';
+export { MonitorDisposedError, PeerSuspectedError } from './errors.ts';
 export { FixedTimeoutDetector, type FixedTimeoutOptions, fixedTimeout } from './fixed-timeout.ts';
 export { SuspicionGatePolicy, suspicionGate } from './gate.ts';
 export {

@@ -1,6 +1,7 @@
 import { type Clock, systemClock, type Timer } from '@bulwark/clock';
 import { CallbackError, type Disposable, EventHub, type Listener, OptionsChecker } from '@bulwark/core';
 import type { Detector } from './detector.ts';
+import { MonitorDisposedError } from './errors.ts';
 import { droppedCounter, transitionsCounter } from './telemetry.ts';
 
 /** What a monitor knows about a peer. */
@@ -132,14 +133,17 @@ export class HeartbeatMonitor implements Disposable {
     if (peers !== undefined) for (const id of peers) this.add(id);
   }
 
-  /** Called when a check finds a peer newly suspected. */
+  /** Called when a check finds a peer newly suspected. Throws {@link MonitorDisposedError} after `dispose()`. */
   onSuspect(listener: Listener<SuspectEvent>): Disposable {
-    return this.#hub(this.#onSuspect).subscribe(listener);
+    return this.#hub(this.#onSuspect, 'onSuspect').subscribe(listener);
   }
 
-  /** Called when a heartbeat arrives from a suspected peer and its detector trusts it again. */
+  /**
+   * Called when a heartbeat arrives from a suspected peer and its detector trusts
+   * it again. Throws {@link MonitorDisposedError} after `dispose()`.
+   */
   onRecover(listener: Listener<RecoverEvent>): Disposable {
-    return this.#hub(this.#onRecover).subscribe(listener);
+    return this.#hub(this.#onRecover, 'onRecover').subscribe(listener);
   }
 
   /**
@@ -297,8 +301,8 @@ export class HeartbeatMonitor implements Disposable {
     return this.#disposed;
   }
 
-  #hub<E>(hub: EventHub<E> | undefined): EventHub<E> {
-    if (hub === undefined) throw new Error(`heartbeatMonitor "${this.name}" is disposed`);
+  #hub<E>(hub: EventHub<E> | undefined, method: string): EventHub<E> {
+    if (hub === undefined) throw new MonitorDisposedError(this.name, method);
     return hub;
   }
 

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingHttpHeaders } from 'node:http';
-import { type InvalidOptionsError, OptionsChecker } from '@bulwark/core';
+import { CallbackError, type InvalidOptionsError, OptionsChecker } from '@bulwark/core';
 import {
   type HttpDecision,
   type HttpIdempotencyOptions,
@@ -19,6 +19,16 @@ export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions
    * Who is asking, for example the authenticated principal: keys are
    * namespaced by it, so one client can never replay another's response.
    * Default: one namespace for every client.
+   *
+   * When it throws (or returns something other than a string or undefined),
+   * the request fails closed: the handler does not run, no key is taken, and
+   * `begin()` rejects with a `CallbackError` (`ERR_CALLBACK_FAILED`, callback
+   * `"scope"`, the original error as `cause`). The Fastify and Express plugins
+   * pass it to the framework's error handling, as they do an error the handler
+   * throws: a 500 (Fastify's JSON error, Express's default page) unless the
+   * application's error handler answers otherwise. It is
+   * never answered with a 4xx, nor run unscoped, since either would let a
+   * server-side fault look like the client's or mix clients' keys.
    */
   readonly scope?: (request: Request) => string | undefined;
 }
@@ -36,7 +46,10 @@ export interface IdempotentMessage {
 
 /** A route's idempotency mapping, built by {@link routeIdempotency}. */
 export interface IdempotentRoute<Request> {
-  /** Reads the `Idempotency-Key` header and asks the store what to do with the request. */
+  /**
+   * Reads the `Idempotency-Key` header and asks the store what to do with the
+   * request. Rejects with a `CallbackError` when `scope` or `fingerprint` throws.
+   */
   begin(request: Request, message: IdempotentMessage): Promise<HttpDecision>;
 }
 
@@ -71,11 +84,25 @@ export function routeIdempotency<Request>(
   const scope = options.scope;
   return {
     begin(request, message) {
+      let namespace: string | undefined;
+      if (scope !== undefined) {
+        try {
+          namespace = scope(request);
+        } catch (error) {
+          return Promise.reject(new CallbackError('scope', error));
+        }
+        if (namespace !== undefined && typeof namespace !== 'string') {
+          const got = namespace === null ? 'null' : typeof namespace;
+          return Promise.reject(
+            new CallbackError('scope', new TypeError(`it returned ${got}, not a string or undefined`)),
+          );
+        }
+      }
       const raw = message.headers[KEY_HEADER];
       return mapping.begin({
         key: Array.isArray(raw) ? raw.join(', ') : raw,
         fingerprint: { method: message.method, url: message.url, body: message.body ?? null },
-        scope: scope?.(request),
+        scope: namespace,
       });
     },
   };

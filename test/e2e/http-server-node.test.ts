@@ -1,6 +1,7 @@
 // bulwarkHttp() on a real node:http server on 127.0.0.1 (port 0), with deadlines on a
-// VirtualClock. Nothing sleeps: each test waits on events, and the server is closed
-// (with its connections) after each test even when it fails.
+// VirtualClock. Nothing sleeps: each test waits on events, is bounded to 5 s (each
+// request too), and the server is closed (with its connections) after each test
+// even when it fails. Moved here from test/http-server/ because it uses real sockets.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bulkhead } from '@bulwark/bulkhead';
@@ -34,7 +35,15 @@ function latch<T = void>() {
   return { promise, resolve };
 }
 
-describe('bulwarkHttp()', () => {
+/** The longest a test (or one of its requests) may take; a hang fails it rather than the run. */
+const BOUND_MS = 5_000;
+
+/** fetch() that gives up after BOUND_MS. */
+function get(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, signal: AbortSignal.timeout(BOUND_MS) });
+}
+
+describe('bulwarkHttp() on node:http', { timeout: BOUND_MS }, () => {
   it('runs the handler inside the inbound deadline and gives it the context', async () => {
     const clock = new VirtualClock();
     const url = await serve(
@@ -51,7 +60,7 @@ describe('bulwarkHttp()', () => {
       },
       { clock },
     );
-    const response = await fetch(`${url}/x`, { headers: { 'grpc-timeout': '250m' } });
+    const response = await get(`${url}/x`, { headers: { 'grpc-timeout': '250m' } });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({
       header: 'grpc-timeout',
@@ -67,7 +76,7 @@ describe('bulwarkHttp()', () => {
       ran = true;
       res.end();
     });
-    const response = await fetch(url, { headers: { 'x-request-timeout-ms': 'soon' } });
+    const response = await get(url, { headers: { 'x-request-timeout-ms': 'soon' } });
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
     expect(((await response.json()) as { title: string }).title).toContain('x-request-timeout-ms');
@@ -86,15 +95,15 @@ describe('bulwarkHttp()', () => {
       },
       { bulkhead: limit, retryAfterSeconds: 3 },
     );
-    const first = fetch(url);
+    const first = get(url);
     await started.promise;
-    const shed = await fetch(url);
+    const shed = await get(url);
     expect(shed.status).toBe(503);
     expect(shed.headers.get('retry-after')).toBe('3');
     expect(((await shed.json()) as { type: string }).type).toBe('urn:bulwark:server:overloaded');
     gate.resolve();
     expect(await (await first).text()).toBe('done');
-    const again = await fetch(url);
+    const again = await get(url);
     expect(await again.text()).toBe('done');
     expect(limit.active).toBe(0);
   });
@@ -109,7 +118,7 @@ describe('bulwarkHttp()', () => {
       { onError: (error, req) => errors.push([(error as Error).message, req.url]) },
     );
     for (const path of ['/sync', '/async']) {
-      const response = await fetch(`${url}${path}`);
+      const response = await get(`${url}${path}`);
       expect(response.status).toBe(500);
       expect(((await response.json()) as { type: string }).type).toBe('urn:bulwark:server:handler-failed');
     }
@@ -152,7 +161,7 @@ describe('bulwarkHttp()', () => {
       },
       { clock, defaultTimeoutMs: 100 },
     );
-    const pending = fetch(url);
+    const pending = get(url);
     await started.promise;
     await clock.advance(100);
     const response = await pending;

@@ -18,5 +18,8 @@ export async function run(): Promise<boolean> {
   const oursNs = overhead(result, 'bulwark bulkhead(10, queue 10)');
   const theirs = overhead(result, 'cockatiel bulkhead(10, 10)');
   console.log(`ratio of overheads, bulwark / cockatiel: ${(oursNs / theirs).toFixed(3)}`);
-  return target('bulkhead overhead with a free slot <= cockatiel bulkhead overhead', oursNs / theirs, 1);
+  return target('bulkhead overhead with a free slot <= cockatiel bulkhead overhead', oursNs / theirs, 1, [
+    oursNs,
+    theirs,
+  ]);
 }

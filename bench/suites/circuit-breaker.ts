@@ -88,8 +88,12 @@ export async function run(): Promise<boolean> {
     'closed breaker overhead <= cockatiel ConsecutiveBreaker overhead',
     oursNs / cockatielNs,
     1,
+    [oursNs, cockatielNs],
   );
-  const b = target('closed breaker overhead <= 0.2 x opossum fire() overhead', oursNs / opossumNs, 0.2);
+  const b = target('closed breaker overhead <= 0.2 x opossum fire() overhead', oursNs / opossumNs, 0.2, [
+    oursNs,
+    opossumNs,
+  ]);
   const c = target('heap per idle keyed breaker <= 1024 bytes', perBreaker, 1024);
   const d = target('timers per idle keyed breaker <= 0', ourTimers / keys, 0);
   return a && b && c && d;

@@ -24,6 +24,7 @@ export async function run(): Promise<boolean> {
     'deadline+timeout overhead <= 0.1 x cockatiel cooperative timeout overhead',
     ours / theirs,
     0.1,
+    [ours, theirs],
   );
 
   const scoped = deadline(5_000);

@@ -62,8 +62,10 @@ export async function run(): Promise<boolean> {
     `ratio of overheads, bulwark retry / p-retry: ${(overhead(retries, 'bulwark retry()') / pRetryNs).toFixed(3)}`,
   );
 
-  const a = target('fromOpossum adds <= 0.5 x opossum fire() overhead', fromNs / opossumNs, 0.5);
-  const b = target('opossumPolicy adds <= 0.5 x opossum fire() overhead', policyNs / opossumNs, 0.5);
+  const a = target('fromOpossum adds <= 0.5 x opossum fire() overhead', fromNs / opossumNs, 0.5, [opossumNs]);
+  const b = target('opossumPolicy adds <= 0.5 x opossum fire() overhead', policyNs / opossumNs, 0.5, [
+    opossumNs,
+  ]);
   const c = target(
     'pRetryPolicy adds <= 0.5 x the overhead of p-retry given a signal',
     Math.max(0, ownNs) / withSignalNs,

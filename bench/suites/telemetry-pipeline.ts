@@ -91,5 +91,6 @@ export async function run(): Promise<boolean> {
     'full bulwark pipeline overhead with no SDK <= the same layers from cockatiel',
     oursNoSdk / theirsNoSdk,
     1,
+    [oursNoSdk, theirsNoSdk],
   );
 }

@@ -22,6 +22,7 @@ import {
   isBulwarkError,
   OptionsChecker,
   remainingMs,
+  ScopedContext,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import { formatIdempotencyKeyHeader, IDEMPOTENCY_KEY_HEADER, newIdempotencyKey } from '@bulwark/idempotency';
@@ -34,6 +35,7 @@ import {
   type RetryVerdict,
 } from '@bulwark/retry';
 import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
+import { httpOrigin } from './origin.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 import { parseRetryAfter } from './retry-after.ts';
 
@@ -192,6 +194,15 @@ class CallContext implements ExecutionContext {
 
 const neverAborts = new AbortController().signal;
 
+const ONCE = Object.freeze({ once: true });
+
+/** Aborts `deadline` with the call's `DeadlineExceededError` at `at`. */
+function abortAt(clock: Clock, at: number, budgetMs: number, deadline: AbortController): Timer {
+  return deadlineTimers(clock).schedule(at, () =>
+    deadline.abort(new DeadlineExceededError('deadline', budgetMs)),
+  );
+}
+
 function isFiniteNumberList(value: unknown): value is readonly number[] {
   return (
     Array.isArray(value) &&
@@ -207,7 +218,8 @@ function isInstanceOf<T>(value: unknown, ctor: abstract new (...args: never[]) =
 interface PreparedCall {
   readonly origin: string;
   readonly method: string;
-  readonly headers: Headers;
+  /** The request's own headers; undefined when it has none (a string or URL and no `init.headers`). */
+  readonly headers: Headers | undefined;
   readonly request: Request | undefined;
   readonly init: RequestInit | undefined;
   readonly retryable: boolean;
@@ -400,32 +412,36 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     init: RequestInit | undefined,
   ): PreparedCall | undefined => {
     const request = input instanceof Request ? input : undefined;
-    let url: URL;
-    try {
-      url =
-        request !== undefined ? new URL(request.url) : input instanceof URL ? input : new URL(String(input));
-    } catch {
-      return undefined; // the underlying fetch rejects it with its own TypeError
+    let origin: string | null;
+    if (input instanceof URL) {
+      origin = input.protocol === 'http:' || input.protocol === 'https:' ? input.origin : null;
+    } else {
+      // Parsed once per distinct scheme and authority (see origin.ts), not once per call.
+      origin = httpOrigin(request !== undefined ? request.url : String(input));
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    // Not a valid http(s) URL: the underlying fetch answers it (a TypeError, or its own scheme).
+    if (origin === null) return undefined;
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-    const headers = new Headers(init?.headers ?? request?.headers);
+    const given = init?.headers ?? request?.headers;
+    // Without headers of its own, a call's attempts start each from an empty set.
+    let headers = given === undefined ? undefined : new Headers(given);
     let key: string | undefined;
     const idempotent = isIdempotentMethod(method);
-    if (!idempotent && idempotencyKeys && !headers.has(IDEMPOTENCY_KEY_HEADER)) {
+    if (!idempotent && idempotencyKeys && !headers?.has(IDEMPOTENCY_KEY_HEADER)) {
       try {
         key = generateKey();
       } catch (error) {
         throw new CallbackError('generateIdempotencyKey', error);
       }
+      headers ??= new Headers();
       headers.set(IDEMPOTENCY_KEY_HEADER, formatIdempotencyKeyHeader(key));
     }
     const initBody = init?.body;
     const bodyFromRequest = initBody === undefined && request !== undefined && request.body !== null;
     const replayable = initBody === undefined || isReplayableBody(initBody);
-    const retryable = canRetry && replayable && (idempotent || headers.has(IDEMPOTENCY_KEY_HEADER));
+    const retryable = canRetry && replayable && (idempotent || headers?.has(IDEMPOTENCY_KEY_HEADER) === true);
     return {
-      origin: url.origin,
+      origin,
       method,
       headers,
       request,
@@ -444,37 +460,50 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   ): Promise<Response> => {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
-    const headers = new Headers(call.headers);
+    const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
     if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
     if (sendDeadline) {
       const left = remainingMs(ctx);
       if (left !== Number.POSITIVE_INFINITY) {
         let budgetMs = Math.max(0, left - safetyMarginMs);
-        const given = headers.get(DEADLINE_HEADERS.requestTimeoutMs);
+        const given = call.headers === undefined ? null : headers.get(DEADLINE_HEADERS.requestTimeoutMs);
         if (given !== null && /^\s*[0-9]{1,15}\s*$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
         headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
       }
     }
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
     const attemptInput =
       call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
+    // Under the attempt timeout, ctx is that timeout's own scope: its signal
+    // follows the call's signal until the headers arrive, and the scope can
+    // still be aborted after that. So the attempt is sent with the scope's
+    // signal itself, and the body is bound to the call's signal by aborting the
+    // scope: no controller or listener of this attempt's own.
+    const scope = ctx instanceof ScopedContext ? ctx : undefined;
+    let controller: AbortController | undefined;
+    let onAbort: (() => void) | undefined;
+    if (scope === undefined) {
+      const own = new AbortController();
+      onAbort = () => own.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, ONCE);
+      controller = own;
+    }
+    const sendSignal = controller === undefined ? signal : controller.signal;
+    const init = call.init;
     let pending: Promise<Response>;
     try {
-      pending = baseFetch(attemptInput, {
-        ...call.init,
-        method: call.method,
-        headers,
-        signal: controller.signal,
-      });
+      pending = baseFetch(
+        attemptInput,
+        init === undefined
+          ? { method: call.method, headers, signal: sendSignal }
+          : { ...init, method: call.method, headers, signal: sendSignal },
+      );
     } catch (error) {
-      signal.removeEventListener('abort', onAbort);
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
       return Promise.reject(error);
     }
     return pending.then(
       (response) => {
-        signal.removeEventListener('abort', onAbort);
+        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
         if (signal.aborted) {
           // The attempt timed out as the answer arrived: nobody will read it.
           discardResponse(response, maxDrainBytes);
@@ -482,15 +511,19 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         }
         // From here on the body is bounded by the whole call's deadline and the caller's signal.
         if (outer !== undefined && response.body !== null) {
-          if (outer.aborted) controller.abort(outer.reason);
-          else outer.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+          const abortBody =
+            scope === undefined ? () => controller!.abort(outer.reason) : () => scope.abort(outer.reason);
+          if (outer.aborted) abortBody();
+          else outer.addEventListener('abort', abortBody, ONCE);
         }
         return response;
       },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        throw error;
-      },
+      onAbort === undefined
+        ? undefined
+        : (error: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            throw error;
+          },
     );
   };
 
@@ -532,9 +565,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     let signal: AbortSignal | undefined;
     if (at !== Number.POSITIVE_INFINITY) {
       const deadline = new AbortController();
-      timer = deadlineTimers(clock).schedule(at, () =>
-        deadline.abort(new DeadlineExceededError('deadline', budgetMs)),
-      );
+      timer = abortAt(clock, at, budgetMs, deadline);
       signal =
         callerSignal === undefined ? deadline.signal : AbortSignal.any([callerSignal, deadline.signal]);
     } else if (callerSignal !== undefined) signal = AbortSignal.any([callerSignal]);
@@ -553,7 +584,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         budget?.recordRequest();
         response = await attempt(ctx);
       }
-      // The deadline keeps watching a body until it is read or the deadline passes.
+      // The deadline keeps watching a body until the deadline passes.
       if (response.body === null) timer?.clear();
       return response;
     } catch (error) {

@@ -37,6 +37,9 @@ export class OriginBulkheads {
   readonly maxOrigins: number;
   readonly #options: BulkheadOptions;
   readonly #bulkheads = new Map<string, BulkheadPolicy>();
+  /** The bulkhead get() returned last (and its origin): already the most recently used. */
+  #lastOrigin: string | undefined;
+  #last: BulkheadPolicy | undefined;
 
   constructor(options: OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock } = {}) {
     const check = new OptionsChecker('OriginBulkheads');
@@ -62,17 +65,22 @@ export class OriginBulkheads {
 
   /** The bulkhead for `origin`, created on first use. */
   get(origin: string): BulkheadPolicy {
+    // The same origin as last time is already last in the map: nothing to move.
+    // Only get() adds or moves entries, and #trim() never drops the one it keeps.
+    if (origin === this.#lastOrigin) return this.#last!;
     const bulkheads = this.#bulkheads;
     let bulkhead = bulkheads.get(origin);
     if (bulkhead !== undefined) {
       // Most recently used last: the first idle entry is the eviction candidate.
       bulkheads.delete(origin);
       bulkheads.set(origin, bulkhead);
-      return bulkhead;
+    } else {
+      bulkhead = new BulkheadPolicy(this.#options);
+      bulkheads.set(origin, bulkhead);
+      if (bulkheads.size > this.maxOrigins) this.#trim(origin);
     }
-    bulkhead = new BulkheadPolicy(this.#options);
-    bulkheads.set(origin, bulkhead);
-    if (bulkheads.size > this.maxOrigins) this.#trim(origin);
+    this.#lastOrigin = origin;
+    this.#last = bulkhead;
     return bulkhead;
   }
 

@@ -172,3 +172,70 @@ describe('breaker state stores', () => {
     expect(errors).toEqual(['store down', 'store down']);
   });
 });
+
+describe('circuitBreakers() LRU order under repeated gets', () => {
+  it('keeps the order right when the same key is got again and again', () => {
+    const clock = new VirtualClock();
+    const registry = circuitBreakers({ clock, maxKeys: 3 });
+    const a = registry.get('a');
+    registry.get('b');
+    registry.get('c');
+    expect(registry.get('a')).toBe(a);
+    expect(registry.get('a')).toBe(a);
+    expect(registry.get('a')).toBe(a);
+    expect([...registry.keys()]).toEqual(['b', 'c', 'a']);
+    registry.get('d'); // evicts b, the least recently used
+    expect([...registry.keys()]).toEqual(['c', 'a', 'd']);
+    registry.get('d');
+    registry.get('c');
+    registry.get('c');
+    expect([...registry.keys()]).toEqual(['a', 'd', 'c']);
+    registry.get('e'); // evicts a
+    expect([...registry.keys()]).toEqual(['d', 'c', 'e']);
+    expect(registry.evicted).toBe(2);
+  });
+
+  it('hands out a new breaker after the last one got is deleted or evicted', async () => {
+    const clock = new VirtualClock();
+    const registry = circuitBreakers({ clock, maxKeys: 1, trip: consecutive(1) });
+    const a = registry.get('a');
+    expect(registry.delete('a')).toBe(true);
+    const a2 = registry.get('a');
+    expect(a2).not.toBe(a);
+    expect(registry.get('a')).toBe(a2);
+    // With the only other breaker open, the new key's breaker is handed out but not kept.
+    await a2.execute(fail).catch(() => undefined);
+    expect(a2.state).toBe('open');
+    const b = registry.get('b');
+    expect([...registry.keys()]).toEqual(['a']);
+    const b2 = registry.get('b');
+    expect(b2).not.toBe(b);
+    expect(registry.evicted).toBe(2);
+  });
+
+  it('matches a reference LRU for any sequence of gets and deletes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.constantFrom('a', 'b', 'c', 'd', 'e')), { maxLength: 60 }),
+        fc.integer({ min: 1, max: 4 }),
+        (ops, maxKeys) => {
+          const registry = circuitBreakers({ clock: new VirtualClock(), maxKeys });
+          const model: string[] = [];
+          for (const [isDelete, key] of ops) {
+            const at = model.indexOf(key);
+            if (isDelete) {
+              expect(registry.delete(key)).toBe(at >= 0);
+              if (at >= 0) model.splice(at, 1);
+            } else {
+              registry.get(key);
+              if (at >= 0) model.splice(at, 1);
+              model.push(key);
+              if (model.length > maxKeys) model.shift();
+            }
+            expect([...registry.keys()]).toEqual(model);
+          }
+        },
+      ),
+    );
+  });
+});

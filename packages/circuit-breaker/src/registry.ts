@@ -28,6 +28,9 @@ export class CircuitBreakerRegistry {
   readonly #options: CircuitBreakerRegistryOptions;
   readonly #breakers = new Map<string, CircuitBreakerPolicy>();
   #evicted = 0;
+  /** The key get() handed out last, while its breaker is held: already the most recently used. */
+  #lastKey: string | undefined;
+  #last: CircuitBreakerPolicy | undefined;
 
   constructor(options?: CircuitBreakerRegistryOptions) {
     const check = new OptionsChecker('circuitBreakers()');
@@ -56,12 +59,16 @@ export class CircuitBreakerRegistry {
 
   /** The breaker for `key`, created on first use. */
   get(key: string): CircuitBreakerPolicy {
+    // The same key as last time is already last in the map: nothing to move.
+    if (key === this.#lastKey && this.#last !== undefined) return this.#last;
     const breakers = this.#breakers;
     let breaker = breakers.get(key);
     if (breaker !== undefined) {
       // Most recently used last: the first closed entry is the eviction candidate.
       breakers.delete(key);
       breakers.set(key, breaker);
+      this.#lastKey = key;
+      this.#last = breaker;
       return breaker;
     }
     if (typeof key !== 'string')
@@ -71,6 +78,9 @@ export class CircuitBreakerRegistry {
       storeKey: this.#options.store === undefined ? undefined : `${this.#options.name ?? 'breaker'}:${key}`,
     });
     breakers.set(key, breaker);
+    this.#lastKey = key;
+    this.#last = breaker;
+    // When it evicts the new key's breaker itself, #evictOne forgets it as the last one.
     if (breakers.size > this.maxKeys) this.#evictOne(key);
     return breaker;
   }
@@ -100,6 +110,7 @@ export class CircuitBreakerRegistry {
     const breaker = this.#breakers.get(key);
     if (breaker === undefined) return false;
     breaker._detach();
+    if (key === this.#lastKey) this.#forgetLast();
     return this.#breakers.delete(key);
   }
 
@@ -122,7 +133,13 @@ export class CircuitBreakerRegistry {
     const key = victim ?? busy ?? keep;
     this.#breakers.get(key)!._detach();
     this.#breakers.delete(key);
+    if (key === this.#lastKey) this.#forgetLast();
     this.#evicted++;
+  }
+
+  #forgetLast(): void {
+    this.#lastKey = undefined;
+    this.#last = undefined;
   }
 }
 

@@ -22,7 +22,6 @@ import {
   isBulwarkError,
   OptionsChecker,
   remainingMs,
-  ScopedContext,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import { formatIdempotencyKeyHeader, IDEMPOTENCY_KEY_HEADER, newIdempotencyKey } from '@bulwark/idempotency';
@@ -196,11 +195,54 @@ const neverAborts = new AbortController().signal;
 
 const ONCE = Object.freeze({ once: true });
 
-/** Aborts `deadline` with the call's `DeadlineExceededError` at `at`. */
-function abortAt(clock: Clock, at: number, budgetMs: number, deadline: AbortController): Timer {
-  return deadlineTimers(clock).schedule(at, () =>
-    deadline.abort(new DeadlineExceededError('deadline', budgetMs)),
-  );
+/**
+ * A call's deadline: one entry in the clock's shared deadline timer. While the
+ * call runs it aborts the call's controller. Once a response with a body is
+ * returned it must still abort that body's read, so it stays scheduled until
+ * the deadline passes (nothing tells it when the caller has finished with the
+ * body). For that stretch it keeps only what the abort needs: this object and
+ * the answering attempt's controller (whose signal the underlying fetch
+ * follows), plus, when the caller gave a signal, the call's controller, whose
+ * signal joins the caller's to that body. Not the request, the response, the
+ * call's closures, contexts or the policies' state.
+ */
+class CallDeadline {
+  /** The call's controller, while something may listen to its signal. */
+  call: AbortController | undefined;
+  /** The controller of the attempt whose response (with a body) came last: it aborts that body's read. */
+  body: AbortController | undefined;
+  readonly #budgetMs: number;
+  readonly #timer: Timer;
+
+  constructor(clock: Clock, at: number, budgetMs: number, call: AbortController) {
+    this.call = call;
+    this.body = undefined;
+    this.#budgetMs = budgetMs;
+    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire());
+  }
+
+  /** The call ended with nothing left to watch: an error, or a response without a body. */
+  cancel(): void {
+    this.#timer.clear();
+    this.body = this.call = undefined;
+  }
+
+  #expire(): void {
+    const error = new DeadlineExceededError('deadline', this.#budgetMs);
+    // The body first, so that it ends with this error rather than with the
+    // reason the call's signal would pass on to it.
+    this.body?.abort(error);
+    this.call?.abort(error);
+  }
+}
+
+/**
+ * Aborts `target` with `signal`'s reason when `signal` aborts. A function of
+ * its own so that the listener holds only these two, not the attempt's state.
+ */
+function abortOnAbort(signal: AbortSignal, target: AbortController): void {
+  if (signal.aborted) target.abort(signal.reason);
+  else signal.addEventListener('abort', () => target.abort(signal.reason), ONCE);
 }
 
 function isFiniteNumberList(value: unknown): value is readonly number[] {
@@ -456,6 +498,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     call: PreparedCall,
     input: string | URL | Request,
     ctx: ExecutionContext,
+    deadline: CallDeadline | undefined,
     outer: AbortSignal | undefined,
   ): Promise<Response> => {
     const signal = ctx.signal;
@@ -473,21 +516,16 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     }
     const attemptInput =
       call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
-    // Under the attempt timeout, ctx is that timeout's own scope: its signal
-    // follows the call's signal until the headers arrive, and the scope can
-    // still be aborted after that. So the attempt is sent with the scope's
-    // signal itself, and the body is bound to the call's signal by aborting the
-    // scope: no controller or listener of this attempt's own.
-    const scope = ctx instanceof ScopedContext ? ctx : undefined;
-    let controller: AbortController | undefined;
-    let onAbort: (() => void) | undefined;
-    if (scope === undefined) {
-      const own = new AbortController();
-      onAbort = () => own.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, ONCE);
-      controller = own;
-    }
-    const sendSignal = controller === undefined ? signal : controller.signal;
+    // Each attempt is sent with a controller of its own that follows ctx's
+    // signal (under the attempt timeout, that timeout's scope) until the headers
+    // arrive. After that only the body's read remains, bounded by the call's
+    // deadline and the caller's signal, which abort this controller directly:
+    // what stays reachable from them until the deadline is this controller, not
+    // the attempt's scope and the contexts, signals and listeners it holds.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, ONCE);
+    const sendSignal = controller.signal;
     const init = call.init;
     let pending: Promise<Response>;
     try {
@@ -498,41 +536,39 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
           : { ...init, method: call.method, headers, signal: sendSignal },
       );
     } catch (error) {
-      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       return Promise.reject(error);
     }
     return pending.then(
       (response) => {
-        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         if (signal.aborted) {
           // The attempt timed out as the answer arrived: nobody will read it.
           discardResponse(response, maxDrainBytes);
           throw signal.reason;
         }
-        // From here on the body is bounded by the whole call's deadline and the caller's signal.
-        if (outer !== undefined && response.body !== null) {
-          const abortBody =
-            scope === undefined ? () => controller!.abort(outer.reason) : () => scope.abort(outer.reason);
-          if (outer.aborted) abortBody();
-          else outer.addEventListener('abort', abortBody, ONCE);
+        if (response.body !== null) {
+          // A later attempt's response replaces this one; a response the retry
+          // loop discards has its body read or cancelled by discardResponse.
+          if (deadline !== undefined) deadline.body = controller;
+          if (outer !== undefined) abortOnAbort(outer, controller);
         }
         return response;
       },
-      onAbort === undefined
-        ? undefined
-        : (error: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            throw error;
-          },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        throw error;
+      },
     );
   };
 
   const attemptThrough = (
     call: PreparedCall,
     input: string | URL | Request,
+    deadline: CallDeadline | undefined,
     outer: AbortSignal | undefined,
   ): ((ctx: ExecutionContext) => Promise<Response>) => {
-    const sendOnce = (ctx: ExecutionContext): Promise<Response> => send(call, input, ctx, outer);
+    const sendOnce = (ctx: ExecutionContext): Promise<Response> => send(call, input, ctx, deadline, outer);
     const timed =
       attemptTimeout === undefined ? sendOnce : (ctx: ExecutionContext) => attemptTimeout.run(sendOnce, ctx);
     const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
@@ -561,13 +597,13 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     // The call's own signal: the caller's abort and the deadline. It is a new
     // signal even without a deadline, so that the listeners this call adds never
     // land on the caller's signal, which may live much longer than the call.
-    let timer: Timer | undefined;
+    let deadline: CallDeadline | undefined;
     let signal: AbortSignal | undefined;
     if (at !== Number.POSITIVE_INFINITY) {
-      const deadline = new AbortController();
-      timer = abortAt(clock, at, budgetMs, deadline);
+      const controller = new AbortController();
+      deadline = new CallDeadline(clock, at, budgetMs, controller);
       signal =
-        callerSignal === undefined ? deadline.signal : AbortSignal.any([callerSignal, deadline.signal]);
+        callerSignal === undefined ? controller.signal : AbortSignal.any([callerSignal, controller.signal]);
     } else if (callerSignal !== undefined) signal = AbortSignal.any([callerSignal]);
     const ctx = new CallContext(
       signal ?? neverAborts,
@@ -576,7 +612,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       name,
       call.key,
     );
-    const attempt = attemptThrough(call, input, signal);
+    // A body's read follows the caller's signal, when there is one, through
+    // the call's own signal; the deadline aborts the answering attempt itself.
+    const attempt = attemptThrough(call, input, deadline, callerSignal === undefined ? undefined : signal);
     try {
       let response: Response;
       if (call.retryable) response = await retryPolicy.run(attempt, ctx);
@@ -584,11 +622,15 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         budget?.recordRequest();
         response = await attempt(ctx);
       }
-      // The deadline keeps watching a body until the deadline passes.
-      if (response.body === null) timer?.clear();
+      if (deadline !== undefined) {
+        // The deadline keeps watching a body until the deadline passes. Without
+        // a caller's signal, nothing listens to the call's signal any more.
+        if (response.body === null) deadline.cancel();
+        else if (callerSignal === undefined) deadline.call = undefined;
+      }
       return response;
     } catch (error) {
-      timer?.clear();
+      deadline?.cancel();
       throw error;
     }
   };

@@ -187,5 +187,7 @@ export class ScopedContext implements ExecutionContext {
       this.#listening.removeEventListener('abort', this.#onParentAbort!);
       this.#listening = undefined;
     }
+    // The listener's closure holds the parent's signal: let both go with the call.
+    this.#onParentAbort = undefined;
   }
 }

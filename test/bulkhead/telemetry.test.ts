@@ -1,17 +1,9 @@
 import { bulkhead } from '@bulwark/bulkhead';
 import { VirtualClock } from '@bulwark/clock';
-import { metrics } from '@opentelemetry/api';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
 import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 
-afterEach(() => {
-  metrics.disable();
-});
+afterEach(resetOtel);
 
 /** A call that finishes when `release()` is called. */
 function gate() {
@@ -24,22 +16,11 @@ function gate() {
 
 describe('bulkhead telemetry', () => {
   it('tracks active calls and queue depth as up-down counters and counts rejections by reason', async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 60_000,
-    });
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+    const otel = installOtel();
     const clock = new VirtualClock();
     const b = bulkhead({ maxConcurrent: 2, maxQueue: 2, queueTimeoutMs: 100, name: 'db', clock });
-    const points = async (name: string) => {
-      const { resourceMetrics } = await reader.collect();
-      const metric = resourceMetrics.scopeMetrics
-        .flatMap((s) => s.metrics)
-        .find((m) => m.descriptor.name === name);
-      return (metric?.dataPoints ?? [])
-        .map((p) => ({ ...p.attributes, value: p.value }) as Record<string, unknown>)
-        .filter((p) => p.bulkhead === 'db');
-    };
+    const points = async (name: string) =>
+      (await otel.collect()).points(name).filter((p) => p.bulkhead === 'db');
 
     const g = gate();
     const running = [b.execute(() => g.done), b.execute(() => g.done)];

@@ -1,39 +1,14 @@
 import { circuitBreaker, circuitBreakers, consecutive } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import { context, metrics, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 
-afterEach(() => {
-  metrics.disable();
-  trace.disable();
-  context.disable();
-});
+afterEach(resetOtel);
 
 describe('circuit breaker telemetry', () => {
   it('reports calls, refusals, transitions, the state gauge and a span event on trips', async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 60_000,
-    });
-    const provider = new MeterProvider({ readers: [reader] });
-    metrics.setGlobalMeterProvider(provider);
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    const spans = new InMemorySpanExporter();
-    trace.setGlobalTracerProvider(
-      new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }),
-    );
+    const otel = installOtel({ tracing: true });
 
     const clock = new VirtualClock();
     const registry = circuitBreakers({ clock, name: 'hosts', trip: consecutive(1) });
@@ -58,12 +33,10 @@ describe('circuit breaker telemetry', () => {
     await left.execute(() => Promise.reject(new Error('down'))).catch(() => undefined);
     expect(left.state).toBe('open');
 
-    const { resourceMetrics } = await reader.collect();
-    const all = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+    const collected = await otel.collect();
     const points = (name: string) =>
-      all
-        .find((m) => m.descriptor.name === name)!
-        .dataPoints.map((p) => ({ ...p.attributes, value: p.value }) as Record<string, unknown>)
+      collected
+        .points(name)
         .filter((p) => p.breaker === 'payments' || p.breaker === 'hosts' || p.breaker === 'small');
     expect(points('bulwark.circuit.calls')).toEqual(
       expect.arrayContaining([
@@ -89,10 +62,8 @@ describe('circuit breaker telemetry', () => {
     expect(gauge.filter((p) => p.breaker === 'small')).toEqual([
       { breaker: 'small', state: 'closed', value: 1 },
     ]);
-    const events = spans.getFinishedSpans()[0]!.events.map((e) => [e.name, e.attributes]);
-    expect(events).toEqual([
+    expect(otel.events()).toEqual([
       ['bulwark.circuit.opened', { breaker: 'payments', reason: 'trip', open_ms: 1_000 }],
     ]);
-    await provider.shutdown();
   });
 });

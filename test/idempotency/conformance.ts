@@ -1,7 +1,12 @@
 // The behaviour every IdempotencyStore must have, as one suite run against the
 // memory store (on a VirtualClock) and against Redis and PostgreSQL (real time,
 // short leases).
-import { type IdempotencyStore, idempotency } from '@bulwark/idempotency';
+import {
+  type IdempotencyGuard,
+  type IdempotencyStore,
+  type IdempotentResult,
+  idempotency,
+} from '@bulwark/idempotency';
 import { describe, expect, it } from 'vitest';
 
 export interface ConformanceTarget {
@@ -67,29 +72,25 @@ export function describeStoreConformance(name: string, target: () => Conformance
       const key = t.key('mismatch');
       await guard.run(key, { amount: 5 }, () => 'paid');
       expect(await guard.run(key, { amount: 6 }, () => 'paid twice')).toEqual({ kind: 'mismatch' });
-      let finish!: (v: string) => void;
       const key2 = t.key('mismatch-in-progress');
-      const running = guard.run(key2, 'a', () => new Promise<string>((r) => (finish = r)));
-      await waitUntil(() => finish !== undefined);
+      const running = await inside(guard, key2, 'a');
       expect(await guard.run(key2, 'b', () => 'x')).toEqual({ kind: 'mismatch' });
-      finish('a');
-      expect((await running).kind).toBe('executed');
+      running.finish('a');
+      expect((await running.result).kind).toBe('executed');
     });
 
     it('answers in-progress with the time left on the lease while the owner runs', async () => {
       const { t, guard } = guardOf<string>();
       const key = t.key('in-progress');
-      let finish!: (v: string) => void;
-      const running = guard.run(key, 'req', () => new Promise<string>((r) => (finish = r)));
-      await waitUntil(() => finish !== undefined);
+      const running = await inside(guard, key, 'req');
       const second = await guard.run(key, 'req', () => 'second');
       expect(second.kind).toBe('in-progress');
       if (second.kind === 'in-progress') {
         expect(second.retryAfterMs).toBeGreaterThan(0);
         expect(second.retryAfterMs).toBeLessThanOrEqual(t.leaseMs);
       }
-      finish('first');
-      expect(await running).toEqual({ kind: 'executed', value: 'first', completion: 'stored' });
+      running.finish('first');
+      expect(await running.result).toEqual({ kind: 'executed', value: 'first', completion: 'stored' });
     });
 
     it('stores an undefined result explicitly and replays it as undefined', async () => {
@@ -170,14 +171,12 @@ export function describeStoreConformance(name: string, target: () => Conformance
     it('rejects the late completion of an owner whose lease was taken over', async () => {
       const { t, guard } = guardOf<string>();
       const key = t.key('fenced');
-      let finishSlow!: (v: string) => void;
-      const slow = guard.run(key, 'req', () => new Promise<string>((r) => (finishSlow = r)));
-      await waitUntil(() => finishSlow !== undefined);
+      const slow = await inside(guard, key, 'req');
       await t.wait(t.leaseMs + t.marginMs);
       const takeover = await guard.run(key, 'req', () => 'new owner');
       expect(takeover).toEqual({ kind: 'executed', value: 'new owner', completion: 'stored' });
-      finishSlow('old owner');
-      expect(await slow).toEqual({ kind: 'executed', value: 'old owner', completion: 'lease-lost' });
+      slow.finish('old owner');
+      expect(await slow.result).toEqual({ kind: 'executed', value: 'old owner', completion: 'lease-lost' });
       expect(await guard.run(key, 'req', () => 'third')).toEqual({ kind: 'replayed', value: 'new owner' });
     });
 
@@ -198,6 +197,21 @@ export function describeStoreConformance(name: string, target: () => Conformance
       });
     });
   });
+}
+
+/**
+ * Starts a request whose fn runs until `finish` is called, and resolves once fn is
+ * running (the request holds the key): `result` is what the guard then returns.
+ */
+async function inside<T>(
+  guard: IdempotencyGuard<T>,
+  key: string,
+  fingerprint: unknown,
+): Promise<{ finish(value: T): void; result: Promise<IdempotentResult<T>> }> {
+  let finish: ((value: T) => void) | undefined;
+  const result = guard.run(key, fingerprint, () => new Promise<T>((resolve) => (finish = resolve)));
+  await waitUntil(() => finish !== undefined);
+  return { finish: (value) => finish!(value), result };
 }
 
 /** Waits (in real event-loop turns, not time) until `condition` holds. */

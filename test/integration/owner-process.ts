@@ -17,13 +17,17 @@ export interface OwnerProcess {
   finish(): void;
 }
 
-const fixture = new URL('./fixtures/owner.ts', import.meta.url).pathname;
-
-export function spawnOwner(args: readonly string[]): OwnerProcess {
+/** Starts fixtures/<name>.ts in a node process of its own, reading the lines it prints. */
+function spawnFixture(name: string, args: readonly string[]) {
+  const fixture = new URL(`./fixtures/${name}.ts`, import.meta.url).pathname;
   const child = spawn(process.execPath, ['--conditions=bulwark-source', fixture, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const lines = createInterface({ input: child.stdout! });
+  return { child, lines: createInterface({ input: child.stdout! }) };
+}
+
+export function spawnOwner(args: readonly string[]): OwnerProcess {
+  const { child, lines } = spawnFixture('owner', args);
   let onInside!: () => void;
   let onResult!: (value: unknown) => void;
   const entered = new Promise<void>((resolve) => (onInside = resolve));
@@ -60,21 +64,15 @@ interface RaceResult {
   readonly kinds: readonly string[];
 }
 
-const racer = new URL('./fixtures/racer.ts', import.meta.url).pathname;
-
 /**
  * Starts `processes` racers on one key, lets them all go at once, and returns
  * what each reported. Kills any racer still running when it returns or throws.
  */
 async function race(args: readonly string[], processes: number, each: number): Promise<RaceResult[]> {
-  const children = Array.from({ length: processes }, () =>
-    spawn(process.execPath, ['--conditions=bulwark-source', racer, ...args, String(each)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
-  );
+  const racers = Array.from({ length: processes }, () => spawnFixture('racer', [...args, String(each)]));
+  const children = racers.map((r) => r.child);
   try {
-    const reports = children.map((child) => {
-      const lines = createInterface({ input: child.stdout! });
+    const reports = racers.map(({ child, lines }) => {
       let onReady!: () => void;
       let onResult!: (r: RaceResult) => void;
       const ready = new Promise<void>((resolve) => (onReady = resolve));
@@ -110,6 +108,13 @@ export function describeOwnerProcesses(name: string, target: () => OwnerTarget):
         }
       }
     });
+    /** An owner process inside fn, holding `key` with the suite's lease. */
+    const ownerInside = async (t: OwnerTarget, key: string): Promise<OwnerProcess> => {
+      const owner = spawnOwner([...t.args, key, String(leaseMs)]);
+      children.push(owner);
+      await owner.inside;
+      return owner;
+    };
 
     it('runs fn exactly once for 100 requests with one key spread over 4 processes', async () => {
       const t = target();
@@ -127,9 +132,7 @@ export function describeOwnerProcesses(name: string, target: () => OwnerTarget):
       const t = target();
       const key = t.key('crash');
       const guard = t.guard(leaseMs);
-      const owner = spawnOwner([...t.args, key, String(leaseMs)]);
-      children.push(owner);
-      await owner.inside;
+      const owner = await ownerInside(t, key);
       expect((await guard.run(key, 'request', () => 'too early')).kind).toBe('in-progress');
       owner.child.kill('SIGKILL');
       await owner.exited;
@@ -156,9 +159,7 @@ export function describeOwnerProcesses(name: string, target: () => OwnerTarget):
       const t = target();
       const key = t.key('pause');
       const guard = t.guard(leaseMs);
-      const owner = spawnOwner([...t.args, key, String(leaseMs)]);
-      children.push(owner);
-      await owner.inside;
+      const owner = await ownerInside(t, key);
       owner.child.kill('SIGSTOP');
       await sleep(leaseMs + 150);
       expect(await guard.run(key, 'request', () => 'new owner')).toEqual({

@@ -1,21 +1,25 @@
-import { isBulwarkError } from '@bulwark/core';
-import { idempotency, StoreUnavailableError } from '@bulwark/idempotency';
+import { idempotency } from '@bulwark/idempotency';
 import { postgresIdempotencyStore } from '@bulwark/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeStoreConformance } from '../idempotency/conformance.ts';
 import { describeOwnerProcesses } from './owner-process.ts';
-import { DATABASE_URL, deadPort, postgresAvailable, RUN_ID, sleep } from './services.ts';
-import { startProxy } from './tcp-proxy.ts';
+import { DATABASE_URL, postgresAvailable, REAL_TIME_CONFORMANCE, RUN_ID, sleep } from './services.ts';
+import { storeOutageTests } from './store-outages.ts';
 
 const available = await postgresAvailable();
 const table = `bulwark_idem_${RUN_ID}`.toLowerCase();
 let seq = 0;
 const key = (name: string) => `${name}-${++seq}`;
 
-function poolFor(connectionString: string, max = 10): pg.Pool {
+function poolFor(connectionString: string, max = 10, queryTimeout = true): pg.Pool {
   // Short timeouts: an unreachable server fails fast.
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 1_000, query_timeout: 2_000 });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 1_000,
+    query_timeout: queryTimeout ? 2_000 : undefined,
+  });
   pool.on('error', () => {});
   return pool;
 }
@@ -33,11 +37,8 @@ describe.skipIf(!available)('PostgreSQL idempotency store', () => {
   });
 
   describeStoreConformance('postgres', () => ({
+    ...REAL_TIME_CONFORMANCE,
     store: () => postgresIdempotencyStore(pool, { table }),
-    wait: sleep,
-    leaseMs: 300,
-    ttlMs: 600,
-    marginMs: 150,
     key,
   }));
 
@@ -104,83 +105,26 @@ describe.skipIf(!available)('PostgreSQL idempotency store', () => {
     expect(queries).toBe(2);
   });
 
-  it('fails closed when PostgreSQL is unreachable: nothing runs', async () => {
-    const port = await deadPort();
-    const offline = poolFor(`postgres://postgres@127.0.0.1:${port}/test`);
-    const guard = idempotency({ store: postgresIdempotencyStore(offline, { table }) });
-    let ran = false;
-    const error = await guard
-      .run(key('down'), 'req', () => {
-        ran = true;
-      })
-      .catch((e: unknown) => e);
-    expect(isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')).toBe(true);
-    expect(ran).toBe(false);
-    await offline.end();
-  });
-
-  it('fails closed within storeTimeoutMs when PostgreSQL stops answering without closing the connection', async () => {
-    const url = new URL(DATABASE_URL);
-    const proxy = await startProxy(url.hostname, Number(url.port || 5432));
-    const target = new URL(DATABASE_URL);
-    target.hostname = '127.0.0.1';
-    target.port = String(proxy.port);
-    // No query_timeout here: only the guard's own limit ends the wait.
-    const proxied = new pg.Pool({ connectionString: target.toString(), max: 1 });
-    proxied.on('error', () => {});
-    try {
-      const guard = idempotency<string>({
-        store: postgresIdempotencyStore(proxied, { table }),
-        storeTimeoutMs: 300,
-      });
-      expect((await guard.run(key('frozen-before'), 'req', () => 'before')).kind).toBe('executed');
-      proxy.freeze();
-      let ran = false;
-      const error = await guard
-        .run(key('frozen'), 'req', () => {
-          ran = true;
-          return 'never';
-        })
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect(ran).toBe(false);
-    } finally {
-      await proxy.cut();
-      await proxied.end().catch(() => {});
-    }
-  });
-
-  it('fails closed when the connection to PostgreSQL is cut mid-test', async () => {
-    const url = new URL(DATABASE_URL);
-    const proxy = await startProxy(url.hostname, Number(url.port || 5432));
-    const target = new URL(DATABASE_URL);
-    target.hostname = '127.0.0.1';
-    target.port = String(proxy.port);
-    const proxied = poolFor(target.toString(), 1);
-    const guard = idempotency<string>({
-      store: postgresIdempotencyStore(proxied, { table }),
-      leaseMs: 5_000,
-    });
-    expect((await guard.run(key('cut'), 'req', () => 'before')).kind).toBe('executed');
-
-    const k = key('cut-during');
-    const during = await guard.run(k, 'req', async () => {
-      await proxy.cut();
-      return 'during';
-    });
-    expect(during).toEqual({ kind: 'executed', value: 'during', completion: 'store-error' });
-    const row = await pool.query(`SELECT state FROM "${table}" WHERE key = $1`, [k]);
-    expect(row.rows[0]).toEqual({ state: 'in_progress' });
-
-    let ran = false;
-    const error = await guard
-      .run(key('cut-after'), 'req', () => {
-        ran = true;
-        return 'after';
-      })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(ran).toBe(false);
-    await proxied.end().catch(() => {});
-  });
+  storeOutageTests('PostgreSQL', () => ({
+    url: DATABASE_URL,
+    defaultPort: 5432,
+    async connect(url) {
+      // One connection and no query_timeout: a test's wait ends only by the guard's limit.
+      const proxied = poolFor(url, 1, false);
+      try {
+        await proxied.query('select 1');
+      } catch (error) {
+        await proxied.end().catch(() => {});
+        throw error;
+      }
+      return { store: postgresIdempotencyStore(proxied, { table }), close: () => proxied.end() };
+    },
+    unconnected(url) {
+      const offline = poolFor(url);
+      return { store: postgresIdempotencyStore(offline, { table }), close: () => offline.end() };
+    },
+    recordState: async (k) => (await pool.query(`SELECT state FROM "${table}" WHERE key = $1`, [k])).rows[0],
+    inProgress: { state: 'in_progress' },
+    key,
+  }));
 });

@@ -1,12 +1,11 @@
-import { isBulwarkError } from '@bulwark/core';
-import { idempotency, StoreUnavailableError } from '@bulwark/idempotency';
+import { idempotency } from '@bulwark/idempotency';
 import { redisIdempotencyStore } from '@bulwark/redis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeStoreConformance } from '../idempotency/conformance.ts';
 import { describeOwnerProcesses } from './owner-process.ts';
-import { deadPort, REDIS_URL, RUN_ID, redisAvailable, sleep } from './services.ts';
-import { startProxy } from './tcp-proxy.ts';
+import { REAL_TIME_CONFORMANCE, REDIS_URL, RUN_ID, redisAvailable } from './services.ts';
+import { storeOutageTests } from './store-outages.ts';
 
 const available = await redisAvailable();
 const prefix = `bulwark:test:${RUN_ID}:`;
@@ -40,11 +39,8 @@ describe.skipIf(!available)('Redis idempotency store', () => {
   });
 
   describeStoreConformance('redis', () => ({
+    ...REAL_TIME_CONFORMANCE,
     store: () => redisIdempotencyStore(client, { prefix }),
-    wait: sleep,
-    leaseMs: 300,
-    ttlMs: 600,
-    marginMs: 150,
     key,
   }));
 
@@ -85,73 +81,19 @@ describe.skipIf(!available)('Redis idempotency store', () => {
     expect(calls).toEqual(['evalSha', 'evalSha']);
   });
 
-  it('fails closed when Redis is unreachable: nothing runs', async () => {
-    const port = await deadPort();
-    await expect(connect(`redis://127.0.0.1:${port}`)).rejects.toThrow();
-    const offline = createClient({ url: `redis://127.0.0.1:${port}`, disableOfflineQueue: true });
-    const guard = idempotency({ store: redisIdempotencyStore(offline, { prefix }) });
-    let ran = false;
-    const error = await guard
-      .run(key('down'), 'req', () => {
-        ran = true;
-      })
-      .catch((e: unknown) => e);
-    expect(isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')).toBe(true);
-    expect(ran).toBe(false);
-  });
-
-  it('fails closed within storeTimeoutMs when Redis stops answering without closing the connection', async () => {
-    const url = new URL(REDIS_URL);
-    const proxy = await startProxy(url.hostname, Number(url.port || 6379));
-    const proxied = await connect(`redis://127.0.0.1:${proxy.port}`);
-    try {
-      const guard = idempotency<string>({
-        store: redisIdempotencyStore(proxied, { prefix }),
-        storeTimeoutMs: 300,
-      });
-      expect((await guard.run(key('frozen-before'), 'req', () => 'before')).kind).toBe('executed');
-      proxy.freeze();
-      let ran = false;
-      const error = await guard
-        .run(key('frozen'), 'req', () => {
-          ran = true;
-          return 'never';
-        })
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect((error as Error).message).toMatch(/storeTimeoutMs/);
-      expect(ran).toBe(false);
-    } finally {
-      await proxy.cut();
-      proxied.destroy();
-    }
-  });
-
-  it('fails closed when the connection to Redis is cut mid-test', async () => {
-    const url = new URL(REDIS_URL);
-    const proxy = await startProxy(url.hostname, Number(url.port || 6379));
-    const proxied = await connect(`redis://127.0.0.1:${proxy.port}`);
-    const guard = idempotency<string>({ store: redisIdempotencyStore(proxied, { prefix }), leaseMs: 5_000 });
-    expect((await guard.run(key('cut'), 'req', () => 'before')).kind).toBe('executed');
-
-    // Cut while fn runs: the result comes back, the record is not completed.
-    const k = key('cut-during');
-    const during = await guard.run(k, 'req', async () => {
-      await proxy.cut();
-      return 'during';
-    });
-    expect(during).toEqual({ kind: 'executed', value: 'during', completion: 'store-error' });
-    expect(await client.hGet(prefix + k, 's')).toBe('p');
-
-    // Cut before the request: it is refused and fn never runs.
-    let ran = false;
-    const error = await guard
-      .run(key('cut-after'), 'req', () => {
-        ran = true;
-        return 'after';
-      })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(ran).toBe(false);
-  });
+  storeOutageTests('Redis', () => ({
+    url: REDIS_URL,
+    defaultPort: 6379,
+    async connect(url) {
+      const proxied = await connect(url);
+      return { store: redisIdempotencyStore(proxied, { prefix }), close: async () => proxied.destroy() };
+    },
+    unconnected(url) {
+      const offline = createClient({ url, disableOfflineQueue: true });
+      return { store: redisIdempotencyStore(offline, { prefix }), close: async () => {} };
+    },
+    recordState: (k) => client.hGet(prefix + k, 's'),
+    inProgress: 'p',
+    key,
+  }));
 });

@@ -85,3 +85,14 @@ export async function deadPort(): Promise<number> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** `url` with its host set to loopback and its port to `port`: a proxy's, or one nothing listens on. */
+export function atPort(url: string, port: number): string {
+  const moved = new URL(url);
+  moved.hostname = '127.0.0.1';
+  moved.port = String(port);
+  return moved.toString();
+}
+
+/** The store conformance suite's timings against a real server: real waits, short leases. */
+export const REAL_TIME_CONFORMANCE = { wait: sleep, leaseMs: 300, ttlMs: 600, marginMs: 150 } as const;

@@ -3,19 +3,11 @@
 import { DeadlineExceededError, pipeline } from '@bulwark/core';
 import { fromOpossum, opossumPolicy } from '@bulwark/interop/opossum';
 import { constant, isRetryableError, retry } from '@bulwark/retry';
-import { metrics } from '@opentelemetry/api';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
 import CircuitBreaker from 'opossum';
 import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 
-afterEach(() => {
-  metrics.disable();
-});
+afterEach(resetOtel);
 
 describe("opossum's own timers through the adapters (real time)", () => {
   it("turns opossum's timeout into a retryable timeout error that aborts ctx.signal, so bulwark retries it", async () => {
@@ -65,11 +57,7 @@ describe("opossum's own timers through the adapters (real time)", () => {
   });
 
   it('bridges open, half-open and close, and gives the exact retryAfterMs while open', async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 60_000,
-    });
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+    const otel = installOtel();
     let healthy = false;
     const breaker = new CircuitBreaker(
       async () => {
@@ -98,11 +86,9 @@ describe("opossum's own timers through the adapters (real time)", () => {
       expect(await call()).toBe('ok');
       expect(breaker.closed).toBe(true);
 
-      const { resourceMetrics } = await reader.collect();
-      const transitions = resourceMetrics.scopeMetrics
-        .find((s) => s.scope.name === '@bulwark/interop')!
-        .metrics.find((m) => m.descriptor.name === 'bulwark.circuit.transitions')!
-        .dataPoints.map((p) => `${p.attributes.from}->${p.attributes.to}`);
+      const transitions = (await otel.collect('@bulwark/interop'))
+        .points('bulwark.circuit.transitions')
+        .map((p) => `${p.from}->${p.to}`);
       expect(transitions.sort()).toEqual(['closed->open', 'half-open->closed', 'open->half-open']);
     } finally {
       call.dispose();

@@ -1,39 +1,15 @@
 import { VirtualClock } from '@bulwark/clock';
 import { fromOpossum, opossumPolicy } from '@bulwark/interop/opossum';
-import { context, metrics, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { trace } from '@opentelemetry/api';
 import CircuitBreaker from 'opossum';
 import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 
-afterEach(() => {
-  metrics.disable();
-  trace.disable();
-  context.disable();
-});
+afterEach(resetOtel);
 
 describe('opossum telemetry bridge', () => {
   it("reports an opossum breaker's events under the native metric names, with source: 'opossum'", async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 60_000,
-    });
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    const spans = new InMemorySpanExporter();
-    trace.setGlobalTracerProvider(
-      new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }),
-    );
+    const otel = installOtel({ tracing: true });
 
     const clock = new VirtualClock();
     const breaker = new CircuitBreaker(
@@ -53,12 +29,8 @@ describe('opossum telemetry bridge', () => {
     });
     await policy.execute(() => 'found');
 
-    const { resourceMetrics } = await reader.collect();
-    const scope = resourceMetrics.scopeMetrics.find((s) => s.scope.name === '@bulwark/interop')!;
-    const points = (name: string) =>
-      scope.metrics
-        .find((m) => m.descriptor.name === name)!
-        .dataPoints.map((p) => ({ ...p.attributes, value: p.value }) as Record<string, unknown>);
+    const collected = await otel.collect('@bulwark/interop');
+    const points = (name: string) => collected.points(name);
     expect(points('bulwark.circuit.calls')).toEqual(
       expect.arrayContaining([
         { breaker: 'billing', source: 'opossum', outcome: 'success', value: 1 },
@@ -78,7 +50,7 @@ describe('opossum telemetry bridge', () => {
         { breaker: 'search', source: 'opossum', state: 'closed', value: 1 },
       ]),
     );
-    const opened = spans.getFinishedSpans()[0]!.events.find((e) => e.name === 'bulwark.circuit.opened');
+    const opened = otel.spans()[0]!.events.find((e) => e.name === 'bulwark.circuit.opened');
     expect(opened?.attributes).toEqual({
       breaker: 'billing',
       reason: 'trip',
@@ -89,13 +61,9 @@ describe('opossum telemetry bridge', () => {
     call.dispose();
     policy.dispose();
     breaker.shutdown();
-    const after = await reader.collect();
-    const gauge = after.resourceMetrics.scopeMetrics
-      .find((s) => s.scope.name === '@bulwark/interop')!
-      .metrics.find((m) => m.descriptor.name === 'bulwark.circuit.state');
-    const live = (gauge?.dataPoints ?? []).filter(
-      (p) => (p.attributes.breaker === 'billing' || p.attributes.breaker === 'search') && p.value !== 0,
-    );
+    const after = await otel.collect('@bulwark/interop');
+    const gauge = after.has('bulwark.circuit.state') ? after.points('bulwark.circuit.state') : [];
+    const live = gauge.filter((p) => (p.breaker === 'billing' || p.breaker === 'search') && p.value !== 0);
     expect(live).toEqual([]);
   });
 });

@@ -1,8 +1,10 @@
+import { VirtualClock } from '@bulwark/clock';
 import {
   BulwarkError,
   CallbackError,
   DeadlineExceededError,
   EventHub,
+  formatValue,
   InvalidOptionsError,
   isBulwarkError,
   OptionsChecker,
@@ -95,6 +97,29 @@ describe('OptionsChecker', () => {
     check.oneOf('c', undefined, ['x']);
     expect(check.failed).toBe(false);
     expect(() => check.done()).not.toThrow();
+  });
+
+  it('accepts a clock with now(), and with setTimeout() when timers are needed, and names anything else', () => {
+    const check = new OptionsChecker('thing()');
+    expect(check.clock('clock', undefined)).toBe(true);
+    expect(check.clock('clock', new VirtualClock(), true)).toBe(true);
+    expect(check.clock('clock', { now: () => 0 })).toBe(true);
+    expect(check.clock('clock', { now: () => 0 }, true)).toBe(false);
+    expect(check.clock('other', null)).toBe(false);
+    expect(() => check.done()).toThrow(
+      'thing(): invalid options (2):\n' +
+        '  - clock must be a Clock (with now() and setTimeout()), got {}\n' +
+        '  - other must be a Clock (with now()), got null',
+    );
+  });
+
+  it('renders values in error messages the way every bulwark error does', () => {
+    expect(formatValue('x'.repeat(100))).toBe(JSON.stringify(`${'x'.repeat(77)}...`));
+    expect(formatValue(-0)).toBe('-0');
+    expect(formatValue(Number.NaN)).toBe('NaN');
+    expect(formatValue(function named() {})).toBe('[function named]');
+    expect(formatValue(10n)).toBe('10n');
+    expect(formatValue({ a: 1 })).toBe('{"a":1}');
   });
 });
 

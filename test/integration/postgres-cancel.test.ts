@@ -141,7 +141,7 @@ describe('sendCancelRequest()', () => {
     }
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect((error as Error).message).toMatch(/timeoutMs must be a finite number > 0, got -1/);
-    expect((error as Error).message).toMatch(/clock must be a Clock \(with setTimeout\)/);
+    expect((error as Error).message).toMatch(/clock must be a Clock \(with now\(\) and setTimeout\(\)\)/);
     expect(DEFAULT_CANCEL_TIMEOUT_MS).toBe(1_000);
     expect(() =>
       withQueryPolicy({ connect: async () => ({}) } as never, deadline(100), { cancelTimeoutMs: 0 }),

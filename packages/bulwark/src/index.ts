@@ -5,6 +5,7 @@ export {
   deadlineTimers,
   DeadlineTimers,
   defaultRandom,
+  describeValue,
   type Random,
   seededRandom,
   sleep,

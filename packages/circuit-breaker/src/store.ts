@@ -44,12 +44,7 @@ export class MemoryBreakerStateStore implements BreakerStateStore {
   constructor(options?: { readonly clock?: Clock; readonly maxKeys?: number }) {
     const check = new OptionsChecker('memoryBreakerStateStore()');
     check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
-    check.expect(
-      options?.clock === undefined || typeof options.clock.now === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock);
     check.done();
     this.#clock = options?.clock ?? systemClock;
     this.#maxKeys = options?.maxKeys ?? 10_000;

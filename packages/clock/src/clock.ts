@@ -44,9 +44,10 @@ export function checkDelay(ms: number, what: string): void {
 }
 
 /**
- * A short, readable rendering of a bad argument for an error message, in the
- * style of `@bulwark/core`'s option errors (which clock cannot import: core
- * depends on clock). @internal
+ * A short, readable rendering of a value for an error message: strings quoted
+ * and cut at 80 characters, NaN and -0 as such, functions by name, objects as
+ * JSON. Every bulwark error that names a bad value renders it with this
+ * (`@bulwark/core`'s `formatValue` is the same function).
  */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string')

@@ -1,4 +1,4 @@
-export type { Clock, Timer, TimerOptions } from './clock.ts';
+export { type Clock, describeValue, type Timer, type TimerOptions } from './clock.ts';
 export { DeadlineTimers, deadlineTimers } from './deadline-timers.ts';
 export { defaultRandom, type Random, seededRandom } from './random.ts';
 export { type SleepOptions, sleep } from './sleep.ts';

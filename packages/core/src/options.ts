@@ -1,3 +1,4 @@
+import { describeValue } from '@bulwark/clock';
 import { bulwarkErrorBrand } from './errors.ts';
 
 /** One invalid option: its name, what it must be, and the value it had. */
@@ -26,21 +27,9 @@ export class InvalidOptionsError extends RangeError {
 }
 Object.defineProperty(InvalidOptionsError.prototype, bulwarkErrorBrand, { value: true });
 
-/** Renders a value for an error message: strings quoted, NaN and -0 as such. */
+/** Renders a value for an error message: strings quoted, NaN and -0 as such (see `describeValue` in @bulwark/clock). */
 export function formatValue(value: unknown): string {
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
-  if (typeof value === 'symbol') return value.toString();
-  if (value === null || value === undefined || typeof value === 'boolean') return String(value);
-  try {
-    const json = JSON.stringify(value);
-    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
+  return describeValue(value);
 }
 
 interface NumberRule {
@@ -116,6 +105,23 @@ export class OptionsChecker {
     if (value === undefined && !required) return true;
     const ok = typeof value === 'function';
     this.expect(ok, option, value, 'a function');
+    return ok;
+  }
+
+  /**
+   * Checks that a value is a Clock: an object with `now()`, and with
+   * `setTimeout()` too when `timers` is set (the policy arms timers on it).
+   * `undefined` passes (the system clock is the default).
+   */
+  clock(option: string, value: unknown, timers = false): boolean {
+    if (value === undefined) return true;
+    const clock = value as { now?: unknown; setTimeout?: unknown } | null;
+    const ok =
+      typeof clock === 'object' &&
+      clock !== null &&
+      typeof clock.now === 'function' &&
+      (!timers || typeof clock.setTimeout === 'function');
+    this.expect(ok, option, value, timers ? 'a Clock (with now() and setTimeout())' : 'a Clock (with now())');
     return ok;
   }
 

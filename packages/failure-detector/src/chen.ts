@@ -61,12 +61,7 @@ export class ChenDetector implements Detector {
     check.number('windowSize', options?.windowSize, { integer: true, min: 2 });
     check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0, required: true });
     check.number('intervalMs', options?.intervalMs, { above: 0 });
-    check.expect(
-      options?.clock === undefined || typeof options.clock?.now === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock);
     check.done();
     this.clock = options.clock ?? systemClock;
     this.windowSize = options.windowSize ?? CHEN_DEFAULTS.windowSize;

@@ -23,12 +23,7 @@ export class FixedTimeoutDetector implements Detector {
   constructor(options: FixedTimeoutOptions) {
     const check = new OptionsChecker('fixedTimeout()');
     check.number('timeoutMs', options?.timeoutMs, { above: 0, required: true });
-    check.expect(
-      options?.clock === undefined || typeof options.clock?.now === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock);
     check.done();
     this.clock = options.clock ?? systemClock;
     this.timeoutMs = options.timeoutMs;

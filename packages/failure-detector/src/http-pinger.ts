@@ -123,12 +123,7 @@ export class HttpPinger implements Disposable {
     }
     check.oneOf('method', options?.method, ['GET', 'HEAD']);
     check.func('fetch', options?.fetch);
-    check.expect(
-      options?.clock === undefined || typeof options.clock?.setTimeout === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock, true);
     check.done();
     this.url = url!;
     this.monitor = monitor;

@@ -102,12 +102,7 @@ export class HeartbeatMonitor implements Disposable {
       options?.autoAdd,
       'a boolean',
     );
-    check.expect(
-      options?.clock === undefined || typeof options.clock?.setTimeout === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock, true);
     check.expect(
       options?.name === undefined || typeof options.name === 'string',
       'name',

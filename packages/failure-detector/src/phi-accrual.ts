@@ -110,12 +110,7 @@ export class PhiAccrualDetector implements Detector {
     check.number('minStdDeviationMs', options?.minStdDeviationMs, { above: 0 });
     check.number('acceptablePauseMs', options?.acceptablePauseMs, { min: 0 });
     check.number('firstHeartbeatEstimateMs', options?.firstHeartbeatEstimateMs, { above: 0 });
-    check.expect(
-      options?.clock === undefined || typeof options.clock?.now === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock);
     check.done();
     this.clock = options?.clock ?? systemClock;
     this.threshold = options?.threshold ?? PHI_ACCRUAL_DEFAULTS.threshold;

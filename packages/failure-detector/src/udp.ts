@@ -98,12 +98,7 @@ export class UdpHeartbeatSender implements Disposable {
       options?.key === undefined ? undefined : '<redacted>',
       'a string or Uint8Array of at least 16 bytes',
     );
-    check.expect(
-      options?.clock === undefined || typeof options.clock?.setTimeout === 'function',
-      'clock',
-      options?.clock,
-      'a Clock',
-    );
+    check.clock('clock', options?.clock, true);
     check.done();
     this.peerId = peerId;
     this.intervalMs = options.intervalMs ?? UDP_SENDER_DEFAULTS.intervalMs;

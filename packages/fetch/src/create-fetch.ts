@@ -335,16 +335,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     options.name,
     'a non-empty string',
   );
-  check.expect(
-    options.clock === undefined ||
-      (typeof options.clock === 'object' &&
-        options.clock !== null &&
-        typeof options.clock.now === 'function' &&
-        typeof options.clock.setTimeout === 'function'),
-    'clock',
-    options.clock,
-    'a Clock (systemClock or a VirtualClock)',
-  );
+  check.clock('clock', options.clock, true);
 
   const clock = options.clock ?? systemClock;
   const name = options.name ?? FETCH_DEFAULTS.name;

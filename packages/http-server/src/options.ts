@@ -53,17 +53,7 @@ export function checkServerOptions(check: OptionsChecker, options: BulwarkServer
   check.number('retryAfterSeconds', options?.retryAfterSeconds, { integer: true, min: 0 });
   check.number('defaultTimeoutMs', options?.defaultTimeoutMs, { above: 0, infinite: true });
   check.number('maxTimeoutMs', options?.maxTimeoutMs, { above: 0, infinite: true });
-  const clock = options?.clock as { now?: unknown; setTimeout?: unknown } | undefined;
-  check.expect(
-    clock === undefined ||
-      (typeof clock === 'object' &&
-        clock !== null &&
-        typeof clock.now === 'function' &&
-        typeof clock.setTimeout === 'function'),
-    'clock',
-    clock,
-    'a Clock (with now and setTimeout methods)',
-  );
+  check.clock('clock', options?.clock, true);
 }
 
 /** `options` (already checked) with the defaults filled in, frozen. */

@@ -67,12 +67,7 @@ export class OpossumPolicy extends BasePolicy implements Disposable {
         opossumOptions?.coalesce,
         'false or absent (every call runs a different function, so calls cannot share one; use fromOpossum())',
       );
-      check.expect(
-        options?.clock === undefined || typeof options.clock?.now === 'function',
-        'clock',
-        options?.clock,
-        'a Clock',
-      );
+      check.clock('clock', options?.clock);
     });
     super(options?.clock);
     // opossum writes its defaults into the options object it is given: give it a copy.
@@ -180,12 +175,7 @@ export function fromOpossum<A extends unknown[], R>(
     breaker,
     'an opossum CircuitBreaker',
   );
-  check.expect(
-    options?.clock === undefined || typeof options.clock?.now === 'function',
-    'clock',
-    options?.clock,
-    'a Clock',
-  );
+  check.clock('clock', options?.clock);
   check.done();
   const clock = options?.clock ?? systemClock;
   const bridge = acquireBridge(breaker as unknown as OpossumBreaker<never[], unknown>, clock);

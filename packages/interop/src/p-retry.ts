@@ -60,14 +60,7 @@ export class PRetryPolicy extends BasePolicy {
   readonly options: Readonly<Options>;
 
   constructor(pRetryOptions?: Options, options?: PRetryPolicyOptions) {
-    checkPRetryOptions('pRetryPolicy()', pRetryOptions, (check) =>
-      check.expect(
-        options?.clock === undefined || typeof options.clock?.now === 'function',
-        'clock',
-        options?.clock,
-        'a Clock',
-      ),
-    );
+    checkPRetryOptions('pRetryPolicy()', pRetryOptions, (check) => check.clock('clock', options?.clock));
     super(options?.clock);
     this.options = Object.freeze({ ...pRetryOptions });
   }

@@ -46,12 +46,7 @@ export function sendCancelRequest(
 ): Promise<boolean> {
   const check = new OptionsChecker('sendCancelRequest()');
   check.number('timeoutMs', timeoutMs, { above: 0 });
-  check.expect(
-    options?.clock === undefined || typeof options.clock.setTimeout === 'function',
-    'clock',
-    options?.clock,
-    'a Clock (with setTimeout)',
-  );
+  check.clock('clock', options?.clock, true);
   check.done();
   const clock = options?.clock ?? systemClock;
   return new Promise((resolve) => {

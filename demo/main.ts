@@ -205,7 +205,7 @@ export async function runDemo(options: DemoOptions): Promise<ClientSummary[]> {
   );
   out.write(
     `\nwithin ${SLO_MS / 1000} s: successes that came within the time a caller waits (the bulwark client's deadline).\n` +
-      'rejected: refused by the client itself (open breaker, full bulkhead, spent retry budget) without touching the service.\n' +
+      'rejected: refused by the client itself (open breaker, full bulkhead) without touching the service.\n' +
       'amplification: requests the service received per logical request; above 1 means retries added load.\n',
   );
   if (options.json) out.write(`DEMO_SUMMARY ${JSON.stringify(summaries)}\n`);

@@ -205,6 +205,7 @@ describe('database classifiers', () => {
     expect(isDatabaseFailure(pgError('53300'))).toBe(true);
     expect(isDatabaseFailure(pgError('XX000'))).toBe(true);
     expect(isDatabaseFailure(socketError('ECONNRESET'))).toBe(true);
+    expect(isDatabaseFailure(socketError('EPIPE'))).toBe(true); // five capitals, but an errno, not a SQLSTATE
     expect(isDatabaseFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isDatabaseFailure(new TypeError('values must be an array'))).toBe(false);
     expect(isDatabaseFailure(new RangeError('bad limit'))).toBe(false);

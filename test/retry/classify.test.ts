@@ -22,6 +22,15 @@ describe('isRetryableError()', () => {
   it('accepts fetch’s network TypeError, by its message or its cause', () => {
     expect(isRetryableError(new TypeError('fetch failed', { cause: withCode('ECONNREFUSED') }))).toBe(true);
     expect(isRetryableError(new TypeError('fetch failed'))).toBe(true);
+    expect(isRetryableError(new TypeError('fetch failed', { cause: new Error('other side closed') }))).toBe(
+      true,
+    );
+    expect(isRetryableError(new TypeError('fetch failed', { cause: withCode('UND_ERR_SOCKET') }))).toBe(true);
+    // Permanent causes: another attempt would fail the same way.
+    expect(isRetryableError(new TypeError('fetch failed', { cause: withCode('ENOTFOUND') }))).toBe(false);
+    expect(isRetryableError(new TypeError('fetch failed', { cause: withCode('CERT_HAS_EXPIRED') }))).toBe(
+      false,
+    );
     expect(isRetryableError(new TypeError('terminated', { cause: withCode('UND_ERR_SOCKET') }))).toBe(true);
   });
 

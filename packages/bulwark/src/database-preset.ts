@@ -96,9 +96,12 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** SQLSTATEs are five characters of digits and capitals. */
+/**
+ * SQLSTATEs are five characters of digits and capitals. A Node.js errno name
+ * (`EPIPE`, `EIO`: an E and capitals only) is a socket error, not a SQLSTATE.
+ */
 function isSqlState(code: string): boolean {
-  return /^[0-9A-Z]{5}$/.test(code);
+  return /^[0-9A-Z]{5}$/.test(code) && !/^E[A-Z]+$/.test(code);
 }
 
 /**

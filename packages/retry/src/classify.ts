@@ -59,13 +59,28 @@ function hasTransientCode(error: unknown): boolean {
   return false;
 }
 
+/** Whether the error or one of its causes (or an AggregateError's members) carries any string code. */
+function hasAnyCode(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    if (typeof codeOf(current) === 'string') return true;
+    const errors = (current as { errors?: unknown }).errors;
+    if (Array.isArray(errors) && errors.some((e) => typeof codeOf(e) === 'string')) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
- * fetch's network failure: a TypeError whose message is undici's `fetch failed`,
- * or whose cause carries a transient code. Any other TypeError is a
- * programming error.
+ * fetch's network failure: a TypeError whose cause carries a transient code,
+ * or undici's `fetch failed` whose cause names no code at all. A `fetch failed`
+ * whose cause carries only codes that are not transient (DNS `ENOTFOUND`, a TLS
+ * certificate error such as `CERT_HAS_EXPIRED`) is a permanent failure: another
+ * attempt would fail the same way. Any other TypeError is a programming error.
  */
 function isFetchNetworkError(error: TypeError): boolean {
-  return error.message === 'fetch failed' || hasTransientCode(error.cause);
+  if (hasTransientCode(error.cause)) return true;
+  return error.message === 'fetch failed' && !hasAnyCode(error.cause);
 }
 
 /**
@@ -74,14 +89,17 @@ function isFetchNetworkError(error: TypeError): boolean {
  * Retried:
  * - Node.js and undici network errors ({@link TRANSIENT_ERROR_CODES}, `UND_ERR_*`
  *   except {@link NON_TRANSIENT_UNDICI_CODES}), on the error or its `cause`;
- * - fetch's network `TypeError`;
+ * - fetch's network `TypeError` (`fetch failed` whose cause carries a transient
+ *   code or no code at all);
  * - an attempt timeout (`DeadlineExceededError` with `source: 'timeout'`);
  * - errors marked `retryable: true`, or carrying a numeric `retryAfterMs`.
  *
  * Never retried: the overall deadline (`source: 'deadline'`), an open circuit
  * (`ERR_CIRCUIT_OPEN`), a full bulkhead (`ERR_BULKHEAD_FULL`), aborts,
- * errors marked `retryable: false`, programming errors (a `TypeError` that is
- * not a network error, `RangeError`, `SyntaxError`, `ReferenceError`), and any
+ * errors marked `retryable: false`, a `fetch failed` whose cause carries only
+ * codes that are not transient (`ENOTFOUND`, TLS certificate errors),
+ * programming errors (a `TypeError` that is not a network error, `RangeError`,
+ * `SyntaxError`, `ReferenceError`), and any
  * error it does not recognise. The caller's own abort is handled before any
  * classifier runs.
  */

@@ -4,7 +4,7 @@
 export interface RequestResult {
   readonly ok: boolean;
   readonly latencyMs: number;
-  /** Refused by the client itself, without calling the service (an open breaker, a full bulkhead, an empty budget). */
+  /** Refused by the client itself, without calling the service (an open breaker, a full bulkhead). */
   readonly shed: boolean;
 }
 

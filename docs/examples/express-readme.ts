@@ -1,11 +1,12 @@
 import { bulkhead } from '@bulwark/bulkhead';
-import { bulwarkExpress, idempotent } from '@bulwark/express';
+import { bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
 import { memoryStore } from '@bulwark/idempotency';
 import express from 'express';
 
 export const app = express();
 app.use(bulwarkExpress({ bulkhead: bulkhead({ maxConcurrent: 100 }) }));
 app.use(express.json());
+app.use(deadlineGate()); // 504 if the deadline passed while the body was read
 
 app.get('/report', async (req, res) => {
   // Aborts at the caller's deadline (grpc-timeout, x-request-timeout-ms, ...) or on disconnect.

@@ -1,7 +1,7 @@
 // Express 5: inbound deadlines, load shedding and an idempotent route.
 import { bulkhead } from '@bulwark/bulkhead';
 import { deadlineHeaders } from '@bulwark/deadline';
-import { bulwarkExpress, idempotent } from '@bulwark/express';
+import { bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
 import { memoryStore } from '@bulwark/idempotency';
 import express from 'express';
 
@@ -23,6 +23,9 @@ app.use(
   }),
 );
 app.use(express.json()); // before idempotent(): the body is part of the fingerprint
+// After the body parsers, right before the routes: 504 instead of running a
+// handler whose deadline passed while the body was read.
+app.use(deadlineGate());
 
 app.get('/stock/:sku', async (req, res) => {
   const response = await fetch(`http://inventory.internal/items/${req.params.sku}`, {

@@ -3,7 +3,7 @@ import { VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { currentDeadline } from '@bulwark/deadline';
 import { BULWARK_FASTIFY_DEFAULTS, type BulwarkFastifyOptions, bulwarkFastify } from '@bulwark/fastify';
-import { memoryStore } from '@bulwark/idempotency';
+import { type IdempotencyStore, memoryStore } from '@bulwark/idempotency';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -188,6 +188,62 @@ describe('bulwarkFastify() deadlines', () => {
     expect(response.statusCode).toBe(504);
     expect(problem(response).detail).toContain('100 ms');
     expect(ran).toBe(0);
+  });
+
+  it('answers 504 without running the handler when a later preHandler hook used up the deadline', async () => {
+    const clock = new VirtualClock();
+    const instance = await app({ clock, defaultTimeoutMs: 100 });
+    // Added after the plugin's own preHandler, and a route-level one: both run after its check.
+    instance.addHook('preHandler', async () => {
+      await clock.advance(60);
+    });
+    let ran = 0;
+    instance.get('/late', { preHandler: async () => void (await clock.advance(60)) }, async () => {
+      ran++;
+      return 'ran';
+    });
+    instance.get('/in-time', async (request) => {
+      ran++;
+      return { aborted: request.bulwark.signal.aborted, scoped: currentDeadline({ clock })?.remaining() };
+    });
+    const late = await instance.inject({ url: '/late' });
+    expect(late.statusCode).toBe(504);
+    expect(problem(late).type).toBe('urn:bulwark:deadline:expired');
+    expect(ran).toBe(0);
+    const inTime = await instance.inject({ url: '/in-time' });
+    expect(inTime.statusCode).toBe(200);
+    expect(inTime.json()).toEqual({ aborted: false, scoped: 40 });
+    expect(ran).toBe(1);
+  });
+
+  it('answers 504 on an idempotent route when the deadline passed while the key was taken, and releases the key', async () => {
+    const clock = new VirtualClock();
+    const instance = await app({ clock, defaultTimeoutMs: 100 });
+    const memory = memoryStore();
+    let delay = 150;
+    let ran = 0;
+    // A slow store: taking the key uses up the deadline.
+    const store: IdempotencyStore = {
+      begin: async (request) => {
+        await clock.advance(delay);
+        return memory.begin(request);
+      },
+      complete: (...args) => memory.complete(...args),
+      release: (...args) => memory.release(...args),
+    };
+    instance.post('/pay', { config: { idempotency: { store } } }, async () => {
+      ran++;
+      return { paid: true };
+    });
+    const pay = () =>
+      instance.inject({ method: 'POST', url: '/pay', headers: { 'idempotency-key': '"p-1"' }, payload: {} });
+    expect((await pay()).statusCode).toBe(504);
+    expect(ran).toBe(0);
+    delay = 0;
+    const retry = await pay();
+    expect(retry.statusCode).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(ran).toBe(1);
   });
 
   it('answers 400 problem+json naming each malformed deadline header', async () => {

@@ -3,4 +3,4 @@ export {
   type BulwarkRequestContext,
   type BulwarkServerOptions as BulwarkExpressOptions,
 } from '@bulwark/http-server';
-export { bulwarkExpress, idempotent, type RouteIdempotencyOptions } from './middleware.ts';
+export { bulwarkExpress, deadlineGate, idempotent, type RouteIdempotencyOptions } from './middleware.ts';

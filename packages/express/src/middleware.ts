@@ -52,7 +52,10 @@ function nextInDeadline(req: Request, res: ServerResponse, next: NextFunction): 
  * - runs the rest of the chain inside `withDeadline`, and sets `req.bulwark`,
  *   whose `signal` aborts at the deadline or when the client disconnects.
  *
- * Make a route idempotent with {@link idempotent}. The options
+ * It checks the deadline only on arrival: to answer 504 instead of running a
+ * handler whose deadline passed while the body was read or other middleware
+ * ran, mount {@link deadlineGate} after them. Make a route idempotent with
+ * {@link idempotent}, which checks the deadline again too. The options
  * (`BulwarkExpressOptions`) are @bulwark/http-server's `BulwarkServerOptions`;
  * their defaults are `BULWARK_EXPRESS_DEFAULTS`.
  * @throws InvalidOptionsError (a RangeError) listing every bad option.
@@ -65,6 +68,20 @@ export function bulwarkExpress(options?: BulwarkServerOptions): RequestHandler {
     req.bulwark = admission.context;
     nextInDeadline(req, res, next);
   };
+}
+
+/**
+ * Route (or app) middleware that answers 504 problem+json, without calling
+ * the handler, when the request's deadline has already passed; otherwise it
+ * calls `next` inside the deadline. `bulwarkExpress()` checks the deadline on
+ * arrival, before the body is read; Express has no hook right before the
+ * handler, so mount this after the body parsers and the other middleware (or
+ * first in a route's chain), where the time they took has been spent.
+ * `idempotent()` does the same check itself, after it has taken the key.
+ * Without `bulwarkExpress()` in front (no `req.bulwark`), it just calls `next`.
+ */
+export function deadlineGate(): RequestHandler {
+  return (req, res, next) => nextInDeadline(req, res, next);
 }
 
 function toBuffer(chunk: unknown, encoding: unknown): Buffer {

@@ -18,6 +18,7 @@ import type {
   FastifyRequest,
   onSendHookHandler,
   preHandlerHookHandler,
+  RouteHandlerMethod,
   RouteOptions,
 } from 'fastify';
 
@@ -82,6 +83,25 @@ function addIdempotency(routeOptions: RouteOptions, options: RouteIdempotencyOpt
   routeOptions.onSend = append(routeOptions.onSend as Hook<onSendHookHandler>, commit);
 }
 
+/**
+ * Checks the deadline once more right before the route's handler, after every
+ * `preHandler` hook (the route's own, those added after the plugin, the
+ * idempotency one): 504 instead of running a handler whose deadline passed in
+ * them. The handler runs inside the deadline.
+ */
+function gateHandler(routeOptions: RouteOptions): void {
+  const handler = routeOptions.handler;
+  routeOptions.handler = function (this: FastifyInstance, request, reply) {
+    let result: unknown;
+    const refused = enterDeadline(request.bulwark, () => {
+      result = handler.call(this, request, reply);
+    });
+    if (refused === undefined) return result;
+    send(reply, refused);
+    return undefined;
+  } as RouteHandlerMethod;
+}
+
 function register(fastify: FastifyInstance, resolved: ResolvedServerOptions): void {
   fastify.decorateRequest('bulwark', null as unknown as BulwarkRequestContext);
 
@@ -108,6 +128,7 @@ function register(fastify: FastifyInstance, resolved: ResolvedServerOptions): vo
     const idempotency = (routeOptions.config as { idempotency?: RouteIdempotencyOptions } | undefined)
       ?.idempotency;
     if (idempotency !== undefined) addIdempotency(routeOptions, idempotency);
+    gateHandler(routeOptions);
   });
 }
 
@@ -119,6 +140,9 @@ function register(fastify: FastifyInstance, resolved: ResolvedServerOptions): vo
  *   was spent on arrival;
  * - sheds load with `bulkhead.tryAcquire()`: 503 with `Retry-After` when full;
  *   the slot goes back exactly once, when the response closes;
+ * - answers 504 instead of running the handler when the deadline passed after
+ *   arrival (while the body was read or in other hooks): checked in a
+ *   `preHandler` hook and again right before the handler;
  * - runs the handler inside `withDeadline`, and exposes `request.bulwark.signal`,
  *   which aborts at the deadline or when the client disconnects;
  * - makes routes with `config: { idempotency: { store, required } }` idempotent,
@@ -126,7 +150,8 @@ function register(fastify: FastifyInstance, resolved: ResolvedServerOptions): vo
  *
  * It is not encapsulated (`Symbol.for('skip-override')`, as `fastify-plugin`
  * does): its hooks apply to the instance it is registered on and to every
- * child context. Register it before the routes.
+ * child context. Register it before the routes: the check right before the
+ * handler and idempotency are added to each route from an `onRoute` hook.
  * The options (`BulwarkFastifyOptions`) are @bulwark/http-server's
  * `BulwarkServerOptions`; their defaults are `BULWARK_FASTIFY_DEFAULTS`.
  * @throws InvalidOptionsError (a RangeError) listing every bad option.

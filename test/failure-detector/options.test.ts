@@ -67,17 +67,21 @@ describe('bad options', () => {
   it('the UDP sender and receiver reject bad ports, ids, keys and intervals', () => {
     expect(
       violations(() =>
-        udpHeartbeatSender({ peerId: '', targets: [{ port: 70000 }], intervalMs: -1, key: 'short' }),
+        udpHeartbeatSender({
+          peerId: '',
+          targets: [{ port: 70000 }],
+          intervalMs: -1,
+          key: 'short',
+          wallClock: 5 as never,
+        }),
       ),
-    ).toEqual(['peerId', 'targets[0].port', 'intervalMs', 'key']);
+    ).toEqual(['peerId', 'targets[0].port', 'intervalMs', 'key', 'wallClock']);
     expect(violations(() => udpHeartbeatSender({ peerId: 'a', targets: [] }))).toEqual(['targets']);
     const clock = new VirtualClock();
     const monitor = heartbeatMonitor({ clock, detector: () => fixedTimeout({ clock, timeoutMs: 1 }) });
     expect(
-      violations(() =>
-        udpHeartbeatReceiver({ monitor, port: -1, key: new Uint8Array(4), retiredIncarnations: 1.5 }),
-      ),
-    ).toEqual(['port', 'key', 'retiredIncarnations']);
+      violations(() => udpHeartbeatReceiver({ monitor, port: -1, key: new Uint8Array(4), host: 5 as never })),
+    ).toEqual(['port', 'host', 'key']);
     // A key is never echoed in the message.
     expect(() => udpHeartbeatSender({ peerId: 'a', targets: [{ port: 1 }], key: 'secret' })).toThrow(
       /got "<redacted>"/,

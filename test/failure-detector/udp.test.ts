@@ -98,7 +98,7 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
     for (const o of open.splice(0)) o.dispose();
   });
 
-  function setup(options: { key?: string; autoAdd?: boolean; retiredIncarnations?: number } = {}) {
+  function setup(options: { key?: string; autoAdd?: boolean } = {}) {
     const clock = new VirtualClock();
     const monitor = heartbeatMonitor({
       clock,
@@ -106,11 +106,7 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
       autoAdd: options.autoAdd ?? false,
       detector: () => fixedTimeout({ clock, timeoutMs: 1000 }),
     });
-    const receiver = udpHeartbeatReceiver({
-      monitor,
-      key: options.key,
-      retiredIncarnations: options.retiredIncarnations,
-    });
+    const receiver = udpHeartbeatReceiver({ monitor, key: options.key });
     open.push(receiver, monitor);
     const drops: HeartbeatDropEvent[] = [];
     receiver.onDrop((e) => drops.push(e));
@@ -145,7 +141,9 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
       malformed: 1,
       unauthenticated: 2,
       replayed: 2,
+      staleIncarnation: 0,
       unknownPeer: 0,
+      replayStates: 1,
     });
     expect(drops.map((d) => d.reason)).toEqual([
       'malformed',
@@ -157,22 +155,98 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
     expect(drops[3]).toEqual({ reason: 'replayed', from: FROM, peerId: 'node-a' });
   });
 
-  it('accepts a new incarnation (a restarted sender) and rejects replays of retired ones', () => {
+  /** An incarnation as the sender makes it: start time in ms, then 20 low bits. */
+  function incarnation(startMs: number, low = 0): string {
+    return ((BigInt(startMs) << 20n) | BigInt(low)).toString(16).padStart(16, '0');
+  }
+
+  it('accepts a restarted sender (a higher incarnation), whose sequence starts again at 1', () => {
     const { receiver } = setup({ key: KEY });
-    const first = '1111111111111111';
-    const second = '2222222222222222';
-    expect(receiver.receive(encodeHeartbeat(packet({ incarnation: first, sequence: 90 }), KEY), FROM)).toBe(
+    const send = (inc: string, sequence: number) =>
+      receiver.receive(encodeHeartbeat(packet({ incarnation: inc, sequence }), KEY), FROM);
+    expect(send(incarnation(1_000, 7), 90)).toBe('accepted');
+    expect(send(incarnation(2_000, 3), 1)).toBe('accepted');
+    expect(send(incarnation(2_000, 3), 2)).toBe('accepted');
+    // Started in the same millisecond: the random low bits order them.
+    expect(send(incarnation(2_000, 4), 1)).toBe('accepted');
+    expect(receiver.stats).toMatchObject({ accepted: 4, replayed: 0, staleIncarnation: 0 });
+  });
+
+  it('drops a recorded packet of any older incarnation, however many restarts ago, and keeps trusting the live sender', () => {
+    const { monitor, receiver, drops } = setup({ key: KEY });
+    const recorded: Buffer[] = [];
+    // Twenty runs of the sender, each a second after the last; an attacker records one packet of each.
+    for (let run = 0; run < 20; run++) {
+      const signed = encodeHeartbeat(
+        packet({ incarnation: incarnation(1_000 * (run + 1), run), sequence: 5 }),
+        KEY,
+      );
+      recorded.push(signed);
+      expect(receiver.receive(signed, FROM)).toBe('accepted');
+    }
+    const live = incarnation(20_000, 19);
+    let sequence = 5;
+    for (const old of recorded.slice(0, -1)) {
+      // The replay is dropped, and the live sender's next heartbeat is still accepted.
+      expect(receiver.receive(old, FROM)).toBe('replayed');
+      sequence++;
+      expect(receiver.receive(encodeHeartbeat(packet({ incarnation: live, sequence }), KEY), FROM)).toBe(
+        'accepted',
+      );
+    }
+    expect(receiver.receive(recorded[19]!, FROM)).toBe('replayed'); // the live run's own old packet
+    expect(receiver.stats).toMatchObject({ accepted: 39, replayed: 20, staleIncarnation: 19 });
+    expect(drops.every((d) => d.reason === 'replayed' && d.peerId === 'node-a')).toBe(true);
+    expect(monitor.status('node-a')).toBe('available');
+  });
+
+  it('drops a sender restarted with its wall clock stepped back, until the peer is re-added', () => {
+    const { monitor, receiver } = setup({ key: KEY });
+    const send = (inc: string, sequence: number) =>
+      receiver.receive(encodeHeartbeat(packet({ incarnation: inc, sequence }), KEY), FROM);
+    expect(send(incarnation(50_000), 1)).toBe('accepted');
+    // Restarted after its clock was set back by a minute: a lower incarnation.
+    const stepped = incarnation(10_000, 1);
+    expect(send(stepped, 1)).toBe('replayed');
+    expect(send(stepped, 2)).toBe('replayed');
+    expect(receiver.stats).toMatchObject({ replayed: 2, staleIncarnation: 2 });
+    // The operator removes and re-adds the peer: its replay state starts afresh.
+    monitor.remove('node-a');
+    monitor.add('node-a');
+    expect(send(stepped, 3)).toBe('accepted');
+    expect(send(stepped, 3)).toBe('replayed');
+    expect(receiver.stats.staleIncarnation).toBe(2);
+  });
+
+  it('keeps no replay state for a peer after monitor.remove()', () => {
+    const { monitor, receiver } = setup({ key: KEY });
+    monitor.add('node-b');
+    expect(receiver.receive(encodeHeartbeat(packet({ sequence: 1 }), KEY), FROM)).toBe('accepted');
+    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'node-b', sequence: 1 }), KEY), FROM)).toBe(
       'accepted',
     );
-    expect(receiver.receive(encodeHeartbeat(packet({ incarnation: second, sequence: 1 }), KEY), FROM)).toBe(
-      'accepted',
-    );
-    expect(receiver.receive(encodeHeartbeat(packet({ incarnation: first, sequence: 91 }), KEY), FROM)).toBe(
-      'replayed',
-    );
-    expect(receiver.receive(encodeHeartbeat(packet({ incarnation: second, sequence: 2 }), KEY), FROM)).toBe(
-      'accepted',
-    );
+    expect(receiver.stats.replayStates).toBe(2);
+    monitor.remove('node-a');
+    expect(receiver.stats.replayStates).toBe(1);
+    // Without autoAdd the removed peer is unknown, and no state comes back for it.
+    expect(receiver.receive(encodeHeartbeat(packet({ sequence: 2 }), KEY), FROM)).toBe('unknown-peer');
+    expect(receiver.stats.replayStates).toBe(1);
+    monitor.remove('node-b');
+    expect(receiver.stats.replayStates).toBe(0);
+  });
+
+  it('with autoAdd and churn, holds replay state only for peers the monitor still tracks', () => {
+    const { monitor, receiver } = setup({ autoAdd: true });
+    monitor.remove('node-a');
+    for (let i = 0; i < 1_000; i++) {
+      const peerId = `peer-${i}`;
+      expect(receiver.receive(encodeHeartbeat(packet({ peerId })), FROM)).toBe('accepted');
+      monitor.remove(peerId);
+    }
+    expect(receiver.stats).toMatchObject({ accepted: 1_000, replayStates: 0 });
+    // A removed peer that comes back (autoAdd) starts afresh, even with its old sequence.
+    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'peer-7' })), FROM)).toBe('accepted');
+    expect(receiver.stats.replayStates).toBe(1);
   });
 
   it('counts heartbeats from peers the monitor does not track, without keeping state for them', () => {

@@ -13,7 +13,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * | 5 | flags (bit 0: a MAC follows) |
  * | 6 | peer id length in bytes (1–255) |
  * | 7 | reserved (0) |
- * | 8–15 | incarnation (random per sender instance) |
+ * | 8–15 | incarnation (per sender instance: its start time in ms, then 20 random bits; unsigned, ordered) |
  * | 16–23 | sequence number (unsigned, 1 … 2^53 − 1) |
  * | 24–31 | send stamp: the sender's monotonic clock, float64 milliseconds |
  * | 32– | peer id, UTF-8 |
@@ -21,7 +21,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export interface HeartbeatPacket {
   /** Who sent it. */
   readonly peerId: string;
-  /** The sender instance, as 16 hex digits: a restarted sender has a new one. */
+  /**
+   * The sender instance, as 16 lowercase hex digits of an unsigned 64-bit
+   * number: a restarted sender has a higher one, and receivers drop packets
+   * from an incarnation lower than the peer's current one.
+   */
   readonly incarnation: string;
   /** Increases by one with every heartbeat of an incarnation, from 1. */
   readonly sequence: number;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { type Clock, systemClock, type Timer } from '@bulwark/clock';
+import { type Clock, systemClock, type Timer, wallClockNow } from '@bulwark/clock';
 import { type Disposable, EventHub, type Listener, OptionsChecker } from '@bulwark/core';
+import type { Detector } from './detector.ts';
 import type { HeartbeatMonitor } from './monitor.ts';
 import {
   type DropReason,
@@ -34,6 +35,12 @@ export interface UdpHeartbeatSenderOptions {
   readonly key?: HeartbeatKey;
   /** The clock of the send timer and of the send stamps. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Reads the wall clock (milliseconds since the Unix epoch), once, when the
+   * sender is created, to order its incarnation after those of earlier runs.
+   * Default: `wallClockNow` from @bulwark/clock.
+   */
+  readonly wallClock?: () => number;
 }
 
 /** The defaults of {@link udpHeartbeatSender}. */
@@ -45,6 +52,29 @@ export interface UdpSenderStats {
   readonly sent: number;
   /** Sends the socket reported as failed. */
   readonly errors: number;
+}
+
+/** Bits of the incarnation taken by the sender's start time (milliseconds; they last until the year 2527). */
+const START_BITS = 44n;
+/** Low bits of the incarnation that are random, to tell apart senders started in the same millisecond. */
+const RANDOM_BITS = 20n;
+
+/**
+ * A new incarnation: the start time in milliseconds in the high 44 bits and 20
+ * random bits below, as 16 hex digits. Receivers accept only incarnations that
+ * do not decrease, so a sender started later must get a higher one. The wall
+ * clock is the one reading that survives a restart, and it is used here only
+ * to order the runs of one sender, never to measure a duration. If it was
+ * stepped back across a restart by more than the previous run lasted, the new
+ * incarnation is lower and receivers drop its heartbeats (counted in
+ * `staleIncarnation`) until the peer is removed from and re-added to their
+ * monitors, or the sender restarts after its clock has caught up.
+ */
+function newIncarnation(startMs: number): string {
+  const ms = Number.isFinite(startMs) && startMs > 0 ? BigInt(Math.trunc(startMs)) : 0n;
+  const high = ms & ((1n << START_BITS) - 1n);
+  const low = randomBytes(4).readUInt32BE(0) & Number((1n << RANDOM_BITS) - 1n);
+  return ((high << RANDOM_BITS) | BigInt(low)).toString(16).padStart(16, '0');
 }
 
 function checkTarget(check: OptionsChecker, target: unknown, i: number): void {
@@ -63,7 +93,10 @@ export class UdpHeartbeatSender implements Disposable {
   readonly peerId: string;
   readonly intervalMs: number;
   readonly clock: Clock;
-  /** This sender instance's incarnation, as 16 hex digits. */
+  /**
+   * This sender instance's incarnation, as 16 hex digits: its start time on the
+   * wall clock (high bits) and random low bits, so a restarted sender has a higher one.
+   */
   readonly incarnation: string;
   readonly #targets: ReadonlyArray<{ readonly host: string; readonly port: number }>;
   readonly #key: Buffer | undefined;
@@ -99,13 +132,14 @@ export class UdpHeartbeatSender implements Disposable {
       'a string or Uint8Array of at least 16 bytes',
     );
     check.clock('clock', options?.clock, true);
+    check.func('wallClock', options?.wallClock);
     check.done();
     this.peerId = peerId;
     this.intervalMs = options.intervalMs ?? UDP_SENDER_DEFAULTS.intervalMs;
     this.clock = options.clock ?? systemClock;
     this.#key = options.key === undefined ? undefined : keyBytes(options.key);
     this.#targets = targets.map((t) => ({ host: t.host ?? UDP_SENDER_DEFAULTS.host, port: t.port }));
-    this.incarnation = randomBytes(8).toString('hex');
+    this.incarnation = newIncarnation((options.wallClock ?? wallClockNow)());
     const onError = (): void => {
       this.#errors++;
     };
@@ -199,12 +233,10 @@ export interface UdpHeartbeatReceiverOptions {
    * a valid MAC are accepted. Default: none (packets are not authenticated).
    */
   readonly key?: HeartbeatKey;
-  /** How many past incarnations per peer are remembered to reject their replays: an integer >= 0. Default: 8. */
-  readonly retiredIncarnations?: number;
 }
 
 /** The defaults of {@link udpHeartbeatReceiver}. */
-export const UDP_RECEIVER_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', retiredIncarnations: 8 });
+export const UDP_RECEIVER_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1' });
 
 /** Counts of a receiver. */
 export interface UdpReceiverStats {
@@ -216,10 +248,18 @@ export interface UdpReceiverStats {
   readonly malformed: number;
   /** Heartbeats without a valid MAC (only with a key). */
   readonly unauthenticated: number;
-  /** Heartbeats whose sequence did not increase, or from a retired incarnation. */
+  /** Heartbeats whose sequence did not increase, or from an incarnation lower than the peer's current one. */
   readonly replayed: number;
+  /**
+   * Of `replayed`, those from an incarnation lower than the peer's current one:
+   * replays of an earlier run of the sender, or a sender restarted after its
+   * wall clock was stepped back.
+   */
+  readonly staleIncarnation: number;
   /** Heartbeats from peers the monitor does not track (with `autoAdd` off). */
   readonly unknownPeer: number;
+  /** Peers the receiver keeps replay state for; only peers the monitor tracks. */
+  readonly replayStates: number;
 }
 
 /** Payload of `onDrop`. */
@@ -239,10 +279,16 @@ export interface HeartbeatReceivedEvent {
 }
 
 interface ReplayState {
+  /** The highest incarnation accepted, as 16 lowercase hex digits (they sort as the numbers do). */
   incarnation: string;
+  /** The highest sequence number accepted from that incarnation. */
   sequence: number;
-  retired: string[];
+  /** The monitor's detector of the peer when the state was made: a new one means the peer was removed and re-added. */
+  detector: Detector;
 }
+
+/** The least size of the replay map at which it is swept of peers the monitor no longer tracks. */
+const MIN_SWEEP_AT = 16;
 
 /**
  * Receives UDP heartbeats and feeds them to a monitor. See {@link udpHeartbeatReceiver}.
@@ -250,11 +296,11 @@ interface ReplayState {
 export class UdpHeartbeatReceiver implements Disposable {
   readonly monitor: HeartbeatMonitor;
   readonly host: string;
-  readonly retiredIncarnations: number;
   readonly #port: number;
   readonly #key: Buffer | undefined;
-  readonly #socket: Socket;
+  #socket: Socket;
   readonly #replay = new Map<string, ReplayState>();
+  #sweepAt = MIN_SWEEP_AT;
   readonly #onDrop = new EventHub<HeartbeatDropEvent>('udpHeartbeatReceiver.onDrop');
   readonly #onHeartbeat = new EventHub<HeartbeatReceivedEvent>('udpHeartbeatReceiver.onHeartbeat');
   #listening: Promise<{ address: string; port: number }> | undefined;
@@ -264,6 +310,7 @@ export class UdpHeartbeatReceiver implements Disposable {
   #malformed = 0;
   #unauthenticated = 0;
   #replayed = 0;
+  #staleIncarnation = 0;
   #unknownPeer = 0;
 
   constructor(options: UdpHeartbeatReceiverOptions) {
@@ -288,36 +335,28 @@ export class UdpHeartbeatReceiver implements Disposable {
       options?.key === undefined ? undefined : '<redacted>',
       'a string or Uint8Array of at least 16 bytes',
     );
-    check.number('retiredIncarnations', options?.retiredIncarnations, { integer: true, min: 0 });
     check.done();
     this.monitor = monitor;
     this.host = options.host ?? UDP_RECEIVER_DEFAULTS.host;
     this.#port = options.port ?? UDP_RECEIVER_DEFAULTS.port;
-    this.retiredIncarnations = options.retiredIncarnations ?? UDP_RECEIVER_DEFAULTS.retiredIncarnations;
     this.#key = options.key === undefined ? undefined : keyBytes(options.key);
-    this.#socket = createSocket(isIPv6(this.host) ? 'udp6' : 'udp4');
-    // A receive error is reported by the socket; it must never crash the process.
-    this.#socket.on('error', () => {});
-    this.#socket.on('message', (data, rinfo) => {
-      try {
-        this.#receive(data, { address: rinfo.address, port: rinfo.port });
-      } catch {
-        this.#drop('malformed', { address: rinfo.address, port: rinfo.port }, undefined);
-      }
-    });
+    this.#socket = this.#createSocket();
   }
 
-  /** Binds the socket; resolves with the address and port it listens on. */
+  /**
+   * Binds the socket; resolves with the address and port it listens on. When
+   * binding fails (`EADDRINUSE`, say) it rejects with the socket's error and
+   * closes that socket, and a later call binds a fresh one.
+   */
   listen(): Promise<{ address: string; port: number }> {
-    this.#listening ??= new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.#socket.once('error', onError);
-      this.#socket.bind(this.#port, this.host, () => {
-        this.#socket.off('error', onError);
-        const address = this.#socket.address();
-        resolve({ address: address.address, port: address.port });
+    if (this.#listening === undefined) {
+      const attempt = this.#bind();
+      this.#listening = attempt;
+      // Forget a failed attempt so the next call retries; the caller still sees the rejection.
+      attempt.catch(() => {
+        if (this.#listening === attempt) this.#listening = undefined;
       });
-    });
+    }
     return this.#listening;
   }
 
@@ -329,7 +368,9 @@ export class UdpHeartbeatReceiver implements Disposable {
       malformed: this.#malformed,
       unauthenticated: this.#unauthenticated,
       replayed: this.#replayed,
+      staleIncarnation: this.#staleIncarnation,
       unknownPeer: this.#unknownPeer,
+      replayStates: this.#sweep(),
     };
   }
 
@@ -367,6 +408,60 @@ export class UdpHeartbeatReceiver implements Disposable {
     this.dispose();
   }
 
+  #createSocket(): Socket {
+    const socket = createSocket(isIPv6(this.host) ? 'udp6' : 'udp4');
+    // A receive error is reported by the socket; it must never crash the process.
+    socket.on('error', () => {});
+    socket.on('message', (data, rinfo) => {
+      try {
+        this.#receive(data, { address: rinfo.address, port: rinfo.port });
+      } catch {
+        this.#drop('malformed', { address: rinfo.address, port: rinfo.port }, undefined);
+      }
+    });
+    return socket;
+  }
+
+  #bind(): Promise<{ address: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const socket = this.#socket;
+      const onError = (error: Error): void => {
+        // A socket whose bind failed cannot bind again: close it and make a
+        // fresh one for the next listen() (unless the receiver is disposed).
+        socket.off('error', onError);
+        try {
+          socket.close();
+        } catch {
+          // already closed
+        }
+        if (!this.#closed && this.#socket === socket) this.#socket = this.#createSocket();
+        reject(error);
+      };
+      socket.once('error', onError);
+      try {
+        socket.bind(this.#port, this.host, () => {
+          socket.off('error', onError);
+          const address = socket.address();
+          resolve({ address: address.address, port: address.port });
+        });
+      } catch (error) {
+        onError(error as Error);
+      }
+    });
+  }
+
+  /**
+   * Drops the replay state of peers the monitor no longer tracks, or tracks
+   * anew since the state was made, and returns how many peers keep some.
+   */
+  #sweep(): number {
+    for (const [peerId, state] of this.#replay) {
+      if (this.monitor.detector(peerId) !== state.detector) this.#replay.delete(peerId);
+    }
+    this.#sweepAt = Math.max(MIN_SWEEP_AT, 2 * this.#replay.size);
+    return this.#replay.size;
+  }
+
   #receive(data: Uint8Array, from: { address: string; port: number }): DropReason | 'accepted' {
     this.#received++;
     const decoded = decodeHeartbeat(data, this.#key);
@@ -374,30 +469,43 @@ export class UdpHeartbeatReceiver implements Disposable {
     const packet = decoded.packet;
     const peerId = packet.peerId;
     const monitor = this.monitor;
-    if (!monitor.has(peerId) && !monitor.autoAdd) {
+    const tracked = monitor.detector(peerId);
+    let state = this.#replay.get(peerId);
+    // State made while the monitor tracked the peer earlier (it has been removed,
+    // and maybe re-added since) is stale: the peer starts afresh.
+    if (state !== undefined && state.detector !== tracked) {
+      this.#replay.delete(peerId);
+      state = undefined;
+    }
+    if (tracked === undefined && !monitor.autoAdd) {
       monitor.heartbeat(peerId); // counted and ignored by the monitor
       this.#unknownPeer++;
       if (this.#onDrop.listening) this.#onDrop.emit({ reason: 'unknown-peer', from, peerId });
       return 'unknown-peer';
     }
-    const state = this.#replay.get(peerId);
-    if (state === undefined) {
-      this.#replay.set(peerId, { incarnation: packet.incarnation, sequence: packet.sequence, retired: [] });
-    } else if (state.incarnation === packet.incarnation) {
-      if (packet.sequence <= state.sequence) return this.#drop('replayed', from, peerId);
-      state.sequence = packet.sequence;
-    } else {
-      if (state.retired.includes(packet.incarnation)) return this.#drop('replayed', from, peerId);
-      if (this.retiredIncarnations > 0) {
-        state.retired.push(state.incarnation);
-        if (state.retired.length > this.retiredIncarnations) state.retired.shift();
+    // Incarnations are 16 lowercase hex digits, so comparing the strings compares the numbers.
+    if (state !== undefined) {
+      if (packet.incarnation < state.incarnation) {
+        this.#staleIncarnation++;
+        return this.#drop('replayed', from, peerId);
       }
-      state.incarnation = packet.incarnation;
-      state.sequence = packet.sequence;
+      if (packet.incarnation === state.incarnation && packet.sequence <= state.sequence) {
+        return this.#drop('replayed', from, peerId);
+      }
     }
     if (!monitor.heartbeat(peerId, packet.sequence)) {
       this.#unknownPeer++;
       return 'unknown-peer';
+    }
+    const detector = monitor.detector(peerId);
+    if (detector !== undefined) {
+      if (state === undefined || state.detector !== detector) {
+        this.#replay.set(peerId, { incarnation: packet.incarnation, sequence: packet.sequence, detector });
+        if (this.#replay.size >= this.#sweepAt) this.#sweep();
+      } else {
+        state.incarnation = packet.incarnation;
+        state.sequence = packet.sequence;
+      }
     }
     this.#accepted++;
     if (this.#onHeartbeat.listening) this.#onHeartbeat.emit({ packet, receivedAt: monitor.clock.now() });
@@ -421,7 +529,8 @@ export class UdpHeartbeatReceiver implements Disposable {
 /**
  * Receives UDP heartbeats and feeds the accepted ones to `monitor`. A datagram
  * that is malformed, fails authentication (with `key`), or replays an old
- * sequence number or incarnation is dropped and counted (`stats`, `onDrop`,
+ * sequence number or an incarnation lower than the peer's current one (a
+ * sender's incarnation grows with each restart) is dropped and counted (`stats`, `onDrop`,
  * and the `bulwark.failure_detector.dropped` counter); nothing a peer sends
  * can make it throw. Call `listen()` to bind, `dispose()` to close.
  */

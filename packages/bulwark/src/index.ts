@@ -124,6 +124,8 @@ export {
   TRANSIENT_ERROR_CODES,
 } from '@bulwark/retry';
 export {
+  breakerCounters,
+  type BreakerCounters,
   type BreakerErrorEvent,
   type BreakerSnapshot,
   type BreakerStateStore,

@@ -26,6 +26,7 @@ export {
   memoryBreakerStateStore,
   SNAPSHOT_VERSION,
 } from './store.ts';
+export { type BreakerCounters, breakerCounters } from './telemetry.ts';
 export {
   ConsecutiveTrip,
   consecutive,

@@ -1,20 +1,42 @@
-import { Telemetry } from '@bulwark/core';
+import { type MetricInstrument, Telemetry } from '@bulwark/core';
 import type { CircuitState } from './errors.ts';
 
 export const telemetry = new Telemetry('@bulwark/circuit-breaker', '0.1.0');
 
-export const callsCounter = telemetry.counter('bulwark.circuit.calls', {
-  description: 'Calls a breaker admitted, by how they were judged: success, failure or ignored',
-  unit: '{call}',
-});
-export const refusalsCounter = telemetry.counter('bulwark.circuit.refusals', {
-  description: 'Calls a breaker refused, by the state that refused them',
-  unit: '{call}',
-});
-export const transitionsCounter = telemetry.counter('bulwark.circuit.transitions', {
-  description: 'Breaker state changes',
-  unit: '{transition}',
-});
+/** The counters every breaker reports, as created on one Telemetry scope. */
+export interface BreakerCounters {
+  readonly calls: MetricInstrument;
+  readonly refusals: MetricInstrument;
+  readonly transitions: MetricInstrument;
+}
+
+/**
+ * Creates the breaker counters (`bulwark.circuit.calls`, `.refusals`,
+ * `.transitions`) on `scope`. Bridges that report another library's breakers
+ * under the same names (`@bulwark/interop` for opossum) call it with their own
+ * scope, so the names, units and descriptions are defined once.
+ */
+export function breakerCounters(scope: Telemetry): BreakerCounters {
+  return Object.freeze({
+    calls: scope.counter('bulwark.circuit.calls', {
+      description: 'Calls a breaker admitted, by how they were judged: success, failure or ignored',
+      unit: '{call}',
+    }),
+    refusals: scope.counter('bulwark.circuit.refusals', {
+      description: 'Calls a breaker refused, by the state that refused them',
+      unit: '{call}',
+    }),
+    transitions: scope.counter('bulwark.circuit.transitions', {
+      description: 'Breaker state changes',
+      unit: '{transition}',
+    }),
+  });
+}
+
+const counters = breakerCounters(telemetry);
+export const callsCounter = counters.calls;
+export const refusalsCounter = counters.refusals;
+export const transitionsCounter = counters.transitions;
 
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half-open', 'isolated'];
 

@@ -1,3 +1,4 @@
+import { breakerCounters } from '@bulwark/circuit-breaker';
 import { Telemetry } from '@bulwark/core';
 
 /**
@@ -7,18 +8,10 @@ import { Telemetry } from '@bulwark/core';
  */
 export const telemetry = new Telemetry('@bulwark/interop', '0.1.0');
 
-export const callsCounter = telemetry.counter('bulwark.circuit.calls', {
-  description: 'Calls a breaker admitted, by how they were judged: success, failure or ignored',
-  unit: '{call}',
-});
-export const refusalsCounter = telemetry.counter('bulwark.circuit.refusals', {
-  description: 'Calls a breaker refused, by the state that refused them',
-  unit: '{call}',
-});
-export const transitionsCounter = telemetry.counter('bulwark.circuit.transitions', {
-  description: 'Breaker state changes',
-  unit: '{transition}',
-});
+const counters = breakerCounters(telemetry);
+export const callsCounter = counters.calls;
+export const refusalsCounter = counters.refusals;
+export const transitionsCounter = counters.transitions;
 
 /** The states an opossum breaker can be in, in bulwark's words. */
 export type BridgedState = 'closed' | 'open' | 'half-open';

@@ -12,6 +12,7 @@ import {
   type ProbeEvent,
 } from '@bulwark/failure-detector';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer } from '../support/loopback.ts';
 
 let mode: 'ok' | 'unavailable' | 'hang' = 'ok';
 let server: Server;
@@ -53,8 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   pinger?.dispose();
   monitor.dispose();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await closeServer(server);
 });
 
 describe('httpPinger against a real HTTP server', () => {

@@ -9,6 +9,7 @@ import { VirtualClock } from '@bulwark/clock';
 import { currentDeadline } from '@bulwark/deadline';
 import { type BulwarkHttpHandler, type BulwarkHttpOptions, bulwarkHttp } from '@bulwark/http-server';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeServer } from '../support/loopback.ts';
 
 let server: Server | undefined;
 
@@ -16,8 +17,7 @@ afterEach(async () => {
   const running = server;
   server = undefined;
   if (running === undefined) return;
-  running.closeAllConnections();
-  await new Promise<void>((resolve) => running.close(() => resolve()));
+  await closeServer(running);
 });
 
 async function serve(handler: BulwarkHttpHandler, options?: BulwarkHttpOptions): Promise<string> {

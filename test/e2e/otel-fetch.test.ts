@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { constant, createFetch } from 'bulwark';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer } from '../support/loopback.ts';
 import { installOtel, resetOtel } from '../support/otel.ts';
 
 let server: Server;
@@ -31,8 +32,7 @@ beforeAll(async () => {
 afterEach(resetOtel);
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await closeServer(server);
 });
 
 describe('OpenTelemetry end to end', () => {

@@ -1,6 +1,7 @@
 // @bulwark/fetch calling the server plugins end to end, on 127.0.0.1: the
 // deadline travels in x-request-timeout-ms, and an idempotent POST that is
 // retried (after a 503, or after its attempt timed out) runs once.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BulkheadPermit, type BulkheadPolicy, bulkhead } from '@bulwark/bulkhead';
@@ -12,6 +13,7 @@ import { constant } from '@bulwark/retry';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenOnLoopback } from '../support/loopback.ts';
 
 /** What the server saw. */
 interface Seen {
@@ -101,21 +103,12 @@ async function startExpress(): Promise<Running> {
     await sleep(250);
     res.status(201).json({ charge: seen.slowRuns });
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(createServer(app));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     seen,
     limiter,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 

@@ -1,6 +1,6 @@
 // Both server plugins on real sockets: a Fastify 5 and an Express 5 server on
 // 127.0.0.1, called with fetch and node:http. Every wait is bounded and small.
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BulkheadPolicy, bulkhead } from '@bulwark/bulkhead';
@@ -12,6 +12,7 @@ import { memoryStore } from '@bulwark/idempotency';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenOnLoopback } from '../support/loopback.ts';
 
 /** What the handlers saw, for the tests to check. */
 interface Recorder {
@@ -134,21 +135,12 @@ async function startExpress(limit: number): Promise<Running> {
   app.use((_error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     res.status(500).json({ error: 'internal' });
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(createServer(app));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     recorder,
     limiter,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 

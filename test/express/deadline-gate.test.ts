@@ -9,18 +9,11 @@ import { bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
 import { memoryStore } from '@bulwark/idempotency';
 import express, { type RequestHandler } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeServer } from '../support/loopback.ts';
 
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    ),
-  );
+  await Promise.all(servers.splice(0).map(closeServer));
 });
 
 /** Starts `app` on an ephemeral loopback port and returns its base URL. */

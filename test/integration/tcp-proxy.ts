@@ -9,45 +9,95 @@ export interface TcpProxy {
   /**
    * Stops forwarding bytes but keeps every connection open, like a network
    * that silently drops packets: the client waits for an answer that never
-   * comes. `cut()` ends it.
+   * comes. New connections are accepted and black-holed too. `cut()` ends it.
    */
   freeze(): void;
+  /**
+   * Forwards new connections again after `freeze()`. The connections that were
+   * frozen stay black holes (bytes were lost on them): they never forward again.
+   */
+  thaw(): void;
+  /**
+   * Resets every open connection (a TCP RST to the client, as when the
+   * server's host dies or a middlebox drops the flow), and keeps listening:
+   * new connections reach the server. Resolves once the sockets are closed.
+   */
+  reset(): Promise<void>;
+  /**
+   * Closes every open connection (a FIN to the client, as when the server
+   * process is killed), and keeps listening: new connections reach the server.
+   */
+  hangUp(): Promise<void>;
+  /** The connections open now. */
+  readonly connections: number;
+}
+
+interface Link {
+  readonly inbound: Socket;
+  readonly outbound: Socket;
+  frozen: boolean;
+}
+
+/** Closes both sides of every link, with a RST or a FIN to the client; resolves once they are closed. */
+async function dropAll(links: Set<Link>, how: 'rst' | 'fin'): Promise<void> {
+  const closed: Promise<void>[] = [];
+  for (const { inbound, outbound } of links) {
+    if (!inbound.destroyed) {
+      closed.push(new Promise<void>((resolve) => inbound.once('close', () => resolve())));
+      if (how === 'rst') inbound.resetAndDestroy();
+      else inbound.destroy();
+    }
+    outbound.destroy();
+  }
+  links.clear();
+  await Promise.all(closed);
 }
 
 export async function startProxy(host: string, port: number): Promise<TcpProxy> {
-  const sockets = new Set<Socket>();
+  const links = new Set<Link>();
   let frozen = false;
   const server = createServer((inbound) => {
     const outbound = createConnection({ host, port });
-    sockets.add(inbound);
-    sockets.add(outbound);
+    const link: Link = { inbound, outbound, frozen };
+    links.add(link);
     const drop = () => {
       inbound.destroy();
       outbound.destroy();
-      sockets.delete(inbound);
-      sockets.delete(outbound);
+      links.delete(link);
     };
     inbound.on('error', drop).on('close', drop);
     outbound.on('error', drop).on('close', drop);
     // Forwards unless frozen; frozen bytes are dropped, as a black hole would.
     inbound.on('data', (chunk: Buffer) => {
-      if (!frozen) outbound.write(chunk);
+      if (!link.frozen) outbound.write(chunk);
     });
     outbound.on('data', (chunk: Buffer) => {
-      if (!frozen) inbound.write(chunk);
+      if (!link.frozen) inbound.write(chunk);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const listening = (server.address() as { port: number }).port;
   return {
     port: listening,
+    get connections() {
+      return links.size;
+    },
     freeze: () => {
       frozen = true;
+      for (const link of links) link.frozen = true;
     },
+    thaw: () => {
+      frozen = false;
+    },
+    reset: () => dropAll(links, 'rst'),
+    hangUp: () => dropAll(links, 'fin'),
     cut: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      sockets.clear();
+      for (const { inbound, outbound } of links) {
+        inbound.destroy();
+        outbound.destroy();
+      }
+      links.clear();
       await closed;
     },
   };

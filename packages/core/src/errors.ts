@@ -15,7 +15,8 @@ export type BulwarkErrorCode =
   | 'ERR_PEER_SUSPECTED'
   | 'ERR_MONITOR_DISPOSED'
   | 'ERR_CIRCUIT_CLOSED'
-  | 'ERR_MISSING_PEER_DEPENDENCY';
+  | 'ERR_MISSING_PEER_DEPENDENCY'
+  | 'ERR_CONNECTION_LOST';
 
 /** Options shared by every {@link BulwarkError}. */
 export interface BulwarkErrorOptions {

@@ -34,4 +34,10 @@ export {
   startCall,
 } from './policy.ts';
 export { type InstrumentInfo, LazyGauge, type MetricInstrument, Telemetry } from './telemetry.ts';
-export { type MethodInvoker, type WrapMethodsOptions, wrapMethods } from './wrap-methods.ts';
+export {
+  type CallOptionsSplitter,
+  type MethodInvoker,
+  type SplitCall,
+  type WrapMethodsOptions,
+  wrapMethods,
+} from './wrap-methods.ts';

@@ -13,6 +13,27 @@ export type MethodInvoker<T> = (
   ctx: ExecutionContext,
 ) => unknown;
 
+/** A call's arguments for the method, and the options the caller gave for the call itself. */
+export interface SplitCall {
+  /** The arguments to pass to the method. */
+  readonly args: readonly unknown[];
+  /**
+   * The caller's signal for this call: handed to `policy.execute`, so the
+   * call's context signal (what `invoke` sees) aborts when it does.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Takes a call's own options (its signal) out of its arguments, for a client
+ * whose wrapped methods accept a trailing options argument. Returns undefined
+ * to pass every argument on unchanged. What it throws, the call rejects with.
+ */
+export type CallOptionsSplitter<T> = (call: {
+  readonly method: AsyncMethodNames<T>;
+  readonly args: readonly unknown[];
+}) => SplitCall | undefined;
+
 /** Options for {@link wrapMethods}. */
 export interface WrapMethodsOptions<T> {
   /** The async methods to run through the policy. Others pass through untouched. */
@@ -25,6 +46,13 @@ export interface WrapMethodsOptions<T> {
    * uses it to cancel server-side work at the deadline.
    */
   readonly invoke?: MethodInvoker<T>;
+  /**
+   * Takes the caller's per-call options (a signal) out of a call's arguments,
+   * so that the caller can cancel one call: the signal is handed to
+   * `policy.execute`. Default: none (every argument goes to the method, and a
+   * call's only signals are those of the policies around it).
+   */
+  readonly callOptions?: CallOptionsSplitter<T>;
 }
 
 /**
@@ -35,6 +63,12 @@ export interface WrapMethodsOptions<T> {
  * everything else (properties, other methods, events) is the target's own.
  * A wrapped method called in callback style (a function as its last argument)
  * throws a TypeError, since the policy could not see its outcome.
+ *
+ * A caller cancels one call with its own signal when the wrapper says where
+ * the signal goes (`callOptions`, as `withQueryPolicy` does with
+ * `db.query(text, values, { signal })`): the call then rejects with the
+ * signal's reason as soon as it aborts, and `invoke` sees the abort on
+ * `ctx.signal`. Without it, a call follows only the policies' own deadlines.
  */
 export function wrapMethods<T extends object>(target: T, policy: Policy, options: WrapMethodsOptions<T>): T {
   const check = new OptionsChecker('wrapMethods()');
@@ -64,21 +98,37 @@ export function wrapMethods<T extends object>(target: T, policy: Policy, options
   }
   check.func('operation', options?.operation);
   check.func('invoke', options?.invoke);
+  check.func('callOptions', options?.callOptions);
   check.done();
 
   const invoke: MethodInvoker<T> =
     options.invoke ??
     ((call) => (call.target[call.method] as (...a: unknown[]) => unknown).apply(call.target, [...call.args]));
+  const split = options.callOptions;
   const wrapped = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>();
   for (const method of methods) {
     const operation = options.operation?.(method) ?? method;
-    wrapped.set(method, (...args: unknown[]) => {
-      if (typeof args[args.length - 1] === 'function') {
+    wrapped.set(method, (...given: unknown[]) => {
+      if (typeof given[given.length - 1] === 'function') {
         throw new TypeError(
           `wrapMethods(): ${method}() was called with a callback; call it without one and await the promise it returns`,
         );
       }
-      return policy.execute((ctx) => invoke({ method, args, target }, ctx), { operation });
+      let args: readonly unknown[] = given;
+      let signal: AbortSignal | undefined;
+      if (split !== undefined) {
+        let parts: SplitCall | undefined;
+        try {
+          parts = split({ method, args: given });
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        if (parts !== undefined) {
+          args = parts.args;
+          signal = parts.signal;
+        }
+      }
+      return policy.execute((ctx) => invoke({ method, args, target }, ctx), { operation, signal });
     });
   }
   return new Proxy(target, {

@@ -7,9 +7,13 @@ export {
 export {
   type PgPool,
   type PgPooledClient,
+  type PgQueryResult,
+  type QueryCallOptions,
   type QueryPolicyOptions,
+  type QueryPolicyPool,
   withQueryPolicy,
 } from './deadline-pool.ts';
+export { ConnectionLostError } from './errors.ts';
 export {
   DEFAULT_POSTGRES_TABLE,
   type PgQueryable,

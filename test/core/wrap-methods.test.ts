@@ -69,4 +69,60 @@ describe('wrapMethods', () => {
       /wrapMethods\(\): invalid options \(2\):\n {2}- policy must be a policy, got \{\}\n {2}- methods\["nope"\] must be a method of the target, got undefined/,
     );
   });
+
+  it('hands the signal callOptions takes out of the arguments to the policy: the call rejects with its reason and invoke sees the abort', async () => {
+    const clock = new VirtualClock();
+    const client = new FakeClient();
+    const seen: Array<{ args: readonly unknown[]; aborted: unknown }> = [];
+    let release: () => void = () => {};
+    const wrapped = wrapMethods(client, deadline(10_000, { clock }), {
+      methods: ['query'],
+      callOptions: ({ args }) => {
+        const last = args[args.length - 1] as { signal?: AbortSignal } | undefined;
+        return typeof last === 'object' && last !== null && !Array.isArray(last)
+          ? { args: args.slice(0, -1), signal: last.signal }
+          : undefined;
+      },
+      invoke: (call, ctx) => {
+        if (call.args[0] !== 'select 1')
+          return call.target.query(String(call.args[0]), call.args[1] as unknown[]);
+        return new Promise((resolve) => {
+          release = () => resolve('late');
+          ctx.signal.addEventListener('abort', () =>
+            seen.push({ args: call.args, aborted: ctx.signal.reason }),
+          );
+        });
+      },
+    });
+    const controller = new AbortController();
+    const reason = new Error('gone');
+    const call = (wrapped.query as (...a: unknown[]) => Promise<unknown>)('select 1', [7], {
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
+    controller.abort(reason);
+    expect(await call).toBe(reason);
+    expect(seen).toEqual([{ args: ['select 1', [7]], aborted: reason }]);
+    release();
+    // Without options, arguments pass through whole and nothing but the policy can abort.
+    await expect(wrapped.query('select 2', [1])).resolves.toEqual({ rows: [1] });
+    expect(client.calls).toEqual(['select 2']);
+  });
+
+  it('rejects a call with what callOptions throws, without running it', async () => {
+    const client = new FakeClient();
+    const policy = new Counting(undefined);
+    const refused = new RangeError('bad options');
+    const wrapped = wrapMethods(client, policy, {
+      methods: ['query'],
+      callOptions: () => {
+        throw refused;
+      },
+    });
+    await expect(wrapped.query('select 1')).rejects.toBe(refused);
+    expect(policy.operations).toEqual([]);
+    expect(client.calls).toEqual([]);
+    expect(() => wrapMethods(client, policy, { methods: ['query'], callOptions: 5 as never })).toThrow(
+      /callOptions must be a function, got 5/,
+    );
+  });
 });

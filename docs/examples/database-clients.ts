@@ -6,11 +6,18 @@ import { createClient } from 'redis';
 
 // PostgreSQL: every query gets 2 s in all and 500 ms per attempt. A query still
 // running when its time is up is cancelled on the server, not just abandoned.
-export const db = withQueryPolicy(new pg.Pool({ max: 10 }), pipeline(deadline(2_000), timeout(500)));
+const pool = new pg.Pool({ max: 10, connectionTimeoutMillis: 1_000 });
+// pg emits 'error' on the pool when an idle connection breaks (a server
+// restart): without a listener, that event would end the process.
+pool.on('error', (error) => console.warn('idle PostgreSQL connection lost', error.message));
+export const db = withQueryPolicy(pool, pipeline(deadline(2_000), timeout(500)));
 export const orders = await db.query('select id, total from orders where customer = $1', ['c-42']);
 
 // Any client: run chosen async methods through a policy.
-const client = await createClient({ url: 'redis://127.0.0.1:6379' }).connect();
+const client = createClient({ url: 'redis://127.0.0.1:6379' });
+// node-redis emits 'error' on every connection failure; it reconnects by itself.
+client.on('error', (error: Error) => console.warn('Redis connection error', error.message));
+await client.connect();
 export const cache = wrapMethods(client, timeout(50), {
   methods: ['get', 'set'],
   operation: (m) => `redis.${m}`,

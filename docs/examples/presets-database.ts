@@ -7,6 +7,9 @@ import pg from 'pg';
 const policy = presets.databaseClient({ name: 'orders-db', maxConcurrent: 10, deadlineMs: 2_000 });
 policy.breaker.onStateChange(({ from, to }) => console.warn(`orders-db breaker: ${from} -> ${to}`));
 
-// withQueryPolicy cancels a query on the server when its time is up.
-export const db = withQueryPolicy(new pg.Pool({ max: 10 }), policy);
+// withQueryPolicy cancels a query on the server when its time is up. pg reports
+// a broken idle connection as an 'error' event on the pool: listen for it.
+const pool = new pg.Pool({ max: 10 });
+pool.on('error', (error) => console.warn('orders-db idle connection lost', error.message));
+export const db = withQueryPolicy(pool, policy);
 export const { rows } = await db.query('select id, total from orders where customer = $1', ['c-42']);

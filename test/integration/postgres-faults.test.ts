@@ -171,6 +171,24 @@ describe.skipIf(!available)('withQueryPolicy when the network goes silent or the
     }
   });
 
+  it("closes a client whose query failed without the server's answer (pg's query_timeout) instead of pooling it busy", async () => {
+    // query_timeout rejects the call but leaves the query running on that
+    // connection: pooled again, it would make the next query wait behind it.
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1, query_timeout: 200 });
+    try {
+      const db = withQueryPolicy(pool, deadline(30_000));
+      const marker = `bulwark_read_timeout_${RUN_ID}`;
+      await expect(db.query(`select pg_sleep(3) /* ${marker} */`)).rejects.toThrow(/Query read timeout/);
+      const started = performance.now();
+      const next = (await db.query('select 1 as one')) as { rows: unknown[] };
+      expect(next.rows).toEqual([{ one: 1 }]);
+      expect(performance.now() - started).toBeLessThan(1_500); // behind pg_sleep(3) it would take ~2,800 ms
+      expect({ total: pool.totalCount, idle: pool.idleCount }).toEqual({ total: 1, idle: 1 });
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('refuses query options it does not know, or a signal that is not an AbortSignal, naming the value', async () => {
     const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
     try {

@@ -19,6 +19,7 @@ export {
 export {
   assertIdempotencyKey,
   formatIdempotencyKeyHeader,
+  IDEMPOTENCY_IN_PROGRESS_HEADER,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
   MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -26,6 +27,7 @@ export {
 } from './header.ts';
 export {
   defaultStoreStatus,
+  HTTP_IDEMPOTENCY_DEFAULTS,
   type HttpDecision,
   HttpIdempotency,
   type HttpIdempotencyOptions,

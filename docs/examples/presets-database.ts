@@ -7,6 +7,10 @@ import pg from 'pg';
 const policy = presets.databaseClient({ name: 'orders-db', maxConcurrent: 10, deadlineMs: 2_000 });
 policy.breaker.onStateChange(({ from, to }) => console.warn(`orders-db breaker: ${from} -> ${to}`));
 
+// An 'error' listener is required: the pool emits 'error' when an idle connection
+// dies, and without a listener the process exits.
+const pool = new pg.Pool({ max: 10 });
+pool.on('error', (error) => console.error('orders-db:', error.message));
 // withQueryPolicy cancels a query on the server when its time is up.
-export const db = withQueryPolicy(new pg.Pool({ max: 10 }), policy);
+export const db = withQueryPolicy(pool, policy);
 export const { rows } = await db.query('select id, total from orders where customer = $1', ['c-42']);

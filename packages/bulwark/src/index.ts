@@ -223,6 +223,7 @@ export {
   InvalidIdempotencyKeyError,
   jsonResultCodec,
   LeaseSettledError,
+  listenForClientErrors,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MemoryIdempotencyStore,
   memoryStore,

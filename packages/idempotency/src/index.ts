@@ -49,4 +49,9 @@ export {
   type MemoryStoreOptions,
   memoryStore,
 } from './memory-store.ts';
-export type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
+export {
+  type BeginOutcome,
+  type BeginRequest,
+  type IdempotencyStore,
+  listenForClientErrors,
+} from './store.ts';

@@ -6,11 +6,15 @@ import pg from 'pg';
 import { createClient } from 'redis';
 
 // Redis: short timeouts and no offline queue, so an outage fails fast (and closed).
-const redis = await createClient({
+const redis = createClient({
   url: process.env.REDIS_URL,
   socket: { connectTimeout: 1_000 },
   disableOfflineQueue: true,
-}).connect();
+});
+// Required: without an 'error' listener, a lost connection crashes the process.
+// The client reconnects by itself; meanwhile the guard fails closed (503).
+redis.on('error', (error: Error) => console.error('redis:', error.message));
+await redis.connect();
 export const onRedis = idempotency({ store: redisIdempotencyStore(redis, { prefix: 'orders:idem:' }) });
 
 // PostgreSQL: migrate() creates the table once; it is safe to run at every start.
@@ -19,6 +23,8 @@ const pool = new pg.Pool({
   connectionTimeoutMillis: 1_000,
   query_timeout: 2_000,
 });
+// Required too: the pool emits 'error' when an idle connection dies.
+pool.on('error', (error) => console.error('postgres:', error.message));
 const store = postgresIdempotencyStore(pool, { table: 'idempotency_records' });
 await store.migrate();
 export const onPostgres = idempotency({ store });

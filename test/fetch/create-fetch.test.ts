@@ -357,6 +357,141 @@ describe('createFetch() and non-idempotent methods', () => {
   });
 });
 
+describe('createFetch() and an in-progress 409 from a bulwark server', () => {
+  const inProgress = (retryAfter: string | undefined = '1') =>
+    new Response('{"type":"urn:bulwark:idempotency:in-progress"}', {
+      status: 409,
+      headers: {
+        'content-type': 'application/problem+json',
+        'idempotency-in-progress': 'true',
+        ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }),
+      },
+    });
+  const replay = () =>
+    new Response('{"charge":1}', { status: 201, headers: { 'idempotent-replayed': 'true' } });
+  const post = { method: 'POST', body: '{"amount":5}' };
+
+  it('polls after each Retry-After until the stored response comes, spending neither attempts nor budget', async () => {
+    const budget = retryBudget({ ratio: 0, minRetriesPerSecond: 0 }); // no retry at all
+    const { clock, fetch, seen } = setup((_, n) => (n <= 3 ? inProgress() : replay()), {
+      idempotencyKeys: true,
+      maxAttempts: 1,
+      budget,
+    });
+    const call = start(fetch(URL_A, post));
+    await clock.advance(999);
+    expect(seen).toHaveLength(1);
+    await clock.advance(1);
+    expect(seen).toHaveLength(2);
+    await clock.advance(2_000);
+    await call.done;
+    expect(call.state.response!.status).toBe(201);
+    expect(await call.state.response!.text()).toBe('{"charge":1}');
+    expect(seen).toHaveLength(4);
+    const keys = new Set(seen.map((s) => s.request.headers.get('idempotency-key')));
+    expect(keys.size).toBe(1);
+    expect(seen.every((s) => s.body === '{"amount":5}')).toBe(true);
+    // A poll carries the number of the attempt it belongs to.
+    expect(seen.map((s) => s.request.headers.get('x-retry-attempt'))).toEqual(['1', '1', '1', '1']);
+  });
+
+  it('polls after a retry whose earlier attempt timed out, and that retry is the only one spent', async () => {
+    const { clock, fetch, seen } = setup(
+      (request, n) => (n === 1 ? hang(request) : n === 2 ? inProgress() : replay()),
+      {
+        idempotencyKeys: true,
+        attemptTimeoutMs: 500,
+        maxAttempts: 2,
+      },
+    );
+    const retried: number[] = [];
+    fetch.retry.onRetry(({ attempt }) => retried.push(attempt));
+    const call = start(fetch(URL_A, post));
+    await clock.advance(600); // timeout at 500, backoff 100, then the 409
+    expect(seen).toHaveLength(2);
+    await clock.advance(1_000);
+    await call.done;
+    expect(call.state.response!.status).toBe(201);
+    expect(seen).toHaveLength(3);
+    expect(retried).toEqual([1]);
+  });
+
+  it('returns any other 409 at once', async () => {
+    const { fetch, seen } = setup(
+      () => new Response('conflict', { status: 409, headers: { 'retry-after': '1' } }),
+      { idempotencyKeys: true },
+    );
+    const response = await fetch(URL_A, post);
+    expect(response.status).toBe(409);
+    expect(await response.text()).toBe('conflict');
+    expect(seen).toHaveLength(1);
+  });
+
+  it('returns the 409 when the next poll would reach the deadline', async () => {
+    const { clock, fetch, seen } = setup(() => inProgress(), { idempotencyKeys: true, deadlineMs: 2_500 });
+    const call = start(fetch(URL_A, post));
+    await clock.advance(2_000);
+    await call.done;
+    expect(seen).toHaveLength(3); // at 0, 1,000 and 2,000 ms; a poll at 3,000 ms is past the deadline
+    expect(call.state.response!.status).toBe(409);
+    expect(call.state.response!.headers.get('idempotency-in-progress')).toBe('true');
+  });
+
+  it('returns the 409 when Retry-After asks for more than maxRetryAfterMs', async () => {
+    const { fetch, seen } = setup(() => inProgress('60'), { idempotencyKeys: true });
+    expect((await fetch(URL_A, post)).status).toBe(409);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('waits 1 s without Retry-After and at least 100 ms whatever it says', async () => {
+    const none = setup((_, n) => (n === 1 ? inProgress(undefined) : replay()), { idempotencyKeys: true });
+    const first = start(none.fetch(URL_A, post));
+    await none.clock.advance(999);
+    expect(none.seen).toHaveLength(1);
+    await none.clock.advance(1);
+    await first.done;
+    expect(first.state.response!.status).toBe(201);
+    const zero = setup((_, n) => (n === 1 ? inProgress('0') : replay()), { idempotencyKeys: true });
+    const second = start(zero.fetch(URL_A, post));
+    await zero.clock.advance(99);
+    expect(zero.seen).toHaveLength(1);
+    await zero.clock.advance(1);
+    await second.done;
+    expect(second.state.response!.status).toBe(201);
+  });
+
+  it('does not poll with pollInProgress: false, nor a request without a key or with a stream body', async () => {
+    const off = setup(() => inProgress(), { idempotencyKeys: true, pollInProgress: false });
+    expect((await off.fetch(URL_A, post)).status).toBe(409);
+    expect(off.seen).toHaveLength(1);
+    const keyless = setup(() => inProgress());
+    expect((await keyless.fetch(URL_A, post)).status).toBe(409);
+    expect(keyless.seen).toHaveLength(1);
+    const streamed = setup(() => inProgress(), { idempotencyKeys: true });
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('x'));
+        controller.close();
+      },
+    });
+    expect(
+      (await streamed.fetch(URL_A, { method: 'POST', body, duplex: 'half' } as RequestInit)).status,
+    ).toBe(409);
+    expect(streamed.seen).toHaveLength(1);
+  });
+
+  it('ends the wait between polls with the caller reason when the caller aborts', async () => {
+    const { clock, fetch, seen } = setup(() => inProgress(), { idempotencyKeys: true });
+    const controller = new AbortController();
+    const call = start(fetch(URL_A, { ...post, signal: controller.signal }));
+    await clock.advance(500);
+    controller.abort('enough');
+    await call.done;
+    expect(call.state.error).toBe('enough');
+    expect(seen).toHaveLength(1);
+  });
+});
+
 describe('createFetch() deadlines and timeouts', () => {
   it('times out a hanging attempt, retries it, and returns the next answer', async () => {
     const { clock, fetch, seen } = setup((request, n) => (n === 1 ? hang(request) : new Response('ok')), {

@@ -81,14 +81,53 @@ describe('httpIdempotency()', () => {
     expect(p.body.type).toBe('urn:bulwark:idempotency:key-reused');
   });
 
-  it('answers 409 with Retry-After in whole seconds while the first request runs', async () => {
+  it('answers 409 marked in progress with a poll interval of 1 s as Retry-After, not the lease left', async () => {
     const { http, clock } = setup();
     const first = await http.begin({ key: '"k"', fingerprint: 'b' });
     expect(first.action).toBe('proceed');
     await clock.advance(2_500);
     const p = problemOf(await http.begin({ key: '"k"', fingerprint: 'b' }));
     expect(p.status).toBe(409);
-    expect(p.headers['retry-after']).toBe('8');
+    expect(p.body.type).toBe('urn:bulwark:idempotency:in-progress');
+    expect(p.headers['idempotency-in-progress']).toBe('true');
+    expect(p.headers['retry-after']).toBe('1');
+  });
+
+  it('takes the in-progress poll interval from inProgressRetryAfterSeconds, never past the lease left', async () => {
+    const clock = new VirtualClock();
+    const http = httpIdempotency({
+      store: memoryStore({ clock }),
+      leaseMs: 10_000,
+      clock,
+      inProgressRetryAfterSeconds: 5,
+    });
+    expect((await http.begin({ key: '"k"', fingerprint: 'b' })).action).toBe('proceed');
+    await clock.advance(1_000);
+    expect(problemOf(await http.begin({ key: '"k"', fingerprint: 'b' })).headers['retry-after']).toBe('5');
+    await clock.advance(6_500); // 2.5 s of the lease left
+    expect(problemOf(await http.begin({ key: '"k"', fingerprint: 'b' })).headers['retry-after']).toBe('3');
+    await clock.advance(2_300); // 0.2 s left: still at least 1 s
+    expect(problemOf(await http.begin({ key: '"k"', fingerprint: 'b' })).headers['retry-after']).toBe('1');
+  });
+
+  it('refuses an inProgressRetryAfterSeconds that is not a whole number of seconds >= 1, naming it', () => {
+    for (const bad of [0, 1.5, -1, Number.NaN, '2']) {
+      expect(() =>
+        httpIdempotency({ store: memoryStore(), inProgressRetryAfterSeconds: bad as number }),
+      ).toThrow(/inProgressRetryAfterSeconds/);
+    }
+  });
+
+  it('does not mark any other refusal as in progress', async () => {
+    const { http } = setup();
+    await http.begin({ key: '"m"', fingerprint: 'b' });
+    for (const request of [
+      { key: undefined, fingerprint: 'b' },
+      { key: '"m"', fingerprint: 'other' },
+    ]) {
+      const p = problemOf(await http.begin(request));
+      expect(p.headers['idempotency-in-progress']).toBeUndefined();
+    }
   });
 
   it('releases the key after 5xx, 408 and 429 so the retry runs, and keeps 4xx', async () => {

@@ -8,6 +8,7 @@ import {
   type Clock,
   deadlineTimers,
   type Random,
+  sleep,
   systemClock,
   type Timer,
   wallClockNow,
@@ -24,7 +25,12 @@ import {
   remainingMs,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
-import { formatIdempotencyKeyHeader, IDEMPOTENCY_KEY_HEADER, newIdempotencyKey } from '@bulwark/idempotency';
+import {
+  formatIdempotencyKeyHeader,
+  IDEMPOTENCY_IN_PROGRESS_HEADER,
+  IDEMPOTENCY_KEY_HEADER,
+  newIdempotencyKey,
+} from '@bulwark/idempotency';
 import {
   isRetryableError,
   type Outcome,
@@ -101,6 +107,18 @@ export interface CreateFetchOptions {
   /** Makes the keys `idempotencyKeys` adds. Default: `newIdempotencyKey` (a ULID). */
   readonly generateIdempotencyKey?: () => string;
   /**
+   * When a request with an `Idempotency-Key` is answered by a bulwark
+   * server's in-progress 409 (`Idempotency-In-Progress: true`: an earlier
+   * attempt with that key is still running there), ask again after its
+   * `Retry-After` (1 s when absent, at least 100 ms) for that attempt's
+   * response, for as long as the deadline allows. These polls are not retries:
+   * they take nothing from the retry budget nor from `maxAttempts`, and they
+   * carry the attempt's number. A wait longer than `maxRetryAfterMs`, or one
+   * that would reach the deadline, returns the 409. Any other 409 is final.
+   * Default: true.
+   */
+  readonly pollInProgress?: boolean;
+  /**
    * Per-origin circuit breakers: a registry to share, options for one of its
    * own (its `failureOn` defaults to network errors, timeouts and 500, 502,
    * 503, 504 responses), or `false` for none. Default: `circuitBreakers()`
@@ -149,6 +167,7 @@ export const FETCH_DEFAULTS = Object.freeze({
   retryStatuses: Object.freeze([408, 429, 502, 503, 504]) as readonly number[],
   maxRetryAfterMs: 30_000,
   idempotencyKeys: false,
+  pollInProgress: true,
   breakerFailureStatuses: Object.freeze([500, 502, 503, 504]) as readonly number[],
   deadlineHeader: true,
   safetyMarginMs: 10,
@@ -158,6 +177,17 @@ export const FETCH_DEFAULTS = Object.freeze({
 });
 
 const BREAKER_FAILURE_STATUSES: ReadonlySet<number> = new Set(FETCH_DEFAULTS.breakerFailureStatuses);
+
+const IN_PROGRESS_HEADER = IDEMPOTENCY_IN_PROGRESS_HEADER.toLowerCase();
+/** The wait before polling an in-progress 409 that has no usable `Retry-After`. */
+const IN_PROGRESS_POLL_MS = 1_000;
+/** The shortest wait between two polls, whatever `Retry-After` says. */
+const MIN_POLL_MS = 100;
+
+/** A bulwark server's answer that an earlier request with this key is still running. */
+function isInProgress(response: Response): boolean {
+  return response.status === 409 && response.headers.get(IN_PROGRESS_HEADER)?.trim().toLowerCase() === 'true';
+}
 
 /** Network errors, timeouts and 5xx overload answers count against an origin; our own bulkhead's refusal does not. */
 function breakerFailureOn(outcome: Outcome): boolean {
@@ -267,6 +297,8 @@ interface PreparedCall {
   readonly retryable: boolean;
   readonly cloneRequest: boolean;
   readonly key: string | undefined;
+  /** The request has an `Idempotency-Key` and a body that can be sent again: an in-progress 409 is polled. */
+  readonly pollable: boolean;
 }
 
 /**
@@ -282,6 +314,10 @@ interface PreparedCall {
  * - retries GET, HEAD, OPTIONS, TRACE, PUT and DELETE; any other method only
  *   when the request carries an `Idempotency-Key` (`idempotencyKeys: true`
  *   adds one, kept on every attempt); a body that is a stream is never retried;
+ * - polls a bulwark server's in-progress 409 (`Idempotency-In-Progress: true`)
+ *   after its `Retry-After` until the stored response comes, within the
+ *   deadline, without spending retries on it (`pollInProgress`); other 409s
+ *   are final;
  * - reads or cancels the body of every response it does not return;
  * - sends the time left in `x-request-timeout-ms` and the attempt number in
  *   `x-retry-attempt`;
@@ -311,7 +347,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     options.retryStatuses,
     'an array of HTTP status codes (integers from 100 to 599)',
   );
-  for (const flag of ['idempotencyKeys', 'deadlineHeader', 'attemptHeader'] as const) {
+  for (const flag of ['idempotencyKeys', 'pollInProgress', 'deadlineHeader', 'attemptHeader'] as const) {
     check.expect(
       options[flag] === undefined || typeof options[flag] === 'boolean',
       flag,
@@ -433,6 +469,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const sendAttempt = options.attemptHeader ?? FETCH_DEFAULTS.attemptHeader;
   const safetyMarginMs = options.safetyMarginMs ?? FETCH_DEFAULTS.safetyMarginMs;
   const maxDrainBytes = options.maxDrainBytes ?? FETCH_DEFAULTS.maxDrainBytes;
+  const pollInProgress = options.pollInProgress ?? FETCH_DEFAULTS.pollInProgress;
+  const minAttemptMs = retryPolicy.minAttemptMs;
   const canRetry = retryPolicy.maxAttempts > 1;
 
   // A response the retry loop will not return: let go of its connection.
@@ -472,7 +510,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const initBody = init?.body;
     const bodyFromRequest = initBody === undefined && request !== undefined && request.body !== null;
     const replayable = initBody === undefined || isReplayableBody(initBody);
-    const retryable = canRetry && replayable && (idempotent || headers?.has(IDEMPOTENCY_KEY_HEADER) === true);
+    const keyed = headers?.has(IDEMPOTENCY_KEY_HEADER) === true;
+    const retryable = canRetry && replayable && (idempotent || keyed);
+    const pollable = pollInProgress && replayable && keyed;
     return {
       origin,
       method,
@@ -480,8 +520,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       request,
       init,
       retryable,
-      cloneRequest: retryable && bodyFromRequest,
+      cloneRequest: (retryable || pollable) && bodyFromRequest,
       key,
+      pollable,
     };
   };
 
@@ -565,7 +606,36 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
     const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
     const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);
-    return breaker === undefined ? limited : (ctx: ExecutionContext) => breaker.run(limited, ctx);
+    const guarded = breaker === undefined ? limited : (ctx: ExecutionContext) => breaker.run(limited, ctx);
+    return call.pollable ? (ctx: ExecutionContext) => pollWhileInProgress(guarded, ctx) : guarded;
+  };
+
+  /**
+   * Sends one attempt; while the server answers that an earlier request with
+   * the same key is still running there, waits as its `Retry-After` asks and
+   * sends again, through the breaker, the bulkhead and the attempt timeout each
+   * time. Polls are not retries: the loop around takes nothing from the budget
+   * or the attempts for them. The deadline bounds them.
+   */
+  const pollWhileInProgress = async (
+    send: (ctx: ExecutionContext) => Promise<Response>,
+    ctx: ExecutionContext,
+  ): Promise<Response> => {
+    for (;;) {
+      const response = await send(ctx);
+      if (!isInProgress(response)) return response;
+      const hintMs = parseRetryAfter(response.headers.get('retry-after'), wallClock());
+      const waitMs = Math.max(MIN_POLL_MS, hintMs ?? IN_PROGRESS_POLL_MS);
+      if (waitMs > maxRetryAfterMs) return response;
+      const left = remainingMs(ctx);
+      // Never sleep into the deadline: the 409 is the answer then.
+      if (left !== Number.POSITIVE_INFINITY && (waitMs >= left || left - waitMs < minAttemptMs)) {
+        return response;
+      }
+      discardResponse(response, maxDrainBytes);
+      // Ends at once with the signal's reason when the caller aborts.
+      await sleep(waitMs, { clock: ctx.clock, signal: ctx.signal });
+    }
   };
 
   const resilientFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {

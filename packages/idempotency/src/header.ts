@@ -9,6 +9,14 @@ export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 /** The response header a replayed response carries. */
 export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 
+/**
+ * The response header (value `true`) of the 409 that answers a request whose
+ * key another request holds while its handler still runs. It tells that 409
+ * apart from any other: a client may poll it after its `Retry-After` for the
+ * stored response. `@bulwark/fetch` does.
+ */
+export const IDEMPOTENCY_IN_PROGRESS_HEADER = 'Idempotency-In-Progress';
+
 function isPrintable(code: number): boolean {
   return code >= 0x20 && code <= 0x7e;
 }

@@ -7,7 +7,12 @@ import {
   idempotency,
   jsonResultCodec,
 } from './guard.ts';
-import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, parseIdempotencyKeyHeader } from './header.ts';
+import {
+  IDEMPOTENCY_IN_PROGRESS_HEADER,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENT_REPLAYED_HEADER,
+  parseIdempotencyKeyHeader,
+} from './header.ts';
 
 /** An HTTP response as the mapping stores and returns it. Header names in lower case. */
 export interface HttpResponse {
@@ -70,7 +75,22 @@ export interface HttpIdempotencyOptions
   readonly storeStatus?: (status: number) => boolean;
   /** A URI prefix for the problem `type` members. Default: `"urn:bulwark:idempotency:"`. */
   readonly problemTypeBase?: string;
+  /**
+   * The `Retry-After` of an in-progress 409, in seconds (an integer >= 1):
+   * how soon the client should ask again for the first request's response. It
+   * is a poll interval, not the time left on the lease (that can be a minute),
+   * and is never more than that time left (rounded up to a whole second).
+   * Default: 1.
+   */
+  readonly inProgressRetryAfterSeconds?: number;
 }
+
+/** The defaults of {@link httpIdempotency} beyond those of the guard. */
+export const HTTP_IDEMPOTENCY_DEFAULTS = Object.freeze({
+  required: true,
+  problemTypeBase: 'urn:bulwark:idempotency:',
+  inProgressRetryAfterSeconds: 1,
+});
 
 /**
  * Keeps 2xx and 4xx responses, except 408 (Request Timeout) and 429 (Too Many
@@ -117,7 +137,7 @@ export function problemResponse(status: number, problem: Problem, retryAfterSeco
  * | key required but missing           | 400 problem+json                            |
  * | key empty, > 255 chars, not sf-string | 400 problem+json                         |
  * | same key, different request        | 422 problem+json                            |
- * | same key, first request still runs | 409 problem+json with Retry-After           |
+ * | same key, first request still runs | 409 problem+json, Retry-After (a poll interval) and Idempotency-In-Progress: true |
  * | store unreachable                  | 503 problem+json with Retry-After           |
  * | same key, completed                | the stored response + Idempotent-Replayed: true |
  */
@@ -125,6 +145,7 @@ export class HttpIdempotency {
   readonly guard: IdempotencyGuard<HttpResponse>;
   readonly required: boolean;
   readonly #problemBase: string;
+  readonly #inProgressRetryAfterSeconds: number;
 
   constructor(options: HttpIdempotencyOptions) {
     const check = new OptionsChecker('httpIdempotency()');
@@ -141,6 +162,10 @@ export class HttpIdempotency {
       options?.problemTypeBase,
       'a string',
     );
+    check.number('inProgressRetryAfterSeconds', options?.inProgressRetryAfterSeconds, {
+      integer: true,
+      min: 1,
+    });
     check.done();
     const storeStatus = options.storeStatus ?? defaultStoreStatus;
     this.guard = idempotency<HttpResponse>({
@@ -148,8 +173,10 @@ export class HttpIdempotency {
       codec: jsonResultCodec,
       storeOutcome: (response) => storeStatus(response.status),
     });
-    this.required = options.required ?? true;
-    this.#problemBase = options.problemTypeBase ?? 'urn:bulwark:idempotency:';
+    this.required = options.required ?? HTTP_IDEMPOTENCY_DEFAULTS.required;
+    this.#problemBase = options.problemTypeBase ?? HTTP_IDEMPOTENCY_DEFAULTS.problemTypeBase;
+    this.#inProgressRetryAfterSeconds =
+      options.inProgressRetryAfterSeconds ?? HTTP_IDEMPOTENCY_DEFAULTS.inProgressRetryAfterSeconds;
   }
 
   /** Decides what to do with a request. Never rejects, except with a `CallbackError` from `fingerprint`. */
@@ -212,9 +239,11 @@ export class HttpIdempotency {
           {
             type: 'in-progress',
             title: 'A request with this key is still being processed',
-            detail: 'Retry after the time given in Retry-After.',
+            detail: 'Retry after the time given in Retry-After to get its response.',
           },
-          Math.max(1, Math.ceil(decision.retryAfterMs / 1000)),
+          // A poll interval: the handler may finish long before its lease ends.
+          Math.max(1, Math.min(this.#inProgressRetryAfterSeconds, Math.ceil(decision.retryAfterMs / 1000))),
+          IN_PROGRESS_HEADERS,
         );
       case 'acquired': {
         const lease = decision.lease;
@@ -235,12 +264,17 @@ export class HttpIdempotency {
     status: number,
     problem: { type: string; title: string; detail: string },
     retryAfterSeconds?: number,
+    extraHeaders?: Readonly<Record<string, string>>,
   ): HttpDecision {
-    const response = problemResponse(
+    const problemAnswer = problemResponse(
       status,
       { ...problem, type: `${this.#problemBase}${problem.type}` },
       retryAfterSeconds,
     );
+    const response =
+      extraHeaders === undefined
+        ? problemAnswer
+        : { ...problemAnswer, headers: { ...problemAnswer.headers, ...extraHeaders } };
     return { action: 'respond', reason, response };
   }
 }
@@ -250,6 +284,8 @@ function normalise(response: HttpResponse): HttpResponse {
   for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = String(value);
   return { status: response.status, headers, body: response.body };
 }
+
+const IN_PROGRESS_HEADERS = Object.freeze({ [IDEMPOTENCY_IN_PROGRESS_HEADER.toLowerCase()]: 'true' });
 
 const UNGUARDED: HttpDecision = Object.freeze({
   action: 'proceed',

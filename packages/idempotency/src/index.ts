@@ -19,6 +19,7 @@ export {
 export {
   assertIdempotencyKey,
   formatIdempotencyKeyHeader,
+  IDEMPOTENCY_IN_PROGRESS_HEADER,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
   MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -26,6 +27,7 @@ export {
 } from './header.ts';
 export {
   defaultStoreStatus,
+  HTTP_IDEMPOTENCY_DEFAULTS,
   type HttpDecision,
   HttpIdempotency,
   type HttpIdempotencyOptions,
@@ -47,4 +49,9 @@ export {
   type MemoryStoreOptions,
   memoryStore,
 } from './memory-store.ts';
-export type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
+export {
+  type BeginOutcome,
+  type BeginRequest,
+  type IdempotencyStore,
+  listenForClientErrors,
+} from './store.ts';

@@ -45,3 +45,27 @@ export interface IdempotencyStore {
   /** Deletes the IN_PROGRESS record owned by `token`. Resolves false, changing nothing, when it does not own it. */
   release(key: string, token: string): Promise<boolean>;
 }
+
+/**
+ * The `'error'` listener {@link listenForClientErrors} adds. It ignores the
+ * event: the failure is not lost, since while the client's connection is down
+ * every command it is given rejects, and the guard refuses the request with
+ * `StoreUnavailableError` carrying that rejection.
+ */
+function ignoreClientError(): void {}
+
+/**
+ * Gives a store's client (a node-redis client, a `pg.Pool` or `pg.Client`, any
+ * `EventEmitter`) an `'error'` listener when it has none yet, so that losing
+ * the connection fails requests closed instead of crashing the process: an
+ * emitter with no `'error'` listener throws the event, and the process exits.
+ * Does nothing for an object that is not an event emitter, or that already has
+ * an `'error'` listener (the application's own, say, which logs). The stores
+ * of @bulwark/redis and @bulwark/postgres call it on the client they are given.
+ */
+export function listenForClientErrors(client: object): void {
+  const emitter = client as { on?: unknown; listenerCount?: unknown };
+  if (typeof emitter.on !== 'function' || typeof emitter.listenerCount !== 'function') return;
+  if ((emitter.listenerCount as (event: string) => number).call(client, 'error') > 0) return;
+  (emitter.on as (event: string, listener: () => void) => unknown).call(client, 'error', ignoreClientError);
+}

@@ -3,6 +3,7 @@ import {
   type BeginOutcome,
   type BeginRequest,
   type IdempotencyStore,
+  listenForClientErrors,
   StoreUnavailableError,
 } from '@bulwark/idempotency';
 
@@ -72,6 +73,8 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
       'a table name of letters, digits and underscores, optionally schema-qualified',
     );
     check.done();
+    // A pool emits 'error' when an idle connection dies: never a crash.
+    listenForClientErrors(pool);
     this.#pool = pool;
     this.table = options.table ?? DEFAULT_POSTGRES_TABLE;
     const t = quoteTable(this.table);
@@ -173,7 +176,10 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
 /**
  * An idempotency store on PostgreSQL through a `pg` Pool. Call `migrate()` once
  * (it is idempotent). Give the pool `connectionTimeoutMillis` and
- * `query_timeout` so that an unreachable server fails fast.
+ * `query_timeout` so that an unreachable server fails fast, and an `'error'`
+ * listener of your own (to log). A pool that has no `'error'` listener when
+ * the store is made gets one that ignores the event, so that an idle
+ * connection dying does not crash the process.
  */
 export function postgresIdempotencyStore(
   pool: PgQueryable,

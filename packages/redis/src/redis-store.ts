@@ -3,6 +3,7 @@ import {
   type BeginOutcome,
   type BeginRequest,
   type IdempotencyStore,
+  listenForClientErrors,
   StoreUnavailableError,
 } from '@bulwark/idempotency';
 import { BEGIN, COMPLETE, RELEASE, sha1 } from './scripts.ts';
@@ -75,6 +76,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       'a string',
     );
     check.done();
+    listenForClientErrors(client);
     this.#client = client;
     this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
   }
@@ -133,7 +135,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 /**
  * An idempotency store on Redis through a node-redis client (package `redis`).
  * Give the client short timeouts and `disableOfflineQueue: true` so that an
- * unreachable server fails fast (the guard then fails closed).
+ * unreachable server fails fast (the guard then fails closed), and an `'error'`
+ * listener of your own (to log). A client that has no `'error'` listener when
+ * the store is made gets one that ignores the event, so that losing Redis
+ * does not crash the process: while the client reconnects, every command
+ * fails and the guard refuses requests with `StoreUnavailableError`.
  */
 export function redisIdempotencyStore(
   client: RedisScriptClient,

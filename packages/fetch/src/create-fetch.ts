@@ -194,6 +194,7 @@ class CallContext implements ExecutionContext {
 const neverAborts = new AbortController().signal;
 
 const ONCE = Object.freeze({ once: true });
+const UNREF = Object.freeze({ unref: true });
 
 /**
  * A call's deadline: one entry in the clock's shared deadline timer. While the
@@ -218,7 +219,9 @@ class CallDeadline {
     this.call = call;
     this.body = undefined;
     this.#budgetMs = budgetMs;
-    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire());
+    // Unref'd: while the call runs its socket holds the process; after it
+    // returns, the entry waits for a body nobody may read, and must not.
+    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire(), UNREF);
   }
 
   /** The call ended with nothing left to watch: an error, or a response without a body. */

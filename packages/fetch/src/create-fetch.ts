@@ -504,7 +504,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       if (left !== Number.POSITIVE_INFINITY) {
         let budgetMs = Math.max(0, left - safetyMarginMs);
         const given = call.headers === undefined ? null : headers.get(DEADLINE_HEADERS.requestTimeoutMs);
-        if (given !== null && /^\s*[0-9]{1,15}\s*$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
+        // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
+        if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
         headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
       }
     }

@@ -1,4 +1,11 @@
-import { DeadlineTimers, deadlineTimers, seededRandom, type Timer, type TimerOptions, VirtualClock } from '@bulwark/clock';
+import {
+  DeadlineTimers,
+  deadlineTimers,
+  seededRandom,
+  type Timer,
+  type TimerOptions,
+  VirtualClock,
+} from '@bulwark/clock';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

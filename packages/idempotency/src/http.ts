@@ -7,7 +7,13 @@ import {
   idempotency,
   jsonResultCodec,
 } from './guard.ts';
-import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, parseIdempotencyKeyHeader } from './header.ts';
+import {
+  DEFAULT_IDEMPOTENCY_KEY_FORMAT,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENT_REPLAYED_HEADER,
+  type IdempotencyKeyFormat,
+  parseIdempotencyKeyHeader,
+} from './header.ts';
 
 /** An HTTP response as the mapping stores and returns it. Header names in lower case. */
 export interface HttpResponse {
@@ -70,6 +76,15 @@ export interface HttpIdempotencyOptions
   readonly storeStatus?: (status: number) => boolean;
   /** A URI prefix for the problem `type` members. Default: `"urn:bulwark:idempotency:"`. */
   readonly problemTypeBase?: string;
+  /**
+   * Which `Idempotency-Key` values are keys. `'lenient'` reads a
+   * structured-field string (`"abc123"`, as the IETF draft and
+   * `@bulwark/fetch` send it) and a bare key (`abc123`, as Stripe-style
+   * clients send it); `'structured'` answers 400 to a bare key. Parameters
+   * after a string (`"abc123";p=1`) are ignored in both. See
+   * `IdempotencyKeyFormat`. Default: `'lenient'`.
+   */
+  readonly keyFormat?: IdempotencyKeyFormat;
 }
 
 /**
@@ -124,6 +139,8 @@ export function problemResponse(status: number, problem: Problem, retryAfterSeco
 export class HttpIdempotency {
   readonly guard: IdempotencyGuard<HttpResponse>;
   readonly required: boolean;
+  /** How `Idempotency-Key` values are read. */
+  readonly keyFormat: IdempotencyKeyFormat;
   readonly #problemBase: string;
 
   constructor(options: HttpIdempotencyOptions) {
@@ -141,6 +158,14 @@ export class HttpIdempotency {
       options?.problemTypeBase,
       'a string',
     );
+    check.expect(
+      options?.keyFormat === undefined ||
+        options.keyFormat === 'lenient' ||
+        options.keyFormat === 'structured',
+      'keyFormat',
+      options?.keyFormat,
+      "'lenient' or 'structured'",
+    );
     check.done();
     const storeStatus = options.storeStatus ?? defaultStoreStatus;
     this.guard = idempotency<HttpResponse>({
@@ -149,6 +174,7 @@ export class HttpIdempotency {
       storeOutcome: (response) => storeStatus(response.status),
     });
     this.required = options.required ?? true;
+    this.keyFormat = options.keyFormat ?? DEFAULT_IDEMPOTENCY_KEY_FORMAT;
     this.#problemBase = options.problemTypeBase ?? 'urn:bulwark:idempotency:';
   }
 
@@ -157,7 +183,7 @@ export class HttpIdempotency {
     if (request.key === undefined && !this.required) return UNGUARDED;
     let key: string;
     try {
-      key = parseIdempotencyKeyHeader(request.key);
+      key = parseIdempotencyKeyHeader(request.key, { format: this.keyFormat });
     } catch (error) {
       const invalid = error as InvalidIdempotencyKeyError;
       const missing = invalid.reason === 'missing';

@@ -18,10 +18,13 @@ export {
 } from './guard.ts';
 export {
   assertIdempotencyKey,
+  DEFAULT_IDEMPOTENCY_KEY_FORMAT,
   formatIdempotencyKeyHeader,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
+  type IdempotencyKeyFormat,
   MAX_IDEMPOTENCY_KEY_LENGTH,
+  type ParseIdempotencyKeyOptions,
   parseIdempotencyKeyHeader,
 } from './header.ts';
 export {

@@ -40,7 +40,7 @@ class Bucket {
  * early and at most about a millisecond late. Scheduling and cancelling are O(1)
  * in the common case (slots come in increasing order); one clock timer is armed
  * for the earliest non-empty slot. Within a slot, deadlines fire in the order
- * they were scheduled. Like Node's own shared HTTP timers, that timer
+ * they were scheduled. That timer
  * keeps the process alive exactly while a deadline scheduled without
  * `{ unref: true }` is pending: a call that waits on its deadline gets its
  * rejection even when nothing else holds the process open, and an idle timer
@@ -49,7 +49,7 @@ class Bucket {
  *
  * Memory stays proportional to the pending deadlines, whatever instants they
  * name: a cleared deadline's slot is kept for reuse only while idle slots are
- * fewer than {@link COMPACT_MIN_IDLE_SLOTS} or than busy ones; past that, every
+ * fewer than 1,024 or than busy ones; past that, every
  * idle slot is dropped at once (amortised constant time per slot).
  *
  * Get the instance for a clock with {@link deadlineTimers}.
@@ -82,8 +82,7 @@ export class DeadlineTimers {
 
   /**
    * Slots held, idle ones included (for tests and diagnostics). At most
-   * `2 * max(pending, COMPACT_MIN_IDLE_SLOTS)` once a cleared deadline has
-   * been removed, whatever instants were scheduled.
+   * `2 * max(pending, 1024)`, whatever instants were scheduled.
    */
   get slots(): number {
     return this.#buckets.size;

@@ -1,4 +1,11 @@
-import { DeadlineTimers, deadlineTimers, seededRandom, VirtualClock } from '@bulwark/clock';
+import {
+  DeadlineTimers,
+  deadlineTimers,
+  seededRandom,
+  type Timer,
+  type TimerOptions,
+  VirtualClock,
+} from '@bulwark/clock';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -137,5 +144,131 @@ describe('DeadlineTimers within one slot', () => {
     } finally {
       process.off('uncaughtException', onError);
     }
+  });
+});
+
+/**
+ * A VirtualClock that remembers which of its pending timers would keep a Node.js
+ * process alive (created without `unref`, or `ref()`'d since).
+ */
+class RefTrackingClock extends VirtualClock {
+  readonly #refed = new Set<object>();
+  override setTimeout(callback: () => void, ms: number, options?: TimerOptions): Timer {
+    const refed = this.#refed;
+    let handle: Timer | undefined;
+    const inner = super.setTimeout(() => {
+      refed.delete(handle!);
+      callback();
+    }, ms);
+    handle = {
+      clear: () => {
+        refed.delete(handle!);
+        inner.clear();
+      },
+      ref: () => void refed.add(handle!),
+      unref: () => void refed.delete(handle!),
+    };
+    if (options?.unref !== true) refed.add(handle);
+    return handle;
+  }
+  /** Whether some pending timer would keep the process alive. */
+  get holdsProcess(): boolean {
+    return this.#refed.size > 0;
+  }
+}
+
+describe('DeadlineTimers and the process lifetime', () => {
+  it('keeps the process alive exactly while a deadline scheduled without unref is pending', async () => {
+    const clock = new RefTrackingClock();
+    const timers = new DeadlineTimers(clock);
+    const fired: string[] = [];
+    const background = timers.schedule(50, () => fired.push('background'), { unref: true });
+    expect(clock.holdsProcess).toBe(false);
+    const awaited = timers.schedule(100, () => fired.push('awaited'));
+    expect(clock.holdsProcess).toBe(true);
+    awaited.clear();
+    expect(clock.holdsProcess).toBe(false);
+    timers.schedule(100, () => fired.push('awaited again'));
+    expect(clock.holdsProcess).toBe(true);
+    // The shared timer fires the unref'd one at 50 and re-arms, still holding the process.
+    await clock.advance(60);
+    expect(fired).toEqual(['background']);
+    expect(clock.holdsProcess).toBe(true);
+    await clock.advance(40);
+    expect(fired).toEqual(['background', 'awaited again']);
+    expect(clock.holdsProcess).toBe(false);
+    background.clear();
+  });
+
+  it('lets an idle timer (every deadline cleared) not hold the process', () => {
+    const clock = new RefTrackingClock();
+    const timers = new DeadlineTimers(clock);
+    const handles = Array.from({ length: 5 }, (_, i) => timers.schedule(10 + i, () => {}));
+    expect(clock.holdsProcess).toBe(true);
+    for (const handle of handles) handle.clear();
+    expect(timers.pending).toBe(0);
+    expect(clock.holdsProcess).toBe(false);
+  });
+});
+
+describe('DeadlineTimers slot bookkeeping', () => {
+  it('fires every uncleared deadline once and never early, while idle slots are dropped in between', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            at: fc.oneof(fc.double({ min: 0, max: 3_000, noNaN: true }), fc.constant(1e15)),
+            clearAfter: fc.option(fc.integer({ min: 0, max: 2_999 }), { nil: undefined }),
+          }),
+          { minLength: 1, maxLength: 3_000 },
+        ),
+        async (plan) => {
+          const clock = new VirtualClock();
+          const timers = new DeadlineTimers(clock);
+          const fired = new Map<number, number>();
+          const handles = plan.map(({ at }, i) =>
+            timers.schedule(at, () => fired.set(i, (fired.get(i) ?? 0) + (clock.now() >= at ? 1 : 1_000))),
+          );
+          // Clear in a shuffled but deterministic order, so slots go idle all over the range.
+          const order = plan
+            .map((step, i) => ({ i, after: step.clearAfter }))
+            .filter((c): c is { i: number; after: number } => c.after !== undefined)
+            .sort((a, b) => a.after - b.after);
+          for (const { i } of order) {
+            handles[i]!.clear();
+            expect(timers.slots).toBeLessThanOrEqual(2 * Math.max(timers.pending, 1_024));
+          }
+          await clock.advance(3_001);
+          const cleared = new Set(order.map((c) => c.i));
+          plan.forEach(({ at }, i) => {
+            const expected = cleared.has(i) || at > 3_001 ? undefined : 1;
+            expect(fired.get(i)).toBe(expected);
+          });
+          expect(timers.pending).toBe(plan.filter(({ at }, i) => !cleared.has(i) && at > 3_001).length);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('keeps memory bounded when a callback clears deadlines of the slot being fired', async () => {
+    const clock = new VirtualClock();
+    const timers = new DeadlineTimers(clock);
+    const seen: number[] = [];
+    for (let round = 0; round < 3_000; round++) {
+      const at = clock.now() + 1;
+      let victim: Timer | undefined;
+      timers.schedule(at, () => {
+        seen.push(round);
+        victim?.clear();
+      });
+      victim = timers.schedule(at, () => seen.push(-1));
+      timers.schedule(clock.now() + 1e15, () => {}).clear();
+      await clock.advance(1);
+    }
+    expect(seen).toHaveLength(3_000);
+    expect(seen.includes(-1)).toBe(false);
+    expect(timers.pending).toBe(0);
+    expect(timers.slots).toBeLessThanOrEqual(2_048);
   });
 });

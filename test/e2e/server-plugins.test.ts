@@ -198,7 +198,7 @@ describe.each([
     }
     const badKey = await fetch(`${server.url}/orders`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': 'no-quotes' },
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'two, keys' },
       body: '{}',
     });
     expect(badKey.status).toBe(400);

@@ -409,7 +409,7 @@ describe('bulwarkFastify() idempotency', () => {
     const missing = await post(undefined);
     expect(missing.statusCode).toBe(400);
     expect(problem(missing).title).toContain('Idempotency-Key');
-    const malformed = await post('unquoted');
+    const malformed = await post('"unterminated');
     expect(malformed.statusCode).toBe(400);
     expect(problem(malformed)).toMatchObject({
       type: 'urn:bulwark:idempotency:invalid-key',

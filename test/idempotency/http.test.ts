@@ -47,7 +47,7 @@ describe('httpIdempotency()', () => {
 
   it('answers 400 for an empty, overlong or unquoted key', async () => {
     const { http } = setup();
-    for (const key of ['""', `"${'a'.repeat(256)}"`, 'abc', '"a\u0001"']) {
+    for (const key of ['""', `"${'a'.repeat(256)}"`, '"abc', '"a\u0001"', 'a\u0001']) {
       const p = problemOf(await http.begin({ key, fingerprint: 'x' }));
       expect(p.status).toBe(400);
       expect(p.body.type).toBe('urn:bulwark:idempotency:invalid-key');

@@ -1,4 +1,4 @@
-import { type Clock, checkClock, type Timer } from './clock.ts';
+import { type Clock, checkClock, type Timer, type TimerOptions } from './clock.ts';
 import { systemClock } from './system-clock.ts';
 
 class Entry implements Timer {
@@ -7,9 +7,12 @@ class Entry implements Timer {
   prev: Entry | undefined;
   next: Entry | undefined;
   readonly owner: DeadlineTimers;
-  constructor(owner: DeadlineTimers, callback: () => void) {
+  /** Whether this entry keeps the process alive while it is pending. */
+  readonly keepsAlive: boolean;
+  constructor(owner: DeadlineTimers, callback: () => void, keepsAlive: boolean) {
     this.owner = owner;
     this.callback = callback;
+    this.keepsAlive = keepsAlive;
   }
   clear(): void {
     if (this.bucket !== undefined) this.owner._remove(this);
@@ -21,6 +24,8 @@ class Bucket {
   readonly key: number;
   head: Entry | undefined;
   tail: Entry | undefined;
+  /** False once the slot has left the map (fired or dropped). */
+  held = true;
   constructor(key: number) {
     this.key = key;
   }
@@ -35,9 +40,17 @@ class Bucket {
  * early and at most about a millisecond late. Scheduling and cancelling are O(1)
  * in the common case (slots come in increasing order); one clock timer is armed
  * for the earliest non-empty slot. Within a slot, deadlines fire in the order
- * they were scheduled. Like Node's own shared HTTP timers, that timer
- * is unref'd: a deadline never keeps the process alive by itself (the work it
- * bounds, a socket or a child process, does).
+ * they were scheduled. That timer
+ * keeps the process alive exactly while a deadline scheduled without
+ * `{ unref: true }` is pending: a call that waits on its deadline gets its
+ * rejection even when nothing else holds the process open, and an idle timer
+ * (only unref'd deadlines, or slots whose deadlines were all cleared) never
+ * holds it.
+ *
+ * Memory stays proportional to the pending deadlines, whatever instants they
+ * name: a cleared deadline's slot is kept for reuse only while idle slots are
+ * fewer than 1,024 or than busy ones; past that, every
+ * idle slot is dropped at once (amortised constant time per slot).
  *
  * Get the instance for a clock with {@link deadlineTimers}.
  */
@@ -47,6 +60,10 @@ export class DeadlineTimers {
   /** Min-heap of the keys in #buckets. */
   readonly #keys: number[] = [];
   #live = 0;
+  /** Pending entries that keep the process alive. */
+  #refs = 0;
+  /** Slots in #buckets with no entry left. */
+  #idle = 0;
   #timer: Timer | undefined;
   #armedKey = Number.POSITIVE_INFINITY;
   /** The slot used last: consecutive calls usually land in the same millisecond. */
@@ -64,11 +81,20 @@ export class DeadlineTimers {
   }
 
   /**
-   * Calls `callback` once the clock reads `at` or later. Returns a Timer whose
-   * `clear()` cancels it. `at` of Infinity never fires.
+   * Slots held, idle ones included (for tests and diagnostics). At most
+   * `2 * max(pending, 1024)`, whatever instants were scheduled.
    */
-  schedule(at: number, callback: () => void): Timer {
-    const entry = new Entry(this, callback);
+  get slots(): number {
+    return this.#buckets.size;
+  }
+
+  /**
+   * Calls `callback` once the clock reads `at` or later. Returns a Timer whose
+   * `clear()` cancels it. `at` of Infinity never fires. While it is pending,
+   * the deadline keeps the process alive, unless `options.unref` is set.
+   */
+  schedule(at: number, callback: () => void, options?: TimerOptions): Timer {
+    const entry = new Entry(this, callback, options?.unref !== true);
     if (at === Number.POSITIVE_INFINITY) {
       entry.callback = undefined;
       return entry;
@@ -83,9 +109,9 @@ export class DeadlineTimers {
         bucket = new Bucket(key);
         this.#buckets.set(key, bucket);
         this.#pushKey(key);
-      }
+      } else if (bucket.head === undefined) this.#idle--;
       this.#lastBucket = bucket;
-    }
+    } else if (bucket.head === undefined) this.#idle--;
     // Appended, so that deadlines of one slot fire in the order they were
     // scheduled: an enclosing deadline before the nested ones it cuts short.
     entry.bucket = bucket;
@@ -95,6 +121,7 @@ export class DeadlineTimers {
     entry.prev = tail;
     bucket.tail = entry;
     this.#live++;
+    if (entry.keepsAlive && this.#refs++ === 0) this.#timer?.ref?.();
     if (key < this.#armedKey) this.#arm(key);
     return entry;
   }
@@ -108,15 +135,43 @@ export class DeadlineTimers {
     else bucket.tail = entry.prev;
     entry.bucket = entry.prev = entry.next = undefined;
     entry.callback = undefined;
-    // An idle slot stays until the timer passes it, so a busy slot is not
-    // re-created (and its key re-pushed) for every call.
     this.#live--;
+    if (entry.keepsAlive && --this.#refs === 0) this.#timer?.unref?.();
+    // An idle slot stays until the timer passes it, so a busy slot is not
+    // re-created (and its key re-pushed) for every call; but only while idle
+    // slots are few, or deadlines far away would pile them up.
+    if (bucket.head === undefined && bucket.held && ++this.#idle >= COMPACT_MIN_IDLE_SLOTS) {
+      if (this.#idle > this.#buckets.size - this.#idle) this.#compact();
+    }
+  }
+
+  /** Drops every idle slot, and re-arms the timer for the earliest one left. */
+  #compact(): void {
+    const keys: number[] = [];
+    for (const [key, bucket] of this.#buckets) {
+      if (bucket.head === undefined) {
+        bucket.held = false;
+        this.#buckets.delete(key);
+      } else keys.push(key);
+    }
+    this.#idle = 0;
+    if (this.#lastBucket?.head === undefined) this.#lastBucket = undefined;
+    // Ascending order is a valid min-heap.
+    keys.sort((a, b) => a - b);
+    this.#keys.length = 0;
+    for (const key of keys) this.#keys.push(key);
+    const first = keys[0];
+    if (first === undefined) {
+      this.#timer?.clear();
+      this.#timer = undefined;
+      this.#armedKey = Number.POSITIVE_INFINITY;
+    } else if (first !== this.#armedKey) this.#arm(first);
   }
 
   #arm(key: number): void {
     this.#timer?.clear();
     this.#armedKey = key;
-    this.#timer = this.#clock.setTimeout(this.#fire, key - this.#clock.now(), UNREF);
+    this.#timer = this.#clock.setTimeout(this.#fire, key - this.#clock.now(), this.#refs > 0 ? REF : UNREF);
   }
 
   readonly #fire = (): void => {
@@ -131,6 +186,8 @@ export class DeadlineTimers {
       if (key > now && bucket.head !== undefined) break;
       this.#popKey();
       this.#buckets.delete(key);
+      bucket.held = false;
+      if (bucket.head === undefined) this.#idle--;
       if (this.#lastBucket === bucket) this.#lastBucket = undefined;
       // Take the head each time: a callback may clear (unlink) other entries
       // of this slot, and those must not fire.
@@ -142,6 +199,7 @@ export class DeadlineTimers {
         const callback = entry.callback!;
         entry.bucket = entry.prev = entry.next = entry.callback = undefined;
         this.#live--;
+        if (entry.keepsAlive) this.#refs--;
         try {
           callback();
         } catch (error) {
@@ -193,6 +251,13 @@ export class DeadlineTimers {
 }
 
 const UNREF = Object.freeze({ unref: true });
+const REF = Object.freeze({ unref: false });
+
+/**
+ * Idle slots {@link DeadlineTimers} keeps for reuse before it drops them: past
+ * this many, and past as many as busy slots, all idle slots go at once.
+ */
+const COMPACT_MIN_IDLE_SLOTS = 1024;
 
 const shared = new WeakMap<Clock, DeadlineTimers>();
 

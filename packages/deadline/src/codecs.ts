@@ -36,7 +36,9 @@ const GRPC_UNITS: ReadonlyArray<readonly [unit: string, toMs: (count: number) =>
   ['H', (count) => count * 3600e3],
 ];
 const GRPC_MAX_VALUE = 99_999_999;
-const GRPC_PATTERN = /^([0-9]{1,8})([HMSmun])$/;
+/** Optional whitespace around a value is SP and HTAB only (RFC 9110 §5.6.3). */
+const GRPC_PATTERN = /^[ \t]*([0-9]{1,8})([HMSmun])[ \t]*$/;
+const TIMEOUT_MS_PATTERN = /^[ \t]*([0-9]+)[ \t]*$/;
 
 /**
  * Encodes a duration as a `grpc-timeout` value, in the finest unit whose value
@@ -58,11 +60,12 @@ export function encodeGrpcTimeout(ms: number): string {
 }
 
 /**
- * Decodes a `grpc-timeout` value into milliseconds.
+ * Decodes a `grpc-timeout` value into milliseconds. Spaces and horizontal
+ * tabs around it are ignored (HTTP's optional whitespace); nothing else is.
  * @throws InvalidDeadlineHeaderError for anything but 1–8 digits and a unit.
  */
 export function decodeGrpcTimeout(value: string): number {
-  const match = typeof value === 'string' ? GRPC_PATTERN.exec(value.trim()) : null;
+  const match = typeof value === 'string' ? GRPC_PATTERN.exec(value) : null;
   if (match === null) {
     throw new InvalidDeadlineHeaderError(
       DEADLINE_HEADERS.grpc,
@@ -90,7 +93,8 @@ export function encodeTimeoutMs(ms: number): string {
 }
 
 /**
- * Decodes an integer-milliseconds header value.
+ * Decodes an integer-milliseconds header value. Spaces and horizontal tabs
+ * around it are ignored (HTTP's optional whitespace); nothing else is.
  * @throws InvalidDeadlineHeaderError unless it is 1 to `maxDigits` digits.
  */
 export function decodeTimeoutMs(
@@ -98,15 +102,15 @@ export function decodeTimeoutMs(
   header: string = DEADLINE_HEADERS.requestTimeoutMs,
   maxDigits = 15,
 ): number {
-  const text = typeof value === 'string' ? value.trim() : '';
-  if (text.length === 0 || text.length > maxDigits || !/^[0-9]+$/.test(text)) {
+  const match = typeof value === 'string' ? TIMEOUT_MS_PATTERN.exec(value) : null;
+  if (match === null || match[1]!.length > maxDigits) {
     throw new InvalidDeadlineHeaderError(
       header,
       String(value),
       `an integer number of milliseconds (1 to ${maxDigits} digits)`,
     );
   }
-  return Number(text);
+  return Number(match[1]);
 }
 
 /** Any shape of headers: a Fetch `Headers`, Node's `IncomingHttpHeaders`, or a plain record. */

@@ -1,6 +1,8 @@
 import { type Clock, deadlineTimers, systemClock, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError, OptionsChecker } from '@bulwark/core';
 
+const UNREF = Object.freeze({ unref: true });
+
 /**
  * An absolute instant on a monotonic clock by which work must finish.
  *
@@ -54,6 +56,8 @@ export class Deadline {
    * A signal that aborts at the deadline with a {@link DeadlineExceededError}.
    * Created on first read; its timer is shared with every other deadline on the
    * clock. Call {@link dispose} when the work finishes early to drop the timer.
+   * Like `AbortSignal.timeout()`'s, that timer does not keep the process alive
+   * by itself: the work the signal is passed to (a socket, a policy's call) does.
    */
   get signal(): AbortSignal {
     if (this.#controller !== undefined) return this.#controller.signal;
@@ -61,7 +65,7 @@ export class Deadline {
     this.#controller = controller;
     const expire = (): void => controller.abort(new DeadlineExceededError('deadline', this.budgetMs));
     if (this.expired()) expire();
-    else this.#timer = deadlineTimers(this.clock).schedule(this.at, expire);
+    else this.#timer = deadlineTimers(this.clock).schedule(this.at, expire, UNREF);
     return controller.signal;
   }
 

@@ -224,6 +224,7 @@ class CallContext implements ExecutionContext {
 const neverAborts = new AbortController().signal;
 
 const ONCE = Object.freeze({ once: true });
+const UNREF = Object.freeze({ unref: true });
 
 /**
  * A call's deadline: one entry in the clock's shared deadline timer. While the
@@ -248,7 +249,9 @@ class CallDeadline {
     this.call = call;
     this.body = undefined;
     this.#budgetMs = budgetMs;
-    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire());
+    // Unref'd: while the call runs its socket holds the process; after it
+    // returns, the entry waits for a body nobody may read, and must not.
+    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire(), UNREF);
   }
 
   /** The call ended with nothing left to watch: an error, or a response without a body. */
@@ -542,7 +545,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       if (left !== Number.POSITIVE_INFINITY) {
         let budgetMs = Math.max(0, left - safetyMarginMs);
         const given = call.headers === undefined ? null : headers.get(DEADLINE_HEADERS.requestTimeoutMs);
-        if (given !== null && /^\s*[0-9]{1,15}\s*$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
+        // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
+        if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
         headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
       }
     }

@@ -40,7 +40,8 @@ export function discardResponse(response: Response, maxDrainBytes: number): void
   const body = response.body;
   if (body === null || response.bodyUsed || body.locked) return;
   const length = response.headers.get('content-length');
-  if (length !== null && /^\s*[0-9]+\s*$/.test(length) && Number(length) <= maxDrainBytes) {
+  // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
+  if (length !== null && /^[0-9]+$/.test(length) && Number(length) <= maxDrainBytes) {
     response.arrayBuffer().then(noop, noop);
     return;
   }

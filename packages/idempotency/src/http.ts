@@ -8,9 +8,11 @@ import {
   jsonResultCodec,
 } from './guard.ts';
 import {
+  DEFAULT_IDEMPOTENCY_KEY_FORMAT,
   IDEMPOTENCY_IN_PROGRESS_HEADER,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
+  type IdempotencyKeyFormat,
   parseIdempotencyKeyHeader,
 } from './header.ts';
 
@@ -83,6 +85,15 @@ export interface HttpIdempotencyOptions
    * Default: 1.
    */
   readonly inProgressRetryAfterSeconds?: number;
+  /**
+   * Which `Idempotency-Key` values are keys. `'lenient'` reads a
+   * structured-field string (`"abc123"`, as the IETF draft and
+   * `@bulwark/fetch` send it) and a bare key (`abc123`, as Stripe-style
+   * clients send it); `'structured'` answers 400 to a bare key. Parameters
+   * after a string (`"abc123";p=1`) are ignored in both. See
+   * `IdempotencyKeyFormat`. Default: `'lenient'`.
+   */
+  readonly keyFormat?: IdempotencyKeyFormat;
 }
 
 /** The defaults of {@link httpIdempotency} beyond those of the guard. */
@@ -144,6 +155,8 @@ export function problemResponse(status: number, problem: Problem, retryAfterSeco
 export class HttpIdempotency {
   readonly guard: IdempotencyGuard<HttpResponse>;
   readonly required: boolean;
+  /** How `Idempotency-Key` values are read. */
+  readonly keyFormat: IdempotencyKeyFormat;
   readonly #problemBase: string;
   readonly #inProgressRetryAfterSeconds: number;
 
@@ -166,6 +179,14 @@ export class HttpIdempotency {
       integer: true,
       min: 1,
     });
+    check.expect(
+      options?.keyFormat === undefined ||
+        options.keyFormat === 'lenient' ||
+        options.keyFormat === 'structured',
+      'keyFormat',
+      options?.keyFormat,
+      "'lenient' or 'structured'",
+    );
     check.done();
     const storeStatus = options.storeStatus ?? defaultStoreStatus;
     this.guard = idempotency<HttpResponse>({
@@ -174,6 +195,7 @@ export class HttpIdempotency {
       storeOutcome: (response) => storeStatus(response.status),
     });
     this.required = options.required ?? HTTP_IDEMPOTENCY_DEFAULTS.required;
+    this.keyFormat = options.keyFormat ?? DEFAULT_IDEMPOTENCY_KEY_FORMAT;
     this.#problemBase = options.problemTypeBase ?? HTTP_IDEMPOTENCY_DEFAULTS.problemTypeBase;
     this.#inProgressRetryAfterSeconds =
       options.inProgressRetryAfterSeconds ?? HTTP_IDEMPOTENCY_DEFAULTS.inProgressRetryAfterSeconds;
@@ -184,7 +206,7 @@ export class HttpIdempotency {
     if (request.key === undefined && !this.required) return UNGUARDED;
     let key: string;
     try {
-      key = parseIdempotencyKeyHeader(request.key);
+      key = parseIdempotencyKeyHeader(request.key, { format: this.keyFormat });
     } catch (error) {
       const invalid = error as InvalidIdempotencyKeyError;
       const missing = invalid.reason === 'missing';

@@ -18,11 +18,14 @@ export {
 } from './guard.ts';
 export {
   assertIdempotencyKey,
+  DEFAULT_IDEMPOTENCY_KEY_FORMAT,
   formatIdempotencyKeyHeader,
   IDEMPOTENCY_IN_PROGRESS_HEADER,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
+  type IdempotencyKeyFormat,
   MAX_IDEMPOTENCY_KEY_LENGTH,
+  type ParseIdempotencyKeyOptions,
   parseIdempotencyKeyHeader,
 } from './header.ts';
 export {

@@ -220,9 +220,9 @@ describe('idempotent()', () => {
     const clock = new VirtualClock();
     const req = post('"late"', {});
     req.headers['x-request-timeout-ms'] = '50';
-    await run(bulwarkExpress({ clock }), req, new FakeResponse());
-    await clock.advance(60);
     const res = new FakeResponse();
+    await run(bulwarkExpress({ clock }), req, res);
+    await clock.advance(60);
     expect((await run(idempotent({ store: memoryStore() }), req, res)).nextCalled).toBe(false);
     expect(res.sent?.status).toBe(504);
     expect(JSON.parse(res.sent!.body).type).toBe('urn:bulwark:deadline:expired');

@@ -2,5 +2,13 @@ export {
   BULWARK_SERVER_DEFAULTS as BULWARK_EXPRESS_DEFAULTS,
   type BulwarkRequestContext,
   type BulwarkServerOptions as BulwarkExpressOptions,
+  type StoreErrorPhase,
 } from '@bulwark/http-server';
-export { bulwarkExpress, deadlineGate, idempotent, type RouteIdempotencyOptions } from './middleware.ts';
+export {
+  bulwarkErrorHandler,
+  bulwarkExpress,
+  deadlineGate,
+  type IdempotentHandler,
+  idempotent,
+  type RouteIdempotencyOptions,
+} from './middleware.ts';

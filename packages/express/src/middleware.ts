@@ -1,17 +1,24 @@
 import type { ServerResponse } from 'node:http';
+import { OptionsChecker } from '@bulwark/core';
 import {
   admitRequest,
+  answerExpired,
   type BulwarkRequestContext,
   type BulwarkServerOptions,
   completeIdempotent,
+  type ErrorResponseOptions,
   enterDeadline,
+  errorResponse,
+  type ProceedDecision,
   type RequestScope,
   resolveServerOptions,
   routeIdempotency,
   type RouteIdempotencyOptions as ServerRouteIdempotencyOptions,
   sendResponse,
+  settleBefore,
 } from '@bulwark/http-server';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { HttpResponse, IdempotencyGuard } from '@bulwark/idempotency';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 
 /**
  * Idempotency for one route, given to {@link idempotent}: the options of
@@ -28,6 +35,39 @@ declare global {
       bulwark: BulwarkRequestContext;
     }
   }
+}
+
+/** Per request state of an idempotent route. */
+interface Held {
+  readonly decision: ProceedDecision;
+  /** The key was completed or released, or will not be (a 504 sent at the deadline is never stored). */
+  settled: boolean;
+  /** The handler was called: at the deadline the key stays held, since the handler may still complete. */
+  handlerStarted: boolean;
+}
+const HELD = Symbol('bulwark.idempotency');
+type WithHeld = Request & { [HELD]?: Held };
+
+/**
+ * The request's deadline passed before its response closed (its slot is back
+ * already, its signal aborted). The request ends with 504 (or, when the
+ * response had started, its connection is closed), except:
+ * - while the handler's own response is being sent (its record was being
+ *   written), which goes out as it is;
+ * - on an idempotent route whose handler is running: its answer is what a
+ *   retry with the key must replay, so the response is left to it and
+ *   stored as usual.
+ * A key taken for a handler that never started is released.
+ */
+function onDeadline(req: Request, res: ServerResponse, context: RequestScope): void {
+  const held = (req as WithHeld)[HELD];
+  if (held !== undefined && !held.settled) {
+    if (held.handlerStarted) return;
+    held.settled = true;
+    void held.decision.release();
+  }
+  if (context.responding) return;
+  answerExpired(res, context);
 }
 
 /**
@@ -63,7 +103,7 @@ function nextInDeadline(req: Request, res: ServerResponse, next: NextFunction): 
 export function bulwarkExpress(options?: BulwarkServerOptions): RequestHandler {
   const resolved = resolveServerOptions(options, 'bulwarkExpress()');
   return (req, res, next) => {
-    const admission = admitRequest(req.headers, res, resolved);
+    const admission = admitRequest(req.headers, res, resolved, (context) => onDeadline(req, res, context));
     if (!admission.admitted) return sendResponse(res, admission.response);
     req.bulwark = admission.context;
     nextInDeadline(req, res, next);
@@ -108,19 +148,27 @@ type End = (...args: unknown[]) => Response;
  * A handler that never responds holds the key until `leaseMs` runs out.
  * @throws InvalidOptionsError (a RangeError) listing every bad option.
  */
-export function idempotent(options: RouteIdempotencyOptions): RequestHandler {
+export function idempotent(options: RouteIdempotencyOptions): IdempotentHandler {
   const route = routeIdempotency<Request>('idempotent()', options);
-  return async (req, res, next) => {
-    const decision = await route.begin(req, {
-      headers: req.headers,
-      method: req.method,
-      url: req.originalUrl,
-      body: req.body,
-    });
+  const handler: RequestHandler = async (req, res, next) => {
+    const context = req.bulwark as RequestScope | undefined;
+    let decision: Awaited<ReturnType<typeof route.begin>>;
+    try {
+      decision = await route.begin(
+        req,
+        { headers: req.headers, method: req.method, url: req.originalUrl, body: req.body },
+        context?.signal,
+      );
+    } catch (error) {
+      // The deadline passed (its 504 is sent) or the client left while the key was taken.
+      if (context !== undefined && context.signal.aborted && error === context.signal.reason) return;
+      throw error;
+    }
     if (decision.action === 'respond') return sendResponse(res, decision.response);
     if (decision.key === undefined) return nextInDeadline(req, res, next);
-    const context = req.bulwark as RequestScope | undefined;
     if (context !== undefined) context.idempotencyKey = decision.key;
+    const held: Held = { decision, settled: false, handlerStarted: false };
+    (req as WithHeld)[HELD] = held;
     const chunks: Buffer[] = [];
     const write = res.write as Write;
     const end = res.end as End;
@@ -132,17 +180,69 @@ export function idempotent(options: RouteIdempotencyOptions): RequestHandler {
       // Once only: the originals go back before anything else can call them.
       res.write = write as Response['write'];
       res.end = end as Response['end'];
+      // The 504 of the deadline: not the handler's answer, never stored.
+      if (held.settled) return end.apply(this, args);
+      held.settled = true;
       const [chunk, encoding] = args;
       if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
         chunks.push(toBuffer(chunk, encoding));
       }
       // Stored before the response leaves, so a retry that follows it is replayed.
-      completeIdempotent(decision, res.statusCode, res.getHeaders(), Buffer.concat(chunks)).then(
-        () => end.apply(this, args),
-        (error: unknown) => (res.headersSent ? end.apply(this, args) : next(error)),
+      const completing = completeIdempotent(decision, res.statusCode, res.getHeaders(), Buffer.concat(chunks));
+      if (context === undefined || context.deadline === undefined) {
+        completing.then(
+          () => end.apply(this, args),
+          (error: unknown) => (res.headersSent ? end.apply(this, args) : next(error)),
+        );
+        return this;
+      }
+      // Bounded by the deadline: past it, the response goes out while the store finishes on its own.
+      context.responding = true;
+      settleBefore(completing, context.signal, () => undefined).then(
+        () => {
+          context.responding = false;
+          end.apply(this, args);
+        },
+        (error: unknown) => {
+          context.responding = false;
+          if (res.headersSent || error === context.signal.reason) end.apply(this, args);
+          else next(error);
+        },
       );
       return this;
     } as Response['end'];
+    held.handlerStarted = true;
     nextInDeadline(req, res, next);
+  };
+  return Object.assign(handler, { guard: route.guard });
+}
+
+/** The route middleware {@link idempotent} returns; `guard` is the route's idempotency guard, for its events. */
+export type IdempotentHandler = RequestHandler & { readonly guard: IdempotencyGuard<HttpResponse> };
+
+/**
+ * Express error middleware (mount it after the routes) that answers the
+ * bulwark errors a handler throws or passes to `next`, as `errorResponse()`
+ * from @bulwark/http-server maps them: 504 problem+json for a deadline
+ * (`ERR_DEADLINE_EXCEEDED`), 503 problem+json with `Retry-After` for an open
+ * circuit, a full bulkhead, a rate limit or an unavailable store. Any other
+ * error, or one that comes after the response started, goes on to the next
+ * error handler. `onError(error, req)` is told about each error it answers.
+ */
+export function bulwarkErrorHandler(
+  options?: ErrorResponseOptions & { readonly onError?: (error: unknown, req: Request) => void },
+): ErrorRequestHandler {
+  const check = new OptionsChecker('bulwarkErrorHandler()');
+  check.number('retryAfterSeconds', options?.retryAfterSeconds, { integer: true, min: 0 });
+  check.func('onError', options?.onError);
+  check.done();
+  return (error: unknown, req, res, next) => {
+    const response = res.headersSent ? undefined : errorResponse(error, options);
+    if (response === undefined) {
+      next(error);
+      return;
+    }
+    options?.onError?.(error, req);
+    sendResponse(res, response);
   };
 }

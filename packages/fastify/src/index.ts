@@ -1,6 +1,11 @@
 export {
   BULWARK_SERVER_DEFAULTS as BULWARK_FASTIFY_DEFAULTS,
   type BulwarkRequestContext,
-  type BulwarkServerOptions as BulwarkFastifyOptions,
+  type StoreErrorPhase,
 } from '@bulwark/http-server';
-export { bulwarkFastify, type RouteIdempotencyOptions } from './plugin.ts';
+export {
+  type BulwarkFastifyOptions,
+  bulwarkErrorReply,
+  bulwarkFastify,
+  type RouteIdempotencyOptions,
+} from './plugin.ts';

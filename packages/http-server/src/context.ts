@@ -1,6 +1,5 @@
 import type { BulkheadPermit } from '@bulwark/bulkhead';
 import type { Clock } from '@bulwark/clock';
-import { isBulwarkError } from '@bulwark/core';
 import { Deadline } from '@bulwark/deadline';
 import { ABORTED, abortsCounter } from './telemetry.ts';
 
@@ -33,32 +32,66 @@ function clientClosed(): DOMException {
 
 /**
  * One request's deadline, abort signal and bulkhead slot. The slot is given
- * back exactly once, by {@link close}, when the response closes.
+ * back exactly once: at the deadline, or when the response closes, whichever
+ * comes first.
  */
 export class RequestScope implements BulwarkRequestContext {
   readonly deadline: Deadline | undefined;
   readonly deadlineHeader: string | undefined;
   idempotencyKey: string | undefined;
+  /**
+   * Set by an adapter while it sends the handler's own response (for example
+   * while the idempotency record is written): the deadline then leaves the
+   * response to the adapter instead of answering 504.
+   */
+  responding = false;
   readonly #controller = new AbortController();
-  readonly #permit: BulkheadPermit | undefined;
+  #permit: BulkheadPermit | undefined;
   readonly #onExpire: (() => void) | undefined;
+  #expired = false;
   #closed = false;
 
+  /**
+   * @param onTimeout called once at the deadline, after the signal aborted and
+   *   the slot went back, unless the response had already closed: it ends the
+   *   request (504, or the connection closed when the response had started).
+   */
   constructor(
     timeoutMs: number,
     header: string | undefined,
     permit: BulkheadPermit | undefined,
     clock: Clock,
+    onTimeout?: (scope: RequestScope) => void,
   ) {
     this.deadlineHeader = header;
     this.#permit = permit;
     if (timeoutMs !== Number.POSITIVE_INFINITY) {
       const deadline = Deadline.after(timeoutMs, { clock });
       this.deadline = deadline;
-      const onExpire = (): void => this.#controller.abort(deadline.signal.reason);
+      const onExpire = (): void => {
+        if (this.#closed) return;
+        this.#expired = true;
+        this.#controller.abort(deadline.signal.reason);
+        abortsCounter.add(1, ABORTED.deadline);
+        this.#settle('dropped');
+        onTimeout?.(this);
+      };
       this.#onExpire = onExpire;
       deadline.signal.addEventListener('abort', onExpire, { once: true });
     }
+  }
+
+  /** True once the deadline fired before the response closed. */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  /** Gives the slot back, once, telling an adaptive limit how the request went. */
+  #settle(outcome: 'dropped' | 'release' | 'failure' | 'success'): void {
+    const permit = this.#permit;
+    if (permit === undefined) return;
+    this.#permit = undefined;
+    permit[outcome]();
   }
 
   get signal(): AbortSignal {
@@ -72,16 +105,14 @@ export class RequestScope implements BulwarkRequestContext {
   /**
    * The response closed: `finished` (the response was ended) tells a complete
    * response from a client that went away first. Aborts the signal in the second case, drops the
-   * deadline's timer and gives the bulkhead slot back, telling an adaptive
-   * limit how the request went. Later calls do nothing.
+   * deadline's timer and gives the bulkhead slot back (unless the deadline
+   * already did), telling an adaptive limit how the request went. Later calls do nothing.
    */
   close(finished: boolean, status: number): void {
     if (this.#closed) return;
     this.#closed = true;
     const signal = this.#controller.signal;
-    const timedOut = signal.aborted && isBulwarkError(signal.reason, 'ERR_DEADLINE_EXCEEDED');
-    if (timedOut) abortsCounter.add(1, ABORTED.deadline);
-    else if (!finished && !signal.aborted) {
+    if (!finished && !signal.aborted) {
       abortsCounter.add(1, ABORTED.disconnect);
       this.#controller.abort(clientClosed());
     }
@@ -89,11 +120,8 @@ export class RequestScope implements BulwarkRequestContext {
       this.deadline.signal.removeEventListener('abort', this.#onExpire!);
       this.deadline.dispose();
     }
-    const permit = this.#permit;
-    if (permit === undefined) return;
-    if (timedOut) permit.dropped();
-    else if (!finished) permit.release();
-    else if (status >= 500) permit.failure();
-    else permit.success();
+    if (!finished) this.#settle('release');
+    else if (status >= 500) this.#settle('failure');
+    else this.#settle('success');
   }
 }

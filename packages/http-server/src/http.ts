@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OptionsChecker } from '@bulwark/core';
 import { type HttpResponse, problemResponse } from '@bulwark/idempotency';
-import { admitRequest, enterDeadline } from './admission.ts';
+import { admitRequest, answerExpired, enterDeadline } from './admission.ts';
 import type { BulwarkRequestContext } from './context.ts';
+import { errorResponse } from './errors.ts';
 import { type BulwarkServerOptions, checkServerOptions, withServerDefaults } from './options.ts';
 
 /** Writes `response` (status, headers and body) and ends it. */
@@ -31,16 +32,18 @@ function handlerFailed(
   req: IncomingMessage,
   res: ServerResponse,
   error: unknown,
-  options?: BulwarkHttpOptions,
+  options: BulwarkHttpOptions | undefined,
+  retryAfterSeconds: number,
 ): void {
   if (!res.headersSent) {
     sendResponse(
       res,
-      problemResponse(500, {
-        type: 'urn:bulwark:server:handler-failed',
-        title: 'The handler failed',
-        detail: 'The request could not be processed.',
-      }),
+      errorResponse(error, { retryAfterSeconds }) ??
+        problemResponse(500, {
+          type: 'urn:bulwark:server:handler-failed',
+          title: 'The handler failed',
+          detail: 'The request could not be processed.',
+        }),
     );
   } else if (!res.writableEnded) res.destroy();
   options?.onError?.(error, req);
@@ -54,12 +57,17 @@ function handlerFailed(
  *   wins), answers 400 problem+json naming a malformed one, and 504 when the
  *   budget was spent on arrival;
  * - sheds load with `bulkhead.tryAcquire()`: 503 with `Retry-After` when
- *   full; the slot goes back exactly once, when the response closes;
+ *   full; the slot goes back exactly once, when the response closes or at
+ *   the deadline, whichever comes first;
  * - runs `handler` inside `withDeadline`, with a context whose `signal` aborts
- *   at the deadline or when the client disconnects.
+ *   at the deadline or when the client disconnects;
+ * - at the deadline, ends a request still being served: 504 problem+json when
+ *   nothing was sent yet, the connection closed otherwise.
  *
- * A handler that throws or rejects gets 500 problem+json (or, when it had
- * started to answer, the connection closed); `onError` is told.
+ * A handler that throws or rejects gets the answer of {@link errorResponse}
+ * for a bulwark error (504 for a deadline, 503 with `Retry-After` for an open
+ * circuit, a full bulkhead, a rate limit, ...), 500 problem+json otherwise (or,
+ * when it had started to answer, the connection closed); `onError` is told.
  * @throws InvalidOptionsError (a RangeError) listing every bad option.
  */
 export function bulwarkHttp(
@@ -73,16 +81,17 @@ export function bulwarkHttp(
   check.done();
   const resolved = withServerDefaults(options);
   return (req, res) => {
-    const admission = admitRequest(req.headers, res, resolved);
+    const admission = admitRequest(req.headers, res, resolved, (context) => answerExpired(res, context));
     if (!admission.admitted) return sendResponse(res, admission.response);
     const context = admission.context;
+    const retryAfterSeconds = resolved.retryAfterSeconds;
     const refused = enterDeadline(context, () => {
       try {
         const result = handler(req, res, context);
         if (result instanceof Promise)
-          result.catch((error: unknown) => handlerFailed(req, res, error, options));
+          result.catch((error: unknown) => handlerFailed(req, res, error, options, retryAfterSeconds));
       } catch (error) {
-        handlerFailed(req, res, error, options);
+        handlerFailed(req, res, error, options, retryAfterSeconds);
       }
     });
     if (refused !== undefined) sendResponse(res, refused);

@@ -7,7 +7,11 @@ import {
   type HttpResponse,
   httpIdempotency,
   IDEMPOTENCY_KEY_HEADER,
+  type IdempotencyGuard,
 } from '@bulwark/idempotency';
+
+/** Where a store failure happened: taking the key (the request got 503) or storing the response. */
+export type StoreErrorPhase = 'begin' | 'complete';
 
 /**
  * Idempotency for one route: the options of `httpIdempotency()` from
@@ -31,6 +35,21 @@ export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions
    * server-side fault look like the client's or mix clients' keys.
    */
   readonly scope?: (request: Request) => string | undefined;
+  /**
+   * Told why the store failed, with the error as its cause: `'begin'` (the
+   * request was answered 503 `store-unavailable`; `request` is given) or
+   * `'complete'` (the response was sent but not stored, or a key could not be
+   * released; the record stays in progress until its lease runs out). The
+   * Fastify plugin logs both through Fastify's logger when this is not set.
+   * Default: none.
+   */
+  readonly onStoreError?: (error: unknown, phase: StoreErrorPhase, request: Request | undefined) => void;
+  /**
+   * Called once, when the route is set up, with the idempotency guard built
+   * from these options, to listen to its events (`onOutcome`, `onCompletion`).
+   * Default: none.
+   */
+  readonly onGuard?: (guard: IdempotencyGuard<HttpResponse>) => void;
 }
 
 /** The decision to run the handler, which the response then completes. */
@@ -46,11 +65,53 @@ export interface IdempotentMessage {
 
 /** A route's idempotency mapping, built by {@link routeIdempotency}. */
 export interface IdempotentRoute<Request> {
+  /** The guard built from the route's options: listen to its events here. */
+  readonly guard: IdempotencyGuard<HttpResponse>;
   /**
    * Reads the `Idempotency-Key` header and asks the store what to do with the
    * request. Rejects with a `CallbackError` when `scope` or `fingerprint` throws.
+   *
+   * With a `signal` (the request's: it aborts at its deadline or when the
+   * client goes away), rejects with the signal's reason as soon as it aborts,
+   * even when the store never answers; a key the store grants after that is
+   * released at once, so nothing is left held.
    */
-  begin(request: Request, message: IdempotentMessage): Promise<HttpDecision>;
+  begin(request: Request, message: IdempotentMessage, signal?: AbortSignal): Promise<HttpDecision>;
+}
+
+/**
+ * `pending`, or a rejection with `signal.reason` once the signal aborts first;
+ * `late` gets the value if it arrives after that.
+ */
+export function settleBefore<T>(
+  pending: Promise<T>,
+  signal: AbortSignal,
+  late: (value: T) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let lost = false;
+    const onAbort = (): void => {
+      lost = true;
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (lost) late(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Releases a key granted after its request stopped waiting for it. */
+function releaseLate(decision: HttpDecision): void {
+  if (decision.action === 'proceed') void decision.release();
 }
 
 const KEY_HEADER = IDEMPOTENCY_KEY_HEADER.toLowerCase();
@@ -69,6 +130,8 @@ export function routeIdempotency<Request>(
   const isObject = typeof options === 'object' && options !== null;
   check.expect(isObject, 'idempotency', options, 'an object ({ store, required, ... })');
   check.func('scope', isObject ? options.scope : undefined);
+  check.func('onStoreError', isObject ? options.onStoreError : undefined);
+  check.func('onGuard', isObject ? options.onGuard : undefined);
   let http: ReturnType<typeof httpIdempotency> | undefined;
   if (isObject) {
     try {
@@ -82,8 +145,17 @@ export function routeIdempotency<Request>(
   check.done();
   const mapping = http!;
   const scope = options.scope;
+  const onStoreError = options.onStoreError;
+  if (onStoreError !== undefined) {
+    mapping.guard.onCompletion((event) => {
+      if (event.result === 'store-error') onStoreError(event.error, 'complete', undefined);
+    });
+  }
+  options.onGuard?.(mapping.guard);
   return {
-    begin(request, message) {
+    guard: mapping.guard,
+    begin(request, message, signal) {
+      if (signal?.aborted === true) return Promise.reject(signal.reason);
       let namespace: string | undefined;
       if (scope !== undefined) {
         try {
@@ -99,11 +171,19 @@ export function routeIdempotency<Request>(
         }
       }
       const raw = message.headers[KEY_HEADER];
-      return mapping.begin({
+      let pending = mapping.begin({
         key: Array.isArray(raw) ? raw.join(', ') : raw,
         fingerprint: { method: message.method, url: message.url, body: message.body ?? null },
         scope: namespace,
       });
+      if (onStoreError !== undefined) {
+        pending = pending.then((decision) => {
+          if (decision.action === 'respond' && decision.reason === 'store-unavailable')
+            onStoreError(decision.cause, 'begin', request);
+          return decision;
+        });
+      }
+      return signal === undefined ? pending : settleBefore(pending, signal, releaseLate);
     },
   };
 }

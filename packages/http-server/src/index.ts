@@ -1,5 +1,13 @@
-export { type Admission, admitRequest, type ClosingResponse, enterDeadline } from './admission.ts';
+export {
+  type Admission,
+  admitRequest,
+  answerExpired,
+  type ClosingResponse,
+  deadlineExpired,
+  enterDeadline,
+} from './admission.ts';
 export { type BulwarkRequestContext, RequestScope } from './context.ts';
+export { type ErrorResponseOptions, errorResponse } from './errors.ts';
 export { type BulwarkHttpHandler, type BulwarkHttpOptions, bulwarkHttp, sendResponse } from './http.ts';
 export {
   completeIdempotent,
@@ -10,10 +18,14 @@ export {
   replayableResponse,
   routeIdempotency,
   type SentHeaders,
+  type StoreErrorPhase,
+  settleBefore,
 } from './idempotency.ts';
 export {
   BULWARK_SERVER_DEFAULTS,
   type BulwarkServerOptions,
+  checkServerOptions,
   type ResolvedServerOptions,
   resolveServerOptions,
+  withServerDefaults,
 } from './options.ts';

@@ -52,6 +52,8 @@ export type HttpDecision =
         | 'mismatch'
         | 'in-progress'
         | 'store-unavailable';
+      /** Why the store could not be used (`reason: 'store-unavailable'`): the `StoreUnavailableError`. */
+      readonly cause?: unknown;
     }
   /**
    * Run the handler, then call `commit(response)` with what it sent (or
@@ -224,7 +226,7 @@ export class HttpIdempotency {
       decision = await this.guard.begin(key, fingerprint, { scope: request.scope ?? '' });
     } catch (error) {
       if (!isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')) throw error;
-      return this.#respond(
+      const unavailable = this.#respond(
         'store-unavailable',
         503,
         {
@@ -234,6 +236,7 @@ export class HttpIdempotency {
         },
         1,
       );
+      return { ...unavailable, cause: error } as HttpDecision;
     }
     switch (decision.kind) {
       case 'replayed': {

@@ -1,5 +1,5 @@
 import { bulkhead } from '@bulwark/bulkhead';
-import { bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
+import { bulwarkErrorHandler, bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
 import { memoryStore } from '@bulwark/idempotency';
 import express from 'express';
 
@@ -17,3 +17,5 @@ app.get('/report', async (req, res) => {
 app.post('/payments', idempotent({ store: memoryStore() }), (req, res) => {
   res.status(201).json({ accepted: req.body });
 });
+
+app.use(bulwarkErrorHandler()); // after the routes: 504 / 503 problem+json for bulwark errors

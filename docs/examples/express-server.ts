@@ -1,7 +1,7 @@
 // Express 5: inbound deadlines, load shedding and an idempotent route.
 import { bulkhead } from '@bulwark/bulkhead';
 import { deadlineHeaders } from '@bulwark/deadline';
-import { bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
+import { bulwarkErrorHandler, bulwarkExpress, deadlineGate, idempotent } from '@bulwark/express';
 import { memoryStore } from '@bulwark/idempotency';
 import express from 'express';
 
@@ -37,11 +37,20 @@ app.get('/stock/:sku', async (req, res) => {
 
 app.post(
   '/orders',
-  idempotent({ store: memoryStore(), scope: (req) => req.get('x-customer-id') }),
+  idempotent({
+    store: memoryStore(),
+    scope: (req) => req.get('x-customer-id'),
+    // Why the store failed: 'begin' (the request got 503) or 'complete' (not stored).
+    onStoreError: (error, phase) => console.error(`idempotency store failed (${phase})`, error),
+  }),
   async (req, res) => {
     const order = await createOrder(req.body, req.bulwark.signal);
     res.status(201).location(`/orders/${order.id}`).json(order);
   },
 );
+
+// After the routes: 504 for a DeadlineExceededError a handler lets escape, 503
+// with Retry-After for an open circuit, a full bulkhead or a rate limit.
+app.use(bulwarkErrorHandler());
 
 app.listen(3000, '127.0.0.1');

@@ -20,6 +20,9 @@ await app.register(bulwarkFastify, {
   bulkhead: bulkhead({ maxConcurrent: adaptiveLimit({ algorithm: 'gradient2', initialLimit: 50 }) }),
   defaultTimeoutMs: 10_000, // a request without a deadline header gets 10 s
   maxTimeoutMs: 30_000, // and none may ask for more than 30 s
+  // On by default: a DeadlineExceededError that escapes a handler is answered 504,
+  // an open circuit, a full bulkhead or a rate limit 503 with Retry-After.
+  errorHandler: true,
 });
 
 app.get('/stock/:sku', async (request) => {
@@ -44,6 +47,9 @@ app.post(
         store: orders,
         required: true, // 400 without an Idempotency-Key
         scope: (request) => request.headers['x-customer-id'] as string | undefined,
+        // The route's guard, for its events. (A store failure is logged through
+        // request.log / app.log already, with its cause.)
+        onGuard: (guard) => guard.onOutcome((event) => app.log.debug(event, 'idempotency outcome')),
       },
     },
   },

@@ -214,64 +214,68 @@ const adapters = [
   ['Express', expressServer],
 ] as const;
 
-describe.each(adapters)('%s: the deadline ends the request in every phase', { timeout: BOUND_MS * 2 }, (_name, start) => {
-  it('answers 504 and gives the slot back while the request body is still arriving', async () => {
-    const server = await start('body');
-    const slow = open(server.url, '/x', 'POST', { 'content-length': '1000' });
-    slow.write('{"a":');
-    await server.reached;
-    expect(server.limiter.active).toBe(1);
-    await server.clock.advance(301);
-    // The body never finished: the answer comes from the deadline alone.
-    const answer = await slow.answer;
-    expect504(answer);
-    expect(answer.headers.connection).toBe('close');
-    expect(server.limiter.active).toBe(0);
-    slow.destroy();
-    server.release();
-  });
+describe.each(adapters)(
+  '%s: the deadline ends the request in every phase',
+  { timeout: BOUND_MS * 2 },
+  (_name, start) => {
+    it('answers 504 and gives the slot back while the request body is still arriving', async () => {
+      const server = await start('body');
+      const slow = open(server.url, '/x', 'POST', { 'content-length': '1000' });
+      slow.write('{"a":');
+      await server.reached;
+      expect(server.limiter.active).toBe(1);
+      await server.clock.advance(301);
+      // The body never finished: the answer comes from the deadline alone.
+      const answer = await slow.answer;
+      expect504(answer);
+      expect(answer.headers.connection).toBe('close');
+      expect(server.limiter.active).toBe(0);
+      slow.destroy();
+      server.release();
+    });
 
-  it('answers 504 and gives the slot back while a hook or middleware is still running', async () => {
-    const server = await start('hook');
-    const slow = open(server.url, '/x');
-    slow.end('{}');
-    await server.reached;
-    await server.clock.advance(301);
-    expect504(await slow.answer);
-    expect(server.limiter.active).toBe(0);
-    server.release();
-  });
+    it('answers 504 and gives the slot back while a hook or middleware is still running', async () => {
+      const server = await start('hook');
+      const slow = open(server.url, '/x');
+      slow.end('{}');
+      await server.reached;
+      await server.clock.advance(301);
+      expect504(await slow.answer);
+      expect(server.limiter.active).toBe(0);
+      server.release();
+    });
 
-  it('answers 504 and gives the slot back when the handler ignores its aborted signal', async () => {
-    const server = await start('handler');
-    const slow = open(server.url, '/x');
-    slow.end('{}');
-    await server.reached;
-    await server.clock.advance(301);
-    expect504(await slow.answer);
-    expect(server.limiter.active).toBe(0);
-    // The handler going on later neither crashes the server nor takes a slot.
-    server.release();
-    const next = open(server.url, '/x');
-    next.end('{}');
-    await server.clock.advance(301);
-    expect([200, 504]).toContain((await next.answer).status);
-    expect(server.limiter.active).toBe(0);
-  });
+    it('answers 504 and gives the slot back when the handler ignores its aborted signal', async () => {
+      const server = await start('handler');
+      const slow = open(server.url, '/x');
+      slow.end('{}');
+      await server.reached;
+      await server.clock.advance(301);
+      expect504(await slow.answer);
+      expect(server.limiter.active).toBe(0);
+      // The handler going on later neither crashes the server nor takes a slot.
+      server.release();
+      const next = open(server.url, '/x');
+      next.end('{}');
+      await server.clock.advance(301);
+      expect([200, 504]).toContain((await next.answer).status);
+      expect(server.limiter.active).toBe(0);
+    });
 
-  it('closes the connection and gives the slot back when the response had started', async () => {
-    const server = await start('write');
-    const slow = open(server.url, '/x');
-    slow.end('{}');
-    await server.reached;
-    await server.clock.advance(301);
-    const answer = await slow.answer;
-    expect(answer.status).toBe(200);
-    expect(answer.cut).toBe(true);
-    expect(server.limiter.active).toBe(0);
-    server.release();
-  });
-});
+    it('closes the connection and gives the slot back when the response had started', async () => {
+      const server = await start('write');
+      const slow = open(server.url, '/x');
+      slow.end('{}');
+      await server.reached;
+      await server.clock.advance(301);
+      const answer = await slow.answer;
+      expect(answer.status).toBe(200);
+      expect(answer.cut).toBe(true);
+      expect(server.limiter.active).toBe(0);
+      server.release();
+    });
+  },
+);
 
 /** A store whose calls wait until the test settles them, and that records releases. */
 function heldStore() {
@@ -325,38 +329,42 @@ async function idempotentServer(kind: 'Fastify' | 'Express', store: IdempotencyS
   return { url: await serve(createServer(app)), clock, limiter };
 }
 
-describe.each(['Fastify', 'Express'] as const)('%s: a store that does not answer', { timeout: BOUND_MS * 2 }, (kind) => {
-  it('answers 504 at the deadline while the key is being taken, and releases a key granted later', async () => {
-    const held = heldStore();
-    const ran: string[] = [];
-    const server = await idempotentServer(kind, held.store, ran);
-    const request = open(server.url, '/orders', 'POST', { 'idempotency-key': '"k1"' });
-    request.end('{"sku":"book"}');
-    await until(() => held.begins.length === 1);
-    await server.clock.advance(301);
-    expect504(await request.answer);
-    expect(server.limiter.active).toBe(0);
-    // The store answers at last: the key it granted is given back, and nothing runs.
-    held.begins[0]!.settle({ status: 'acquired' });
-    await until(() => held.released.length === 1);
-    expect(held.released).toEqual([held.begins[0]!.request.token]);
-    expect(ran).toEqual([]);
-  });
+describe.each(['Fastify', 'Express'] as const)(
+  '%s: a store that does not answer',
+  { timeout: BOUND_MS * 2 },
+  (kind) => {
+    it('answers 504 at the deadline while the key is being taken, and releases a key granted later', async () => {
+      const held = heldStore();
+      const ran: string[] = [];
+      const server = await idempotentServer(kind, held.store, ran);
+      const request = open(server.url, '/orders', 'POST', { 'idempotency-key': '"k1"' });
+      request.end('{"sku":"book"}');
+      await until(() => held.begins.length === 1);
+      await server.clock.advance(301);
+      expect504(await request.answer);
+      expect(server.limiter.active).toBe(0);
+      // The store answers at last: the key it granted is given back, and nothing runs.
+      held.begins[0]!.settle({ status: 'acquired' });
+      await until(() => held.released.length === 1);
+      expect(held.released).toEqual([held.begins[0]!.request.token]);
+      expect(ran).toEqual([]);
+    });
 
-  it("sends the handler's answer at the deadline while its record is still being written", async () => {
-    const held = heldStore();
-    const ran: string[] = [];
-    const server = await idempotentServer(kind, held.store, ran);
-    const request = open(server.url, '/orders', 'POST', { 'idempotency-key': '"k2"' });
-    request.end('{"sku":"book"}');
-    await until(() => held.begins.length === 1);
-    held.begins[0]!.settle({ status: 'acquired' });
-    await until(() => held.completes.length === 1);
-    await server.clock.advance(301);
-    const answer = await request.answer;
-    expect(answer.status).toBe(201);
-    expect(JSON.parse(answer.body)).toEqual({ order: 1 });
-    expect(server.limiter.active).toBe(0);
-    held.completes[0]!();
-  });
-});
+    it("sends the handler's answer at the deadline while its record is still being written", async () => {
+      const held = heldStore();
+      const ran: string[] = [];
+      const server = await idempotentServer(kind, held.store, ran);
+      const request = open(server.url, '/orders', 'POST', { 'idempotency-key': '"k2"' });
+      request.end('{"sku":"book"}');
+      await until(() => held.begins.length === 1);
+      held.begins[0]!.settle({ status: 'acquired' });
+      await until(() => held.completes.length === 1);
+      await server.clock.advance(301);
+      const answer = await request.answer;
+      expect(answer.status).toBe(201);
+      expect(JSON.parse(answer.body)).toEqual({ order: 1 });
+      expect(server.limiter.active).toBe(0);
+      held.completes[0]!();
+    });
+  },
+);

@@ -170,7 +170,7 @@ describe.each([
     // The plugin ends the request at its deadline, whatever the handler does.
     expect(response.status).toBe(504);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
-    expect((await response.json()).type).toBe('urn:bulwark:deadline:expired');
+    expect(((await response.json()) as { type: string }).type).toBe('urn:bulwark:deadline:expired');
     const abort = await abortOf(server.recorder, '/wait/deadline');
     expect(isBulwarkError(abort.reason, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
     expect(abort.afterMs).toBeGreaterThanOrEqual(60);

@@ -67,29 +67,40 @@ async function expressApp(store: ReturnType<typeof redisIdempotencyStore>, limit
 function post(url: string, key: string): Promise<Response> {
   return fetch(`${url}/orders`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': `"${key}"`, 'x-request-timeout-ms': '1000' },
+    headers: {
+      'content-type': 'application/json',
+      'idempotency-key': `"${key}"`,
+      'x-request-timeout-ms': '1000',
+    },
     body: '{"sku":"book"}',
     signal: AbortSignal.timeout(BOUND_MS),
   });
 }
 
-describe.skipIf(!available)('server adapters over a frozen Redis connection', { timeout: BOUND_MS * 3 }, () => {
-  it.each([
-    ['Fastify', fastifyApp],
-    ['Express', expressApp],
-  ] as const)('%s answers 504 within the 1 s inbound budget and gives the slot back', async (_name, start) => {
-    const { proxy, store } = await proxiedRedis();
-    const limiter = bulkhead({ maxConcurrent: 4 });
-    const url = await start(store, limiter);
-    expect((await post(url, `${RUN_ID}-${_name}-warm`)).status).toBe(201);
-    proxy.freeze();
-    const started = performance.now();
-    const response = await post(url, `${RUN_ID}-${_name}-frozen`);
-    const tookMs = performance.now() - started;
-    expect(response.status).toBe(504);
-    expect(response.headers.get('content-type')).toBe('application/problem+json');
-    expect(tookMs).toBeGreaterThanOrEqual(900);
-    expect(tookMs).toBeLessThan(2_500);
-    expect(limiter.active).toBe(0);
-  });
-});
+describe.skipIf(!available)(
+  'server adapters over a frozen Redis connection',
+  { timeout: BOUND_MS * 3 },
+  () => {
+    it.each([
+      ['Fastify', fastifyApp],
+      ['Express', expressApp],
+    ] as const)(
+      '%s answers 504 within the 1 s inbound budget and gives the slot back',
+      async (_name, start) => {
+        const { proxy, store } = await proxiedRedis();
+        const limiter = bulkhead({ maxConcurrent: 4 });
+        const url = await start(store, limiter);
+        expect((await post(url, `${RUN_ID}-${_name}-warm`)).status).toBe(201);
+        proxy.freeze();
+        const started = performance.now();
+        const response = await post(url, `${RUN_ID}-${_name}-frozen`);
+        const tookMs = performance.now() - started;
+        expect(response.status).toBe(504);
+        expect(response.headers.get('content-type')).toBe('application/problem+json');
+        expect(tookMs).toBeGreaterThanOrEqual(900);
+        expect(tookMs).toBeLessThan(2_500);
+        expect(limiter.active).toBe(0);
+      },
+    );
+  },
+);

@@ -161,7 +161,7 @@ export function idempotent(options: RouteIdempotencyOptions): IdempotentHandler 
       );
     } catch (error) {
       // The deadline passed (its 504 is sent) or the client left while the key was taken.
-      if (context !== undefined && context.signal.aborted && error === context.signal.reason) return;
+      if (context?.signal.aborted && error === context.signal.reason) return;
       throw error;
     }
     if (decision.action === 'respond') return sendResponse(res, decision.response);
@@ -188,7 +188,12 @@ export function idempotent(options: RouteIdempotencyOptions): IdempotentHandler 
         chunks.push(toBuffer(chunk, encoding));
       }
       // Stored before the response leaves, so a retry that follows it is replayed.
-      const completing = completeIdempotent(decision, res.statusCode, res.getHeaders(), Buffer.concat(chunks));
+      const completing = completeIdempotent(
+        decision,
+        res.statusCode,
+        res.getHeaders(),
+        Buffer.concat(chunks),
+      );
       if (context === undefined || context.deadline === undefined) {
         completing.then(
           () => end.apply(this, args),

@@ -1,3 +1,4 @@
+import { OptionsChecker } from '@bulwark/core';
 import {
   admitRequest,
   answerExpired,
@@ -13,11 +14,10 @@ import {
   type ResolvedServerOptions,
   routeIdempotency,
   type RouteIdempotencyOptions as ServerRouteIdempotencyOptions,
-  settleBefore,
   type StoreErrorPhase,
+  settleBefore,
   withServerDefaults,
 } from '@bulwark/http-server';
-import { OptionsChecker } from '@bulwark/core';
 import type { HttpResponse } from '@bulwark/idempotency';
 import type {
   FastifyBaseLogger,
@@ -191,7 +191,11 @@ const commit: onSendHookHandler = async (request, reply, payload) => {
   return payload;
 };
 
-function addIdempotency(routeOptions: RouteOptions, options: RouteIdempotencyOptions, log: FastifyBaseLogger): void {
+function addIdempotency(
+  routeOptions: RouteOptions,
+  options: RouteIdempotencyOptions,
+  log: FastifyBaseLogger,
+): void {
   const route = buildRoute(routeOptions.method, routeOptions.url, options, log);
   const begin: preHandlerHookHandler = async (request, reply) => {
     if (!(await beginIdempotent(route, request, reply))) return reply;
@@ -269,7 +273,11 @@ class LateRoutes {
   }
 }
 
-function register(fastify: FastifyInstance, resolved: ResolvedServerOptions, options: BulwarkFastifyOptions): void {
+function register(
+  fastify: FastifyInstance,
+  resolved: ResolvedServerOptions,
+  options: BulwarkFastifyOptions,
+): void {
   fastify.decorateRequest('bulwark', null as unknown as BulwarkRequestContext);
   const late = new LateRoutes(fastify.log);
 
@@ -325,7 +333,11 @@ function register(fastify: FastifyInstance, resolved: ResolvedServerOptions, opt
       done(null, payload);
       return;
     }
-    (commit as (r: FastifyRequest, p: FastifyReply, x: unknown) => Promise<unknown>)(request, reply, payload).then(
+    (commit as (r: FastifyRequest, p: FastifyReply, x: unknown) => Promise<unknown>)(
+      request,
+      reply,
+      payload,
+    ).then(
       (sent) => done(null, sent),
       (error: unknown) => done(error as Error),
     );

@@ -1,0 +1,84 @@
+// The request scope at its deadline, and the error mapping, on a VirtualClock:
+// the slot goes back once, at the deadline, however the response closes later.
+import { VirtualClock } from '@bulwark/clock';
+import { BulwarkError, DeadlineExceededError } from '@bulwark/core';
+import { admitRequest, errorResponse, resolveServerOptions, settleBefore } from '@bulwark/http-server';
+import { describe, expect, it } from 'vitest';
+import { FakeResponse, recordingBulkhead } from './support.ts';
+
+describe('a request scope at its deadline', () => {
+  it('gives the slot back (dropped) at the deadline, once, and calls onTimeout once', async () => {
+    const clock = new VirtualClock();
+    const { policy, outcomes } = recordingBulkhead(1);
+    const res = new FakeResponse();
+    const timeouts: unknown[] = [];
+    const admission = admitRequest(
+      { 'x-request-timeout-ms': '100' },
+      res,
+      resolveServerOptions({ bulkhead: policy, clock }, 'test'),
+      (context) => timeouts.push(context.expired),
+    );
+    expect(admission.admitted).toBe(true);
+    await clock.advance(100);
+    expect(outcomes).toEqual(['dropped']);
+    expect(timeouts).toEqual([true]);
+    res.finish(504);
+    expect(outcomes).toEqual(['dropped']);
+  });
+
+  it('does nothing at the deadline once the response has closed', async () => {
+    const clock = new VirtualClock();
+    const { policy, outcomes } = recordingBulkhead(1);
+    const res = new FakeResponse();
+    let timedOut = false;
+    admitRequest(
+      { 'x-request-timeout-ms': '100' },
+      res,
+      resolveServerOptions({ bulkhead: policy, clock }, 'test'),
+      () => {
+        timedOut = true;
+      },
+    );
+    res.finish(200);
+    await clock.advance(200);
+    expect(outcomes).toEqual(['success']);
+    expect(timedOut).toBe(false);
+  });
+});
+
+describe('settleBefore()', () => {
+  it('rejects with the reason when the signal aborts first, and hands a late value to `late`', async () => {
+    const controller = new AbortController();
+    let resolve!: (value: string) => void;
+    const late: string[] = [];
+    const raced = settleBefore(
+      new Promise<string>((r) => {
+        resolve = r;
+      }),
+      controller.signal,
+      (v) => late.push(v),
+    );
+    controller.abort('gone');
+    await expect(raced).rejects.toBe('gone');
+    resolve('lease');
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual(['lease']);
+  });
+});
+
+describe('errorResponse()', () => {
+  it('maps bulwark errors by code and leaves other errors alone', () => {
+    expect(errorResponse(new DeadlineExceededError('timeout', 50))?.status).toBe(504);
+    const limited = errorResponse(new BulwarkError('ERR_RATE_LIMITED', 'x', { retryAfterMs: 2_001 }));
+    expect(limited).toMatchObject({ status: 503, headers: { 'retry-after': '3' } });
+    const custom = errorResponse(new BulwarkError('ERR_SOMETHING_NEW', 'x', { retryAfterMs: 10 }));
+    expect(custom).toMatchObject({ status: 503, headers: { 'retry-after': '1' } });
+    expect(
+      errorResponse(new BulwarkError('ERR_CIRCUIT_OPEN', 'x'), { retryAfterSeconds: 7 })?.headers,
+    ).toMatchObject({
+      'retry-after': '7',
+    });
+    expect(errorResponse(new BulwarkError('ERR_CALLBACK_FAILED', 'x'))).toBeUndefined();
+    expect(errorResponse(new Error('plain'))).toBeUndefined();
+  });
+});

@@ -6,6 +6,7 @@ import {
   completeIdempotent,
   enterDeadline,
   type RequestScope,
+  readUnparsedBody,
   resolveServerOptions,
   routeIdempotency,
   type RouteIdempotencyOptions as ServerRouteIdempotencyOptions,
@@ -99,8 +100,12 @@ type End = (...args: unknown[]) => Response;
  * with `Idempotent-Replayed: true`; 409 while the first request with the key
  * still runs; 422 when the key was used for a different request; 400 when the
  * key is malformed, or missing and `required` (the default); 503 when the
- * store is unreachable. The fingerprint is the method, the URL and `req.body`,
- * so put a body parser before it.
+ * store is unreachable. The fingerprint is the method, the URL, the content
+ * type and the body: `req.body` when a parser has read it, or else the body's
+ * bytes, which it reads itself (at most `maxUnparsedBodyBytes`, else 413) and
+ * puts back for the parsers and handler after it. So it may be mounted before
+ * or after the body parsers. A body that was read but not parsed into
+ * `req.body` is refused with 500 problem+json.
  *
  * The response is stored before it is sent, so a retry that follows it is
  * replayed. The handler's outcome decides, even after the client has
@@ -111,11 +116,18 @@ type End = (...args: unknown[]) => Response;
 export function idempotent(options: RouteIdempotencyOptions): RequestHandler {
   const route = routeIdempotency<Request>('idempotent()', options);
   return async (req, res, next) => {
+    // A body no parser has read yet is read here and put back, so it is fingerprinted in any mounting order.
+    const unparsed = await readUnparsedBody(req, req.body, {
+      maxBytes: route.maxUnparsedBodyBytes,
+      context: req.bulwark as BulwarkRequestContext | undefined,
+    });
+    if (unparsed.kind === 'refused') return sendResponse(res, unparsed.response);
     const decision = await route.begin(req, {
       headers: req.headers,
       method: req.method,
       url: req.originalUrl,
       body: req.body,
+      rawBody: unparsed.kind === 'raw' ? unparsed.bytes : undefined,
     });
     if (decision.action === 'respond') return sendResponse(res, decision.response);
     if (decision.key === undefined) return nextInDeadline(req, res, next);

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CallbackError, type InvalidOptionsError, OptionsChecker } from '@bulwark/core';
 import {
@@ -7,7 +8,9 @@ import {
   type HttpResponse,
   httpIdempotency,
   IDEMPOTENCY_KEY_HEADER,
+  UnfingerprintableError,
 } from '@bulwark/idempotency';
+import { DEFAULT_MAX_UNPARSED_BODY_BYTES } from './unparsed-body.ts';
 
 /**
  * Idempotency for one route: the options of `httpIdempotency()` from
@@ -31,24 +34,79 @@ export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions
    * server-side fault look like the client's or mix clients' keys.
    */
   readonly scope?: (request: Request) => string | undefined;
+  /**
+   * Express: the largest body, in bytes, that `idempotent()` reads itself when
+   * no body parser has read it yet (see {@link readUnparsedBody}); a larger one
+   * is refused with 413. Fastify always parses the body before the check.
+   * Default: 1,048,576 (1 MiB).
+   */
+  readonly maxUnparsedBodyBytes?: number;
 }
 
 /** The decision to run the handler, which the response then completes. */
 export type ProceedDecision = Extract<HttpDecision, { action: 'proceed' }>;
 
-/** What {@link IdempotentRoute.begin} fingerprints: the method, the URL and the parsed body. */
+/** What {@link IdempotentRoute.begin} fingerprints: see {@link fingerprintInput}. */
 export interface IdempotentMessage {
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
   readonly url: string;
+  /** The body as a parser left it (`req.body`, `request.body`); undefined when there is none. */
   readonly body: unknown;
+  /** The bytes of a body no parser had read (see {@link readUnparsedBody}); they take precedence over `body`. */
+  readonly rawBody?: Uint8Array | undefined;
+}
+
+function header(value: string | readonly string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return typeof value === 'string' ? value : value.join(', ');
+}
+
+function bytesOf(body: unknown): Uint8Array | undefined {
+  if (body instanceof Uint8Array) return body;
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return undefined;
+}
+
+/**
+ * What a route's request is fingerprinted by (the input of the `fingerprint`
+ * option), one of two shapes:
+ * - the body as bytes (`rawBody`, or a parser that gave a Buffer or typed
+ *   array): `{ method, url, contentType, contentEncoding, bodySha256 }`, with
+ *   the two headers as sent (or null) and the SHA-256 (hex) of the bytes;
+ * - otherwise, the parsed body: `{ method, url, contentType, body }`, with
+ *   the media type of `content-type` in lower case, without parameters
+ *   (`application/json`), or null, and `body` (null when undefined).
+ *
+ * The content type is part of both, so the same text sent as JSON and as
+ * plain text are two requests. A body that is a stream (a parser that did not
+ * buffer it) is refused with `UnfingerprintableError` (reason `"stream"`).
+ */
+export function fingerprintInput(message: IdempotentMessage): unknown {
+  const { method, url, body } = message;
+  const contentType = header(message.headers['content-type']);
+  const bytes = message.rawBody ?? bytesOf(body);
+  if (bytes !== undefined) {
+    const contentEncoding = header(message.headers['content-encoding']);
+    return { method, url, contentType, contentEncoding, bodySha256: hash('sha256', bytes, 'hex') };
+  }
+  if (typeof (body as { pipe?: unknown } | null)?.pipe === 'function') {
+    throw new UnfingerprintableError('$.body', body, 'stream');
+  }
+  const mediaType = contentType === null ? null : contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return { method, url, contentType: mediaType, body: body ?? null };
 }
 
 /** A route's idempotency mapping, built by {@link routeIdempotency}. */
 export interface IdempotentRoute<Request> {
+  /** See {@link RouteIdempotencyOptions.maxUnparsedBodyBytes}. */
+  readonly maxUnparsedBodyBytes: number;
   /**
    * Reads the `Idempotency-Key` header and asks the store what to do with the
-   * request. Rejects with a `CallbackError` when `scope` or `fingerprint` throws.
+   * request. Rejects with a `CallbackError` when `scope` or `fingerprint`
+   * throws, and with `UnfingerprintableError` when the request cannot be
+   * fingerprinted (its body is a stream, or holds a value with no JSON form).
    */
   begin(request: Request, message: IdempotentMessage): Promise<HttpDecision>;
 }
@@ -69,6 +127,10 @@ export function routeIdempotency<Request>(
   const isObject = typeof options === 'object' && options !== null;
   check.expect(isObject, 'idempotency', options, 'an object ({ store, required, ... })');
   check.func('scope', isObject ? options.scope : undefined);
+  check.number('maxUnparsedBodyBytes', isObject ? options.maxUnparsedBodyBytes : undefined, {
+    integer: true,
+    min: 0,
+  });
   let http: ReturnType<typeof httpIdempotency> | undefined;
   if (isObject) {
     try {
@@ -83,6 +145,7 @@ export function routeIdempotency<Request>(
   const mapping = http!;
   const scope = options.scope;
   return {
+    maxUnparsedBodyBytes: options.maxUnparsedBodyBytes ?? DEFAULT_MAX_UNPARSED_BODY_BYTES,
     begin(request, message) {
       let namespace: string | undefined;
       if (scope !== undefined) {
@@ -99,11 +162,13 @@ export function routeIdempotency<Request>(
         }
       }
       const raw = message.headers[KEY_HEADER];
-      return mapping.begin({
-        key: Array.isArray(raw) ? raw.join(', ') : raw,
-        fingerprint: { method: message.method, url: message.url, body: message.body ?? null },
-        scope: namespace,
-      });
+      let fingerprint: unknown;
+      try {
+        fingerprint = fingerprintInput(message);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return mapping.begin({ key: Array.isArray(raw) ? raw.join(', ') : raw, fingerprint, scope: namespace });
     },
   };
 }

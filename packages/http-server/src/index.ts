@@ -3,6 +3,7 @@ export { type BulwarkRequestContext, RequestScope } from './context.ts';
 export { type BulwarkHttpHandler, type BulwarkHttpOptions, bulwarkHttp, sendResponse } from './http.ts';
 export {
   completeIdempotent,
+  fingerprintInput,
   type IdempotentMessage,
   type IdempotentRoute,
   type ProceedDecision,
@@ -11,6 +12,12 @@ export {
   routeIdempotency,
   type SentHeaders,
 } from './idempotency.ts';
+export {
+  DEFAULT_MAX_UNPARSED_BODY_BYTES,
+  type ReadUnparsedBodyOptions,
+  readUnparsedBody,
+  type UnparsedBody,
+} from './unparsed-body.ts';
 export {
   BULWARK_SERVER_DEFAULTS,
   type BulwarkServerOptions,

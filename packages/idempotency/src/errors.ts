@@ -76,8 +76,10 @@ export type UnfingerprintableReason =
   | 'cycle'
   /** Arrays and objects nested deeper than `MAX_FINGERPRINT_DEPTH`. */
   | 'too-deep'
-  /** An object that is neither an array nor a plain object and has no `toJSON` (a Map, a Set, a class instance, a stream). */
-  | 'unsupported-object';
+  /** An object that is neither an array nor a plain object and has no `toJSON` (a Map, a Set, a class instance). */
+  | 'unsupported-object'
+  /** An HTTP request body that is a stream no parser buffered. */
+  | 'stream';
 
 const REASON_TEXT: Readonly<Record<UnfingerprintableReason, string>> = {
   function: 'a function has no JSON form',
@@ -91,6 +93,8 @@ const REASON_TEXT: Readonly<Record<UnfingerprintableReason, string>> = {
   'too-deep': 'arrays and objects are nested too deeply',
   'unsupported-object':
     'only plain objects, arrays and values with a toJSON() method have a faithful JSON form (convert a Map with Object.fromEntries, a Set with Array.from)',
+  stream:
+    'the body is a stream that no parser buffered; give the route a body parser that reads it into a string, a Buffer or parsed data',
 };
 
 function describeValue(value: unknown): string {

@@ -122,7 +122,10 @@ describe('the default fingerprint', () => {
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
     class Order {
-      constructor(readonly id: number) {}
+      readonly id: number;
+      constructor(id: number) {
+        this.id = id;
+      }
     }
     const cases: Array<[unknown, string, string]> = [
       [{ f: () => 1 }, '$.f', 'function'],

@@ -195,6 +195,7 @@ export {
   type BeginDecision,
   type BeginOutcome,
   type BeginRequest,
+  canonicalJson,
   type CompletionEvent,
   type CompletionResult,
   DEFAULT_MEMORY_STORE_MAX_ENTRIES,
@@ -223,6 +224,7 @@ export {
   InvalidIdempotencyKeyError,
   jsonResultCodec,
   LeaseSettledError,
+  MAX_FINGERPRINT_DEPTH,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MemoryIdempotencyStore,
   memoryStore,
@@ -235,6 +237,8 @@ export {
   type RequestOutcome,
   type ResultCodec,
   StoreUnavailableError,
+  UnfingerprintableError,
+  type UnfingerprintableReason,
 } from '@bulwark/idempotency';
 export {
   CHEN_DEFAULTS,

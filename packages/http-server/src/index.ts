@@ -13,14 +13,14 @@ export {
   type SentHeaders,
 } from './idempotency.ts';
 export {
-  DEFAULT_MAX_UNPARSED_BODY_BYTES,
-  type ReadUnparsedBodyOptions,
-  readUnparsedBody,
-  type UnparsedBody,
-} from './unparsed-body.ts';
-export {
   BULWARK_SERVER_DEFAULTS,
   type BulwarkServerOptions,
   type ResolvedServerOptions,
   resolveServerOptions,
 } from './options.ts';
+export {
+  DEFAULT_MAX_UNPARSED_BODY_BYTES,
+  type ReadUnparsedBodyOptions,
+  readUnparsedBody,
+  type UnparsedBody,
+} from './unparsed-body.ts';

@@ -22,7 +22,7 @@ app.use(
     defaultTimeoutMs: 10_000,
   }),
 );
-app.use(express.json()); // before idempotent(): the body is part of the fingerprint
+app.use(express.json()); // before or after idempotent(): either way the body is fingerprinted
 // After the body parsers, right before the routes: 504 instead of running a
 // handler whose deadline passed while the body was read.
 app.use(deadlineGate());

@@ -195,6 +195,7 @@ export {
   type BeginDecision,
   type BeginOutcome,
   type BeginRequest,
+  canonicalJson,
   type CompletionEvent,
   type CompletionResult,
   DEFAULT_IDEMPOTENCY_KEY_FORMAT,
@@ -228,6 +229,7 @@ export {
   jsonResultCodec,
   LeaseSettledError,
   listenForClientErrors,
+  MAX_FINGERPRINT_DEPTH,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MemoryIdempotencyStore,
   memoryStore,
@@ -241,6 +243,8 @@ export {
   type RequestOutcome,
   type ResultCodec,
   StoreUnavailableError,
+  UnfingerprintableError,
+  type UnfingerprintableReason,
 } from '@bulwark/idempotency';
 export {
   CHEN_DEFAULTS,

@@ -16,7 +16,8 @@ export type BulwarkErrorCode =
   | 'ERR_MONITOR_DISPOSED'
   | 'ERR_CIRCUIT_CLOSED'
   | 'ERR_MISSING_PEER_DEPENDENCY'
-  | 'ERR_CONNECTION_LOST';
+  | 'ERR_CONNECTION_LOST'
+  | 'ERR_UNFINGERPRINTABLE';
 
 /** Options shared by every {@link BulwarkError}. */
 export interface BulwarkErrorOptions {

@@ -11,6 +11,7 @@ import {
   errorResponse,
   type ProceedDecision,
   type RequestScope,
+  readUnparsedBody,
   resolveServerOptions,
   routeIdempotency,
   type RouteIdempotencyOptions as ServerRouteIdempotencyOptions,
@@ -139,8 +140,12 @@ type End = (...args: unknown[]) => Response;
  * with `Idempotent-Replayed: true`; 409 while the first request with the key
  * still runs; 422 when the key was used for a different request; 400 when the
  * key is malformed, or missing and `required` (the default); 503 when the
- * store is unreachable. The fingerprint is the method, the URL and `req.body`,
- * so put a body parser before it.
+ * store is unreachable. The fingerprint is the method, the URL, the content
+ * type and the body: `req.body` when a parser has read it, or else the body's
+ * bytes, which it reads itself (at most `maxUnparsedBodyBytes`, else 413) and
+ * puts back for the parsers and handler after it. So it may be mounted before
+ * or after the body parsers. A body that was read but not parsed into
+ * `req.body` is refused with 500 problem+json.
  *
  * The response is stored before it is sent, so a retry that follows it is
  * replayed. The handler's outcome decides, even after the client has
@@ -152,11 +157,23 @@ export function idempotent(options: RouteIdempotencyOptions): IdempotentHandler 
   const route = routeIdempotency<Request>('idempotent()', options);
   const handler: RequestHandler = async (req, res, next) => {
     const context = req.bulwark as RequestScope | undefined;
+    // A body no parser has read yet is read here and put back, so it is fingerprinted in any mounting order.
+    const unparsed = await readUnparsedBody(req, req.body, {
+      maxBytes: route.maxUnparsedBodyBytes,
+      context: context as BulwarkRequestContext | undefined,
+    });
+    if (unparsed.kind === 'refused') return sendResponse(res, unparsed.response);
     let decision: Awaited<ReturnType<typeof route.begin>>;
     try {
       decision = await route.begin(
         req,
-        { headers: req.headers, method: req.method, url: req.originalUrl, body: req.body },
+        {
+          headers: req.headers,
+          method: req.method,
+          url: req.originalUrl,
+          body: req.body,
+          rawBody: unparsed.kind === 'raw' ? unparsed.bytes : undefined,
+        },
         context?.signal,
       );
     } catch (error) {

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CallbackError, type InvalidOptionsError, OptionsChecker } from '@bulwark/core';
 import {
@@ -8,7 +9,9 @@ import {
   httpIdempotency,
   IDEMPOTENCY_KEY_HEADER,
   type IdempotencyGuard,
+  UnfingerprintableError,
 } from '@bulwark/idempotency';
+import { DEFAULT_MAX_UNPARSED_BODY_BYTES } from './unparsed-body.ts';
 
 /** Where a store failure happened: taking the key (the request got 503) or storing the response. */
 export type StoreErrorPhase = 'begin' | 'complete';
@@ -50,26 +53,81 @@ export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions
    * Default: none.
    */
   readonly onGuard?: (guard: IdempotencyGuard<HttpResponse>) => void;
+  /**
+   * Express: the largest body, in bytes, that `idempotent()` reads itself when
+   * no body parser has read it yet (see {@link readUnparsedBody}); a larger one
+   * is refused with 413. Fastify always parses the body before the check.
+   * Default: 1,048,576 (1 MiB).
+   */
+  readonly maxUnparsedBodyBytes?: number;
 }
 
 /** The decision to run the handler, which the response then completes. */
 export type ProceedDecision = Extract<HttpDecision, { action: 'proceed' }>;
 
-/** What {@link IdempotentRoute.begin} fingerprints: the method, the URL and the parsed body. */
+/** What {@link IdempotentRoute.begin} fingerprints: see {@link fingerprintInput}. */
 export interface IdempotentMessage {
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
   readonly url: string;
+  /** The body as a parser left it (`req.body`, `request.body`); undefined when there is none. */
   readonly body: unknown;
+  /** The bytes of a body no parser had read (see {@link readUnparsedBody}); they take precedence over `body`. */
+  readonly rawBody?: Uint8Array | undefined;
+}
+
+function header(value: string | readonly string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return typeof value === 'string' ? value : value.join(', ');
+}
+
+function bytesOf(body: unknown): Uint8Array | undefined {
+  if (body instanceof Uint8Array) return body;
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return undefined;
+}
+
+/**
+ * What a route's request is fingerprinted by (the input of the `fingerprint`
+ * option), one of two shapes:
+ * - the body as bytes (`rawBody`, or a parser that gave a Buffer or typed
+ *   array): `{ method, url, contentType, contentEncoding, bodySha256 }`, with
+ *   the two headers as sent (or null) and the SHA-256 (hex) of the bytes;
+ * - otherwise, the parsed body: `{ method, url, contentType, body }`, with
+ *   the media type of `content-type` in lower case, without parameters
+ *   (`application/json`), or null, and `body` (null when undefined).
+ *
+ * The content type is part of both, so the same text sent as JSON and as
+ * plain text are two requests. A body that is a stream (a parser that did not
+ * buffer it) is refused with `UnfingerprintableError` (reason `"stream"`).
+ */
+export function fingerprintInput(message: IdempotentMessage): unknown {
+  const { method, url, body } = message;
+  const contentType = header(message.headers['content-type']);
+  const bytes = message.rawBody ?? bytesOf(body);
+  if (bytes !== undefined) {
+    const contentEncoding = header(message.headers['content-encoding']);
+    return { method, url, contentType, contentEncoding, bodySha256: hash('sha256', bytes, 'hex') };
+  }
+  if (typeof (body as { pipe?: unknown } | null)?.pipe === 'function') {
+    throw new UnfingerprintableError('$.body', body, 'stream');
+  }
+  const mediaType = contentType === null ? null : contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return { method, url, contentType: mediaType, body: body ?? null };
 }
 
 /** A route's idempotency mapping, built by {@link routeIdempotency}. */
 export interface IdempotentRoute<Request> {
   /** The guard built from the route's options: listen to its events here. */
   readonly guard: IdempotencyGuard<HttpResponse>;
+  /** See {@link RouteIdempotencyOptions.maxUnparsedBodyBytes}. */
+  readonly maxUnparsedBodyBytes: number;
   /**
    * Reads the `Idempotency-Key` header and asks the store what to do with the
-   * request. Rejects with a `CallbackError` when `scope` or `fingerprint` throws.
+   * request. Rejects with a `CallbackError` when `scope` or `fingerprint`
+   * throws, and with `UnfingerprintableError` when the request cannot be
+   * fingerprinted (its body is a stream, or holds a value with no JSON form).
    *
    * With a `signal` (the request's: it aborts at its deadline or when the
    * client goes away), rejects with the signal's reason as soon as it aborts,
@@ -132,6 +190,10 @@ export function routeIdempotency<Request>(
   check.func('scope', isObject ? options.scope : undefined);
   check.func('onStoreError', isObject ? options.onStoreError : undefined);
   check.func('onGuard', isObject ? options.onGuard : undefined);
+  check.number('maxUnparsedBodyBytes', isObject ? options.maxUnparsedBodyBytes : undefined, {
+    integer: true,
+    min: 0,
+  });
   let http: ReturnType<typeof httpIdempotency> | undefined;
   if (isObject) {
     try {
@@ -154,6 +216,7 @@ export function routeIdempotency<Request>(
   options.onGuard?.(mapping.guard);
   return {
     guard: mapping.guard,
+    maxUnparsedBodyBytes: options.maxUnparsedBodyBytes ?? DEFAULT_MAX_UNPARSED_BODY_BYTES,
     begin(request, message, signal) {
       if (signal?.aborted === true) return Promise.reject(signal.reason);
       let namespace: string | undefined;
@@ -171,9 +234,15 @@ export function routeIdempotency<Request>(
         }
       }
       const raw = message.headers[KEY_HEADER];
+      let fingerprint: unknown;
+      try {
+        fingerprint = fingerprintInput(message);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       let pending = mapping.begin({
         key: Array.isArray(raw) ? raw.join(', ') : raw,
-        fingerprint: { method: message.method, url: message.url, body: message.body ?? null },
+        fingerprint,
         scope: namespace,
       });
       if (onStoreError !== undefined) {

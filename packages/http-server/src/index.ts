@@ -11,6 +11,7 @@ export { type ErrorResponseOptions, errorResponse } from './errors.ts';
 export { type BulwarkHttpHandler, type BulwarkHttpOptions, bulwarkHttp, sendResponse } from './http.ts';
 export {
   completeIdempotent,
+  fingerprintInput,
   type IdempotentMessage,
   type IdempotentRoute,
   type ProceedDecision,
@@ -29,3 +30,9 @@ export {
   resolveServerOptions,
   withServerDefaults,
 } from './options.ts';
+export {
+  DEFAULT_MAX_UNPARSED_BODY_BYTES,
+  type ReadUnparsedBodyOptions,
+  readUnparsedBody,
+  type UnparsedBody,
+} from './unparsed-body.ts';

@@ -55,3 +55,82 @@ export class LeaseSettledError extends BulwarkError<'ERR_LEASE_SETTLED'> {
     this.settledBy = settledBy;
   }
 }
+
+/** Why {@link UnfingerprintableError} refused a value. */
+export type UnfingerprintableReason =
+  /** A function: JSON leaves it out. */
+  | 'function'
+  /** A symbol, as a value: JSON leaves it out. */
+  | 'symbol'
+  /** A member keyed by a symbol: JSON leaves it out. */
+  | 'symbol-key'
+  /** A bigint without `toJSON`: JSON cannot write it. */
+  | 'bigint'
+  /** `NaN`, `Infinity` or `-Infinity`: JSON writes `null`. */
+  | 'non-finite-number'
+  /** `undefined` or a hole in an array: JSON writes `null`. */
+  | 'undefined-element'
+  /** A `Date` whose time is `NaN`: JSON writes `null`. */
+  | 'invalid-date'
+  /** An object that contains itself. */
+  | 'cycle'
+  /** Arrays and objects nested deeper than `MAX_FINGERPRINT_DEPTH`. */
+  | 'too-deep'
+  /** An object that is neither an array nor a plain object and has no `toJSON` (a Map, a Set, a class instance). */
+  | 'unsupported-object'
+  /** An HTTP request body that is a stream no parser buffered. */
+  | 'stream';
+
+const REASON_TEXT: Readonly<Record<UnfingerprintableReason, string>> = {
+  function: 'a function has no JSON form',
+  symbol: 'a symbol has no JSON form',
+  'symbol-key': 'a symbol-keyed member has no JSON form',
+  bigint: 'a bigint has no JSON form (give BigInt.prototype a toJSON, or convert it to a string)',
+  'non-finite-number': 'JSON would write it as null',
+  'undefined-element': 'JSON would write undefined or a hole in an array as null',
+  'invalid-date': 'an invalid Date has no JSON form (JSON would write null)',
+  cycle: 'the value contains itself',
+  'too-deep': 'arrays and objects are nested too deeply',
+  'unsupported-object':
+    'only plain objects, arrays and values with a toJSON() method have a faithful JSON form (convert a Map with Object.fromEntries, a Set with Array.from)',
+  stream:
+    'the body is a stream that no parser buffered; give the route a body parser that reads it into a string, a Buffer or parsed data',
+};
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'function') return value.name === '' ? 'a function' : `function ${value.name}`;
+  if (typeof value === 'symbol') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number') return String(value);
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'object' && value !== null) {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor
+      ?.name;
+    return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object';
+  }
+  return typeof value;
+}
+
+/**
+ * The default fingerprint was given a value with no faithful JSON form (a
+ * function, a Map, a cycle, NaN, ...), so two different requests could have
+ * looked the same. Convert the value to plain JSON data first, or pass a
+ * `fingerprint` option that knows it.
+ */
+export class UnfingerprintableError extends BulwarkError<'ERR_UNFINGERPRINTABLE'> {
+  /** Where the value is in the input, such as `$.items[2].at` (`$` is the input itself). */
+  readonly path: string;
+  /** The value refused. */
+  readonly value: unknown;
+  /** Why it was refused. */
+  readonly reason: UnfingerprintableReason;
+  constructor(path: string, value: unknown, reason: UnfingerprintableReason) {
+    super(
+      'ERR_UNFINGERPRINTABLE',
+      `cannot fingerprint ${describeValue(value)} at ${path}: ${REASON_TEXT[reason]}`,
+    );
+    this.path = path;
+    this.value = value;
+    this.reason = reason;
+  }
+}

@@ -1,8 +1,10 @@
-import { hash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '@bulwark/clock';
 import { CallbackError, type Disposable, EventHub, isBulwarkError, OptionsChecker } from '@bulwark/core';
 import { LeaseSettledError, StoreUnavailableError } from './errors.ts';
+import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';
+import { encodeScope } from './scope.ts';
 import type { IdempotencyStore } from './store.ts';
 import { completionsCounter, requestsCounter, telemetry } from './telemetry.ts';
 
@@ -25,25 +27,6 @@ export const jsonResultCodec: ResultCodec = Object.freeze({
     return array.length === 0 ? undefined : array[0];
   },
 });
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) out[k] = canonical((value as Record<string, unknown>)[k]);
-    return out;
-  }
-  return value;
-}
-
-/**
- * The default fingerprint: SHA-256 (hex) of the input as JSON with object keys
- * sorted, so `{a, b}` and `{b, a}` match. A string input is hashed as it is.
- */
-export function defaultFingerprint(input: unknown): string {
-  const text = typeof input === 'string' ? input : (JSON.stringify(canonical(input)) ?? 'undefined');
-  return hash('sha256', text, 'hex');
-}
 
 /** Defaults of {@link IdempotencyOptions}. */
 export const IDEMPOTENCY_DEFAULTS = Object.freeze({
@@ -144,7 +127,7 @@ export interface GuardCallOptions {
 /** The key a record is stored under: `key`, or the URL-encoded scope, a colon and `key`. */
 function storeKey(key: string, options: GuardCallOptions | undefined): string {
   const scope = options?.scope;
-  return scope === undefined ? key : `${encodeURIComponent(scope)}:${key}`;
+  return scope === undefined ? key : `${encodeScope(scope)}:${key}`;
 }
 
 /** The outcome attribute of `bulwark.idempotency.requests`. */
@@ -245,6 +228,7 @@ export class IdempotencyGuard<T = unknown> {
     try {
       return this.#fingerprint(input);
     } catch (error) {
+      if (isBulwarkError(error, 'ERR_UNFINGERPRINTABLE')) throw error;
       throw new CallbackError('fingerprint', error);
     }
   }

@@ -1,4 +1,4 @@
-import { isBulwarkError, OptionsChecker } from '@bulwark/core';
+import { CallbackError, isBulwarkError, OptionsChecker } from '@bulwark/core';
 import type { InvalidIdempotencyKeyError } from './errors.ts';
 import {
   type CompletionResult,
@@ -59,6 +59,12 @@ export type HttpDecision =
    * Run the handler, then call `commit(response)` with what it sent (or
    * `release()` when it threw). `key` is undefined when the request had none
    * and none was required; then `commit` and `release` do nothing.
+   *
+   * `commit` resolves what became of the record (a store failure resolves
+   * `'store-error'`). It rejects only with a `CallbackError` from `storeStatus`
+   * or the codec, with `LeaseSettledError` when the key was already settled,
+   * or with a `TypeError` when `response` is not an {@link HttpResponse}; in
+   * the first and last case the key is released first. `release` never rejects.
    */
   | {
       readonly action: 'proceed';
@@ -203,7 +209,13 @@ export class HttpIdempotency {
       options.inProgressRetryAfterSeconds ?? HTTP_IDEMPOTENCY_DEFAULTS.inProgressRetryAfterSeconds;
   }
 
-  /** Decides what to do with a request. Never rejects, except with a `CallbackError` from `fingerprint`. */
+  /**
+   * Decides what to do with a request. Never rejects, except with an
+   * `UnfingerprintableError` (`ERR_UNFINGERPRINTABLE`) when the default
+   * fingerprint refuses `request.fingerprint`, or a `CallbackError`
+   * (`ERR_CALLBACK_FAILED`) when the `fingerprint` option throws or a stored
+   * response cannot be decoded into an {@link HttpResponse} (callback `"codec.decode"`).
+   */
   async begin(request: HttpIdempotencyRequest): Promise<HttpDecision> {
     if (request.key === undefined && !this.required) return UNGUARDED;
     let key: string;
@@ -241,6 +253,12 @@ export class HttpIdempotency {
     switch (decision.kind) {
       case 'replayed': {
         const stored = decision.value;
+        if (!isHttpResponse(stored)) {
+          throw new CallbackError(
+            'codec.decode',
+            new TypeError(`the stored record for key ${JSON.stringify(key)} is not an HTTP response`),
+          );
+        }
         return {
           action: 'respond',
           reason: 'replayed',
@@ -275,7 +293,16 @@ export class HttpIdempotency {
         return {
           action: 'proceed',
           key,
-          commit: (response) => lease.complete(normalise(response)),
+          commit: (response) => {
+            let normalised: HttpResponse;
+            try {
+              normalised = normalise(response);
+            } catch (error) {
+              return lease.release().then(() => Promise.reject(error));
+            }
+            // The store's own promise, as it is: no extra turn before the response may leave.
+            return lease.complete(normalised);
+          },
           release: async () => {
             await lease.release();
           },
@@ -304,10 +331,40 @@ export class HttpIdempotency {
   }
 }
 
+function isHttpResponse(value: unknown): value is HttpResponse {
+  const candidate = value as Partial<HttpResponse> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    Number.isInteger(candidate.status) &&
+    typeof candidate.headers === 'object' &&
+    candidate.headers !== null &&
+    Object.values(candidate.headers).every((v) => typeof v === 'string') &&
+    typeof candidate.body === 'string'
+  );
+}
+
+/** `response` with lower-case header names and string header values. @throws TypeError when it is not an {@link HttpResponse}. */
 function normalise(response: HttpResponse): HttpResponse {
+  const given = response as Partial<HttpResponse> | null;
+  if (
+    typeof given !== 'object' ||
+    given === null ||
+    !Number.isInteger(given.status) ||
+    typeof given.headers !== 'object' ||
+    given.headers === null ||
+    typeof given.body !== 'string'
+  ) {
+    throw new TypeError(
+      'commit(response) takes an HttpResponse: { status: integer, headers: object, body: string }',
+    );
+  }
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = String(value);
-  return { status: response.status, headers, body: response.body };
+  for (const [name, value] of Object.entries(given.headers)) {
+    if (typeof value === 'symbol') throw new TypeError(`commit(response): header ${name} is a symbol`);
+    headers[name.toLowerCase()] = String(value);
+  }
+  return { status: given.status!, headers, body: given.body };
 }
 
 const IN_PROGRESS_HEADERS = Object.freeze({ [IDEMPOTENCY_IN_PROGRESS_HEADER.toLowerCase()]: 'true' });

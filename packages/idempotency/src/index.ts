@@ -1,9 +1,15 @@
-export { InvalidIdempotencyKeyError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
+export {
+  InvalidIdempotencyKeyError,
+  LeaseSettledError,
+  StoreUnavailableError,
+  UnfingerprintableError,
+  type UnfingerprintableReason,
+} from './errors.ts';
+export { canonicalJson, defaultFingerprint, MAX_FINGERPRINT_DEPTH } from './fingerprint.ts';
 export {
   type BeginDecision,
   type CompletionEvent,
   type CompletionResult,
-  defaultFingerprint,
   type GuardCallOptions,
   IDEMPOTENCY_DEFAULTS,
   IdempotencyGuard,

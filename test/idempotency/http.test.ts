@@ -85,7 +85,11 @@ describe('httpIdempotency()', () => {
     const { http, clock } = setup();
     const first = await http.begin({ key: '"k"', fingerprint: 'b' });
     expect(first.action).toBe('proceed');
-    await clock.advance(2_500);
+    // The first sighting of the owner's lease: a takeover is possible a whole lease later.
+    const seen = problemOf(await http.begin({ key: '"k"', fingerprint: 'b' }));
+    expect(seen.status).toBe(409);
+    expect(seen.headers['retry-after']).toBe('10');
+    await clock.advance(2_500); // before the owner's first renewal (every 3,333 ms)
     const p = problemOf(await http.begin({ key: '"k"', fingerprint: 'b' }));
     expect(p.status).toBe(409);
     expect(p.body.type).toBe('urn:bulwark:idempotency:in-progress');
@@ -170,6 +174,7 @@ describe('httpIdempotency()', () => {
   it('answers 503 problem+json when the store is unreachable, without proceeding', async () => {
     const down: IdempotencyStore = {
       begin: () => Promise.reject(new Error('ECONNREFUSED')),
+      renew: () => Promise.reject(new Error('ECONNREFUSED')),
       complete: () => Promise.reject(new Error('ECONNREFUSED')),
       release: () => Promise.reject(new Error('ECONNREFUSED')),
     };
@@ -193,6 +198,7 @@ describe('httpIdempotency() and a store that hangs', () => {
     const clock = new VirtualClock();
     const never: IdempotencyStore = {
       begin: () => new Promise(() => {}),
+      renew: () => new Promise(() => {}),
       complete: () => new Promise(() => {}),
       release: () => new Promise(() => {}),
     };

@@ -1,4 +1,9 @@
-export { InvalidIdempotencyKeyError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
+export {
+  InvalidIdempotencyKeyError,
+  LeaseLostError,
+  LeaseSettledError,
+  StoreUnavailableError,
+} from './errors.ts';
 export {
   type BeginDecision,
   type CompletionEvent,
@@ -6,6 +11,7 @@ export {
   defaultFingerprint,
   type GuardCallOptions,
   IDEMPOTENCY_DEFAULTS,
+  IN_PROGRESS_RETAIN_MIN_MS,
   IdempotencyGuard,
   type IdempotencyLease,
   type IdempotencyOptions,
@@ -53,5 +59,6 @@ export {
   type BeginOutcome,
   type BeginRequest,
   type IdempotencyStore,
+  type LeaseObservation,
   listenForClientErrors,
 } from './store.ts';

@@ -10,7 +10,7 @@ import {
   type IdempotencyStore,
   type IdempotentResult,
   idempotency,
-  LeaseLostError,
+  type LeaseLostError,
 } from '@bulwark/idempotency';
 import { describe, expect, it } from 'vitest';
 
@@ -38,8 +38,11 @@ export function describeStoreConformance(name: string, target: () => Conformance
       return { t, guard: guardOn<T>(t, t.clock, extra) };
     };
     /** A guard on the target's store; with a clock of its own, it renews only when that clock moves. */
-    const guardOn = <T>(t: ConformanceTarget, clock?: Clock, extra: { storeOutcome?: (value: T) => boolean } = {}) =>
-      idempotency<T>({ store: t.store(), leaseMs: t.leaseMs, ttlMs: t.ttlMs, clock, ...extra });
+    const guardOn = <T>(
+      t: ConformanceTarget,
+      clock?: Clock,
+      extra: { storeOutcome?: (value: T) => boolean } = {},
+    ) => idempotency<T>({ store: t.store(), leaseMs: t.leaseMs, ttlMs: t.ttlMs, clock, ...extra });
     /** Leaves `key` held by an owner that never renews: a crashed process. */
     const deadOwner = async (t: ConformanceTarget, key: string, fingerprint: string) => {
       const { defaultFingerprint } = await import('@bulwark/idempotency');
@@ -208,7 +211,8 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(calls).toBe(1);
       expect(results.filter((r) => r.kind === 'executed')).toHaveLength(1);
       for (const r of results) {
-        if (r.kind === 'replayed') expect(r.value).toBe((results.find((x) => x.kind === 'executed') as { value: string }).value);
+        if (r.kind === 'replayed')
+          expect(r.value).toBe((results.find((x) => x.kind === 'executed') as { value: string }).value);
         else expect(['executed', 'in-progress']).toContain(r.kind);
       }
     });
@@ -231,7 +235,10 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(owner.signal.aborted).toBe(false);
       owner.finish('slow but alive');
       expect(await owner.result).toEqual({ kind: 'executed', value: 'slow but alive', completion: 'stored' });
-      expect(await contender.run(key, 'req', () => 'x')).toEqual({ kind: 'replayed', value: 'slow but alive' });
+      expect(await contender.run(key, 'req', () => 'x')).toEqual({
+        kind: 'replayed',
+        value: 'slow but alive',
+      });
     });
 
     it('fences off a paused owner: after a takeover its completion is refused and the new result kept', async () => {

@@ -9,8 +9,10 @@ import { describe, expect, it } from 'vitest';
 function flakyStore(clock: VirtualClock) {
   const inner = memoryStore({ clock });
   const state = { down: false, renewals: 0, completes: 0 };
-  const gate = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A): Promise<R> =>
-    state.down ? Promise.reject(new Error('connect ECONNREFUSED')) : f(...a);
+  const gate =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> =>
+      state.down ? Promise.reject(new Error('connect ECONNREFUSED')) : f(...a);
   const store: IdempotencyStore = {
     begin: gate((r) => inner.begin(r)),
     renew: gate((...a) => {

@@ -153,7 +153,6 @@ export interface IdempotencyLease<T> {
   release(): Promise<boolean>;
 }
 
-
 /** The result of {@link IdempotencyGuard.begin}. */
 export type BeginDecision<T> =
   | { readonly kind: 'acquired'; readonly lease: IdempotencyLease<T> }
@@ -603,7 +602,8 @@ class Renewal {
     // The next renewal (once none is in flight), or the moment the lease stops
     // being confirmed, even while a renewal hangs.
     let due = this.#inFlight ? Number.POSITIVE_INFINITY : this.#sentAt + this.#everyMs;
-    if (this.#controller?.signal.aborted !== true) due = Math.min(due, this.#confirmedAt + this.#guard.leaseMs);
+    if (this.#controller?.signal.aborted !== true)
+      due = Math.min(due, this.#confirmedAt + this.#guard.leaseMs);
     this.#timer?.clear();
     this.#timer = undefined;
     if (due === Number.POSITIVE_INFINITY) return; // the renewal in flight schedules again when it settles

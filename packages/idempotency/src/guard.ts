@@ -96,11 +96,11 @@ export interface IdempotencyOptions<T = unknown> {
   /**
    * The longest one store command may take, in milliseconds. Past it, `begin`
    * fails closed with `StoreUnavailableError` (`fn` does not run), `complete`
-   * reports `'store-error'`, and a release gives up (the lease expires on its
-   * own). It guards against a store that hangs rather than failing, such as a
+   * reports `'store-error'`, and a release gives up (renewals stop, so a retry
+   * takes the key over after `leaseMs`). It guards against a store that hangs rather than failing, such as a
    * silently dropped connection, whatever the client's own timeouts. A begin
-   * that timed out here may still have taken the key on the server; its lease
-   * then expires after `leaseMs`. Default: no limit (the client's timeouts apply).
+   * that timed out here may still have taken the key on the server; nobody
+   * renews it, so a retry takes it over after `leaseMs`. Default: no limit (the client's timeouts apply).
    */
   readonly storeTimeoutMs?: number;
   /**
@@ -118,7 +118,7 @@ export type CompletionResult =
   | 'released'
   /** Another owner took the key over (this one stopped renewing for a lease interval): the result was not stored. */
   | 'lease-lost'
-  /** The store failed while completing: the record stays IN_PROGRESS until its lease expires. */
+  /** The store failed while completing: the record stays IN_PROGRESS, unrenewed, until a retry takes it over. */
   | 'store-error';
 
 /** The result of {@link IdempotencyGuard.run}. */

@@ -413,7 +413,7 @@ export class IdempotencyGuard<T = unknown> {
         this.#sightings.delete(this.#sightings.keys().next().value!);
       }
     }
-    return Math.max(0, Math.max(seen.seenAt, this.#lastStoreFailureAt) + this.leaseMs - now);
+    return Math.max(0, this.leaseMs - (now - Math.max(seen.seenAt, this.#lastStoreFailureAt)));
   }
 
   /** @internal Notes a failed store command: sightings from before it prove nothing. */

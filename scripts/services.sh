@@ -65,3 +65,15 @@ if command -v psql >/dev/null 2>&1; then
   psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null ||
     { echo "services: cannot reach database test on 127.0.0.1:5432 as postgres" >&2; exit 1; }
 fi
+
+# --- libfaketime ---------------------------------------------------------------
+# The store clock step tests (test/integration/store-clock-step.test.ts) run a
+# Redis and a PostgreSQL server of their own under libfaketime.
+if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+  apt_install faketime
+  echo "services: installed libfaketime"
+fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt_install postgresql
+  echo "services: installed the PostgreSQL server binaries"
+fi

@@ -295,6 +295,7 @@ function heldStore() {
       released.push(token);
       return true;
     },
+    renew: async () => true,
   };
   return { store, begins, completes, released };
 }

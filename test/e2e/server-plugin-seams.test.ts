@@ -156,7 +156,7 @@ describe('Fastify idempotency in every registration order', { timeout: BOUND_MS 
 /** A store whose every call fails, as an unreachable server's does. */
 function brokenStore(): IdempotencyStore {
   const down = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6390'));
-  return { begin: down, complete: down, release: down };
+  return { begin: down, complete: down, release: down, renew: down };
 }
 
 /** A store that takes keys but fails to store responses. */
@@ -166,6 +166,7 @@ function completeFails(): IdempotencyStore {
     begin: (request) => store.begin(request),
     complete: () => Promise.reject(new Error('READONLY You cannot write against a read only replica')),
     release: (key, token) => store.release(key, token),
+    renew: (key, token, retainMs) => store.renew(key, token, retainMs),
   };
 }
 

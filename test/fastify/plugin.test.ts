@@ -228,6 +228,7 @@ describe('bulwarkFastify() deadlines', () => {
         await clock.advance(delay);
         return memory.begin(request);
       },
+      renew: (...args) => memory.renew(...args),
       complete: (...args) => memory.complete(...args),
       release: (...args) => memory.release(...args),
     };

@@ -20,7 +20,7 @@ function downStore(): IdempotencyStore & { calls: number } {
     store.calls++;
     return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:1'));
   };
-  const store = { calls: 0, begin: fail, complete: fail, release: fail };
+  const store = { calls: 0, begin: fail, renew: fail, complete: fail, release: fail };
   return store;
 }
 
@@ -66,6 +66,7 @@ describe('idempotency()', () => {
     const inner = memoryStore();
     const store: IdempotencyStore = {
       begin: (r) => inner.begin(r),
+      renew: (...a) => inner.renew(...a),
       complete: () => Promise.reject(new Error('connection reset')),
       release: (k, t) => inner.release(k, t),
     };
@@ -81,6 +82,7 @@ describe('idempotency()', () => {
     const inner = memoryStore();
     const store: IdempotencyStore = {
       begin: (r) => inner.begin(r),
+      renew: (...a) => inner.renew(...a),
       complete: (...a) => inner.complete(...a),
       release: () => Promise.reject(new Error('connection reset')),
     };
@@ -142,6 +144,7 @@ describe('idempotency()', () => {
         if (stall) await clock.advance(0).then(() => undefined);
         return inner.begin(r);
       },
+      renew: (...a) => inner.renew(...a),
       complete: (...a) => inner.complete(...a),
       release: (...a) => inner.release(...a),
     };
@@ -225,11 +228,12 @@ describe('guard scopes', () => {
 
 describe('storeTimeoutMs', () => {
   /** A memory store whose chosen commands never answer, as a silently dropped connection would. */
-  function hanging(commands: ReadonlyArray<'begin' | 'complete' | 'release'>, clock: VirtualClock) {
+  function hanging(commands: ReadonlyArray<'begin' | 'renew' | 'complete' | 'release'>, clock: VirtualClock) {
     const inner = memoryStore({ clock });
     const never = () => new Promise<never>(() => {});
     const store: IdempotencyStore = {
       begin: (r) => (commands.includes('begin') ? never() : inner.begin(r)),
+      renew: (...a) => (commands.includes('renew') ? never() : inner.renew(...a)),
       complete: (...a) => (commands.includes('complete') ? never() : inner.complete(...a)),
       release: (...a) => (commands.includes('release') ? never() : inner.release(...a)),
     };

@@ -93,18 +93,18 @@ describe('httpIdempotency()', () => {
     expect(p.headers['retry-after']).toBe('1');
   });
 
-  it('takes the in-progress poll interval from inProgressRetryAfterSeconds, never past the lease left', async () => {
+  it('takes the in-progress poll interval from inProgressRetryAfterSeconds, never past the time until a takeover', async () => {
     const clock = new VirtualClock();
-    const http = httpIdempotency({
-      store: memoryStore({ clock }),
-      leaseMs: 10_000,
-      clock,
-      inProgressRetryAfterSeconds: 5,
-    });
-    expect((await http.begin({ key: '"k"', fingerprint: 'b' })).action).toBe('proceed');
+    const store = memoryStore({ clock });
+    const options = { store, leaseMs: 10_000, inProgressRetryAfterSeconds: 5 };
+    const http = httpIdempotency({ ...options, clock });
+    // The first request's process stalls (its clock never moves: it never renews).
+    const stalled = httpIdempotency({ ...options, clock: new VirtualClock() });
+    expect((await stalled.begin({ key: '"k"', fingerprint: 'b' })).action).toBe('proceed');
     await clock.advance(1_000);
+    // First sighting: a takeover is possible 10 s later.
     expect(problemOf(await http.begin({ key: '"k"', fingerprint: 'b' })).headers['retry-after']).toBe('5');
-    await clock.advance(6_500); // 2.5 s of the lease left
+    await clock.advance(7_500); // 2.5 s until a takeover is possible
     expect(problemOf(await http.begin({ key: '"k"', fingerprint: 'b' })).headers['retry-after']).toBe('3');
     await clock.advance(2_300); // 0.2 s left: still at least 1 s
     expect(problemOf(await http.begin({ key: '"k"', fingerprint: 'b' })).headers['retry-after']).toBe('1');
@@ -170,6 +170,7 @@ describe('httpIdempotency()', () => {
   it('answers 503 problem+json when the store is unreachable, without proceeding', async () => {
     const down: IdempotencyStore = {
       begin: () => Promise.reject(new Error('ECONNREFUSED')),
+      renew: () => Promise.reject(new Error('ECONNREFUSED')),
       complete: () => Promise.reject(new Error('ECONNREFUSED')),
       release: () => Promise.reject(new Error('ECONNREFUSED')),
     };
@@ -193,6 +194,7 @@ describe('httpIdempotency() and a store that hangs', () => {
     const clock = new VirtualClock();
     const never: IdempotencyStore = {
       begin: () => new Promise(() => {}),
+      renew: () => new Promise(() => {}),
       complete: () => new Promise(() => {}),
       release: () => new Promise(() => {}),
     };

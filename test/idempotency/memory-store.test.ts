@@ -11,6 +11,7 @@ describeStoreConformance('memory', () => {
   return {
     store: () => store,
     wait: (ms) => clock.advance(ms),
+    clock,
     leaseMs: 500,
     ttlMs: 2_000,
     marginMs: 1,
@@ -41,12 +42,16 @@ describe('memoryStore()', () => {
     const clock = new VirtualClock();
     const store = memoryStore({ clock, maxEntries: 2 });
     const guard = idempotency<string>({ store, clock });
-    void guard.run('running', 'req', () => new Promise<string>(() => {}));
+    let finish!: (v: string) => void;
+    const running = guard.run('running', 'req', () => new Promise<string>((resolve) => (finish = resolve)));
     await clock.advance(0);
     await guard.run('done', 'req', () => 'done');
     await guard.run('new', 'req', () => 'new');
     expect((await guard.run('running', 'req', () => 'dup')).kind).toBe('in-progress');
     expect(store.size).toBe(2);
+    finish('done');
+    expect((await running).kind).toBe('executed');
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('evicts a completed record only when it is among the 8 least recently used, and a live lease otherwise', async () => {
@@ -54,8 +59,7 @@ describe('memoryStore()', () => {
       key,
       fingerprint: 'fp',
       token: `t-${key}`,
-      leaseMs: 60_000,
-      ttlMs: 60_000,
+      retainMs: 60_000,
     });
     /** `live` live leases (oldest first), then one completed record, then one more begin. */
     async function fill(live: number): Promise<ReturnType<typeof memoryStore>> {

@@ -40,7 +40,7 @@ describe('idempotency telemetry', () => {
     const { provider, adds } = recordingProvider();
     metrics.setGlobalMeterProvider(provider);
     const fail = () => Promise.reject(new Error('down'));
-    const guard = idempotency({ store: { begin: fail, complete: fail, release: fail } });
+    const guard = idempotency({ store: { begin: fail, renew: fail, complete: fail, release: fail } });
     await expect(guard.run('k', 'req', () => 1)).rejects.toThrow(/store unavailable during begin/);
     expect(adds).toEqual([['bulwark.idempotency.requests', 1, { outcome: 'store-error' }]]);
   });

@@ -155,12 +155,34 @@ export function describeOwnerProcesses(name: string, target: () => OwnerTarget):
       expect(await guard.run(key, 'request', () => 'again')).toEqual({ kind: 'replayed', value: 'retried' });
     }, 15_000);
 
+    it('never takes over from a live owner process whose fn runs for several leases', async () => {
+      const t = target();
+      const key = t.key('alive');
+      const guard = t.guard(leaseMs);
+      const owner = await ownerInside(t, key);
+      let duplicates = 0;
+      for (let i = 0; i < 8; i++) {
+        const r = await guard.run(key, 'request', () => {
+          duplicates++;
+          return 'duplicate';
+        });
+        expect(r.kind).toBe('in-progress');
+        await sleep(leaseMs / 2);
+      }
+      expect(duplicates).toBe(0);
+      owner.finish();
+      expect(await owner.result).toEqual({ kind: 'executed', value: 'child', completion: 'stored' });
+      await owner.exited;
+      expect(await guard.run(key, 'request', () => 'late')).toEqual({ kind: 'replayed', value: 'child' });
+    }, 15_000);
+
     it('rejects the late completion of an owner paused past its lease, keeping the new owner`s result', async () => {
       const t = target();
       const key = t.key('pause');
       const guard = t.guard(leaseMs);
       const owner = await ownerInside(t, key);
       owner.child.kill('SIGSTOP');
+      expect((await guard.run(key, 'request', () => 'too early')).kind).toBe('in-progress');
       await sleep(leaseMs + 150);
       expect(await guard.run(key, 'request', () => 'new owner')).toEqual({
         kind: 'executed',

@@ -76,6 +76,46 @@ describe.skipIf(!available)('PostgreSQL idempotency store', () => {
     }
   });
 
+  it('migrates a table made by an earlier version: the renewal counter is added, old rows keep working', async () => {
+    const old = `${table}_v0`;
+    try {
+      await pool.query(`CREATE TABLE "${old}" (
+        key text PRIMARY KEY,
+        fingerprint text NOT NULL,
+        state text NOT NULL CHECK (state IN ('in_progress', 'completed')),
+        owner text,
+        payload text,
+        lease_until timestamptz,
+        expires_at timestamptz NOT NULL
+      )`);
+      const { defaultFingerprint } = await import('@bulwark/idempotency');
+      await pool.query(
+        `INSERT INTO "${old}" VALUES ('done', $1, 'completed', NULL, '["v0"]', NULL, now() + interval '1 hour'),
+          ('stuck', $1, 'in_progress', 'old-owner', NULL, now() + interval '1 hour', now() + interval '1 hour')`,
+        [defaultFingerprint('req')],
+      );
+      const store = postgresIdempotencyStore(pool, { table: old });
+      await store.migrate();
+      const columns = await pool.query(
+        `SELECT column_default, is_nullable FROM information_schema.columns WHERE table_name = $1 AND column_name = 'renewals'`,
+        [old],
+      );
+      expect(columns.rows).toEqual([{ column_default: '0', is_nullable: 'NO' }]);
+      const guard = idempotency<string>({ store, leaseMs: 300 });
+      expect(await guard.run('done', 'req', () => 'again')).toEqual({ kind: 'replayed', value: 'v0' });
+      // An earlier version's in-progress row is taken over once seen unrenewed for a lease.
+      expect((await guard.run('stuck', 'req', () => 'early')).kind).toBe('in-progress');
+      await sleep(450);
+      expect(await guard.run('stuck', 'req', () => 'new')).toEqual({
+        kind: 'executed',
+        value: 'new',
+        completion: 'stored',
+      });
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS "${old}"`);
+    }
+  });
+
   it('keeps a completed record with its TTL measured by the server, and purges expired ones', async () => {
     const store = postgresIdempotencyStore(pool, { table });
     const guard = idempotency<string>({ store, ttlMs: 200 });

@@ -7,8 +7,13 @@ import { describe, expect, it } from 'vitest';
 describe('idempotency field reports', () => {
   it('a record left in progress by a crashed owner does not block the key forever', async () => {
     const clock = new VirtualClock();
-    const guard = idempotency<string>({ store: memoryStore({ clock }), leaseMs: 1_000 });
-    void guard.run('k', 'req', () => new Promise<string>(() => {})); // the owner "crashes" inside fn
+    const store = memoryStore({ clock });
+    // The owner "crashes" inside fn: its clock never moves again, so it never renews.
+    const crashed = idempotency<string>({ store, leaseMs: 1_000, clock: new VirtualClock() });
+    void crashed.run('k', 'req', () => new Promise<string>(() => {}));
+    await clock.advance(0);
+    const guard = idempotency<string>({ store, leaseMs: 1_000, clock });
+    expect((await guard.run('k', 'req', () => 'retry')).kind).toBe('in-progress');
     await clock.advance(999);
     expect((await guard.run('k', 'req', () => 'retry')).kind).toBe('in-progress');
     await clock.advance(1);
@@ -21,9 +26,13 @@ describe('idempotency field reports', () => {
 
   it('a failing request never deletes a record it does not own', async () => {
     const clock = new VirtualClock();
-    const guard = idempotency<string>({ store: memoryStore({ clock }), leaseMs: 1_000 });
+    const store = memoryStore({ clock });
+    const paused = idempotency<string>({ store, leaseMs: 1_000, clock: new VirtualClock() });
+    const guard = idempotency<string>({ store, leaseMs: 1_000, clock });
     let failOld!: (e: Error) => void;
-    const old = guard.run('k', 'req', () => new Promise<string>((_, reject) => (failOld = reject)));
+    const old = paused.run('k', 'req', () => new Promise<string>((_, reject) => (failOld = reject)));
+    await clock.advance(0);
+    expect((await guard.run('k', 'req', () => 'early')).kind).toBe('in-progress');
     await clock.advance(1_000);
     let finishNew!: (v: string) => void;
     const current = guard.run('k', 'req', () => new Promise<string>((resolve) => (finishNew = resolve)));

@@ -35,6 +35,7 @@ function recordingStore(): IdempotencyStore & { keys: string[] } {
     },
     complete: (key, token, payload, ttlMs) => inner.complete(key, token, payload, ttlMs),
     release: (key, token) => inner.release(key, token),
+    renew: (key, token, retainMs) => inner.renew(key, token, retainMs),
   };
 }
 

@@ -150,7 +150,8 @@ type End = (...args: unknown[]) => Response;
  * The response is stored before it is sent, so a retry that follows it is
  * replayed. The handler's outcome decides, even after the client has
  * disconnected: what it sends is stored (or, for 5xx, the key is released).
- * A handler that never responds holds the key until `leaseMs` runs out.
+ * A handler that never responds holds the key while its process renews the
+ * lease; a crashed process's key is taken over about `leaseMs` after a retry sees it.
  * @throws InvalidOptionsError (a RangeError) listing every bad option.
  */
 export function idempotent(options: RouteIdempotencyOptions): IdempotentHandler {

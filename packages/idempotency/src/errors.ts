@@ -134,3 +134,29 @@ export class UnfingerprintableError extends BulwarkError<'ERR_UNFINGERPRINTABLE'
     this.reason = reason;
   }
 }
+
+/**
+ * The reason a lease's `signal` aborts: this owner can no longer count on
+ * holding the key, so the operation should stop as soon as it safely can.
+ * `reason` is `"taken-over"` when a renewal found that another owner took the
+ * key (the owner was paused or cut off past its lease; a completion will be
+ * refused with `lease-lost`), or `"unconfirmed"` when no renewal has reached the
+ * store for a whole lease interval, so a contender may be free to take over.
+ */
+export class LeaseLostError extends BulwarkError<'ERR_LEASE_LOST'> {
+  /** The key the lease was on, as stored (with its scope, when one was given). */
+  readonly key: string;
+  /** Why the lease cannot be counted on: `"taken-over"` or `"unconfirmed"`. */
+  readonly reason: 'taken-over' | 'unconfirmed';
+  constructor(key: string, reason: LeaseLostError['reason'], cause?: unknown) {
+    super(
+      'ERR_LEASE_LOST',
+      reason === 'taken-over'
+        ? `the lease on idempotency key ${JSON.stringify(key)} was taken over by another owner; this owner's result will not be stored`
+        : `the lease on idempotency key ${JSON.stringify(key)} could not be renewed for a whole lease interval; another owner may take it over`,
+      { cause },
+    );
+    this.key = key;
+    this.reason = reason;
+  }
+}

@@ -1,5 +1,6 @@
 export {
   InvalidIdempotencyKeyError,
+  LeaseLostError,
   LeaseSettledError,
   StoreUnavailableError,
   UnfingerprintableError,
@@ -16,6 +17,7 @@ export {
   type IdempotencyLease,
   type IdempotencyOptions,
   type IdempotentResult,
+  IN_PROGRESS_RETAIN_MIN_MS,
   idempotency,
   jsonResultCodec,
   type OutcomeEvent,
@@ -62,5 +64,6 @@ export {
   type BeginOutcome,
   type BeginRequest,
   type IdempotencyStore,
+  type LeaseObservation,
   listenForClientErrors,
 } from './store.ts';

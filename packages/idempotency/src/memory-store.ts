@@ -6,12 +6,15 @@ import type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
 export interface MemoryStoreOptions {
   /**
    * The most records kept. Beyond it one record is evicted: of the 8 least
-   * recently used, the first that is completed, expired or past its lease, or,
-   * when all 8 are live leases, the least recently used one. Keep it well above
-   * the number of requests in flight at once. Default: 10,000.
+   * recently used, the first that is completed or expired, or, when all 8 are
+   * in progress, the least recently used one. Keep it well above the number of
+   * requests in flight at once. Default: 10,000.
    */
   readonly maxEntries?: number;
-  /** The clock leases and TTLs are measured on. Default: systemClock. */
+  /**
+   * The clock retention and TTLs are measured on. Leases are not: the guard
+   * judges them by renewals, on its own clock. Default: systemClock.
+   */
   readonly clock?: Clock;
 }
 
@@ -24,8 +27,8 @@ interface MemoryRecord {
   fingerprint: string;
   token: string | undefined;
   payload: string | undefined;
-  /** IN_PROGRESS only: the instant the lease expires, on the clock. */
-  leaseUntil: number;
+  /** IN_PROGRESS only: how many times the owner renewed. */
+  renewals: number;
   /** The instant the record expires, on the clock. */
   expiresAt: number;
   /** Neighbours in recency order: `older` towards the eviction end. */
@@ -38,7 +41,7 @@ const EVICTION_SCAN = 8;
 
 /**
  * An idempotency store in this process's memory: an LRU map with TTLs on a
- * monotonic clock. It holds no timer; expired records are dropped when touched
+ * monotonic clock, and a renewal counter per IN_PROGRESS record. It holds no timer; expired records are dropped when touched
  * or evicted. It protects one process only: use the Redis or PostgreSQL store
  * when several processes serve the same keys.
  */
@@ -67,7 +70,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   #live(key: string, now: number): MemoryRecord | undefined {
     const record = this.#records.get(key);
     if (record === undefined) return undefined;
-    if (record.expiresAt <= now || (!record.completed && record.leaseUntil <= now)) {
+    if (record.expiresAt <= now) {
       this.#remove(record);
       return undefined;
     }
@@ -76,7 +79,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   begin(request: BeginRequest): Promise<BeginOutcome> {
     const now = this.#clock.now();
-    const record = this.#live(request.key, now);
+    let record = this.#live(request.key, now);
+    const takeover = request.takeover;
+    if (
+      record !== undefined &&
+      takeover !== undefined &&
+      !record.completed &&
+      record.token === takeover.owner &&
+      record.renewals === takeover.renewals
+    ) {
+      this.#remove(record);
+      record = undefined;
+    }
     if (record === undefined) {
       this.#insert({
         key: request.key,
@@ -84,8 +98,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
         fingerprint: request.fingerprint,
         token: request.token,
         payload: undefined,
-        leaseUntil: now + request.leaseMs,
-        expiresAt: now + Math.max(request.leaseMs, request.ttlMs),
+        renewals: 0,
+        expiresAt: now + request.retainMs,
         older: undefined,
         newer: undefined,
       });
@@ -95,7 +109,15 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#link(record);
     if (record.fingerprint !== request.fingerprint) return Promise.resolve({ status: 'mismatch' });
     if (record.completed) return Promise.resolve({ status: 'completed', payload: record.payload! });
-    return Promise.resolve({ status: 'in-progress', retryAfterMs: record.leaseUntil - now });
+    return Promise.resolve({ status: 'in-progress', owner: record.token!, renewals: record.renewals });
+  }
+
+  renew(key: string, token: string, retainMs: number): Promise<boolean> {
+    const record = this.#live(key, this.#clock.now());
+    if (record === undefined || record.completed || record.token !== token) return Promise.resolve(false);
+    record.renewals++;
+    record.expiresAt = this.#clock.now() + retainMs;
+    return Promise.resolve(true);
   }
 
   complete(key: string, token: string, payload: string, ttlMs: number): Promise<boolean> {
@@ -127,7 +149,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       candidate !== undefined && candidate !== record && scanned < EVICTION_SCAN;
       scanned++
     ) {
-      if (candidate.completed || candidate.expiresAt <= now || candidate.leaseUntil <= now) {
+      if (candidate.completed || candidate.expiresAt <= now) {
         victim = candidate;
         break;
       }

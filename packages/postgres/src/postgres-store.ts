@@ -48,20 +48,30 @@ interface BeginRow {
   state: string;
   fingerprint: string;
   payload: string | null;
-  retry_ms: number | string | null;
+  owner: string | null;
+  renewals: number | string | null;
 }
 
 /**
  * An idempotency store on PostgreSQL. Begin is one `INSERT … ON CONFLICT DO
- * UPDATE` that takes the key when it is absent, expired or its lease has run
- * out, and otherwise returns the record as it is; complete and release are one
- * statement each, guarded by the owner token. Every instant is the server's
- * `now()`, never the client's clock.
+ * UPDATE` that takes the key when it is absent or past its retention, or when
+ * the guard asks to take over an owner it saw stop renewing (a compare-and-set
+ * on owner and renewal count), and otherwise returns the record as it is;
+ * renew, complete and release are one statement each, guarded by the owner
+ * token. The server's `now()` decides only how long records are kept, never
+ * whether a lease is live.
  */
 export class PostgresIdempotencyStore implements IdempotencyStore {
   readonly table: string;
   readonly #pool: PgQueryable;
-  readonly #sql: { migrate: string[]; begin: string; complete: string; release: string; purge: string };
+  readonly #sql: {
+    migrate: string[];
+    begin: string;
+    renew: string;
+    complete: string;
+    release: string;
+    purge: string;
+  };
 
   constructor(pool: PgQueryable, options: PostgresStoreOptions = {}) {
     const check = new OptionsChecker('postgresIdempotencyStore()');
@@ -78,7 +88,9 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     this.#pool = pool;
     this.table = options.table ?? DEFAULT_POSTGRES_TABLE;
     const t = quoteTable(this.table);
-    const takeover = `(r.expires_at <= now() OR (r.state = 'in_progress' AND r.lease_until <= now()))`;
+    // Past retention (garbage), or the owner and renewal count the guard saw
+    // unchanged for a lease interval on its own clock ($5, $6; NULL for none).
+    const takeover = `(r.expires_at <= now() OR (r.state = 'in_progress' AND r.owner = $5::text AND r.renewals = $6::bigint))`;
     const pick = (column: string, fresh: string) =>
       `${column} = CASE WHEN ${takeover} THEN ${fresh} ELSE r.${column} END`;
     this.#sql = {
@@ -96,24 +108,32 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
             owner text,
             payload text,
             lease_until timestamptz,
-            expires_at timestamptz NOT NULL
+            expires_at timestamptz NOT NULL,
+            renewals bigint NOT NULL DEFAULT 0
           );
+          -- Tables created by earlier versions get the renewal counter.
+          ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS renewals bigint NOT NULL DEFAULT 0;
           CREATE INDEX IF NOT EXISTS "${this.table.replace('.', '_')}_expires_at" ON ${t} (expires_at);
         END $bulwark$`,
       ],
       // DO UPDATE (rather than DO NOTHING) locks the row and returns its latest
       // committed version, so a concurrent begin always sees the winner's record.
-      begin: `INSERT INTO ${t} AS r (key, fingerprint, state, owner, payload, lease_until, expires_at)
-        VALUES ($1, $2, 'in_progress', $3, NULL, now() + ${ms('$4')}, now() + ${ms('greatest($4::float8, $5::float8)')})
+      // lease_until is kept (now + retention) only for guards of earlier
+      // versions sharing the table, which read it as the lease expiry.
+      begin: `INSERT INTO ${t} AS r (key, fingerprint, state, owner, payload, renewals, lease_until, expires_at)
+        VALUES ($1, $2, 'in_progress', $3, NULL, 0, now() + ${ms('$4')}, now() + ${ms('$4')})
         ON CONFLICT (key) DO UPDATE SET
           ${pick('fingerprint', 'excluded.fingerprint')},
           ${pick('state', 'excluded.state')},
           ${pick('owner', 'excluded.owner')},
           ${pick('payload', 'NULL')},
+          ${pick('renewals', '0')},
           ${pick('lease_until', 'excluded.lease_until')},
           ${pick('expires_at', 'excluded.expires_at')}
-        RETURNING coalesce(owner = $3, false) AS acquired, state, fingerprint, payload,
-          ceil(extract(epoch FROM (lease_until - now())) * 1000) AS retry_ms`,
+        RETURNING coalesce(owner = $3, false) AS acquired, state, fingerprint, payload, owner, renewals`,
+      renew: `UPDATE ${t} SET renewals = renewals + 1, lease_until = now() + ${ms('$3')},
+          expires_at = now() + ${ms('$3')}
+        WHERE key = $1 AND owner = $2 AND state = 'in_progress'`,
       complete: `UPDATE ${t} SET state = 'completed', payload = $3, owner = NULL, lease_until = NULL,
           expires_at = now() + ${ms('$4')}
         WHERE key = $1 AND owner = $2 AND state = 'in_progress'`,
@@ -140,8 +160,9 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
       request.key,
       request.fingerprint,
       request.token,
-      request.leaseMs,
-      request.ttlMs,
+      request.retainMs,
+      request.takeover?.owner ?? null,
+      request.takeover?.renewals ?? null,
     ]);
     const row = result.rows[0] as BeginRow | undefined;
     if (row === undefined) throw new Error('the begin statement returned no row');
@@ -161,7 +182,19 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
       }
       return { status: 'completed', payload: row.payload };
     }
-    return { status: 'in-progress', retryAfterMs: Math.max(0, Number(row.retry_ms ?? 0)) };
+    if (row.owner === null || row.renewals === null) {
+      throw new StoreUnavailableError(
+        'begin',
+        new Error(
+          `the in-progress record for key ${JSON.stringify(request.key)} in table ${this.table} has a NULL owner (it was changed outside bulwark); delete the row to let the key execute again`,
+        ),
+      );
+    }
+    return { status: 'in-progress', owner: row.owner, renewals: Number(row.renewals) };
+  }
+
+  async renew(key: string, token: string, retainMs: number): Promise<boolean> {
+    return (await this.#pool.query(this.#sql.renew, [key, token, retainMs])).rowCount === 1;
   }
 
   async complete(key: string, token: string, payload: string, ttlMs: number): Promise<boolean> {

@@ -6,7 +6,7 @@ import {
   listenForClientErrors,
   StoreUnavailableError,
 } from '@bulwark/idempotency';
-import { BEGIN, COMPLETE, RELEASE, sha1 } from './scripts.ts';
+import { BEGIN, COMPLETE, RELEASE, RENEW, sha1 } from './scripts.ts';
 
 /** Arguments of a script call, as node-redis takes them. */
 export interface ScriptArguments {
@@ -43,6 +43,7 @@ function script(source: string): Script {
 }
 
 const begin = script(BEGIN);
+const renew = script(RENEW);
 const complete = script(COMPLETE);
 const release = script(RELEASE);
 
@@ -53,9 +54,10 @@ function isNoScript(error: unknown): boolean {
 /**
  * An idempotency store on Redis. Each step is one Lua script, run with EVALSHA
  * (falling back to EVAL once, when the server does not have the script yet), so
- * beginning is one round trip and completing is one. Leases and TTLs are
- * measured on the Redis server: lease expiry against its `TIME`, record life
- * with `PEXPIRE` in milliseconds.
+ * beginning is one round trip, each renewal one and completing one. The
+ * server's clock decides only how long records are kept (`PEXPIRE`): whether an
+ * owner still holds its lease is judged by the guard from the record's renewal
+ * counter, on the guard's own monotonic clock.
  */
 export class RedisIdempotencyStore implements IdempotencyStore {
   readonly prefix: string;
@@ -95,8 +97,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const reply = (await this.#run(begin, request.key, [
       request.fingerprint,
       request.token,
-      String(Math.ceil(request.leaseMs)),
-      String(Math.ceil(request.ttlMs)),
+      String(Math.ceil(request.retainMs)),
+      request.takeover?.owner ?? '',
+      String(request.takeover?.renewals ?? 0),
     ])) as unknown[];
     const status = String(reply[0]);
     switch (status) {
@@ -117,10 +120,23 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         }
         return { status: 'completed', payload: String(reply[1]) };
       case 'in-progress':
-        return { status: 'in-progress', retryAfterMs: Number(reply[1]) };
+        // The begin and renew scripts always set the owner field.
+        if (reply[1] === null || reply[1] === undefined) {
+          throw new StoreUnavailableError(
+            'begin',
+            new Error(
+              `the in-progress record for key ${JSON.stringify(request.key)} (Redis key ${JSON.stringify(this.prefix + request.key)}) has no owner field (it was changed outside bulwark); delete it to let the key execute again`,
+            ),
+          );
+        }
+        return { status: 'in-progress', owner: String(reply[1]), renewals: Number(reply[2]) };
       default:
         throw new Error(`unexpected reply from the begin script: ${JSON.stringify(reply)}`);
     }
+  }
+
+  async renew(key: string, token: string, retainMs: number): Promise<boolean> {
+    return Number(await this.#run(renew, key, [token, String(Math.ceil(retainMs))])) === 1;
   }
 
   async complete(key: string, token: string, payload: string, ttlMs: number): Promise<boolean> {

@@ -7,12 +7,19 @@ import { RingBuffer } from './ring-buffer.ts';
 export interface PhiAccrualOptions {
   /** The phi at which the peer is suspected: a finite number > 0. Default: 8. */
   readonly threshold?: number;
-  /** How many recent heartbeat intervals the distribution is fitted to: an integer >= 2. Default: 1000. */
+  /**
+   * How many recent heartbeat intervals the distribution is fitted to: an
+   * integer >= 2. Default: 1000. A short window (100) follows a network whose
+   * conditions change (congestion that comes and goes) within a few minutes;
+   * use it with a lower threshold (4), see docs/failure-detector.md.
+   */
   readonly maxSamples?: number;
   /**
    * The least standard deviation, in milliseconds, the fitted distribution may
    * have, so that very regular heartbeats do not make phi leap at the smallest
-   * delay: a finite number > 0. Default: 100.
+   * delay: a finite number > 0. Default: none, and the floor is then a tenth of
+   * the mean interval of the history (`minStdDeviationFraction`): 100 ms for
+   * 1 s heartbeats, 10 ms for 100 ms heartbeats.
    */
   readonly minStdDeviationMs?: number;
   /**
@@ -33,7 +40,8 @@ export interface PhiAccrualOptions {
 export const PHI_ACCRUAL_DEFAULTS = Object.freeze({
   threshold: 8,
   maxSamples: 1000,
-  minStdDeviationMs: 100,
+  /** Without `minStdDeviationMs`, the floor of the standard deviation is this fraction of the mean interval. */
+  minStdDeviationFraction: 0.1,
   acceptablePauseMs: 0,
   firstHeartbeatEstimateMs: 1000,
 });
@@ -81,9 +89,15 @@ function deviationsAt(threshold: number): number {
  * Intervals between heartbeats go into a ring of `maxSamples`; phi is
  * −log10 of the probability that a heartbeat would still arrive after the
  * current silence, under a normal distribution with the ring's mean (plus
- * `acceptablePauseMs`) and standard deviation (at least `minStdDeviationMs`).
- * phi = 1 means a 10% chance that suspecting now is a mistake, phi = 2 a 1%
- * chance, phi = 8 a 10⁻⁸ chance (under that model).
+ * `acceptablePauseMs`) and standard deviation (at least `minStdDeviationMs`,
+ * or a tenth of the mean interval without it).
+ * phi = 1 would mean a 10% chance that suspecting now is a mistake, phi = 8 a
+ * 10⁻⁸ chance, *if* intervals were normally distributed. They are not (delays
+ * are skewed and heavy-tailed), so phi is a suspicion level, not a calibrated
+ * probability: on a heavy-tailed trace phi 8 suspects on about 5·10⁻³ of the
+ * heartbeats, not 10⁻⁸ (see docs/failure-detector.md).
+ *
+ * A heartbeat whose sequence number does not increase is stale and ignored.
  *
  * Bootstrap (as Akka does): the history starts with two intervals,
  * `firstHeartbeatEstimateMs` ± a quarter of it, so the first real intervals are
@@ -96,12 +110,14 @@ export class PhiAccrualDetector implements Detector {
   readonly clock: Clock;
   readonly threshold: number;
   readonly maxSamples: number;
-  readonly minStdDeviationMs: number;
+  /** The floor given in the options, or undefined when it scales with the mean interval. */
+  readonly minStdDeviationMs: number | undefined;
   readonly acceptablePauseMs: number;
   readonly firstHeartbeatEstimateMs: number;
   readonly #intervals: RingBuffer;
   readonly #deviationsAtThreshold: number;
   #last: number | undefined;
+  #sequence = Number.NEGATIVE_INFINITY;
 
   constructor(options?: PhiAccrualOptions) {
     const check = new OptionsChecker('phiAccrual()');
@@ -115,7 +131,7 @@ export class PhiAccrualDetector implements Detector {
     this.clock = options?.clock ?? systemClock;
     this.threshold = options?.threshold ?? PHI_ACCRUAL_DEFAULTS.threshold;
     this.maxSamples = options?.maxSamples ?? PHI_ACCRUAL_DEFAULTS.maxSamples;
-    this.minStdDeviationMs = options?.minStdDeviationMs ?? PHI_ACCRUAL_DEFAULTS.minStdDeviationMs;
+    this.minStdDeviationMs = options?.minStdDeviationMs;
     this.acceptablePauseMs = options?.acceptablePauseMs ?? PHI_ACCRUAL_DEFAULTS.acceptablePauseMs;
     this.firstHeartbeatEstimateMs =
       options?.firstHeartbeatEstimateMs ?? PHI_ACCRUAL_DEFAULTS.firstHeartbeatEstimateMs;
@@ -150,7 +166,17 @@ export class PhiAccrualDetector implements Detector {
     return this.#intervals.standardDeviation;
   }
 
-  heartbeat(): void {
+  /** The floor the standard deviation has now, in milliseconds: `minStdDeviationMs`, or a tenth of the mean interval. */
+  get stdDeviationFloorMs(): number {
+    return this.minStdDeviationMs ?? PHI_ACCRUAL_DEFAULTS.minStdDeviationFraction * this.#intervals.mean;
+  }
+
+  /** Records a heartbeat arriving now; one whose sequence number does not increase is ignored. */
+  heartbeat(sequence?: number): void {
+    if (sequence !== undefined && Number.isFinite(sequence)) {
+      if (this.#last !== undefined && sequence <= this.#sequence) return;
+      this.#sequence = sequence;
+    }
     const now = this.clock.now();
     const last = this.#last;
     if (last !== undefined && this.isAvailable()) this.#intervals.push(now - last);
@@ -183,7 +209,7 @@ export class PhiAccrualDetector implements Detector {
   }
 
   #stdMs(): number {
-    return Math.max(this.#intervals.standardDeviation, this.minStdDeviationMs);
+    return Math.max(this.#intervals.standardDeviation, this.stdDeviationFloorMs);
   }
 }
 

@@ -146,6 +146,34 @@ describe('phiAccrual', () => {
     expect(long.suspectAt() - clock.now()).toBeLessThan(1000 + 5.23 * 100);
   });
 
+  it('relearns when heartbeats keep arriving while suspected (a burst filled its window with zero intervals)', async () => {
+    const clock = new VirtualClock();
+    const d = phiAccrual({ clock, maxSamples: 10 });
+    d.heartbeat();
+    await clock.advance(1000);
+    // Twelve queued heartbeats delivered at one instant: the window holds ten 0 ms intervals.
+    for (let i = 0; i < 12; i++) d.heartbeat();
+    expect(d.meanIntervalMs).toBe(0);
+    // Now every heartbeat, a second apart, arrives while the peer is suspected.
+    await clock.advance(1000);
+    expect(d.isAvailable()).toBe(false);
+    d.heartbeat(); // the first one may end an outage: not recorded
+    expect(d.meanIntervalMs).toBe(0);
+    await clock.advance(1000);
+    expect(d.isAvailable()).toBe(false);
+    d.heartbeat(); // the second in a row: the history is wrong, so it is recorded
+    expect(d.meanIntervalMs).toBe(100);
+    let suspectedArrivals = 0;
+    for (let i = 0; i < 20; i++) {
+      await clock.advance(1000);
+      if (!d.isAvailable()) suspectedArrivals++;
+      d.heartbeat();
+    }
+    expect(suspectedArrivals).toBeLessThan(10);
+    await clock.advance(1000);
+    expect(d.isAvailable()).toBe(true);
+  });
+
   it('ignores a heartbeat whose sequence number does not increase', async () => {
     const clock = new VirtualClock();
     const d = phiAccrual({ clock });

@@ -18,8 +18,8 @@ export interface PhiAccrualOptions {
    * The least standard deviation, in milliseconds, the fitted distribution may
    * have, so that very regular heartbeats do not make phi leap at the smallest
    * delay: a finite number > 0. Default: none, and the floor is then a tenth of
-   * the mean interval of the history (`minStdDeviationFraction`): 100 ms for
-   * 1 s heartbeats, 10 ms for 100 ms heartbeats.
+   * the mean interval of the history (`minStdDeviationFraction`), at least
+   * 1 ms: 100 ms for 1 s heartbeats, 10 ms for 100 ms heartbeats.
    */
   readonly minStdDeviationMs?: number;
   /**
@@ -45,6 +45,9 @@ export const PHI_ACCRUAL_DEFAULTS = Object.freeze({
   acceptablePauseMs: 0,
   firstHeartbeatEstimateMs: 1000,
 });
+
+/** The least floor of the standard deviation when it scales with the mean interval (milliseconds). */
+const MIN_SCALED_FLOOR_MS = 1;
 
 // The logistic approximation of the standard normal CDF:
 // F(y) ≈ 1 / (1 + exp(-y (A + B y²))), with an absolute error near 1.4e-4.
@@ -104,7 +107,10 @@ function deviationsAt(threshold: number): number {
  * judged against a sensible distribution (mean = the estimate, standard
  * deviation = a quarter of it). An interval that ends a suspicion (the peer was
  * suspected when its heartbeat arrived) is not recorded, so an outage does not
- * teach the detector to tolerate outages.
+ * teach the detector to tolerate outages, unless the heartbeat before it ended
+ * one too: when heartbeats keep arriving while the peer is suspected, the
+ * history is wrong rather than the peer (a burst of queued heartbeats can fill
+ * a short window with near-zero intervals), and it must learn again.
  */
 export class PhiAccrualDetector implements Detector {
   readonly clock: Clock;
@@ -118,6 +124,8 @@ export class PhiAccrualDetector implements Detector {
   readonly #deviationsAtThreshold: number;
   #last: number | undefined;
   #sequence = Number.NEGATIVE_INFINITY;
+  /** Whether the last heartbeat arrived while the peer was suspected. */
+  #lastEndedSuspicion = false;
 
   constructor(options?: PhiAccrualOptions) {
     const check = new OptionsChecker('phiAccrual()');
@@ -166,9 +174,12 @@ export class PhiAccrualDetector implements Detector {
     return this.#intervals.standardDeviation;
   }
 
-  /** The floor the standard deviation has now, in milliseconds: `minStdDeviationMs`, or a tenth of the mean interval. */
+  /** The floor the standard deviation has now, in milliseconds: `minStdDeviationMs`, or a tenth of the mean interval (at least 1 ms). */
   get stdDeviationFloorMs(): number {
-    return this.minStdDeviationMs ?? PHI_ACCRUAL_DEFAULTS.minStdDeviationFraction * this.#intervals.mean;
+    return (
+      this.minStdDeviationMs ??
+      Math.max(PHI_ACCRUAL_DEFAULTS.minStdDeviationFraction * this.#intervals.mean, MIN_SCALED_FLOOR_MS)
+    );
   }
 
   /** Records a heartbeat arriving now; one whose sequence number does not increase is ignored. */
@@ -179,7 +190,11 @@ export class PhiAccrualDetector implements Detector {
     }
     const now = this.clock.now();
     const last = this.#last;
-    if (last !== undefined && this.isAvailable()) this.#intervals.push(now - last);
+    if (last !== undefined) {
+      const endsSuspicion = !this.isAvailable();
+      if (!endsSuspicion || this.#lastEndedSuspicion) this.#intervals.push(now - last);
+      this.#lastEndedSuspicion = endsSuspicion;
+    }
     this.#last = now;
   }
 

@@ -88,7 +88,7 @@ describe('udpHeartbeatReceiver.listen()', () => {
 });
 
 describe('incarnations over UDP', () => {
-  it('accepts a restarted sender and drops one whose wall clock was stepped back', async () => {
+  it('accepts a restarted sender, and drops one whose wall clock was stepped back until its replay floor is reset', async () => {
     const { monitor, receiver } = setup();
     const drops: HeartbeatDropEvent[] = [];
     receiver.onDrop((e) => drops.push(e));
@@ -119,10 +119,15 @@ describe('incarnations over UDP', () => {
     await waitFor('drops of the stepped-back run', () => receiver.stats.staleIncarnation >= 2);
     expect(incarnations).not.toContain(stepped.incarnation);
     expect(drops.every((d) => d.reason === 'replayed' && d.peerId === 'a')).toBe(true);
-    // Removing and re-adding the peer gives it a fresh start.
+    // Removing and re-adding the peer keeps its replay floor: the stepped-back run is still dropped.
     monitor.remove('a');
     monitor.add('a');
-    await waitFor('the stepped-back run after re-adding', () => incarnations.includes(stepped.incarnation));
+    const stale = receiver.stats.staleIncarnation;
+    await waitFor('more drops after re-adding', () => receiver.stats.staleIncarnation >= stale + 2);
+    expect(incarnations).not.toContain(stepped.incarnation);
+    // Resetting the floor lets it in.
+    expect(receiver.resetReplayFloor('a')).toBe(true);
+    await waitFor('the stepped-back run after the reset', () => incarnations.includes(stepped.incarnation));
   });
 
   it('derives the default incarnation from the wall clock, in the high bits', () => {

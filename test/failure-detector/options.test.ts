@@ -5,6 +5,7 @@ import {
   heartbeatMonitor,
   httpPinger,
   phiAccrual,
+  twoWindowDetector,
   udpHeartbeatReceiver,
   udpHeartbeatSender,
 } from '@bulwark/failure-detector';
@@ -51,6 +52,23 @@ describe('bad options', () => {
     expect(violations(() => chenDetector({} as never))).toEqual(['safetyMarginMs']);
   });
 
+  it('twoWindowDetector rejects bad windows, a short window longer than the long one, and a missing margin', () => {
+    expect(
+      violations(() =>
+        twoWindowDetector({ safetyMarginMs: undefined as never, longWindowSize: 0, intervalMs: 0 }),
+      ),
+    ).toEqual(['safetyMarginMs', 'longWindowSize', 'intervalMs']);
+    expect(
+      violations(() => twoWindowDetector({ safetyMarginMs: 1, longWindowSize: 5, shortWindowSize: 6 })),
+    ).toEqual(['shortWindowSize']);
+    expect(() => twoWindowDetector({ safetyMarginMs: 1, longWindowSize: 5, shortWindowSize: 6 })).toThrow(
+      /shortWindowSize must be at most longWindowSize \(5\), got 6/,
+    );
+    expect(violations(() => chenDetector({ safetyMarginMs: 1, reanchor: 'no' as never }))).toEqual([
+      'reanchor',
+    ]);
+  });
+
   it('fixedTimeout requires a positive timeout', () => {
     expect(violations(() => fixedTimeout({ timeoutMs: 0 }))).toEqual(['timeoutMs']);
     expect(violations(() => fixedTimeout({ timeoutMs: Number.POSITIVE_INFINITY }))).toEqual(['timeoutMs']);
@@ -80,8 +98,16 @@ describe('bad options', () => {
     const clock = new VirtualClock();
     const monitor = heartbeatMonitor({ clock, detector: () => fixedTimeout({ clock, timeoutMs: 1 }) });
     expect(
-      violations(() => udpHeartbeatReceiver({ monitor, port: -1, key: new Uint8Array(4), host: 5 as never })),
-    ).toEqual(['port', 'host', 'key']);
+      violations(() =>
+        udpHeartbeatReceiver({
+          monitor,
+          port: -1,
+          key: new Uint8Array(4),
+          host: 5 as never,
+          maxRetiredPeers: 1.5,
+        }),
+      ),
+    ).toEqual(['port', 'host', 'key', 'maxRetiredPeers']);
     // A key is never echoed in the message.
     expect(() => udpHeartbeatSender({ peerId: 'a', targets: [{ port: 1 }], key: 'secret' })).toThrow(
       /got "<redacted>"/,

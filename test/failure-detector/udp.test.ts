@@ -144,6 +144,7 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
       staleIncarnation: 0,
       unknownPeer: 0,
       replayStates: 1,
+      retiredFloors: 0,
     });
     expect(drops.map((d) => d.reason)).toEqual([
       'malformed',
@@ -200,7 +201,7 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
     expect(monitor.status('node-a')).toBe('available');
   });
 
-  it('drops a sender restarted with its wall clock stepped back, until the peer is re-added', () => {
+  it('drops a sender restarted with its wall clock stepped back, until its replay floor is reset', () => {
     const { monitor, receiver } = setup({ key: KEY });
     const send = (inc: string, sequence: number) =>
       receiver.receive(encodeHeartbeat(packet({ incarnation: inc, sequence }), KEY), FROM);
@@ -210,12 +211,39 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
     expect(send(stepped, 1)).toBe('replayed');
     expect(send(stepped, 2)).toBe('replayed');
     expect(receiver.stats).toMatchObject({ replayed: 2, staleIncarnation: 2 });
-    // The operator removes and re-adds the peer: its replay state starts afresh.
+    // Removing and re-adding the peer keeps the floor (recordings stay out)...
     monitor.remove('node-a');
     monitor.add('node-a');
-    expect(send(stepped, 3)).toBe('accepted');
     expect(send(stepped, 3)).toBe('replayed');
-    expect(receiver.stats.staleIncarnation).toBe(2);
+    expect(receiver.stats.staleIncarnation).toBe(3);
+    // ...the operator resets it explicitly.
+    expect(receiver.resetReplayFloor('node-a')).toBe(true);
+    expect(send(stepped, 4)).toBe('accepted');
+    expect(send(stepped, 4)).toBe('replayed');
+    expect(monitor.status('node-a')).toBe('available');
+    expect(receiver.stats.staleIncarnation).toBe(3);
+    expect(receiver.resetReplayFloor('nobody')).toBe(false);
+  });
+
+  it('passes the monitor sequence numbers that keep increasing across restarts of the sender', () => {
+    const { clock, monitor, receiver } = setup({ key: KEY });
+    const seen: Array<number | undefined> = [];
+    const detector = monitor.detector('node-a')!;
+    const original = detector.heartbeat.bind(detector);
+    detector.heartbeat = (sequence?: number) => {
+      seen.push(sequence);
+      original(sequence);
+    };
+    const send = (inc: string, sequence: number) =>
+      receiver.receive(encodeHeartbeat(packet({ incarnation: inc, sequence }), KEY), FROM);
+    expect(send(incarnation(1_000), 1)).toBe('accepted');
+    expect(send(incarnation(1_000), 2)).toBe('accepted');
+    expect(send(incarnation(1_000), 5)).toBe('accepted');
+    expect(send(incarnation(9_000), 1)).toBe('accepted'); // restarted: counts from 1 again
+    expect(send(incarnation(9_000), 3)).toBe('accepted');
+    expect(send(incarnation(20_000), 2)).toBe('accepted'); // restarted again, its first packet lost
+    expect(seen).toEqual([1, 2, 5, 6, 8, 10]);
+    expect(clock.now()).toBe(0);
   });
 
   it('keeps no replay state for a peer after monitor.remove()', () => {
@@ -243,10 +271,34 @@ describe('udpHeartbeatReceiver (datagrams handed to receive())', () => {
       expect(receiver.receive(encodeHeartbeat(packet({ peerId })), FROM)).toBe('accepted');
       monitor.remove(peerId);
     }
-    expect(receiver.stats).toMatchObject({ accepted: 1_000, replayStates: 0 });
-    // A removed peer that comes back (autoAdd) starts afresh, even with its old sequence.
-    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'peer-7' })), FROM)).toBe('accepted');
-    expect(receiver.stats.replayStates).toBe(1);
+    // Their floors are kept for the last maxRetiredPeers (1024) of them.
+    expect(receiver.stats).toMatchObject({ accepted: 1_000, replayStates: 0, retiredFloors: 1_000 });
+    // A removed peer's recorded packet does not bring it back; its next real one does.
+    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'peer-7' })), FROM)).toBe('replayed');
+    expect(monitor.has('peer-7')).toBe(false);
+    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'peer-7', sequence: 2 })), FROM)).toBe(
+      'accepted',
+    );
+    expect(receiver.stats).toMatchObject({ replayStates: 1, retiredFloors: 999 });
+  });
+
+  it('keeps at most maxRetiredPeers floors, forgetting the peers removed longest ago', () => {
+    const clock = new VirtualClock();
+    const monitor = heartbeatMonitor({
+      clock,
+      autoAdd: true,
+      detector: () => fixedTimeout({ clock, timeoutMs: 1000 }),
+    });
+    const receiver = udpHeartbeatReceiver({ monitor, maxRetiredPeers: 3 });
+    open.push(receiver, monitor);
+    for (let i = 0; i < 5; i++) {
+      expect(receiver.receive(encodeHeartbeat(packet({ peerId: `p${i}` })), FROM)).toBe('accepted');
+      monitor.remove(`p${i}`);
+      expect(receiver.stats.retiredFloors).toBe(Math.min(i + 1, 3));
+    }
+    // p0 and p1 were forgotten: their recordings get in again (the documented bound); p2…p4 do not.
+    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'p0' })), FROM)).toBe('accepted');
+    expect(receiver.receive(encodeHeartbeat(packet({ peerId: 'p3' })), FROM)).toBe('replayed');
   });
 
   it('counts heartbeats from peers the monitor does not track, without keeping state for them', () => {

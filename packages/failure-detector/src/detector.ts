@@ -20,8 +20,11 @@ export interface Detector {
   readonly lastHeartbeatAt: number | undefined;
   /**
    * Records a heartbeat arriving now. `sequence` is the heartbeat's sequence
-   * number when the transport carries one (the UDP receiver passes it); only
-   * detectors that model sequence numbers use it.
+   * number when the transport carries one (the UDP receiver passes it). A
+   * heartbeat whose sequence number is not above the last one recorded is
+   * stale (a duplicate, reordered or replayed message) and is ignored; the
+   * sequence-based estimates (Chen, two-window) also use the numbers to tell a
+   * loss from a delay.
    */
   heartbeat(sequence?: number): void;
   /**

@@ -12,13 +12,15 @@ export interface FixedTimeoutOptions {
 
 /**
  * Suspects the peer once `timeoutMs` passed without a heartbeat. `suspicion()`
- * is the fraction of the timeout used (1 and above: suspected).
+ * is the fraction of the timeout used (1 and above: suspected). A heartbeat
+ * whose sequence number does not increase is stale and ignored.
  */
 export class FixedTimeoutDetector implements Detector {
   readonly clock: Clock;
   readonly threshold = 1;
   readonly timeoutMs: number;
   #last: number | undefined;
+  #sequence = Number.NEGATIVE_INFINITY;
 
   constructor(options: FixedTimeoutOptions) {
     const check = new OptionsChecker('fixedTimeout()');
@@ -33,7 +35,11 @@ export class FixedTimeoutDetector implements Detector {
     return this.#last;
   }
 
-  heartbeat(): void {
+  heartbeat(sequence?: number): void {
+    if (sequence !== undefined && Number.isFinite(sequence)) {
+      if (this.#last !== undefined && sequence <= this.#sequence) return;
+      this.#sequence = sequence;
+    }
     this.#last = this.clock.now();
   }
 

@@ -42,6 +42,12 @@ export {
 } from './phi-accrual.ts';
 export { RingBuffer } from './ring-buffer.ts';
 export {
+  TWO_WINDOW_DEFAULTS,
+  TwoWindowDetector,
+  type TwoWindowDetectorOptions,
+  twoWindowDetector,
+} from './two-window.ts';
+export {
   type HeartbeatDropEvent,
   type HeartbeatReceivedEvent,
   type HeartbeatTarget,

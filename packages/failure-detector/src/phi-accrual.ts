@@ -7,12 +7,19 @@ import { RingBuffer } from './ring-buffer.ts';
 export interface PhiAccrualOptions {
   /** The phi at which the peer is suspected: a finite number > 0. Default: 8. */
   readonly threshold?: number;
-  /** How many recent heartbeat intervals the distribution is fitted to: an integer >= 2. Default: 1000. */
+  /**
+   * How many recent heartbeat intervals the distribution is fitted to: an
+   * integer >= 2. Default: 1000. A short window (100) follows a network whose
+   * conditions change (congestion that comes and goes) within a few minutes;
+   * use it with a lower threshold (4), see docs/failure-detector.md.
+   */
   readonly maxSamples?: number;
   /**
    * The least standard deviation, in milliseconds, the fitted distribution may
    * have, so that very regular heartbeats do not make phi leap at the smallest
-   * delay: a finite number > 0. Default: 100.
+   * delay: a finite number > 0. Default: none, and the floor is then a tenth of
+   * the mean interval of the history (`minStdDeviationFraction`), at least
+   * 1 ms: 100 ms for 1 s heartbeats, 10 ms for 100 ms heartbeats.
    */
   readonly minStdDeviationMs?: number;
   /**
@@ -33,10 +40,14 @@ export interface PhiAccrualOptions {
 export const PHI_ACCRUAL_DEFAULTS = Object.freeze({
   threshold: 8,
   maxSamples: 1000,
-  minStdDeviationMs: 100,
+  /** Without `minStdDeviationMs`, the floor of the standard deviation is this fraction of the mean interval. */
+  minStdDeviationFraction: 0.1,
   acceptablePauseMs: 0,
   firstHeartbeatEstimateMs: 1000,
 });
+
+/** The least floor of the standard deviation when it scales with the mean interval (milliseconds). */
+const MIN_SCALED_FLOOR_MS = 1;
 
 // The logistic approximation of the standard normal CDF:
 // F(y) ≈ 1 / (1 + exp(-y (A + B y²))), with an absolute error near 1.4e-4.
@@ -81,27 +92,40 @@ function deviationsAt(threshold: number): number {
  * Intervals between heartbeats go into a ring of `maxSamples`; phi is
  * −log10 of the probability that a heartbeat would still arrive after the
  * current silence, under a normal distribution with the ring's mean (plus
- * `acceptablePauseMs`) and standard deviation (at least `minStdDeviationMs`).
- * phi = 1 means a 10% chance that suspecting now is a mistake, phi = 2 a 1%
- * chance, phi = 8 a 10⁻⁸ chance (under that model).
+ * `acceptablePauseMs`) and standard deviation (at least `minStdDeviationMs`,
+ * or a tenth of the mean interval without it).
+ * phi = 1 would mean a 10% chance that suspecting now is a mistake, phi = 8 a
+ * 10⁻⁸ chance, *if* intervals were normally distributed. They are not (delays
+ * are skewed and heavy-tailed), so phi is a suspicion level, not a calibrated
+ * probability: on a heavy-tailed trace phi 8 suspects on about 5·10⁻³ of the
+ * heartbeats, not 10⁻⁸ (see docs/failure-detector.md).
+ *
+ * A heartbeat whose sequence number does not increase is stale and ignored.
  *
  * Bootstrap (as Akka does): the history starts with two intervals,
  * `firstHeartbeatEstimateMs` ± a quarter of it, so the first real intervals are
  * judged against a sensible distribution (mean = the estimate, standard
  * deviation = a quarter of it). An interval that ends a suspicion (the peer was
  * suspected when its heartbeat arrived) is not recorded, so an outage does not
- * teach the detector to tolerate outages.
+ * teach the detector to tolerate outages, unless the heartbeat before it ended
+ * one too: when heartbeats keep arriving while the peer is suspected, the
+ * history is wrong rather than the peer (a burst of queued heartbeats can fill
+ * a short window with near-zero intervals), and it must learn again.
  */
 export class PhiAccrualDetector implements Detector {
   readonly clock: Clock;
   readonly threshold: number;
   readonly maxSamples: number;
-  readonly minStdDeviationMs: number;
+  /** The floor given in the options, or undefined when it scales with the mean interval. */
+  readonly minStdDeviationMs: number | undefined;
   readonly acceptablePauseMs: number;
   readonly firstHeartbeatEstimateMs: number;
   readonly #intervals: RingBuffer;
   readonly #deviationsAtThreshold: number;
   #last: number | undefined;
+  #sequence = Number.NEGATIVE_INFINITY;
+  /** Whether the last heartbeat arrived while the peer was suspected. */
+  #lastEndedSuspicion = false;
 
   constructor(options?: PhiAccrualOptions) {
     const check = new OptionsChecker('phiAccrual()');
@@ -115,7 +139,7 @@ export class PhiAccrualDetector implements Detector {
     this.clock = options?.clock ?? systemClock;
     this.threshold = options?.threshold ?? PHI_ACCRUAL_DEFAULTS.threshold;
     this.maxSamples = options?.maxSamples ?? PHI_ACCRUAL_DEFAULTS.maxSamples;
-    this.minStdDeviationMs = options?.minStdDeviationMs ?? PHI_ACCRUAL_DEFAULTS.minStdDeviationMs;
+    this.minStdDeviationMs = options?.minStdDeviationMs;
     this.acceptablePauseMs = options?.acceptablePauseMs ?? PHI_ACCRUAL_DEFAULTS.acceptablePauseMs;
     this.firstHeartbeatEstimateMs =
       options?.firstHeartbeatEstimateMs ?? PHI_ACCRUAL_DEFAULTS.firstHeartbeatEstimateMs;
@@ -150,10 +174,27 @@ export class PhiAccrualDetector implements Detector {
     return this.#intervals.standardDeviation;
   }
 
-  heartbeat(): void {
+  /** The floor the standard deviation has now, in milliseconds: `minStdDeviationMs`, or a tenth of the mean interval (at least 1 ms). */
+  get stdDeviationFloorMs(): number {
+    return (
+      this.minStdDeviationMs ??
+      Math.max(PHI_ACCRUAL_DEFAULTS.minStdDeviationFraction * this.#intervals.mean, MIN_SCALED_FLOOR_MS)
+    );
+  }
+
+  /** Records a heartbeat arriving now; one whose sequence number does not increase is ignored. */
+  heartbeat(sequence?: number): void {
+    if (sequence !== undefined && Number.isFinite(sequence)) {
+      if (this.#last !== undefined && sequence <= this.#sequence) return;
+      this.#sequence = sequence;
+    }
     const now = this.clock.now();
     const last = this.#last;
-    if (last !== undefined && this.isAvailable()) this.#intervals.push(now - last);
+    if (last !== undefined) {
+      const endsSuspicion = !this.isAvailable();
+      if (!endsSuspicion || this.#lastEndedSuspicion) this.#intervals.push(now - last);
+      this.#lastEndedSuspicion = endsSuspicion;
+    }
     this.#last = now;
   }
 
@@ -183,7 +224,7 @@ export class PhiAccrualDetector implements Detector {
   }
 
   #stdMs(): number {
-    return Math.max(this.#intervals.standardDeviation, this.minStdDeviationMs);
+    return Math.max(this.#intervals.standardDeviation, this.stdDeviationFloorMs);
   }
 }
 

@@ -233,10 +233,18 @@ export interface UdpHeartbeatReceiverOptions {
    * a valid MAC are accepted. Default: none (packets are not authenticated).
    */
   readonly key?: HeartbeatKey;
+  /**
+   * How many peers that the monitor stopped tracking keep their replay floor
+   * (the highest incarnation and sequence number accepted), so that their
+   * recorded packets are still dropped if they are added again: an integer
+   * >= 0. The floors of the peers removed longest ago are forgotten first.
+   * Each takes about 100 bytes plus the peer id. Default: 1024.
+   */
+  readonly maxRetiredPeers?: number;
 }
 
 /** The defaults of {@link udpHeartbeatReceiver}. */
-export const UDP_RECEIVER_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1' });
+export const UDP_RECEIVER_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxRetiredPeers: 1024 });
 
 /** Counts of a receiver. */
 export interface UdpReceiverStats {
@@ -260,6 +268,8 @@ export interface UdpReceiverStats {
   readonly unknownPeer: number;
   /** Peers the receiver keeps replay state for; only peers the monitor tracks. */
   readonly replayStates: number;
+  /** Peers the monitor no longer tracks whose replay floor is kept (at most `maxRetiredPeers`). */
+  readonly retiredFloors: number;
 }
 
 /** Payload of `onDrop`. */
@@ -278,11 +288,22 @@ export interface HeartbeatReceivedEvent {
   readonly receivedAt: number;
 }
 
-interface ReplayState {
-  /** The highest incarnation accepted, as 16 lowercase hex digits (they sort as the numbers do). */
+/** What must be above a peer's next packet: it outlives the peer's removal from the monitor. */
+interface ReplayFloor {
+  /**
+   * The highest incarnation accepted, as 16 lowercase hex digits (they sort as
+   * the numbers do); `''` after `resetReplayFloor()`, below every incarnation.
+   */
   incarnation: string;
   /** The highest sequence number accepted from that incarnation. */
   sequence: number;
+  /** Added to the packets' sequence numbers of this incarnation before they go to the monitor. */
+  offset: number;
+  /** The last sequence number passed to the monitor (`offset + sequence`). */
+  passed: number;
+}
+
+interface ReplayState extends ReplayFloor {
   /** The monitor's detector of the peer when the state was made: a new one means the peer was removed and re-added. */
   detector: Detector;
 }
@@ -300,6 +321,9 @@ export class UdpHeartbeatReceiver implements Disposable {
   readonly #key: Buffer | undefined;
   #socket: Socket;
   readonly #replay = new Map<string, ReplayState>();
+  /** Floors of peers the monitor stopped tracking, oldest retirement first. */
+  readonly #retired = new Map<string, ReplayFloor>();
+  readonly #maxRetired: number;
   #sweepAt = MIN_SWEEP_AT;
   readonly #onDrop = new EventHub<HeartbeatDropEvent>('udpHeartbeatReceiver.onDrop');
   readonly #onHeartbeat = new EventHub<HeartbeatReceivedEvent>('udpHeartbeatReceiver.onHeartbeat');
@@ -335,8 +359,10 @@ export class UdpHeartbeatReceiver implements Disposable {
       options?.key === undefined ? undefined : '<redacted>',
       'a string or Uint8Array of at least 16 bytes',
     );
+    check.number('maxRetiredPeers', options?.maxRetiredPeers, { integer: true, min: 0 });
     check.done();
     this.monitor = monitor;
+    this.#maxRetired = options.maxRetiredPeers ?? UDP_RECEIVER_DEFAULTS.maxRetiredPeers;
     this.host = options.host ?? UDP_RECEIVER_DEFAULTS.host;
     this.#port = options.port ?? UDP_RECEIVER_DEFAULTS.port;
     this.#key = options.key === undefined ? undefined : keyBytes(options.key);
@@ -371,6 +397,7 @@ export class UdpHeartbeatReceiver implements Disposable {
       staleIncarnation: this.#staleIncarnation,
       unknownPeer: this.#unknownPeer,
       replayStates: this.#sweep(),
+      retiredFloors: this.#retired.size,
     };
   }
 
@@ -392,11 +419,30 @@ export class UdpHeartbeatReceiver implements Disposable {
     return this.#receive(data, from);
   }
 
+  /**
+   * Forgets the replay floor of `peerId`, so that its next packet is accepted
+   * whatever its incarnation. It is for a sender whose wall clock was stepped
+   * back across a restart (its heartbeats are dropped as `staleIncarnation`);
+   * removing and re-adding the peer does not do it, because the floor outlives
+   * the removal. Until the sender sends again, a recording of any of its
+   * packets would be accepted once. Returns whether there was a floor.
+   */
+  resetReplayFloor(peerId: string): boolean {
+    const retired = this.#retired.delete(peerId);
+    const state = this.#replay.get(peerId);
+    if (state === undefined) return retired;
+    // Keep the sequence numbers the monitor sees increasing; only the floor goes.
+    state.incarnation = '';
+    state.sequence = 0;
+    return true;
+  }
+
   /** Closes the socket. Calling it again does nothing. */
   dispose(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#replay.clear();
+    this.#retired.clear();
     try {
       this.#socket.close();
     } catch {
@@ -451,15 +497,31 @@ export class UdpHeartbeatReceiver implements Disposable {
   }
 
   /**
-   * Drops the replay state of peers the monitor no longer tracks, or tracks
+   * Retires the replay state of peers the monitor no longer tracks, or tracks
    * anew since the state was made, and returns how many peers keep some.
    */
   #sweep(): number {
     for (const [peerId, state] of this.#replay) {
-      if (this.monitor.detector(peerId) !== state.detector) this.#replay.delete(peerId);
+      if (this.monitor.detector(peerId) !== state.detector) this.#retire(peerId, state);
     }
     this.#sweepAt = Math.max(MIN_SWEEP_AT, 2 * this.#replay.size);
     return this.#replay.size;
+  }
+
+  /** Moves a peer's state to the bounded set of retired floors. */
+  #retire(peerId: string, state: ReplayState): void {
+    this.#replay.delete(peerId);
+    if (this.#maxRetired === 0) return;
+    this.#retired.delete(peerId);
+    this.#retired.set(peerId, {
+      incarnation: state.incarnation,
+      sequence: state.sequence,
+      offset: state.offset,
+      passed: state.passed,
+    });
+    if (this.#retired.size > this.#maxRetired) {
+      this.#retired.delete(this.#retired.keys().next().value!);
+    }
   }
 
   #receive(data: Uint8Array, from: { address: string; port: number }): DropReason | 'accepted' {
@@ -470,41 +532,56 @@ export class UdpHeartbeatReceiver implements Disposable {
     const peerId = packet.peerId;
     const monitor = this.monitor;
     const tracked = monitor.detector(peerId);
-    let state = this.#replay.get(peerId);
+    const state = this.#replay.get(peerId);
     // State made while the monitor tracked the peer earlier (it has been removed,
-    // and maybe re-added since) is stale: the peer starts afresh.
-    if (state !== undefined && state.detector !== tracked) {
-      this.#replay.delete(peerId);
-      state = undefined;
-    }
+    // and maybe re-added since) is retired: its floor still holds.
+    if (state !== undefined && state.detector !== tracked) this.#retire(peerId, state);
     if (tracked === undefined && !monitor.autoAdd) {
       monitor.heartbeat(peerId); // counted and ignored by the monitor
       this.#unknownPeer++;
       if (this.#onDrop.listening) this.#onDrop.emit({ reason: 'unknown-peer', from, peerId });
       return 'unknown-peer';
     }
+    const floor: ReplayFloor | undefined =
+      state !== undefined && state.detector === tracked ? state : this.#retired.get(peerId);
     // Incarnations are 16 lowercase hex digits, so comparing the strings compares the numbers.
-    if (state !== undefined) {
-      if (packet.incarnation < state.incarnation) {
+    let offset = 0;
+    if (floor !== undefined) {
+      if (packet.incarnation < floor.incarnation) {
         this.#staleIncarnation++;
         return this.#drop('replayed', from, peerId);
       }
-      if (packet.incarnation === state.incarnation && packet.sequence <= state.sequence) {
-        return this.#drop('replayed', from, peerId);
+      if (packet.incarnation === floor.incarnation) {
+        if (packet.sequence <= floor.sequence) return this.#drop('replayed', from, peerId);
+        offset = floor.offset;
+      } else {
+        // A restarted sender counts from 1 again; the monitor's detectors ignore sequence numbers
+        // that do not increase, so this incarnation's numbers follow the last one passed.
+        offset = floor.passed;
       }
     }
-    if (!monitor.heartbeat(peerId, packet.sequence)) {
+    const passed = offset + packet.sequence;
+    if (!monitor.heartbeat(peerId, passed)) {
       this.#unknownPeer++;
       return 'unknown-peer';
     }
     const detector = monitor.detector(peerId);
     if (detector !== undefined) {
-      if (state === undefined || state.detector !== detector) {
-        this.#replay.set(peerId, { incarnation: packet.incarnation, sequence: packet.sequence, detector });
-        if (this.#replay.size >= this.#sweepAt) this.#sweep();
-      } else {
+      if (floor === state && state !== undefined && state.detector === detector) {
         state.incarnation = packet.incarnation;
         state.sequence = packet.sequence;
+        state.offset = offset;
+        state.passed = passed;
+      } else {
+        this.#retired.delete(peerId);
+        this.#replay.set(peerId, {
+          incarnation: packet.incarnation,
+          sequence: packet.sequence,
+          offset,
+          passed,
+          detector,
+        });
+        if (this.#replay.size >= this.#sweepAt) this.#sweep();
       }
     }
     this.#accepted++;
@@ -532,7 +609,11 @@ export class UdpHeartbeatReceiver implements Disposable {
  * sequence number or an incarnation lower than the peer's current one (a
  * sender's incarnation grows with each restart) is dropped and counted (`stats`, `onDrop`,
  * and the `bulwark.failure_detector.dropped` counter); nothing a peer sends
- * can make it throw. Call `listen()` to bind, `dispose()` to close.
+ * can make it throw. A peer's replay floor outlives its removal from the
+ * monitor (for the last `maxRetiredPeers` removed peers), so recordings of a
+ * removed peer are still dropped after it is added again. The sequence
+ * numbers passed to the monitor keep increasing across the sender's restarts.
+ * Call `listen()` to bind, `dispose()` to close.
  */
 export function udpHeartbeatReceiver(options: UdpHeartbeatReceiverOptions): UdpHeartbeatReceiver {
   return new UdpHeartbeatReceiver(options);

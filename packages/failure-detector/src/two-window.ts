@@ -1,0 +1,186 @@
+import { type Clock, systemClock } from '@bulwark/clock';
+import { OptionsChecker } from '@bulwark/core';
+import type { Detector } from './detector.ts';
+import { RingBuffer } from './ring-buffer.ts';
+
+/** Options for {@link twoWindowDetector}. */
+export interface TwoWindowDetectorOptions {
+  /**
+   * The safety margin α, in milliseconds, added to the later of the two
+   * expected arrivals: a finite number >= 0. Required.
+   */
+  readonly safetyMarginMs: number;
+  /** How many recent arrivals the long window holds (n₁): an integer >= 1. Default: 1000. */
+  readonly longWindowSize?: number;
+  /**
+   * How many recent arrivals the short window holds (n₂): an integer >= 1 and
+   * at most `longWindowSize`. Default: 1 (the last arrival alone).
+   */
+  readonly shortWindowSize?: number;
+  /**
+   * The interval η, in milliseconds, at which the peer sends heartbeats: a
+   * finite number > 0. Default: 1000.
+   */
+  readonly intervalMs?: number;
+  /** The clock heartbeats are timed on. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** The defaults of {@link twoWindowDetector}. */
+export const TWO_WINDOW_DEFAULTS = Object.freeze({
+  longWindowSize: 1000,
+  shortWindowSize: 1,
+  intervalMs: 1000,
+});
+
+/**
+ * The two-windows failure detector of Tomsic, Sens, Garcia, Arantes and
+ * Sopena (2015): Chen, Toueg and Aguilera's estimate of the next arrival, made
+ * twice, over a long window of recent arrivals (n₁) and a short one (n₂), and
+ * the peer is suspected once the *later* of the two expected arrivals plus the
+ * safety margin α has passed.
+ *
+ * With heartbeats sent every η, heartbeat i arriving at Aᵢ with sequence
+ * number sᵢ, each window estimates the next arrival as
+ * mean(Aᵢ − η·sᵢ) + (s_last + 1)·η over its arrivals. The long window gives a
+ * stable estimate on a steady network; the short one follows a sudden change
+ * (a congested link, a sender that restarted its schedule after a stall) from
+ * the next heartbeat on. Taking the later of the two means a change that makes
+ * heartbeats later is followed at once, while one that makes them earlier is
+ * followed as the long window moves.
+ *
+ * Sequence numbers are used when given (the UDP receiver passes them) and
+ * inferred otherwise, as {@link ChenDetector} does; a heartbeat whose sequence
+ * number does not increase is stale and ignored.
+ *
+ * `suspicion()` is the fraction of the allowed silence used: (now − last
+ * arrival) / (freshness point − last arrival); 1 and above is suspected.
+ */
+export class TwoWindowDetector implements Detector {
+  readonly clock: Clock;
+  readonly threshold = 1;
+  readonly longWindowSize: number;
+  readonly shortWindowSize: number;
+  readonly safetyMarginMs: number;
+  readonly intervalMs: number;
+  /** Aᵢ − η·sᵢ for the arrivals in each window. */
+  readonly #long: RingBuffer;
+  readonly #short: RingBuffer;
+  #sequence = 0;
+  #last: number | undefined;
+  #stale = 0;
+
+  constructor(options: TwoWindowDetectorOptions) {
+    const check = new OptionsChecker('twoWindowDetector()');
+    check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0, required: true });
+    const longOk = check.number('longWindowSize', options?.longWindowSize, { integer: true, min: 1 });
+    const shortOk = check.number('shortWindowSize', options?.shortWindowSize, { integer: true, min: 1 });
+    check.number('intervalMs', options?.intervalMs, { above: 0 });
+    check.clock('clock', options?.clock);
+    const longSize = options?.longWindowSize ?? TWO_WINDOW_DEFAULTS.longWindowSize;
+    const shortSize = options?.shortWindowSize ?? TWO_WINDOW_DEFAULTS.shortWindowSize;
+    if (longOk && shortOk) {
+      check.expect(
+        shortSize <= longSize,
+        'shortWindowSize',
+        shortSize,
+        `at most longWindowSize (${longSize})`,
+      );
+    }
+    check.done();
+    this.clock = options.clock ?? systemClock;
+    this.longWindowSize = longSize;
+    this.shortWindowSize = shortSize;
+    this.safetyMarginMs = options.safetyMarginMs;
+    this.intervalMs = options.intervalMs ?? TWO_WINDOW_DEFAULTS.intervalMs;
+    this.#long = new RingBuffer(longSize);
+    this.#short = new RingBuffer(shortSize);
+  }
+
+  get lastHeartbeatAt(): number | undefined {
+    return this.#last;
+  }
+
+  /** The sequence number of the last heartbeat, given or inferred (0 for the first when inferred). */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  /** The arrivals the long window holds (at most `longWindowSize`). */
+  get samples(): number {
+    return this.#long.size;
+  }
+
+  /** How many heartbeats were ignored because their sequence number did not increase. */
+  get staleHeartbeats(): number {
+    return this.#stale;
+  }
+
+  /**
+   * Records a heartbeat arriving now, with its sequence number when the
+   * transport carries one. A sequence number that does not increase is stale:
+   * the heartbeat is ignored.
+   */
+  heartbeat(sequence?: number): void {
+    const now = this.clock.now();
+    const last = this.#last;
+    let s: number;
+    if (sequence !== undefined && Number.isFinite(sequence)) {
+      if (last !== undefined && sequence <= this.#sequence) {
+        this.#stale++;
+        return;
+      }
+      s = sequence;
+    } else {
+      s = last === undefined ? 0 : this.#sequence + Math.max(1, Math.round((now - last) / this.intervalMs));
+    }
+    this.#sequence = s;
+    this.#last = now;
+    const lateness = now - this.intervalMs * s;
+    this.#long.push(lateness);
+    this.#short.push(lateness);
+  }
+
+  /** The next arrival the long window expects (Infinity before the first heartbeat). */
+  longWindowArrival(): number {
+    if (this.#last === undefined) return Number.POSITIVE_INFINITY;
+    return this.#long.mean + (this.#sequence + 1) * this.intervalMs;
+  }
+
+  /** The next arrival the short window expects (Infinity before the first heartbeat). */
+  shortWindowArrival(): number {
+    if (this.#last === undefined) return Number.POSITIVE_INFINITY;
+    return this.#short.mean + (this.#sequence + 1) * this.intervalMs;
+  }
+
+  /** The later of the two windows' expected arrivals (Infinity before the first heartbeat). */
+  expectedArrival(): number {
+    return Math.max(this.longWindowArrival(), this.shortWindowArrival());
+  }
+
+  suspectAt(): number {
+    return this.expectedArrival() + this.safetyMarginMs;
+  }
+
+  suspicion(): number {
+    const last = this.#last;
+    if (last === undefined) return 0;
+    const elapsed = Math.max(0, this.clock.now() - last);
+    const allowed = this.suspectAt() - last;
+    if (allowed <= 0) return Number.POSITIVE_INFINITY;
+    return elapsed / allowed;
+  }
+
+  isAvailable(): boolean {
+    return this.#last === undefined || this.clock.now() < this.suspectAt();
+  }
+}
+
+/**
+ * The two-windows failure detector (Tomsic, Sens, Garcia et al., 2015): Chen's
+ * estimate over a long and a short window, suspecting after the later of the
+ * two plus the safety margin. See {@link TwoWindowDetector}.
+ */
+export function twoWindowDetector(options: TwoWindowDetectorOptions): TwoWindowDetector {
+  return new TwoWindowDetector(options);
+}

@@ -7,7 +7,20 @@ export interface DeadlineScope {
   readonly clock: Clock;
 }
 
-const storage = new AsyncLocalStorage<DeadlineScope>();
+/**
+ * The key of the deadline scope on `globalThis`. A partial upgrade can leave
+ * two copies of @bulwark/core in one process; each finds the same
+ * AsyncLocalStorage under this registered symbol, so a deadline put in scope
+ * through one copy is seen by code running on the other. The version suffix
+ * names the shape of {@link DeadlineScope}: a future release that changes that
+ * shape must take a new key (`.v2`), so copies that cannot read each other's
+ * scopes never share one.
+ */
+const STORAGE_KEY = Symbol.for('bulwark.deadline-scope.v1');
+
+const storage: AsyncLocalStorage<DeadlineScope> = ((
+  globalThis as { [STORAGE_KEY]?: AsyncLocalStorage<DeadlineScope> }
+)[STORAGE_KEY] ??= new AsyncLocalStorage<DeadlineScope>());
 
 /** The deadline in scope, as an instant on `clock`, or undefined. */
 export function ambientDeadline(clock: Clock): number | undefined {

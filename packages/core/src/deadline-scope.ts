@@ -18,9 +18,9 @@ export interface DeadlineScope {
  */
 const STORAGE_KEY = Symbol.for('bulwark.deadline-scope.v1');
 
-const storage: AsyncLocalStorage<DeadlineScope> = ((
-  globalThis as { [STORAGE_KEY]?: AsyncLocalStorage<DeadlineScope> }
-)[STORAGE_KEY] ??= new AsyncLocalStorage<DeadlineScope>());
+const processWide = globalThis as { [STORAGE_KEY]?: AsyncLocalStorage<DeadlineScope> };
+processWide[STORAGE_KEY] ??= new AsyncLocalStorage<DeadlineScope>();
+const storage: AsyncLocalStorage<DeadlineScope> = processWide[STORAGE_KEY];
 
 /** The deadline in scope, as an instant on `clock`, or undefined. */
 export function ambientDeadline(clock: Clock): number | undefined {

@@ -65,10 +65,14 @@ describe('two copies of @bulwark/core in one process', () => {
   it('share the ambient deadline: a deadline put in scope through one copy is seen by the other', async () => {
     const dir = await twoCopies();
     try {
-      const { stdout } = await run(process.execPath, ['--conditions=bulwark-source', '--input-type=module', '-e', probe, dir], {
-        cwd: dir,
-        timeout: 15_000,
-      });
+      const { stdout } = await run(
+        process.execPath,
+        ['--conditions=bulwark-source', '--input-type=module', '-e', probe, dir],
+        {
+          cwd: dir,
+          timeout: 15_000,
+        },
+      );
       const result = JSON.parse(stdout) as Record<string, unknown>;
       expect(result.distinctCopies).toBe(true);
       expect(result.sync).toBe(result.at);

@@ -292,6 +292,18 @@ export function checkPackages(root: string, write = false): string[] {
     const dist = join(at, 'dist');
     if (!existsSync(dist)) problems.push(`${where}: no dist/ (run npm run build first)`);
     const sources = [...filesUnder(join(at, 'src'), /\.ts$/), ...filesUnder(dist, /\.(js|d\.ts)$/)];
+    // Options accept an explicit undefined, so they type-check under exactOptionalPropertyTypes.
+    for (const file of filesUnder(join(at, 'src'), /\.ts$/)) {
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          const m = /^\s+(?:readonly )?[\w$]+\?: (.+);(?:\s*\/\/.*)?$/.exec(line);
+          if (m !== null && !/\|\s*undefined$/.test(m[1]!) && !/^(unknown|any)$/.test(m[1]!))
+            problems.push(
+              `${relative(root, file)}:${i + 1}: an optional property must also accept undefined (\`| undefined\`)`,
+            );
+        });
+    }
     const missing = new Map<string, string>();
     for (const file of sources) {
       for (const specifier of bareImports(readFileSync(file, 'utf8'))) {

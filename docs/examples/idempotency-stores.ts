@@ -7,7 +7,7 @@ import { createClient } from 'redis';
 
 // Redis: short timeouts and no offline queue, so an outage fails fast (and closed).
 const redis = createClient({
-  url: process.env.REDIS_URL,
+  url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   socket: { connectTimeout: 1_000 },
   disableOfflineQueue: true,
 });

@@ -3,7 +3,7 @@ import { redisIdempotencyStore } from '@bulwark/redis';
 import { createClient } from 'redis';
 
 export const client = createClient({
-  url: process.env.REDIS_URL,
+  url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   socket: { connectTimeout: 1_000 },
   disableOfflineQueue: true, // an outage fails fast, and the guard fails closed
 });

@@ -18,13 +18,13 @@ export interface BulkheadOptions {
   /** Calls allowed to run at once: an integer >= 1, or an adaptive limit from `adaptiveLimit()`. */
   readonly maxConcurrent: number | LimitSource;
   /** Calls allowed to wait for a slot, in FIFO order. Default: 0 (shed at once when full). */
-  readonly maxQueue?: number;
+  readonly maxQueue?: number | undefined;
   /** The longest a call may wait in the queue, in milliseconds. Default: no limit (the caller's signal and deadline still apply). */
-  readonly queueTimeoutMs?: number;
+  readonly queueTimeoutMs?: number | undefined;
   /** A name for telemetry and error messages. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** The clock for queue timeouts and adaptive samples. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link bulkhead}. */

@@ -15,7 +15,7 @@ export class BulkheadRejectedError extends BulwarkError<'ERR_BULKHEAD_FULL'> {
 
   constructor(
     reason: BulkheadRejectReason,
-    detail: { limit: number; maxQueue: number; waitedMs?: number },
+    detail: { limit: number; maxQueue: number; waitedMs?: number | undefined },
     name?: string,
   ) {
     const who = name === undefined ? 'the bulkhead' : `bulkhead "${name}"`;

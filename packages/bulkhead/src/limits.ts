@@ -1,5 +1,8 @@
 import { OptionsChecker } from '@bulwark/core';
 
+/** `T` with every property present and none undefined: options after defaults are applied. */
+type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
 /** One finished call, as a limit learns from it. */
 export interface LimitSample {
   /** How long the call held its slot, in milliseconds. */
@@ -32,28 +35,28 @@ export type LimitAlgorithm = 'aimd' | 'gradient2' | 'vegas';
 export interface AdaptiveLimitOptions {
   readonly algorithm: LimitAlgorithm;
   /** The limit to start from. Default: 20. */
-  readonly initialLimit?: number;
+  readonly initialLimit?: number | undefined;
   /** The lowest limit. Default: 1. */
-  readonly minLimit?: number;
+  readonly minLimit?: number | undefined;
   /** The highest limit. Default: 1,000. */
-  readonly maxLimit?: number;
+  readonly maxLimit?: number | undefined;
   /** AIMD: the factor a drop multiplies the limit by, in (0, 1). Default: 0.9. */
-  readonly backoffRatio?: number;
+  readonly backoffRatio?: number | undefined;
   /** AIMD: a call slower than this counts as a drop, in milliseconds. Default: 5,000. */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
   /** Gradient2: how much latency growth is tolerated before backing off (>= 1). Default: 1.5. */
-  readonly rttTolerance?: number;
+  readonly rttTolerance?: number | undefined;
   /**
    * Gradient2: the calls the limit may grow by per update while latency holds
    * (the queue it allows at the dependency), > 0. Default: 4.
    */
-  readonly queueSize?: number;
+  readonly queueSize?: number | undefined;
   /** Gradient2 and Vegas: how far each update moves the limit toward the new estimate, in (0, 1]. Default: 0.2 (Gradient2), 1 (Vegas). */
-  readonly smoothing?: number;
+  readonly smoothing?: number | undefined;
   /** Gradient2: windows in the long-term RTT average. Default: 600. */
-  readonly longWindow?: number;
+  readonly longWindow?: number | undefined;
   /** Vegas: re-measure the no-load RTT every this many windows. Default: 30. */
-  readonly probeMultiplier?: number;
+  readonly probeMultiplier?: number | undefined;
 }
 
 /** The defaults of {@link adaptiveLimit}. */
@@ -173,7 +176,7 @@ export class AimdLimit extends AdaptiveLimit {
   readonly backoffRatio: number;
   readonly timeoutMs: number;
   constructor(
-    o: Required<
+    o: Resolved<
       Pick<AdaptiveLimitOptions, 'initialLimit' | 'minLimit' | 'maxLimit' | 'backoffRatio' | 'timeoutMs'>
     >,
   ) {
@@ -203,7 +206,7 @@ export class Gradient2Limit extends AdaptiveLimit {
   #longRtt = 0;
   #samples = 0;
   constructor(
-    o: Required<
+    o: Resolved<
       Pick<
         AdaptiveLimitOptions,
         'initialLimit' | 'minLimit' | 'maxLimit' | 'rttTolerance' | 'queueSize' | 'smoothing' | 'longWindow'
@@ -263,7 +266,7 @@ export class VegasLimit extends AdaptiveLimit {
   #rttNoLoad = 0;
   #sinceProbe = 0;
   constructor(
-    o: Required<
+    o: Resolved<
       Pick<AdaptiveLimitOptions, 'initialLimit' | 'minLimit' | 'maxLimit' | 'smoothing' | 'probeMultiplier'>
     >,
   ) {

@@ -22,40 +22,43 @@ import {
   retryBudget,
 } from '@bulwark/retry';
 
+/** `T` with every property present and none undefined: options after defaults are applied. */
+type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
 /** Options for {@link databaseClient}. Every duration is in milliseconds. */
 export interface DatabaseClientPresetOptions {
   /** A name for telemetry (the breaker's and the bulkhead's). Default: `'database'`. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** The whole budget of one call, every attempt and wait included. Default: 5,000. */
-  readonly deadlineMs?: number;
+  readonly deadlineMs?: number | undefined;
   /** The limit of one attempt (capped by the time left). Default: 2,000. */
-  readonly attemptTimeoutMs?: number;
+  readonly attemptTimeoutMs?: number | undefined;
   /** Attempts in all, counting the first. Default: 2. */
-  readonly maxAttempts?: number;
+  readonly maxAttempts?: number | undefined;
   /** The wait between attempts. Default: `exponential({ initialMs: 50, maxMs: 1_000 })` (full jitter). */
-  readonly backoff?: Backoff;
+  readonly backoff?: Backoff | undefined;
   /** A retry budget shared with other policies, or `false` for none. Default: a new `retryBudget()`. */
-  readonly budget?: RetryBudget | false;
+  readonly budget?: RetryBudget | false | undefined;
   /** Which outcomes to retry. Default: {@link isSafeDatabaseRetry}. */
-  readonly retryOn?: RetryOn;
+  readonly retryOn?: RetryOn | undefined;
   /** Which errors count against the database in the breaker. Default: {@link isDatabaseFailure}. */
-  readonly failureOn?: (error: unknown) => boolean;
+  readonly failureOn?: ((error: unknown) => boolean) | undefined;
   /** Queries allowed at once; match it to the pool's size. Default: 10. */
-  readonly maxConcurrent?: number;
+  readonly maxConcurrent?: number | undefined;
   /** Queries allowed to wait for a slot. Default: 100. */
-  readonly maxQueue?: number;
+  readonly maxQueue?: number | undefined;
   /** The longest a query may wait for a slot. Default: 1,000. */
-  readonly queueTimeoutMs?: number;
+  readonly queueTimeoutMs?: number | undefined;
   /** The failure rate (0, 1] that opens the breaker. Default: 0.5. */
-  readonly failureRateThreshold?: number;
+  readonly failureRateThreshold?: number | undefined;
   /** Calls the breaker's window must hold before the rate is judged. Default: 20. */
-  readonly minimumCalls?: number;
+  readonly minimumCalls?: number | undefined;
   /** The breaker's window, in milliseconds (kept in 10 buckets). Default: 10,000. */
-  readonly failureWindowMs?: number;
+  readonly failureWindowMs?: number | undefined;
   /** How long the breaker stays open before a probe. Default: 5,000. */
-  readonly openMs?: number;
-  readonly clock?: Clock;
-  readonly random?: Random;
+  readonly openMs?: number | undefined;
+  readonly clock?: Clock | undefined;
+  readonly random?: Random | undefined;
 }
 
 /** The defaults of {@link databaseClient}. */
@@ -147,7 +150,7 @@ export function isDatabaseFailure(error: unknown): boolean {
  */
 export class DatabaseClientPreset extends BasePolicy {
   /** The resolved options (frozen). */
-  readonly options: Readonly<Required<Omit<DatabaseClientPresetOptions, 'budget' | 'clock' | 'random'>>>;
+  readonly options: Resolved<Omit<DatabaseClientPresetOptions, 'budget' | 'clock' | 'random'>>;
   readonly retry: RetryPolicy;
   readonly breaker: CircuitBreakerPolicy;
   readonly bulkhead: BulkheadPolicy;

@@ -34,47 +34,47 @@ export type CallOutcome =
 /** Half-open tuning. */
 export interface HalfOpenOptions {
   /** Probe calls admitted at once while half-open. Default: 1. */
-  readonly maxProbes?: number;
+  readonly maxProbes?: number | undefined;
   /** Probe successes that close the breaker. Default: 1. Any probe failure reopens it. */
-  readonly successThreshold?: number;
+  readonly successThreshold?: number | undefined;
   /**
    * A probe that has not settled after this many milliseconds gives its permit
    * back: its slot goes to the next call, and its late result is ignored. So
    * the breaker can never be stuck half-open. Default: 10,000.
    */
-  readonly probeTimeoutMs?: number;
+  readonly probeTimeoutMs?: number | undefined;
 }
 
 /** Options for {@link circuitBreaker}. */
 export interface CircuitBreakerOptions {
   /** A name for telemetry and error messages. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** When to open: one trip or several (any one opens it). Default: `consecutive(5)`. */
-  readonly trip?: Trip | readonly Trip[];
+  readonly trip?: Trip | readonly Trip[] | undefined;
   /**
    * How long the breaker stays open before it lets a probe through, in
    * milliseconds, or a backoff (from @bulwark/retry) called with the number of
    * trips since it last closed, so repeated trips wait longer. Default: 10,000.
    */
-  readonly openMs?: number | Backoff;
-  readonly halfOpen?: HalfOpenOptions;
+  readonly openMs?: number | Backoff | undefined;
+  readonly halfOpen?: HalfOpenOptions | undefined;
   /**
    * Which outcomes count as failures. Default: every error. The caller's own
    * abort never reaches it: a caller that gives up does not count against the
    * dependency. A `failureOn` that throws counts the call as a failure and
    * reports the error through `onError`.
    */
-  readonly failureOn?: (outcome: CallOutcome) => boolean;
+  readonly failureOn?: ((outcome: CallOutcome) => boolean) | undefined;
   /** A saved state to start from (see `toJSON()`). */
-  readonly initialState?: BreakerSnapshot;
+  readonly initialState?: BreakerSnapshot | undefined;
   /** Where to publish transitions, and read the fleet's view from (`syncFromStore()`). */
-  readonly store?: BreakerStateStore;
+  readonly store?: BreakerStateStore | undefined;
   /** The key in `store`. Default: `name`. */
-  readonly storeKey?: string;
+  readonly storeKey?: string | undefined;
   /** The clock. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
   /** The random source a backoff `openMs` uses. Default: `Math.random`. */
-  readonly random?: Random;
+  readonly random?: Random | undefined;
 }
 
 /** The defaults of {@link circuitBreaker}. */

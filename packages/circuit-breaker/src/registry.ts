@@ -6,7 +6,7 @@ import type { Trip } from './trips.ts';
 export interface CircuitBreakerRegistryOptions
   extends Omit<CircuitBreakerOptions, 'initialState' | 'storeKey'> {
   /** The most breakers kept at once. Default: 1,000. */
-  readonly maxKeys?: number;
+  readonly maxKeys?: number | undefined;
 }
 
 /** The defaults of {@link circuitBreakers}. */

@@ -41,7 +41,7 @@ export class MemoryBreakerStateStore implements BreakerStateStore {
   readonly #maxKeys: number;
   readonly #entries = new Map<string, { snapshot: BreakerSnapshot; at: number }>();
 
-  constructor(options?: { readonly clock?: Clock; readonly maxKeys?: number }) {
+  constructor(options?: { readonly clock?: Clock | undefined; readonly maxKeys?: number | undefined }) {
     const check = new OptionsChecker('memoryBreakerStateStore()');
     check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
     check.clock('clock', options?.clock);
@@ -66,8 +66,8 @@ export class MemoryBreakerStateStore implements BreakerStateStore {
 
 /** An in-process breaker state store. */
 export function memoryBreakerStateStore(options?: {
-  readonly clock?: Clock;
-  readonly maxKeys?: number;
+  readonly clock?: Clock | undefined;
+  readonly maxKeys?: number | undefined;
 }): MemoryBreakerStateStore {
   return new MemoryBreakerStateStore(options);
 }

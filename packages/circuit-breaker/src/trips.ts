@@ -113,9 +113,9 @@ export interface FailureRateOptions {
    * Calls the window must hold before the rate is judged. Default: 10, or the
    * size of a count window smaller than that. At most the size of a count window.
    */
-  readonly minimumCalls?: number;
+  readonly minimumCalls?: number | undefined;
   /** The window. Default: the last 100 calls. */
-  readonly window?: WindowSpec;
+  readonly window?: WindowSpec | undefined;
 }
 
 /** Options for {@link slowCallRate}. */
@@ -128,9 +128,9 @@ export interface SlowCallRateOptions {
    * Calls the window must hold before the rate is judged. Default: 10, or the
    * size of a count window smaller than that. At most the size of a count window.
    */
-  readonly minimumCalls?: number;
+  readonly minimumCalls?: number | undefined;
   /** The window. Default: the last 100 calls. */
-  readonly window?: WindowSpec;
+  readonly window?: WindowSpec | undefined;
 }
 
 /** The defaults of the rate-based trips. */

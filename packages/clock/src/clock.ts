@@ -25,7 +25,7 @@ export interface TimerOptions {
    * When true, the timer does not keep the Node.js process alive on its own.
    * Ignored by clocks that have no process to keep alive. Default: false.
    */
-  readonly unref?: boolean;
+  readonly unref?: boolean | undefined;
 }
 
 /** A pending timer. */

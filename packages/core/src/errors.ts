@@ -79,7 +79,7 @@ export class DeadlineExceededError extends BulwarkError<'ERR_DEADLINE_EXCEEDED'>
   constructor(
     source: DeadlineSource,
     budgetMs: number,
-    options?: BulwarkErrorOptions & { message?: string },
+    options?: BulwarkErrorOptions & { message?: string | undefined },
   ) {
     super(
       'ERR_DEADLINE_EXCEEDED',

@@ -34,15 +34,15 @@ export function formatValue(value: unknown): string {
 
 interface NumberRule {
   /** Smallest allowed value (inclusive). */
-  readonly min?: number;
+  readonly min?: number | undefined;
   /** Smallest allowed value (exclusive). */
-  readonly above?: number;
+  readonly above?: number | undefined;
   /** Largest allowed value (inclusive). */
-  readonly max?: number;
+  readonly max?: number | undefined;
   /** Must be an integer. */
-  readonly integer?: boolean;
+  readonly integer?: boolean | undefined;
   /** Infinity is allowed (only meaningful with no max). */
-  readonly infinite?: boolean;
+  readonly infinite?: boolean | undefined;
 }
 
 function describeRule(rule: NumberRule): string {

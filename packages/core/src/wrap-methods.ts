@@ -39,20 +39,20 @@ export interface WrapMethodsOptions<T> {
   /** The async methods to run through the policy. Others pass through untouched. */
   readonly methods: readonly AsyncMethodNames<T>[];
   /** The operation name reported for a call. Default: the method name. */
-  readonly operation?: (method: AsyncMethodNames<T>) => string;
+  readonly operation?: ((method: AsyncMethodNames<T>) => string) | undefined;
   /**
    * Makes the call inside the policy, given the context (its signal and
    * deadline). Default: `target[method](...args)`. A store-specific wrapper
    * uses it to cancel server-side work at the deadline.
    */
-  readonly invoke?: MethodInvoker<T>;
+  readonly invoke?: MethodInvoker<T> | undefined;
   /**
    * Takes the caller's per-call options (a signal) out of a call's arguments,
    * so that the caller can cancel one call: the signal is handed to
    * `policy.execute`. Default: none (every argument goes to the method, and a
    * call's only signals are those of the policies around it).
    */
-  readonly callOptions?: CallOptionsSplitter<T>;
+  readonly callOptions?: CallOptionsSplitter<T> | undefined;
 }
 
 /**

@@ -181,9 +181,9 @@ export interface OutboundDeadlineOptions {
    * Milliseconds subtracted from the remaining budget before it is sent, to
    * leave time for the answer to travel back. Default: 0.
    */
-  readonly safetyMarginMs?: number;
+  readonly safetyMarginMs?: number | undefined;
   /** Also send `grpc-timeout`. Default: false. */
-  readonly grpc?: boolean;
+  readonly grpc?: boolean | undefined;
 }
 
 /**
@@ -213,12 +213,12 @@ export interface InboundDeadlineOptions {
    * The budget of a request that carries no deadline header, in milliseconds
    * (> 0). Default: Infinity (no deadline).
    */
-  readonly defaultTimeoutMs?: number;
+  readonly defaultTimeoutMs?: number | undefined;
   /**
    * The largest budget accepted, in milliseconds (> 0): a longer inbound budget
    * is cut to it. Default: Infinity (no cap).
    */
-  readonly maxTimeoutMs?: number;
+  readonly maxTimeoutMs?: number | undefined;
 }
 
 /** A refusal as RFC 9457 problem members, for a server to send as `application/problem+json`. */

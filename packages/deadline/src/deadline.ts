@@ -25,7 +25,7 @@ export class Deadline {
   }
 
   /** A deadline `ms` milliseconds from now on `clock` (default: the system clock). */
-  static after(ms: number, options?: { clock?: Clock }): Deadline {
+  static after(ms: number, options?: { clock?: Clock | undefined }): Deadline {
     const check = new OptionsChecker('Deadline.after()');
     check.number('ms', ms, { min: 0, infinite: true, required: true });
     check.done();
@@ -34,7 +34,7 @@ export class Deadline {
   }
 
   /** A deadline at the instant `at` on `clock` (default: the system clock). */
-  static at(at: number, options?: { clock?: Clock }): Deadline {
+  static at(at: number, options?: { clock?: Clock | undefined }): Deadline {
     const check = new OptionsChecker('Deadline.at()');
     check.number('at', at, { infinite: true, required: true });
     check.done();

@@ -17,14 +17,14 @@ import { telemetry } from './telemetry.ts';
 /** Options for {@link deadline} and {@link timeout}. */
 export interface DeadlinePolicyOptions {
   /** The clock for contexts this policy creates itself. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
   /**
    * Also put the deadline in scope (as `withDeadline` does) while the function
    * runs, so that bulwark calls it makes without being handed the context see
    * it too. The function itself always gets it as `ctx.deadline`. Costs one
    * AsyncLocalStorage frame per call (a few hundred nanoseconds). Default: false.
    */
-  readonly propagate?: boolean;
+  readonly propagate?: boolean | undefined;
 }
 
 /** Payload of `onExpired`. */

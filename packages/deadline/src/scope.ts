@@ -5,7 +5,7 @@ import { Deadline } from './deadline.ts';
 /** Options for {@link withDeadline} and {@link currentDeadline}. */
 export interface DeadlineScopeOptions {
   /** The clock the deadline is measured on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /**

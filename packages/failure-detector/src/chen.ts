@@ -6,7 +6,7 @@ import { RingBuffer } from './ring-buffer.ts';
 /** Options for {@link chenDetector}. */
 export interface ChenDetectorOptions {
   /** How many recent arrivals the expected arrival is estimated from: an integer >= 2. Default: 1000. */
-  readonly windowSize?: number;
+  readonly windowSize?: number | undefined;
   /**
    * The safety margin α, in milliseconds, added to the expected arrival of the
    * next heartbeat: a finite number >= 0. Required.
@@ -16,16 +16,16 @@ export interface ChenDetectorOptions {
    * The interval η, in milliseconds, at which the peer sends heartbeats (Chen
    * et al. take it as known): a finite number > 0. Default: 1000.
    */
-  readonly intervalMs?: number;
+  readonly intervalMs?: number | undefined;
   /**
    * Follow a shift of the sender's schedule at once instead of over
    * `windowSize` heartbeats: when two heartbeats in a row arrive past the
    * freshness point the window gives, about an interval apart, the window
    * restarts from them. Default: true.
    */
-  readonly reanchor?: boolean;
+  readonly reanchor?: boolean | undefined;
   /** The clock heartbeats are timed on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link chenDetector}. */

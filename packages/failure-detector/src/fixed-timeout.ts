@@ -7,7 +7,7 @@ export interface FixedTimeoutOptions {
   /** Silence, in milliseconds, after which the peer is suspected: a finite number > 0. Required. */
   readonly timeoutMs: number;
   /** The clock heartbeats are timed on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /**

@@ -16,7 +16,7 @@ export type PingFetch = (url: string, init: { method: string; signal: AbortSigna
 export interface PingResponse {
   readonly status: number;
   /** The body, released after the status is read. */
-  readonly body?: { cancel(): Promise<void> } | null;
+  readonly body?: { cancel(): Promise<void> } | null | undefined;
 }
 
 /** Options for {@link httpPinger}. */
@@ -26,20 +26,20 @@ export interface HttpPingerOptions {
   /** The monitor a 2xx answer is reported to, as a heartbeat. Required. */
   readonly monitor: HeartbeatMonitor;
   /** The peer id the heartbeats are reported under. Default: the URL's origin. */
-  readonly peerId?: string;
+  readonly peerId?: string | undefined;
   /** Milliseconds between probes: a finite number > 0. Default: 1000. */
-  readonly intervalMs?: number;
+  readonly intervalMs?: number | undefined;
   /**
    * The deadline of one probe, in milliseconds: a finite number > 0 and at
    * most `intervalMs`, so probes never overlap. Default: `intervalMs`.
    */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
   /** The HTTP method. Default: `"GET"`. */
-  readonly method?: 'GET' | 'HEAD';
+  readonly method?: 'GET' | 'HEAD' | undefined;
   /** The fetch to call. Default: the global `fetch`. */
-  readonly fetch?: PingFetch;
+  readonly fetch?: PingFetch | undefined;
   /** The clock of the probe timer and deadlines; use the monitor's. Default: the monitor's clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link httpPinger}. */

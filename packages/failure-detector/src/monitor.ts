@@ -15,21 +15,21 @@ export interface HeartbeatMonitorOptions {
    */
   readonly detector: (peerId: string) => Detector;
   /** The clock of the monitor's timer; detectors must use the same one. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
   /**
    * How often, in milliseconds, every peer is evaluated (from one timer) to
    * emit `onSuspect`: a finite number > 0. Default: 100.
    */
-  readonly checkIntervalMs?: number;
+  readonly checkIntervalMs?: number | undefined;
   /**
    * Accept heartbeats from peers that were never added, adding them. When off,
    * such heartbeats are counted (`ignoredUnknown`) and ignored. Default: false.
    */
-  readonly autoAdd?: boolean;
+  readonly autoAdd?: boolean | undefined;
   /** Peers to track from the start. Default: none. */
-  readonly peers?: Iterable<string>;
+  readonly peers?: Iterable<string> | undefined;
   /** A name for telemetry (`monitor` attribute). Default: `"unnamed"`. */
-  readonly name?: string;
+  readonly name?: string | undefined;
 }
 
 /** The defaults of {@link heartbeatMonitor}. */

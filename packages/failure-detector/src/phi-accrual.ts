@@ -6,14 +6,14 @@ import { RingBuffer } from './ring-buffer.ts';
 /** Options for {@link phiAccrual}. */
 export interface PhiAccrualOptions {
   /** The phi at which the peer is suspected: a finite number > 0. Default: 8. */
-  readonly threshold?: number;
+  readonly threshold?: number | undefined;
   /**
    * How many recent heartbeat intervals the distribution is fitted to: an
    * integer >= 2. Default: 1000. A short window (100) follows a network whose
    * conditions change (congestion that comes and goes) within a few minutes;
    * use it with a lower threshold (4), see docs/failure-detector.md.
    */
-  readonly maxSamples?: number;
+  readonly maxSamples?: number | undefined;
   /**
    * The least standard deviation, in milliseconds, the fitted distribution may
    * have, so that very regular heartbeats do not make phi leap at the smallest
@@ -21,19 +21,19 @@ export interface PhiAccrualOptions {
    * the mean interval of the history (`minStdDeviationFraction`), at least
    * 1 ms: 100 ms for 1 s heartbeats, 10 ms for 100 ms heartbeats.
    */
-  readonly minStdDeviationMs?: number;
+  readonly minStdDeviationMs?: number | undefined;
   /**
    * A pause, in milliseconds, that is tolerated on top of the mean interval
    * (added to the mean): a finite number >= 0. Default: 0.
    */
-  readonly acceptablePauseMs?: number;
+  readonly acceptablePauseMs?: number | undefined;
   /**
    * The interval, in milliseconds, the history starts from before any interval
    * was measured: a finite number > 0. Default: 1000.
    */
-  readonly firstHeartbeatEstimateMs?: number;
+  readonly firstHeartbeatEstimateMs?: number | undefined;
   /** The clock heartbeats are timed on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link phiAccrual}. */

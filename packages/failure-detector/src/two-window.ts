@@ -11,19 +11,19 @@ export interface TwoWindowDetectorOptions {
    */
   readonly safetyMarginMs: number;
   /** How many recent arrivals the long window holds (n₁): an integer >= 1. Default: 1000. */
-  readonly longWindowSize?: number;
+  readonly longWindowSize?: number | undefined;
   /**
    * How many recent arrivals the short window holds (n₂): an integer >= 1 and
    * at most `longWindowSize`. Default: 1 (the last arrival alone).
    */
-  readonly shortWindowSize?: number;
+  readonly shortWindowSize?: number | undefined;
   /**
    * The interval η, in milliseconds, at which the peer sends heartbeats: a
    * finite number > 0. Default: 1000.
    */
-  readonly intervalMs?: number;
+  readonly intervalMs?: number | undefined;
   /** The clock heartbeats are timed on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link twoWindowDetector}. */

@@ -19,7 +19,7 @@ import { droppedCounter } from './telemetry.ts';
 /** Where a sender sends its heartbeats. */
 export interface HeartbeatTarget {
   /** Default: `"127.0.0.1"`. */
-  readonly host?: string;
+  readonly host?: string | undefined;
   readonly port: number;
 }
 
@@ -30,17 +30,17 @@ export interface UdpHeartbeatSenderOptions {
   /** The receivers to send to. Required (at least one). */
   readonly targets: readonly HeartbeatTarget[];
   /** Milliseconds between heartbeats: a finite number > 0. Default: 1000. */
-  readonly intervalMs?: number;
+  readonly intervalMs?: number | undefined;
   /** A shared HMAC-SHA256 key (at least 16 bytes); every packet then carries a MAC. Default: none. */
-  readonly key?: HeartbeatKey;
+  readonly key?: HeartbeatKey | undefined;
   /** The clock of the send timer and of the send stamps. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
   /**
    * Reads the wall clock (milliseconds since the Unix epoch), once, when the
    * sender is created, to order its incarnation after those of earlier runs.
    * Default: `wallClockNow` from @bulwark/clock.
    */
-  readonly wallClock?: () => number;
+  readonly wallClock?: (() => number) | undefined;
 }
 
 /** The defaults of {@link udpHeartbeatSender}. */
@@ -225,14 +225,14 @@ export interface UdpHeartbeatReceiverOptions {
   /** The monitor accepted heartbeats are fed to. Required. */
   readonly monitor: HeartbeatMonitor;
   /** The port to listen on (0: any free port). Default: 0. */
-  readonly port?: number;
+  readonly port?: number | undefined;
   /** The address to listen on. Default: `"127.0.0.1"`. */
-  readonly host?: string;
+  readonly host?: string | undefined;
   /**
    * The shared HMAC-SHA256 key (at least 16 bytes). With it, only packets with
    * a valid MAC are accepted. Default: none (packets are not authenticated).
    */
-  readonly key?: HeartbeatKey;
+  readonly key?: HeartbeatKey | undefined;
   /**
    * How many peers that the monitor stopped tracking keep their replay floor
    * (the highest incarnation and sequence number accepted), so that their
@@ -240,7 +240,7 @@ export interface UdpHeartbeatReceiverOptions {
    * >= 0. The floors of the peers removed longest ago are forgotten first.
    * Each takes about 100 bytes plus the peer id. Default: 1024.
    */
-  readonly maxRetiredPeers?: number;
+  readonly maxRetiredPeers?: number | undefined;
 }
 
 /** The defaults of {@link udpHeartbeatReceiver}. */

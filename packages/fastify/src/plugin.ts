@@ -43,7 +43,7 @@ export interface BulwarkFastifyOptions extends BulwarkServerOptions {
    * application sets later on the same instance replaces it (Fastify warns);
    * call `bulwarkErrorReply()` from it, or set this to false. Default: true.
    */
-  readonly errorHandler?: boolean;
+  readonly errorHandler?: boolean | undefined;
 }
 
 /**
@@ -61,7 +61,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     /** Makes the route idempotent with @bulwark/fastify. */
-    idempotency?: RouteIdempotencyOptions;
+    idempotency?: RouteIdempotencyOptions | undefined;
   }
 }
 
@@ -106,7 +106,7 @@ type WithHeld = FastifyRequest & { [HELD]?: Held };
 /** Marks a route's config once the plugin's `onRoute` hook has set the route up. */
 const SET_UP = Symbol('bulwark.route-set-up');
 interface BulwarkRouteConfig {
-  idempotency?: RouteIdempotencyOptions;
+  idempotency?: RouteIdempotencyOptions | undefined;
   [SET_UP]?: true;
 }
 
@@ -345,7 +345,7 @@ function register(
 
   fastify.addHook('onRoute', function (this: FastifyInstance, routeOptions) {
     const config = (routeOptions.config ?? {}) as BulwarkRouteConfig;
-    routeOptions.config = { ...config, [SET_UP]: true } as typeof routeOptions.config;
+    routeOptions.config = { ...config, [SET_UP]: true } as NonNullable<typeof routeOptions.config>;
     if (config.idempotency !== undefined) addIdempotency(routeOptions, config.idempotency, this.log);
     gateHandler(routeOptions);
   });

@@ -67,45 +67,45 @@ export interface ResilientFetch {
 /** Options for {@link createFetch}. Every time is in milliseconds. */
 export interface CreateFetchOptions {
   /** The fetch that sends each attempt. Default: the global `fetch`. */
-  readonly fetch?: FetchFunction;
+  readonly fetch?: FetchFunction | undefined;
   /**
    * The budget for the whole call: every attempt, every wait between them, and
    * reading the response body. `Infinity` for none. An earlier deadline in
    * scope (`withDeadline`) still wins. Default: 30,000.
    */
-  readonly deadlineMs?: number;
+  readonly deadlineMs?: number | undefined;
   /**
    * The budget for one attempt, until the response headers arrive (the body is
    * bounded by `deadlineMs`). `Infinity` for none. Default: 10,000.
    */
-  readonly attemptTimeoutMs?: number;
+  readonly attemptTimeoutMs?: number | undefined;
   /** Attempts in all, counting the first: an integer >= 1 (1 turns retries off). Default: 3. */
-  readonly maxAttempts?: number;
+  readonly maxAttempts?: number | undefined;
   /** The delay schedule between attempts. Default: `exponential()` from @bulwark/retry (full jitter, 100 ms → 10 s). */
-  readonly backoff?: Backoff;
+  readonly backoff?: Backoff | undefined;
   /** No retry starts with less than this left before the deadline. Default: 0. */
-  readonly minAttemptMs?: number;
+  readonly minAttemptMs?: number | undefined;
   /**
    * The retry budget: a `RetryBudget` to share with other clients, options for
    * one of its own, or `false` for none. Default: `retryBudget()` (10 retries/s
    * plus 20% of requests), one per `createFetch`.
    */
-  readonly budget?: RetryBudget | RetryBudgetOptions | false;
+  readonly budget?: RetryBudget | RetryBudgetOptions | false | undefined;
   /** Response statuses retried (for eligible requests). Default: 408, 429, 502, 503, 504. */
-  readonly retryStatuses?: readonly number[];
+  readonly retryStatuses?: readonly number[] | undefined;
   /**
    * A `Retry-After` longer than this is not waited for: the response is
    * returned as it is. Default: 30,000.
    */
-  readonly maxRetryAfterMs?: number;
+  readonly maxRetryAfterMs?: number | undefined;
   /**
    * Add an `Idempotency-Key` to POST and PATCH requests (and any other
    * non-idempotent method) that have none, the same one on every attempt, so
    * that they can be retried. Default: false.
    */
-  readonly idempotencyKeys?: boolean;
+  readonly idempotencyKeys?: boolean | undefined;
   /** Makes the keys `idempotencyKeys` adds. Default: `newIdempotencyKey` (a ULID). */
-  readonly generateIdempotencyKey?: () => string;
+  readonly generateIdempotencyKey?: (() => string) | undefined;
   /**
    * When a request with an `Idempotency-Key` is answered by a bulwark
    * server's in-progress 409 (`Idempotency-In-Progress: true`: an earlier
@@ -117,45 +117,45 @@ export interface CreateFetchOptions {
    * that would reach the deadline, returns the 409. Any other 409 is final.
    * Default: true.
    */
-  readonly pollInProgress?: boolean;
+  readonly pollInProgress?: boolean | undefined;
   /**
    * Per-origin circuit breakers: a registry to share, options for one of its
    * own (its `failureOn` defaults to network errors, timeouts and 500, 502,
    * 503, 504 responses), or `false` for none. Default: `circuitBreakers()`
    * defaults (5 consecutive failures open it for 10 s, at most 1,000 origins).
    */
-  readonly breakers?: CircuitBreakerRegistry | CircuitBreakerRegistryOptions | false;
+  readonly breakers?: CircuitBreakerRegistry | CircuitBreakerRegistryOptions | false | undefined;
   /**
    * Per-origin bulkheads, or `false` for none. Default: 64 requests at once and
    * 256 waiting per origin, at most 1,000 origins.
    */
-  readonly bulkheads?: OriginBulkheadOptions | false;
+  readonly bulkheads?: OriginBulkheadOptions | false | undefined;
   /** Send the time left in `x-request-timeout-ms`. Default: true. */
-  readonly deadlineHeader?: boolean;
+  readonly deadlineHeader?: boolean | undefined;
   /**
    * Milliseconds taken off the time left before it is sent, for the answer's
    * trip back. Default: 10.
    */
-  readonly safetyMarginMs?: number;
+  readonly safetyMarginMs?: number | undefined;
   /** Send the attempt number in `x-retry-attempt`. Default: true. */
-  readonly attemptHeader?: boolean;
+  readonly attemptHeader?: boolean | undefined;
   /**
    * A discarded response whose `Content-Length` is at most this many bytes is
    * read to the end so its connection can be reused; any other is cancelled.
    * Default: 65,536.
    */
-  readonly maxDrainBytes?: number;
+  readonly maxDrainBytes?: number | undefined;
   /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** The monotonic clock every duration is measured on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
   /** The random source for backoff jitter. Default: `Math.random`. */
-  readonly random?: Random;
+  readonly random?: Random | undefined;
   /**
    * The wall clock (milliseconds since the Unix epoch), read only to turn a
    * `Retry-After` HTTP-date into a duration. Default: `wallClockNow` from @bulwark/clock.
    */
-  readonly wallClock?: () => number;
+  readonly wallClock?: (() => number) | undefined;
 }
 
 /** The defaults of {@link createFetch}. */

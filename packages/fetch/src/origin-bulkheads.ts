@@ -5,16 +5,16 @@ import { InvalidOptionsError, OptionsChecker } from '@bulwark/core';
 /** Options for {@link OriginBulkheads}: every bulkhead's options, plus the bound. */
 export interface OriginBulkheadOptions {
   /** Requests to one origin in flight at once: an integer >= 1. Default: 64. */
-  readonly maxConcurrent?: number;
+  readonly maxConcurrent?: number | undefined;
   /** Requests to one origin waiting for a slot, in FIFO order. Default: 256. */
-  readonly maxQueue?: number;
+  readonly maxQueue?: number | undefined;
   /**
    * The longest a request may wait for a slot, in milliseconds. Default: no
    * limit of its own (the call's deadline and signal still end the wait).
    */
-  readonly queueTimeoutMs?: number;
+  readonly queueTimeoutMs?: number | undefined;
   /** The most origins given a bulkhead at once. Default: 1,000. */
-  readonly maxOrigins?: number;
+  readonly maxOrigins?: number | undefined;
 }
 
 /** The defaults of {@link OriginBulkheads}. */

@@ -11,7 +11,7 @@ export interface ErrorResponseOptions {
    * The `Retry-After` of a 503 whose error carries no `retryAfterMs`, in
    * seconds. Default: 1.
    */
-  readonly retryAfterSeconds?: number;
+  readonly retryAfterSeconds?: number | undefined;
 }
 
 /** `retryAfterMs` as whole seconds, at least 1; the fallback when it is absent or not a finite number. */

@@ -25,7 +25,7 @@ export interface BulwarkHttpOptions extends BulwarkServerOptions {
    * response was dealt with (500 problem+json, or the connection closed when
    * the handler had already started to answer). Default: none.
    */
-  readonly onError?: (error: unknown, req: IncomingMessage) => void;
+  readonly onError?: ((error: unknown, req: IncomingMessage) => void) | undefined;
 }
 
 function handlerFailed(

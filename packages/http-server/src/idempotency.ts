@@ -46,20 +46,22 @@ export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions
    * Fastify plugin logs both through Fastify's logger when this is not set.
    * Default: none.
    */
-  readonly onStoreError?: (error: unknown, phase: StoreErrorPhase, request: Request | undefined) => void;
+  readonly onStoreError?:
+    | ((error: unknown, phase: StoreErrorPhase, request: Request | undefined) => void)
+    | undefined;
   /**
    * Called once, when the route is set up, with the idempotency guard built
    * from these options, to listen to its events (`onOutcome`, `onCompletion`).
    * Default: none.
    */
-  readonly onGuard?: (guard: IdempotencyGuard<HttpResponse>) => void;
+  readonly onGuard?: ((guard: IdempotencyGuard<HttpResponse>) => void) | undefined;
   /**
    * Express: the largest body, in bytes, that `idempotent()` reads itself when
    * no body parser has read it yet (see {@link readUnparsedBody}); a larger one
    * is refused with 413. Fastify always parses the body before the check.
    * Default: 1,048,576 (1 MiB).
    */
-  readonly maxUnparsedBodyBytes?: number;
+  readonly maxUnparsedBodyBytes?: number | undefined;
 }
 
 /** The decision to run the handler, which the response then completes. */

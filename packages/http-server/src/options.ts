@@ -11,18 +11,18 @@ export interface BulwarkServerOptions {
    * (`bulkhead({ maxConcurrent: adaptiveLimit(...) })`) learns the limit.
    * Default: no shedding.
    */
-  readonly bulkhead?: BulkheadPolicy;
+  readonly bulkhead?: BulkheadPolicy | undefined;
   /** The `Retry-After` of a shed request's 503, in seconds (an integer >= 0). Default: 1. */
-  readonly retryAfterSeconds?: number;
+  readonly retryAfterSeconds?: number | undefined;
   /**
    * The budget of a request that carries no deadline header, in milliseconds
    * (> 0). Default: Infinity (no deadline).
    */
-  readonly defaultTimeoutMs?: number;
+  readonly defaultTimeoutMs?: number | undefined;
   /** The largest inbound budget accepted, in milliseconds (> 0); longer ones are cut. Default: Infinity. */
-  readonly maxTimeoutMs?: number;
+  readonly maxTimeoutMs?: number | undefined;
   /** The clock deadlines are measured on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link BulwarkServerOptions}. */

@@ -57,7 +57,7 @@ export interface IdempotencyOptions<T = unknown> {
   /** Where records live: `memoryStore()`, `redisIdempotencyStore()`, `postgresIdempotencyStore()`. */
   readonly store: IdempotencyStore;
   /** How long a completed result is kept for replay, in milliseconds. Default: 86,400,000 (24 h). */
-  readonly ttlMs?: number;
+  readonly ttlMs?: number | undefined;
   /**
    * The lease interval, in milliseconds. While `fn` runs, the owner renews its
    * record every `leaseMs / 3`. A contender takes the key over only after it
@@ -66,16 +66,16 @@ export interface IdempotencyOptions<T = unknown> {
    * cut off from the store for longer than that. A live owner keeps the key
    * however long `fn` takes. Default: 60,000.
    */
-  readonly leaseMs?: number;
+  readonly leaseMs?: number | undefined;
   /** Turns a request into its fingerprint. Default: {@link defaultFingerprint}. */
-  readonly fingerprint?: (input: unknown) => string;
+  readonly fingerprint?: ((input: unknown) => string) | undefined;
   /**
    * Whether a result is kept for replay. When false the key is released, so the
    * next request with it executes again. Default: every result is kept.
    */
-  readonly storeOutcome?: (value: T) => boolean;
+  readonly storeOutcome?: ((value: T) => boolean) | undefined;
   /** How results are stored. Default: {@link jsonResultCodec}. */
-  readonly codec?: ResultCodec;
+  readonly codec?: ResultCodec | undefined;
   /**
    * The longest one store command may take, in milliseconds. Past it, `begin`
    * fails closed with `StoreUnavailableError` (`fn` does not run), `complete`
@@ -85,12 +85,12 @@ export interface IdempotencyOptions<T = unknown> {
    * that timed out here may still have taken the key on the server; nobody
    * renews it, so a retry takes it over after `leaseMs`. Default: no limit (the client's timeouts apply).
    */
-  readonly storeTimeoutMs?: number;
+  readonly storeTimeoutMs?: number | undefined;
   /**
    * The monotonic clock for renewals, for judging other owners' leases,
    * `storeTimeoutMs` and the durations reported in events. Default: systemClock.
    */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** What became of an executed request's record. */

@@ -85,7 +85,7 @@ export const DEFAULT_IDEMPOTENCY_KEY_FORMAT: IdempotencyKeyFormat = 'lenient';
 /** Options for {@link parseIdempotencyKeyHeader}. */
 export interface ParseIdempotencyKeyOptions {
   /** Which values are keys; see {@link IdempotencyKeyFormat}. Default: `'lenient'`. */
-  readonly format?: IdempotencyKeyFormat;
+  readonly format?: IdempotencyKeyFormat | undefined;
 }
 
 /** Whether `code` is optional whitespace (SP or HTAB, RFC 9110 §5.6.3). */

@@ -77,14 +77,14 @@ export type HttpDecision =
 export interface HttpIdempotencyOptions
   extends Omit<IdempotencyOptions<HttpResponse>, 'storeOutcome' | 'codec'> {
   /** Whether a request without a key is refused with 400. Default: true. */
-  readonly required?: boolean;
+  readonly required?: boolean | undefined;
   /**
    * Whether a response with this status is stored for replay. Default:
    * {@link defaultStoreStatus} (2xx and 4xx, except 408 and 429).
    */
-  readonly storeStatus?: (status: number) => boolean;
+  readonly storeStatus?: ((status: number) => boolean) | undefined;
   /** A URI prefix for the problem `type` members. Default: `"urn:bulwark:idempotency:"`. */
-  readonly problemTypeBase?: string;
+  readonly problemTypeBase?: string | undefined;
   /**
    * The `Retry-After` of an in-progress 409, in seconds (an integer >= 1):
    * how soon the client should ask again for the first request's response. It
@@ -92,7 +92,7 @@ export interface HttpIdempotencyOptions
    * and is never more than that time left (rounded up to a whole second).
    * Default: 1.
    */
-  readonly inProgressRetryAfterSeconds?: number;
+  readonly inProgressRetryAfterSeconds?: number | undefined;
   /**
    * Which `Idempotency-Key` values are keys. `'lenient'` reads a
    * structured-field string (`"abc123"`, as the IETF draft and
@@ -101,7 +101,7 @@ export interface HttpIdempotencyOptions
    * after a string (`"abc123";p=1`) are ignored in both. See
    * `IdempotencyKeyFormat`. Default: `'lenient'`.
    */
-  readonly keyFormat?: IdempotencyKeyFormat;
+  readonly keyFormat?: IdempotencyKeyFormat | undefined;
 }
 
 /** The defaults of {@link httpIdempotency} beyond those of the guard. */

@@ -25,9 +25,9 @@ export function newIdempotencyKey(): string {
 /** Options for {@link idempotencyKey}. */
 export interface IdempotencyKeyOptions {
   /** Makes a key for a logical operation. Default: {@link newIdempotencyKey}. */
-  readonly generate?: () => string;
+  readonly generate?: (() => string) | undefined;
   /** The clock of the contexts this policy creates when called with `execute`. Default: systemClock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /**

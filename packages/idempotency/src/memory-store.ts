@@ -10,12 +10,12 @@ export interface MemoryStoreOptions {
    * in progress, the least recently used one. Keep it well above the number of
    * requests in flight at once. Default: 10,000.
    */
-  readonly maxEntries?: number;
+  readonly maxEntries?: number | undefined;
   /**
    * The clock retention and TTLs are measured on. Leases are not: the guard
    * judges them by renewals, on its own clock. Default: systemClock.
    */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The default of {@link MemoryStoreOptions.maxEntries}. */

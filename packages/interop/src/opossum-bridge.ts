@@ -27,9 +27,9 @@ export interface OpossumBreaker<A extends unknown[] = unknown[], R = unknown> {
 
 /** What opossum keeps on `breaker.options` (not in its published types). */
 interface OpossumRuntimeOptions {
-  readonly timeout?: number | false;
-  readonly resetTimeout?: number;
-  readonly abortController?: AbortController;
+  readonly timeout?: number | false | undefined;
+  readonly resetTimeout?: number | undefined;
+  readonly abortController?: AbortController | undefined;
 }
 
 interface Refusal {

@@ -43,11 +43,11 @@ export interface OpossumOptions {
   /** Calls the window must hold before the breaker may open. Default: 0. */
   readonly volumeThreshold?: number | undefined;
   /** Returns true for an error that must not count as a failure (opossum then counts a success). */
-  errorFilter?(error: unknown, ...args: unknown[]): boolean;
+  readonly errorFilter?: ((error: unknown, ...args: unknown[]) => boolean) | undefined;
   readonly cache?: boolean | undefined;
   readonly cacheTTL?: number | undefined;
   readonly cacheSize?: number | undefined;
-  cacheGetKey?(...args: unknown[]): string;
+  readonly cacheGetKey?: ((...args: unknown[]) => string) | undefined;
   readonly cacheTransport?: object | undefined;
   readonly coalesce?: boolean | undefined;
   readonly coalesceTTL?: number | undefined;

@@ -5,13 +5,13 @@ import { OptionsChecker } from '@bulwark/core';
 /** Options for {@link opossumRate}, named and defaulted as opossum names and defaults them. */
 export interface OpossumRateOptions {
   /** Opens when `failures / calls × 100` is strictly above this, judged after a failure. Default: 50. */
-  readonly errorThresholdPercentage?: number;
+  readonly errorThresholdPercentage?: number | undefined;
   /** Calls the window must hold before the rate is judged. Default: 0. */
-  readonly volumeThreshold?: number;
+  readonly volumeThreshold?: number | undefined;
   /** The window's length, in milliseconds. Default: 10,000. */
-  readonly rollingCountTimeout?: number;
+  readonly rollingCountTimeout?: number | undefined;
   /** The buckets the window is divided into. Default: 10. */
-  readonly rollingCountBuckets?: number;
+  readonly rollingCountBuckets?: number | undefined;
 }
 
 /** opossum's defaults for the options of {@link opossumRate}. */

@@ -37,7 +37,7 @@ export type OpossumPolicyArgs = [fn: Operation<unknown>, ctx: ExecutionContext];
 /** Options for {@link opossumPolicy} beyond opossum's own. */
 export interface OpossumPolicyOptions {
   /** The clock deadlines and open durations are measured on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The action of every `opossumPolicy()` breaker: run the policy's function in its context. */
@@ -131,7 +131,7 @@ export function opossumPolicy(
 /** Options for {@link fromOpossum}. */
 export interface FromOpossumOptions {
   /** The clock deadlines and open durations are measured on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** What {@link fromOpossum} returns: `breaker.fire` with bulwark semantics. */

@@ -30,10 +30,10 @@ export interface PRetryOptions {
   readonly maxRetryTime?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly unref?: boolean | undefined;
-  onFailedAttempt?(context: PRetryContext): void | Promise<void>;
-  shouldRetry?(context: PRetryContext): boolean | Promise<boolean>;
-  // biome-ignore lint/suspicious/noConfusingVoidType: p-retry's own signature, so that its options are assignable
-  shouldConsumeRetry?(context: PRetryContext): boolean | void | Promise<boolean | void>;
+  readonly onFailedAttempt?: ((context: PRetryContext) => void | Promise<void>) | undefined;
+  readonly shouldRetry?: ((context: PRetryContext) => boolean | Promise<boolean>) | undefined;
+  readonly shouldConsumeRetry?: // biome-ignore lint/suspicious/noConfusingVoidType: p-retry's own signature, so that its options are assignable
+  ((context: PRetryContext) => boolean | void | Promise<boolean | void>) | undefined;
 }
 
 /** p-retry 9's defaults. */

@@ -51,7 +51,7 @@ function markNotRetryable(abort: InstanceType<PRetryModule['AbortError']>): void
 /** Options for {@link pRetryPolicy} beyond p-retry's own. */
 export interface PRetryPolicyOptions {
   /** The clock for contexts this policy creates itself. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** A policy that runs the call through p-retry. See {@link pRetryPolicy}. */

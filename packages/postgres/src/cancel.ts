@@ -19,7 +19,7 @@ export interface BackendKey {
 /** Options for {@link sendCancelRequest}. */
 export interface CancelRequestOptions {
   /** The clock `timeoutMs` is measured on. Default: systemClock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /**

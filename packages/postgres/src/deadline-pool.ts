@@ -19,11 +19,11 @@ export interface PgPooledClient {
 
 /** What `pg` keeps on a connected client (not in its type declarations). */
 interface BackendInfo {
-  readonly processID?: number | null;
-  readonly secretKey?: number | null;
-  readonly connectionParameters?: { readonly host?: string; readonly port?: number };
-  readonly host?: string;
-  readonly port?: number;
+  readonly processID?: number | null | undefined;
+  readonly secretKey?: number | null | undefined;
+  readonly connectionParameters?: { readonly host?: string; readonly port?: number } | undefined;
+  readonly host?: string | undefined;
+  readonly port?: number | undefined;
 }
 
 /** The part of a `pg` Pool this wrapper uses. */
@@ -35,7 +35,7 @@ export interface PgPool {
 /** Options for {@link withQueryPolicy}. */
 export interface QueryPolicyOptions {
   /** The operation name reported for each query. Default: `"pg.query"`. */
-  readonly operation?: string;
+  readonly operation?: string | undefined;
   /**
    * How long, in milliseconds on the call's clock (`ctx.clock`), a query may
    * go on after its call was aborted: the cancel's side connection must deliver
@@ -45,7 +45,7 @@ export interface QueryPolicyOptions {
    * an unreachable server cannot keep the pool's clients checked out.
    * Default: 1,000.
    */
-  readonly cancelTimeoutMs?: number;
+  readonly cancelTimeoutMs?: number | undefined;
 }
 
 /** The options of one query call: `db.query(text, values, { signal })`. */

@@ -24,7 +24,7 @@ export interface PostgresStoreOptions {
    * The table, optionally schema-qualified (`"app.idempotency"`). Letters,
    * digits and underscores only. Default: `"bulwark_idempotency"`.
    */
-  readonly table?: string;
+  readonly table?: string | undefined;
 }
 
 /** The default of {@link PostgresStoreOptions.table}. */

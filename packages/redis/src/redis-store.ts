@@ -27,7 +27,7 @@ export interface RedisScriptClient {
 /** Options for {@link redisIdempotencyStore}. */
 export interface RedisStoreOptions {
   /** Prepended to every idempotency key to make the Redis key. Default: `"bulwark:idempotency:"`. */
-  readonly prefix?: string;
+  readonly prefix?: string | undefined;
 }
 
 /** The default of {@link RedisStoreOptions.prefix}. */

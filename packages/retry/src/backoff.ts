@@ -1,6 +1,9 @@
 import type { Random } from '@bulwark/clock';
 import { type Backoff, CallbackError, OptionsChecker } from '@bulwark/core';
 
+/** `T` with every property present and none undefined: options after defaults are applied. */
+type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
 /** The jitter kinds of {@link exponential}, as defined in AWS's "Exponential Backoff and Jitter". */
 export type Jitter = 'full' | 'equal' | 'decorrelated' | 'none';
 
@@ -10,17 +13,17 @@ export const JITTER_KINDS: readonly Jitter[] = Object.freeze(['full', 'equal', '
 /** Options for {@link exponential}. */
 export interface ExponentialOptions {
   /** The base delay before the first retry, in milliseconds. Default: 100. */
-  readonly initialMs?: number;
+  readonly initialMs?: number | undefined;
   /** The cap on any delay, in milliseconds. Default: 10,000. */
-  readonly maxMs?: number;
+  readonly maxMs?: number | undefined;
   /** The growth factor per retry (>= 1). Default: 2. Decorrelated jitter grows by 3, as AWS defines it. */
-  readonly factor?: number;
+  readonly factor?: number | undefined;
   /** How randomness spreads the delays. Default: `'full'`. */
-  readonly jitter?: Jitter;
+  readonly jitter?: Jitter | undefined;
 }
 
 /** The defaults of {@link exponential}. */
-export const EXPONENTIAL_DEFAULTS: Readonly<Required<ExponentialOptions>> = Object.freeze({
+export const EXPONENTIAL_DEFAULTS: Resolved<ExponentialOptions> = Object.freeze({
   initialMs: 100,
   maxMs: 10_000,
   factor: 2,

@@ -1,20 +1,23 @@
 import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker } from '@bulwark/core';
 
+/** `T` with every property present and none undefined: options after defaults are applied. */
+type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
 /** Options for {@link retryBudget}. */
 export interface RetryBudgetOptions {
   /** Retries allowed per request in the window, from 0 to 1000. Default: 0.2 (retries add at most 20% load). */
-  readonly ratio?: number;
+  readonly ratio?: number | undefined;
   /** Retries allowed per second regardless of traffic, so that a quiet client can still retry. Default: 10. */
-  readonly minRetriesPerSecond?: number;
+  readonly minRetriesPerSecond?: number | undefined;
   /** The sliding window requests and retries are counted over, in milliseconds. Default: 10,000. */
-  readonly windowMs?: number;
+  readonly windowMs?: number | undefined;
   /** The clock the window slides on. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link retryBudget}. */
-export const RETRY_BUDGET_DEFAULTS: Readonly<Required<Omit<RetryBudgetOptions, 'clock'>>> = Object.freeze({
+export const RETRY_BUDGET_DEFAULTS: Resolved<Omit<RetryBudgetOptions, 'clock'>> = Object.freeze({
   ratio: 0.2,
   minRetriesPerSecond: 10,
   windowMs: 10_000,

@@ -47,17 +47,17 @@ export type RetryDecision =
 /** Options for {@link retry}. */
 export interface RetryOptions {
   /** Attempts in all, counting the first call: an integer >= 1. Default: 3. */
-  readonly maxAttempts?: number;
+  readonly maxAttempts?: number | undefined;
   /** The delay schedule. Default: `exponential()` (full jitter, 100 ms initial, 10 s cap). */
-  readonly backoff?: Backoff;
+  readonly backoff?: Backoff | undefined;
   /** Which outcomes to retry. Default: errors {@link isRetryableError} accepts; results are not retried. */
-  readonly retryOn?: RetryOn;
+  readonly retryOn?: RetryOn | undefined;
   /** A budget shared with other policies. Default: none (only `maxAttempts` bounds retries). */
-  readonly budget?: RetryBudget;
+  readonly budget?: RetryBudget | undefined;
   /** The clock to sleep on and for contexts this policy creates. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
   /** The random source for jitter. Default: `Math.random`. */
-  readonly random?: Random;
+  readonly random?: Random | undefined;
   /**
    * The least time, in milliseconds, an attempt needs. An attempt that would
    * start with less than this left before the deadline is not made: a retry is
@@ -65,7 +65,7 @@ export interface RetryOptions {
    * and the call rejects with `DeadlineExceededError` (`source: 'deadline'`).
    * Default: 0.
    */
-  readonly minAttemptMs?: number;
+  readonly minAttemptMs?: number | undefined;
 }
 
 /** The defaults of {@link retry}. */

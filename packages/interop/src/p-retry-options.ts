@@ -32,9 +32,12 @@ export interface PRetryOptions {
   readonly unref?: boolean | undefined;
   readonly onFailedAttempt?: ((context: PRetryContext) => void | Promise<void>) | undefined;
   readonly shouldRetry?: ((context: PRetryContext) => boolean | Promise<boolean>) | undefined;
-  readonly shouldConsumeRetry?: // biome-ignore lint/suspicious/noConfusingVoidType: p-retry's own signature, so that its options are assignable
-  ((context: PRetryContext) => boolean | void | Promise<boolean | void>) | undefined;
+  readonly shouldConsumeRetry?: PRetryShouldConsumeRetry | undefined;
 }
+
+/** p-retry's `shouldConsumeRetry` option. */
+// biome-ignore lint/suspicious/noConfusingVoidType: p-retry's own signature, so that its options are assignable
+type PRetryShouldConsumeRetry = (context: PRetryContext) => boolean | void | Promise<boolean | void>;
 
 /** p-retry 9's defaults. */
 export const P_RETRY_DEFAULTS = Object.freeze({

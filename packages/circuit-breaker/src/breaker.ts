@@ -211,31 +211,26 @@ class Permit implements CircuitPermit {
   success(durationMs?: number, value?: unknown): void {
     if (this.done) return;
     this.done = true;
-    this.breaker._report(this, false, value, durationMs);
+    this.breaker._report(
+      this.generation,
+      this.probeId,
+      this.startedAt,
+      this.source,
+      false,
+      value,
+      durationMs,
+    );
   }
   failure(error: unknown, durationMs?: number): void {
     if (this.done) return;
     this.done = true;
-    this.breaker._report(this, true, error, durationMs);
+    this.breaker._report(this.generation, this.probeId, this.startedAt, this.source, true, error, durationMs);
   }
   ignore(): void {
     if (this.done) return;
     this.done = true;
-    this.breaker._settle(this, IGNORED, 0);
+    this.breaker._settle(this.generation, this.probeId, IGNORED, 0);
   }
-}
-
-/** Runs `fn` under `permit` and reports through it: the policy's one path. */
-async function runUnder<T>(permit: Permit, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-  let value: T;
-  try {
-    value = await fn(ctx);
-  } catch (error) {
-    permit.failure(error);
-    throw error;
-  }
-  permit.success(undefined, value);
-  return value;
 }
 
 const DEFAULT_TRIPS: readonly Trip[] = Object.freeze([
@@ -371,10 +366,17 @@ export class CircuitBreakerPolicy extends BasePolicy {
    * caller's `signal` so that a failure after it aborted counts neither way.
    */
   tryAcquire(options?: CircuitAcquireOptions): CircuitPermit | undefined {
-    return this.#acquire(options);
+    const probeId = this.#admit();
+    if (probeId < 0) return undefined;
+    return new Permit(this, this.#generation, probeId, this.#timed ? this.clock.now() : 0, options);
   }
 
-  #acquire(source: SignalSource | undefined): Permit | undefined {
+  /**
+   * Admits a call in the current generation: the probe id (half-open), 0 for
+   * a call while closed, or -1 when refused. Both `tryAcquire()` and `run()`
+   * admit through here.
+   */
+  #admit(): number {
     const state = this.#state;
     let probeId = 0;
     if (state.kind !== 'closed') {
@@ -389,7 +391,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       if (probeId === 0) return this.#refuse();
     }
     this.#admitted++;
-    return new Permit(this, this.#generation, probeId, this.#timed ? this.clock.now() : 0, source);
+    return probeId;
   }
 
   /**
@@ -410,11 +412,52 @@ export class CircuitBreakerPolicy extends BasePolicy {
     return new BrokenCircuitError(state.kind, retryAfterMs, this.name);
   }
 
-  /** Acquires a permit, runs `fn`, and reports through the permit. */
+  /**
+   * Acquires a permit, runs `fn`, and reports through the permit: the same
+   * admission and the same judgment as `tryAcquire()`. The permit is held as
+   * its fields (generation, probe, start, the context's signal) rather than as
+   * an object, and a closed breaker's success handler is made once per
+   * generation, so the happy path allocates one closure and one promise.
+   */
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    const permit = this.#acquire(ctx);
-    if (permit === undefined) return Promise.reject(this.refusal());
-    return runUnder(permit, fn, ctx);
+    const probeId = this.#admit();
+    if (probeId < 0) return Promise.reject(this.refusal());
+    const generation = this.#generation;
+    const startedAt = this.#timed ? this.clock.now() : 0;
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      this._report(generation, probeId, startedAt, ctx, true, error, undefined);
+      return Promise.reject(error);
+    }
+    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
+    const onValue =
+      probeId === 0 && !this.#timed
+        ? (this.#successFor(generation) as (value: T) => T)
+        : (value: T): T => {
+            this._report(generation, probeId, startedAt, ctx, false, value, undefined);
+            return value;
+          };
+    return promise.then(onValue, (error: unknown): never => {
+      this._report(generation, probeId, startedAt, ctx, true, error, undefined);
+      throw error;
+    });
+  }
+
+  #success: ((value: unknown) => unknown) | undefined;
+  #successGeneration = -1;
+
+  /** The success report of an untimed closed call admitted in `generation`, made once per generation. */
+  #successFor(generation: number): (value: unknown) => unknown {
+    if (this.#successGeneration !== generation || this.#success === undefined) {
+      this.#successGeneration = generation;
+      this.#success = (value) => {
+        this._report(generation, 0, 0, undefined, false, value, undefined);
+        return value;
+      };
+    }
+    return this.#success;
   }
 
   /**
@@ -498,25 +541,36 @@ export class CircuitBreakerPolicy extends BasePolicy {
     return this.#admitted - this.#successes - this.#failures - this.#ignored;
   }
 
-  #refuse(): undefined {
+  #refuse(): -1 {
     this.#refused++;
     refusalsCounter.add(1, this.#attrs.refused[this.#state.kind]);
-    return undefined;
+    return -1;
   }
 
-  /** @internal A permit's first report: judged here, for permits and the policy alike. */
-  _report(permit: Permit, failed: boolean, result: unknown, durationMs: number | undefined): void {
+  /**
+   * @internal A permit's first report: the one place an outcome is judged,
+   * for permits and the policy alike.
+   */
+  _report(
+    generation: number,
+    probeId: number,
+    startedAt: number,
+    source: SignalSource | undefined,
+    failed: boolean,
+    result: unknown,
+    durationMs: number | undefined,
+  ): void {
     let verdict: Verdict;
     if (failed) {
       // The caller's own abort says nothing about the dependency. Our deadline firing does.
-      const signal = permit.source?.signal;
+      const signal = source?.signal;
       if (signal?.aborted && !isBulwarkError(signal.reason, 'ERR_DEADLINE_EXCEEDED')) verdict = IGNORED;
       else verdict = this.#failureOn === undefined ? FAILURE : this.#judge({ ok: false, error: result });
     } else {
       verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value: result });
     }
-    const duration = durationMs ?? (this.#timed ? this.clock.now() - permit.startedAt : 0);
-    this._settle(permit, verdict, duration);
+    const duration = durationMs ?? (this.#timed ? this.clock.now() - startedAt : 0);
+    this._settle(generation, probeId, verdict, duration);
   }
 
   #judge(outcome: CallOutcome): Verdict {
@@ -529,17 +583,17 @@ export class CircuitBreakerPolicy extends BasePolicy {
   }
 
   /** @internal Records a settled call. */
-  _settle(permit: Permit, verdict: Verdict, durationMs: number): void {
+  _settle(generation: number, probeId: number, verdict: Verdict, durationMs: number): void {
     callsCounter.add(1, this.#attrs.outcome[verdict]);
     if (verdict === SUCCESS) this.#successes++;
     else if (verdict === FAILURE) this.#failures++;
     else this.#ignored++;
-    if (permit.generation !== this.#generation) return; // admitted before a transition: it changes nothing
+    if (generation !== this.#generation) return; // admitted before a transition: it changes nothing
     const state = this.#state;
-    if (permit.probeId !== 0) {
+    if (probeId !== 0) {
       // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
       const half = state as HalfOpenState;
-      if (!half.probes.delete(permit.probeId) || verdict === IGNORED) return;
+      if (!half.probes.delete(probeId) || verdict === IGNORED) return;
       if (verdict === FAILURE) this.#open('probe-failure');
       else if (++half.successes >= this.successThreshold) this.#close('probe-success');
       return;

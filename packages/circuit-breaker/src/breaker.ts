@@ -3,6 +3,7 @@ import {
   type Backoff,
   BasePolicy,
   CallbackError,
+  checkedDelayMs,
   type Disposable,
   disposable,
   EventHub,
@@ -11,6 +12,7 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  type Outcome,
 } from '@bulwark/core';
 import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
 import { adoptedOpenMs, checkSnapshot, snapshotOf } from './persistence.ts';
@@ -37,10 +39,11 @@ import {
 } from './telemetry.ts';
 import { consecutive, type Trip } from './trips.ts';
 
-/** What a call produced, as `failureOn` sees it. */
-export type CallOutcome =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: unknown };
+/**
+ * What a call produced, as `failureOn` sees it: core's one `Outcome`.
+ * @deprecated Use `Outcome` from @bulwark/core; this alias remains for existing imports.
+ */
+export type CallOutcome = Outcome;
 
 /** Half-open tuning. */
 export interface HalfOpenOptions {
@@ -623,10 +626,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     const openMs = this.openMs;
     if (typeof openMs === 'number') return openMs;
     try {
-      const ms = openMs.delayMs(trip, this.#lastOpenMs, this.#random);
-      if (!(ms >= 0) || ms === Number.POSITIVE_INFINITY)
-        throw new RangeError(`the openMs backoff returned ${ms}`);
-      return ms;
+      return checkedDelayMs(openMs, trip, this.#lastOpenMs, this.#random, 'the openMs backoff');
     } catch (error) {
       this.#reportError(new CallbackError('openMs backoff', error));
       return this.#lastOpenMs > 0 ? this.#lastOpenMs : CIRCUIT_BREAKER_DEFAULTS.openMs;

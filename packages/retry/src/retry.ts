@@ -12,6 +12,7 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  type Outcome,
   remainingMs,
   withAttempt,
 } from '@bulwark/core';
@@ -20,10 +21,8 @@ import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';
 import { attemptsCounter, giveupsCounter, telemetry } from './telemetry.ts';
 
-/** What an attempt produced: a value or an error. */
-export type Outcome<T = unknown> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown };
+/** What an attempt produced: a value or an error (core's one `Outcome`). */
+export type { Outcome };
 
 /** What `retryOn` may return: retry or not, and optionally the delay to use instead of the backoff's. */
 export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs?: number | undefined };

@@ -22,6 +22,7 @@ import {
   InvalidOptionsError,
   isRefusal,
   OptionsChecker,
+  type Outcome,
   remainingMs,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
@@ -33,7 +34,6 @@ import {
 } from '@bulwark/idempotency';
 import {
   isRetryableError,
-  type Outcome,
   RetryBudget,
   type RetryBudgetOptions,
   RetryPolicy,

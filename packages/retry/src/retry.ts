@@ -21,9 +21,6 @@ import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';
 import { attemptsCounter, giveupsCounter, telemetry } from './telemetry.ts';
 
-/** What an attempt produced: a value or an error (core's one `Outcome`). */
-export type { Outcome };
-
 /** What `retryOn` may return: retry or not, and optionally the delay to use instead of the backoff's. */
 export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs?: number | undefined };
 

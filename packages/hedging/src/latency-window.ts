@@ -1,0 +1,81 @@
+/**
+ * The recent latencies of one hedging policy, in a fixed ring, and the
+ * percentile of the fresh ones. Private to @bulwark/hedging.
+ *
+ * Recording is O(1). The percentile is recomputed (copy the fresh samples, sort
+ * them) only every `capacity / 8` records or every `ttlMs / 10` milliseconds,
+ * whichever comes first, so its cost per call is a small constant and the
+ * delay lags the distribution by at most that much.
+ */
+export class LatencyWindow {
+  readonly capacity: number;
+  readonly ttlMs: number;
+  readonly percentile: number;
+  readonly minSamples: number;
+  readonly #values: Float64Array;
+  readonly #times: Float64Array;
+  readonly #scratch: Float64Array;
+  readonly #refreshEvery: number;
+  readonly #refreshMs: number;
+  #next = 0;
+  #count = 0;
+  #sinceRefresh = 0;
+  #computedAt = Number.NEGATIVE_INFINITY;
+  #current: number | undefined;
+  #fresh = 0;
+
+  constructor(capacity: number, ttlMs: number, percentile: number, minSamples: number) {
+    this.capacity = capacity;
+    this.ttlMs = ttlMs;
+    this.percentile = percentile;
+    this.minSamples = minSamples;
+    this.#values = new Float64Array(capacity);
+    this.#times = new Float64Array(capacity);
+    this.#scratch = new Float64Array(capacity);
+    this.#refreshEvery = Math.max(1, Math.floor(capacity / 8));
+    this.#refreshMs = ttlMs / 10;
+  }
+
+  /** Adds one latency sample (milliseconds) taken at `now`. */
+  record(ms: number, now: number): void {
+    const at = this.#next;
+    this.#values[at] = ms;
+    this.#times[at] = now;
+    this.#next = at + 1 === this.capacity ? 0 : at + 1;
+    if (this.#count < this.capacity) this.#count++;
+    if (++this.#sinceRefresh >= this.#refreshEvery) this.#compute(now);
+  }
+
+  /**
+   * The percentile of the samples no older than `ttlMs`, or undefined while
+   * fewer than `minSamples` are fresh.
+   */
+  value(now: number): number | undefined {
+    if (now - this.#computedAt >= this.#refreshMs) this.#compute(now);
+    return this.#current;
+  }
+
+  /** How many samples the last computation used. */
+  get freshSamples(): number {
+    return this.#fresh;
+  }
+
+  #compute(now: number): void {
+    this.#sinceRefresh = 0;
+    this.#computedAt = now;
+    const oldest = now - this.ttlMs;
+    const scratch = this.#scratch;
+    let n = 0;
+    for (let i = 0; i < this.#count; i++) {
+      if (this.#times[i]! >= oldest) scratch[n++] = this.#values[i]!;
+    }
+    this.#fresh = n;
+    if (n < this.minSamples || n === 0) {
+      this.#current = undefined;
+      return;
+    }
+    const sorted = scratch.subarray(0, n).sort();
+    // Nearest rank: the smallest sample with at least `percentile` of them at or below it.
+    this.#current = sorted[Math.max(0, Math.ceil(this.percentile * n) - 1)]!;
+  }
+}

@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
-import { sleep, VirtualClock } from '@bulwark/clock';
+import { injectLatency } from '@bulwark/chaos';
+import { seededRandom, sleep, VirtualClock } from '@bulwark/clock';
 import {
   CallbackError,
   DeadlineExceededError,
@@ -434,6 +435,31 @@ describe('hedging(): adaptive delay', () => {
 });
 
 describe('hedging(): options and composition', () => {
+  it('cuts injected tail latency: with 20% of attempts delayed 1 s, every call answers within delay + 10 ms', async () => {
+    const clock = new VirtualClock();
+    const slow = injectLatency({ rate: 0.2, latencyMs: 1000, clock, random: seededRandom(5) });
+    const policy = pipeline(
+      hedging({ clock, delayMs: 50, maxHedgedAttempts: 2, budget: ample(clock) }),
+      slow,
+    );
+    const latencies = new Map<number, number>();
+    for (let i = 0; i < 200; i++) {
+      const start = clock.now();
+      const r = await settle(
+        clock,
+        policy.execute((ctx) => sleep(10, { clock, signal: ctx.signal }).then(() => 'ok')),
+      );
+      expect(r.value).toBe('ok');
+      latencies.set(r.at - start, (latencies.get(r.at - start) ?? 0) + 1);
+    }
+    // 10 ms: the first attempt was not delayed; 60: it was and the first hedge
+    // won; 110: two in a row; 1010: all three (P = 0.8%), the first attempt wins.
+    expect([...latencies.keys()].every((ms) => [10, 60, 110, 1010].includes(ms))).toBe(true);
+    expect(latencies.get(10)).toBeGreaterThan(140);
+    expect(latencies.get(60)).toBeGreaterThan(20);
+    expect(latencies.get(1010) ?? 0).toBeLessThanOrEqual(5);
+  });
+
   it('lists every invalid option with its value', () => {
     let error: unknown;
     try {

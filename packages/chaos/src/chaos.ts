@@ -166,7 +166,7 @@ export interface InjectFaultOptions extends ChaosOptions {
    * one (a fresh error per call keeps stack traces apart). Default: a new
    * {@link InjectedFaultError}.
    */
-  readonly error?: unknown;
+  readonly error?: ((ctx: ExecutionContext) => unknown) | Error | object | string;
 }
 
 /** Throws an error instead of making the call. See {@link injectFault}. */

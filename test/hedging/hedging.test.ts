@@ -359,6 +359,31 @@ describe('hedging(): adaptive delay', () => {
     expect(policy2.delayMs()).toBe(90);
   });
 
+  it('picks the nearest-rank percentile of arbitrary latencies (seeded, several percentiles)', async () => {
+    for (const [seed, percentile] of [
+      [1, 0.5],
+      [2, 0.73],
+      [3, 0.9],
+      [4, 0.99],
+    ] as const) {
+      const clock = new VirtualClock();
+      const draw = seededRandom(seed);
+      const values = Array.from({ length: 200 }, () => Math.floor(draw() * 500) + 1);
+      const policy = hedging({
+        clock,
+        delay: 'adaptive',
+        delayMs: 5000,
+        percentile,
+        sampleSize: 200, // recomputed every 25 samples: at the 200th
+        sampleTtlMs: 1e9,
+        budget: ample(clock),
+      });
+      await feed(clock, policy, values);
+      const sorted = [...values].sort((a, b) => a - b);
+      expect(policy.delayMs()).toBe(sorted[Math.ceil(percentile * 200) - 1]);
+    }
+  });
+
   it('follows the distribution as it moves, forgetting samples past the ring and the TTL', async () => {
     const clock = new VirtualClock();
     const policy = hedging({

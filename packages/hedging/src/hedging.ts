@@ -258,12 +258,13 @@ export class HedgingPolicy extends BasePolicy {
    * The delay before the next hedge, in milliseconds. Fixed: `delayMs`.
    * Adaptive: the `percentile` of the latencies of recent first attempts,
    * clamped to [`minDelayMs`, `maxDelayMs`], or `delayMs` while fewer than
-   * `minSamples` are fresh.
+   * `minSamples` are fresh. `now` is the policy clock's reading, when the
+   * caller has one.
    */
-  delayMs(): number {
+  delayMs(now?: number): number {
     const window = this.#window;
     if (window === undefined) return this.#fixedMs;
-    const p = window.value(this.clock.now());
+    const p = window.value(now ?? this.clock.now());
     if (p === undefined) return this.#fixedMs;
     return Math.min(this.#maxDelayMs, Math.max(this.#minDelayMs, p));
   }
@@ -273,8 +274,8 @@ export class HedgingPolicy extends BasePolicy {
    * The policy calls it itself; a caller that races attempts without the
    * policy can feed it too. Does nothing with a fixed delay.
    */
-  recordLatency(ms: number): void {
-    this.#window?.record(ms, this.clock.now());
+  recordLatency(ms: number, now?: number): void {
+    this.#window?.record(ms, now ?? this.clock.now());
   }
 
   /**
@@ -311,6 +312,11 @@ export class HedgingPolicy extends BasePolicy {
   /** @internal */
   get _adaptive(): boolean {
     return this.#window !== undefined;
+  }
+
+  /** @internal */
+  get _hasHedgeOn(): boolean {
+    return this.#hedgeOn !== undefined;
   }
 
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
@@ -359,14 +365,16 @@ class HedgedCall<T> {
   }
 
   start(): void {
-    this.#firstAt = this.#ctx.clock.now();
-    this.#arm();
-    this.#launch(this.#ctx.attempt);
+    // One clock reading serves the timer and the first attempt's start.
+    const now = this.#ctx.clock.now();
+    this.#firstAt = now;
+    this.#arm(now);
+    this.#launch(this.#ctx.attempt, now);
   }
 
-  #arm(): void {
+  #arm(now: number): void {
     const clock = this.#ctx.clock;
-    this.#timer = deadlineTimers(clock).schedule(clock.now() + this.#policy.delayMs(), () => this.#onDelay());
+    this.#timer = deadlineTimers(clock).schedule(now + this.#policy.delayMs(now), () => this.#onDelay());
   }
 
   #disarm(): void {
@@ -374,19 +382,19 @@ class HedgedCall<T> {
     this.#timer = undefined;
   }
 
-  #launch(attempt: number): void {
+  #launch(attempt: number, now: number): void {
     const ctx = this.#ctx;
     const scope = new ScopedContext(ctx, ctx.deadline);
     // The first attempt keeps the context's attempt number; hedge k gets that number + k.
     const attemptCtx = attempt === ctx.attempt ? scope : withAttempt(scope, attempt);
-    const entry: Attempt = { index: this.#started, scope, ctx: attemptCtx, startedAt: ctx.clock.now() };
+    const entry: Attempt = { index: this.#started, scope, ctx: attemptCtx, startedAt: now };
     this.#started++;
     this.#live.push(entry);
     let result: T | PromiseLike<T>;
     try {
       result = this.#fn(attemptCtx);
     } catch (error) {
-      this.#done(entry, { ok: false, error });
+      this.#failed(entry, error);
       return;
     }
     if (
@@ -395,20 +403,48 @@ class HedgedCall<T> {
       typeof (result as PromiseLike<T>).then === 'function'
     ) {
       (result as PromiseLike<T>).then(
-        (value) => this.#done(entry, { ok: true, value }),
-        (error: unknown) => this.#done(entry, { ok: false, error }),
+        (value) => this.#succeeded(entry, value),
+        (error: unknown) => this.#failed(entry, error),
       );
     } else {
-      this.#done(entry, { ok: true, value: result as T });
+      this.#succeeded(entry, result as T);
     }
   }
 
-  #done(entry: Attempt, outcome: Outcome<T>): void {
+  /** Takes a finished attempt off the live list; false when the call had already settled. */
+  #finish(entry: Attempt): boolean {
     const live = this.#live;
-    const at = live.indexOf(entry);
-    if (at >= 0) live.splice(at, 1);
+    if (live.length === 1 && live[0] === entry) live.pop();
+    else {
+      const at = live.indexOf(entry);
+      if (at >= 0) live.splice(at, 1);
+    }
     entry.scope.release();
-    if (this.#settled) return;
+    return !this.#settled;
+  }
+
+  #succeeded(entry: Attempt, value: T): void {
+    if (!this.#finish(entry)) return;
+    // With the default classifier every result wins: no outcome to build.
+    if (this.#policy._hasHedgeOn) this.#judge(entry, { ok: true, value });
+    else this.#win(entry, value);
+  }
+
+  #failed(entry: Attempt, error: unknown): void {
+    if (this.#finish(entry)) this.#judge(entry, { ok: false, error });
+  }
+
+  #win(entry: Attempt, value: T): void {
+    const policy = this.#policy;
+    if (entry.index === 0 && policy._adaptive) {
+      const now = this.#ctx.clock.now();
+      policy.recordLatency(now - entry.startedAt, now);
+    }
+    this.#settle({ ok: true, value }, entry);
+  }
+
+  #judge(entry: Attempt, outcome: Outcome<T>): void {
+    const live = this.#live;
     const policy = this.#policy;
     const ctx = this.#ctx;
     if (!outcome.ok && ctx.signal.aborted) {
@@ -424,9 +460,8 @@ class HedgedCall<T> {
       return;
     }
     if (!handled) {
-      if (outcome.ok && entry.index === 0 && policy._adaptive)
-        policy.recordLatency(ctx.clock.now() - entry.startedAt);
-      this.#settle(outcome, entry);
+      if (outcome.ok) this.#win(entry, outcome.value);
+      else this.#settle(outcome, entry);
       return;
     }
     // A failure worth hedging past: start the next attempt now rather than
@@ -469,12 +504,13 @@ class HedgedCall<T> {
     }
     this.#disarm();
     hedgesCounter.add(1, ATTR[trigger]);
-    const elapsedMs = ctx.clock.now() - this.#firstAt;
+    const now = ctx.clock.now();
+    const elapsedMs = now - this.#firstAt;
     telemetry.spanEvent('bulwark.hedge', () => ({ attempt, trigger, elapsed_ms: elapsedMs }));
     if (policy._onHedge.listening)
       policy._onHedge.emit({ attempt, trigger, elapsedMs, name: policy.name, operation: ctx.operation });
-    if (this.#started < policy.maxHedgedAttempts) this.#arm();
-    this.#launch(attempt);
+    if (this.#started < policy.maxHedgedAttempts) this.#arm(now);
+    this.#launch(attempt, now);
     return true;
   }
 
@@ -489,7 +525,8 @@ class HedgedCall<T> {
           // A first attempt beaten by a hedge ran at least this long: a
           // lower bound that still ranks above the delay, so the percentile
           // is not dragged down by the hedges it triggered.
-          this.#policy.recordLatency(this.#ctx.clock.now() - entry.startedAt);
+          const now = this.#ctx.clock.now();
+          this.#policy.recordLatency(now - entry.startedAt, now);
         }
         entry.scope.abort(lost);
       }

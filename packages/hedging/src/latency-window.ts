@@ -2,8 +2,8 @@
  * The recent latencies of one hedging policy, in a fixed ring, and the
  * percentile of the fresh ones. Private to @bulwark/hedging.
  *
- * Recording is O(1). The percentile is recomputed (copy the fresh samples, sort
- * them) only every `capacity / 8` records or every `ttlMs / 10` milliseconds,
+ * Recording is O(1). The percentile is recomputed (copy the fresh samples,
+ * select the rank, O(n)) only every `capacity / 8` records or every `ttlMs / 10` milliseconds,
  * whichever comes first, so its cost per call is a small constant and the
  * delay lags the distribution by at most that much.
  */
@@ -74,8 +74,34 @@ export class LatencyWindow {
       this.#current = undefined;
       return;
     }
-    const sorted = scratch.subarray(0, n).sort();
-    // Nearest rank: the smallest sample with at least `percentile` of them at or below it.
-    this.#current = sorted[Math.max(0, Math.ceil(this.percentile * n) - 1)]!;
+    // Nearest rank: the smallest sample with at least `percentile` of them at
+    // or below it, found by selection in O(n) rather than a sort.
+    this.#current = select(scratch, n, Math.max(0, Math.ceil(this.percentile * n) - 1));
   }
+}
+
+/** The k-th smallest (0-based) of a[0..n), reordering a (Hoare's quickselect, middle pivot). */
+function select(a: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }

@@ -15,6 +15,8 @@ export const UMBRELLA_PACKAGES = [
   'retry',
   'circuit-breaker',
   'bulkhead',
+  'hedging',
+  'chaos',
   'idempotency',
   'failure-detector',
   'fetch',

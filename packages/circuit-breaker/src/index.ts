@@ -29,6 +29,18 @@ export {
 } from './store.ts';
 export { type BreakerCounters, breakerCounters } from './telemetry.ts';
 export {
+  ADAPTIVE_THROTTLE_DEFAULTS,
+  type AdaptiveThrottleOptions,
+  AdaptiveThrottlePolicy,
+  adaptiveThrottle,
+  type ThrottleClassifier,
+  ThrottledError,
+  type ThrottleEvent,
+  type ThrottleOutcome,
+  type ThrottlePermit,
+  type ThrottleVerdict,
+} from './throttle.ts';
+export {
   ConsecutiveTrip,
   consecutive,
   type FailureRateOptions,

@@ -24,6 +24,15 @@ export {
   refusalBrand,
 } from './errors.ts';
 export { type Disposable, disposable, EventHub, type Listener } from './events.ts';
+export {
+  type FallbackEvent,
+  type FallbackHandler,
+  type FallbackOn,
+  type FallbackOptions,
+  type FallbackOutcome,
+  FallbackPolicy,
+  fallback,
+} from './fallback.ts';
 export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
 export type { Outcome } from './outcome.ts';
 export {

@@ -1,0 +1,18 @@
+export {
+  CHAOS_DEFAULTS,
+  type ChaosKind,
+  type ChaosOptions,
+  ChaosPolicy,
+  type InjectEvent,
+  InjectedFaultError,
+  type InjectedOutcome,
+  type InjectFaultOptions,
+  InjectFaultPolicy,
+  type InjectLatencyOptions,
+  InjectLatencyPolicy,
+  type InjectOutcomeOptions,
+  InjectOutcomePolicy,
+  injectFault,
+  injectLatency,
+  injectOutcome,
+} from './chaos.ts';

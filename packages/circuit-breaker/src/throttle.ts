@@ -1,0 +1,340 @@
+import { type Clock, defaultRandom, type Random } from '@bulwark/clock';
+import {
+  BasePolicy,
+  BulwarkError,
+  CallbackError,
+  type Disposable,
+  EventHub,
+  type ExecutionContext,
+  isBulwarkError,
+  type Listener,
+  type Operation,
+  OptionsChecker,
+} from '@bulwark/core';
+import { telemetry } from './telemetry.ts';
+
+/** How a call's outcome counts in the throttle's window. */
+export type ThrottleVerdict = 'accepted' | 'rejected' | 'ignored';
+
+/** What a call produced: a value or an error. */
+export type ThrottleOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: unknown };
+
+/**
+ * Judges an outcome: `'accepted'` (the backend took the request),
+ * `'rejected'` (it refused or failed it: overload evidence) or `'ignored'`
+ * (no evidence either way, e.g. the caller gave up).
+ */
+export type ThrottleClassifier = (outcome: ThrottleOutcome, ctx: ExecutionContext) => ThrottleVerdict;
+
+/** Options for {@link adaptiveThrottle}. */
+export interface AdaptiveThrottleOptions {
+  /**
+   * The multiplier K: the throttle starts refusing once requests exceed K ×
+   * accepts. Lower is more aggressive. A number >= 1. Default: 2 (Google SRE's
+   * suggestion).
+   */
+  readonly k?: number | undefined;
+  /**
+   * The window requests and accepts are counted over, in milliseconds. Default:
+   * 10,000. Google SRE's book uses two minutes; a shorter window forgets a
+   * finished outage sooner (the refusal probability decays within one window).
+   */
+  readonly windowMs?: number | undefined;
+  /** Buckets the window slides in (its resolution), 1 to 1000. Default: 10. */
+  readonly buckets?: number | undefined;
+  /**
+   * The refusal probability never exceeds this, so a share of calls always
+   * reaches the backend and sees it recover. A number in [0, 1]. Default: 0.9.
+   */
+  readonly maxRejectionProbability?: number | undefined;
+  /**
+   * How an outcome counts. Default: results are accepted; the caller's abort
+   * and local refusals that never reached the backend (an open breaker's,
+   * a full bulkhead's, another throttle's) are ignored; every other error is
+   * rejected.
+   */
+  readonly classify?: ThrottleClassifier | undefined;
+  /** The clock the window slides on. Default: the system clock. */
+  readonly clock?: Clock | undefined;
+  /** The random source for refusals. Default: `Math.random`. */
+  readonly random?: Random | undefined;
+  /** A name for errors, events and telemetry. Default: none. */
+  readonly name?: string | undefined;
+}
+
+/** The defaults of {@link adaptiveThrottle}. */
+export const ADAPTIVE_THROTTLE_DEFAULTS = Object.freeze({
+  k: 2,
+  windowMs: 10_000,
+  buckets: 10,
+  maxRejectionProbability: 0.9,
+});
+
+/**
+ * A call the adaptive throttle refused locally, without sending it: the
+ * backend has been refusing recent requests. `probability` is the refusal
+ * probability at that moment. There is no `retryAfterMs`: the refusal is
+ * random, and the next call may well pass.
+ */
+export class ThrottledError extends BulwarkError<'ERR_THROTTLED'> {
+  /** The throttle's name, when it has one. */
+  readonly throttle: string | undefined;
+  /** The refusal probability when this call was refused, in [0, 1]. */
+  readonly probability: number;
+
+  constructor(probability: number, throttle?: string) {
+    const who = throttle === undefined ? 'the adaptive throttle' : `adaptive throttle "${throttle}"`;
+    super(
+      'ERR_THROTTLED',
+      `call refused by ${who}: the backend refused recent requests, so ${Math.round(probability * 1000) / 10}% of calls are shed locally`,
+    );
+    this.throttle = throttle;
+    this.probability = probability;
+  }
+}
+
+/** Payload of `onThrottle`. */
+export interface ThrottleEvent {
+  readonly probability: number;
+  readonly name: string | undefined;
+  readonly operation: string | undefined;
+}
+
+/** Permission for one call, from `tryAcquire()`: report how the backend took it, once. */
+export interface ThrottlePermit {
+  /** The backend accepted the request. */
+  accepted(): void;
+  /** The backend refused or failed it. */
+  rejected(): void;
+  /** No evidence either way (the caller gave up): it is not counted. */
+  ignore(): void;
+}
+
+const refusalsCounter = telemetry.counter('bulwark.throttle.refusals', {
+  description: 'Calls an adaptive throttle refused locally (client-side throttling)',
+  unit: '{call}',
+});
+
+const LOCAL_REFUSALS = new Set(['ERR_CIRCUIT_OPEN', 'ERR_BULKHEAD_FULL', 'ERR_THROTTLED']);
+
+function defaultClassify(outcome: ThrottleOutcome, ctx: ExecutionContext): ThrottleVerdict {
+  if (outcome.ok) return 'accepted';
+  if (ctx.signal.aborted) return 'ignored';
+  const error = outcome.error;
+  if (isBulwarkError(error) && LOCAL_REFUSALS.has(error.code)) return 'ignored';
+  return 'rejected';
+}
+
+class Permit implements ThrottlePermit {
+  #throttle: AdaptiveThrottlePolicy | undefined;
+  constructor(throttle: AdaptiveThrottlePolicy) {
+    this.#throttle = throttle;
+  }
+  accepted(): void {
+    this.#throttle?._record(true);
+    this.#throttle = undefined;
+  }
+  rejected(): void {
+    this.#throttle?._record(false);
+    this.#throttle = undefined;
+  }
+  ignore(): void {
+    this.#throttle = undefined;
+  }
+}
+
+/**
+ * Client-side adaptive throttling, as Google's SRE book ("Handling Overload")
+ * describes it and Envoy's admission control filter implements: over a sliding
+ * window, each call is refused locally with probability
+ * `max(0, (requests − K × accepts) / (requests + 1))`, capped at
+ * `maxRejectionProbability`. Requests count every call, including the ones
+ * refused locally; accepts count the ones the backend took. See
+ * {@link adaptiveThrottle}.
+ *
+ * O(1) per call, fixed memory (two counters per bucket), no timer.
+ */
+export class AdaptiveThrottlePolicy extends BasePolicy {
+  readonly k: number;
+  readonly windowMs: number;
+  readonly buckets: number;
+  readonly maxRejectionProbability: number;
+  readonly random: Random;
+  readonly name: string | undefined;
+  readonly #classify: ThrottleClassifier | undefined;
+  readonly #bucketMs: number;
+  readonly #requests: Float64Array;
+  readonly #accepts: Float64Array;
+  #head = Number.NEGATIVE_INFINITY;
+  #requestSum = 0;
+  #acceptSum = 0;
+  readonly #onThrottle = new EventHub<ThrottleEvent>('adaptiveThrottle.onThrottle');
+
+  constructor(options?: AdaptiveThrottleOptions) {
+    const o = options ?? {};
+    const check = new OptionsChecker('adaptiveThrottle()');
+    check.number('k', o.k, { min: 1 });
+    check.number('windowMs', o.windowMs, { above: 0 });
+    check.number('buckets', o.buckets, { integer: true, min: 1, max: 1000 });
+    check.number('maxRejectionProbability', o.maxRejectionProbability, { min: 0, max: 1 });
+    check.func('classify', o.classify);
+    check.func('random', o.random);
+    check.clock('clock', o.clock);
+    check.expect(o.name === undefined || typeof o.name === 'string', 'name', o.name, 'a string');
+    check.done();
+    super(o.clock);
+    this.k = o.k ?? ADAPTIVE_THROTTLE_DEFAULTS.k;
+    this.windowMs = o.windowMs ?? ADAPTIVE_THROTTLE_DEFAULTS.windowMs;
+    this.buckets = o.buckets ?? ADAPTIVE_THROTTLE_DEFAULTS.buckets;
+    this.maxRejectionProbability =
+      o.maxRejectionProbability ?? ADAPTIVE_THROTTLE_DEFAULTS.maxRejectionProbability;
+    this.random = o.random ?? defaultRandom;
+    this.name = o.name;
+    this.#classify = o.classify;
+    this.#bucketMs = this.windowMs / this.buckets;
+    this.#requests = new Float64Array(this.buckets);
+    this.#accepts = new Float64Array(this.buckets);
+  }
+
+  /** Called when a call is refused locally. */
+  onThrottle(listener: Listener<ThrottleEvent>): Disposable {
+    return this.#onThrottle.subscribe(listener);
+  }
+
+  /** The refusal probability now, in [0, `maxRejectionProbability`]. */
+  probability(): number {
+    this.#slide();
+    const requests = this.#requestSum;
+    const p = (requests - this.k * this.#acceptSum) / (requests + 1);
+    return p <= 0 ? 0 : Math.min(p, this.maxRejectionProbability);
+  }
+
+  /** Requests and accepts counted in the current window. */
+  stats(): { readonly requests: number; readonly accepts: number; readonly probability: number } {
+    const probability = this.probability();
+    return { requests: this.#requestSum, accepts: this.#acceptSum, probability };
+  }
+
+  /**
+   * The primitive: a permit to send one call, or undefined when this call is
+   * refused (it is then counted as a request that was not accepted). Report
+   * the permit's outcome exactly once.
+   */
+  tryAcquire(): ThrottlePermit | undefined {
+    return this.#admit() < 0 ? new Permit(this) : undefined;
+  }
+
+  /** The error to throw for a refusal, with the current probability. */
+  refusal(): ThrottledError {
+    return new ThrottledError(this.probability(), this.name);
+  }
+
+  /** @internal counts one finished request. */
+  _record(accepted: boolean): void {
+    this.#slide();
+    const at = this.#index();
+    this.#requests[at]! += 1;
+    this.#requestSum += 1;
+    if (accepted) {
+      this.#accepts[at]! += 1;
+      this.#acceptSum += 1;
+    }
+  }
+
+  async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    const refusedAt = this.#admit();
+    if (refusedAt >= 0) {
+      const error = new ThrottledError(refusedAt, this.name);
+      if (this.#onThrottle.listening)
+        this.#onThrottle.emit({ probability: error.probability, name: this.name, operation: ctx.operation });
+      throw error;
+    }
+    let value: T;
+    try {
+      value = await fn(ctx);
+    } catch (error) {
+      this.#report({ ok: false, error }, ctx);
+      throw error;
+    }
+    this.#report({ ok: true, value }, ctx);
+    return value;
+  }
+
+  #report(outcome: ThrottleOutcome, ctx: ExecutionContext): void {
+    const classify = this.#classify;
+    let verdict: ThrottleVerdict;
+    if (classify === undefined) verdict = defaultClassify(outcome, ctx);
+    else {
+      try {
+        verdict = classify(outcome, ctx);
+      } catch (error) {
+        throw new CallbackError('classify', error);
+      }
+      if (verdict !== 'accepted' && verdict !== 'rejected' && verdict !== 'ignored')
+        throw new CallbackError(
+          'classify',
+          new TypeError(`classify must return 'accepted', 'rejected' or 'ignored', got ${String(verdict)}`),
+        );
+    }
+    if (verdict !== 'ignored') this._record(verdict === 'accepted');
+  }
+
+  /**
+   * Decides one call: -1 when it may go, else the probability it was refused
+   * at. A refusal is counted as a request (not accepted) at once.
+   */
+  #admit(): number {
+    const p = this.probability();
+    if (p > 0 && this.random() < p) {
+      this._record(false);
+      refusalsCounter.add(1, this.name === undefined ? UNNAMED : { throttle: this.name });
+      return p;
+    }
+    return -1;
+  }
+
+  #index(): number {
+    return ((this.#head % this.buckets) + this.buckets) % this.buckets;
+  }
+
+  /** Slides the window to now: O(1), at most `buckets` buckets cleared. */
+  #slide(): void {
+    const bucket = Math.floor(this.clock.now() / this.#bucketMs);
+    if (bucket <= this.#head) return;
+    const n = this.buckets;
+    const stale = Math.min(bucket - this.#head, n);
+    for (let i = 1; i <= stale; i++) {
+      const at = (((bucket - stale + i) % n) + n) % n;
+      this.#requestSum -= this.#requests[at]!;
+      this.#acceptSum -= this.#accepts[at]!;
+      this.#requests[at] = 0;
+      this.#accepts[at] = 0;
+    }
+    // Sums of whole numbers stay exact, but guard against drift below zero anyway.
+    if (this.#requestSum < 0) this.#requestSum = 0;
+    if (this.#acceptSum < 0) this.#acceptSum = 0;
+    this.#head = bucket;
+  }
+}
+
+const UNNAMED = Object.freeze({ throttle: 'unnamed' });
+
+/**
+ * Client-side adaptive throttling (Google SRE, "Handling Overload"; Envoy's
+ * admission control). It refuses calls locally, with a `ThrottledError`
+ * (`ERR_THROTTLED`), with probability
+ * `max(0, (requests − K·accepts) / (requests + 1))` over a sliding window, so
+ * a client sends a backend that refuses work about K times what it accepts,
+ * and no more. Defaults: K 2, a 10 s window in 10 buckets, probability capped
+ * at 0.9.
+ *
+ * Use it beside a breaker (`pipeline(adaptiveThrottle(), circuitBreaker())`)
+ * as an overload layer: a breaker stops a hard-down dependency at once, the
+ * throttle sheds the excess of a partly overloaded one. Alone, it recovers
+ * slowly from a hard outage (its pass rate grows with the accepts it sees).
+ */
+export function adaptiveThrottle(options?: AdaptiveThrottleOptions): AdaptiveThrottlePolicy {
+  return new AdaptiveThrottlePolicy(options);
+}

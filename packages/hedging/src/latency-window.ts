@@ -1,0 +1,107 @@
+/**
+ * The recent latencies of one hedging policy, in a fixed ring, and the
+ * percentile of the fresh ones. Private to @bulwark/hedging.
+ *
+ * Recording is O(1). The percentile is recomputed (copy the fresh samples,
+ * select the rank, O(n)) only every `capacity / 8` records or every `ttlMs / 10` milliseconds,
+ * whichever comes first, so its cost per call is a small constant and the
+ * delay lags the distribution by at most that much.
+ */
+export class LatencyWindow {
+  readonly capacity: number;
+  readonly ttlMs: number;
+  readonly percentile: number;
+  readonly minSamples: number;
+  readonly #values: Float64Array;
+  readonly #times: Float64Array;
+  readonly #scratch: Float64Array;
+  readonly #refreshEvery: number;
+  readonly #refreshMs: number;
+  #next = 0;
+  #count = 0;
+  #sinceRefresh = 0;
+  #computedAt = Number.NEGATIVE_INFINITY;
+  #current: number | undefined;
+  #fresh = 0;
+
+  constructor(capacity: number, ttlMs: number, percentile: number, minSamples: number) {
+    this.capacity = capacity;
+    this.ttlMs = ttlMs;
+    this.percentile = percentile;
+    this.minSamples = minSamples;
+    this.#values = new Float64Array(capacity);
+    this.#times = new Float64Array(capacity);
+    this.#scratch = new Float64Array(capacity);
+    this.#refreshEvery = Math.max(1, Math.floor(capacity / 8));
+    this.#refreshMs = ttlMs / 10;
+  }
+
+  /** Adds one latency sample (milliseconds) taken at `now`. */
+  record(ms: number, now: number): void {
+    const at = this.#next;
+    this.#values[at] = ms;
+    this.#times[at] = now;
+    this.#next = at + 1 === this.capacity ? 0 : at + 1;
+    if (this.#count < this.capacity) this.#count++;
+    if (++this.#sinceRefresh >= this.#refreshEvery) this.#compute(now);
+  }
+
+  /**
+   * The percentile of the samples no older than `ttlMs`, or undefined while
+   * fewer than `minSamples` are fresh.
+   */
+  value(now: number): number | undefined {
+    if (now - this.#computedAt >= this.#refreshMs) this.#compute(now);
+    return this.#current;
+  }
+
+  /** How many samples the last computation used. */
+  get freshSamples(): number {
+    return this.#fresh;
+  }
+
+  #compute(now: number): void {
+    this.#sinceRefresh = 0;
+    this.#computedAt = now;
+    const oldest = now - this.ttlMs;
+    const scratch = this.#scratch;
+    let n = 0;
+    for (let i = 0; i < this.#count; i++) {
+      if (this.#times[i]! >= oldest) scratch[n++] = this.#values[i]!;
+    }
+    this.#fresh = n;
+    if (n < this.minSamples || n === 0) {
+      this.#current = undefined;
+      return;
+    }
+    // Nearest rank: the smallest sample with at least `percentile` of them at
+    // or below it, found by selection in O(n) rather than a sort.
+    this.#current = select(scratch, n, Math.max(0, Math.ceil(this.percentile * n) - 1));
+  }
+}
+
+/** The k-th smallest (0-based) of a[0..n), reordering a (Hoare's quickselect, middle pivot). */
+function select(a: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}

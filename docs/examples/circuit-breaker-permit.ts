@@ -1,22 +1,25 @@
 import { circuitBreaker } from '@bulwark/circuit-breaker';
-import { Stopwatch, systemClock } from '@bulwark/clock';
+import { systemClock } from '@bulwark/clock';
 
 // The primitive, without the policy: ask for a permit, report how the call went.
-// The durations come from the same monotonic clock the breaker runs on.
-const clock = systemClock;
-const breaker = circuitBreaker({ name: 'search', clock });
+// A report is judged exactly as the policy judges a call it runs: failureOn sees
+// the value or the error, a failure after the caller's signal aborted counts
+// neither way, and the permit times the call on the breaker's clock.
+const breaker = circuitBreaker({
+  name: 'search',
+  clock: systemClock,
+  failureOn: (outcome) => (outcome.ok ? (outcome.value as Response).status >= 500 : true),
+});
 
-export async function search(q: string): Promise<Response | undefined> {
-  const permit = breaker.tryAcquire();
+export async function search(q: string, signal: AbortSignal): Promise<Response | undefined> {
+  const permit = breaker.tryAcquire({ signal });
   if (permit === undefined) return undefined; // open: serve a fallback instead
-  const stopwatch = Stopwatch.start(clock);
   try {
-    const response = await fetch(`http://search.internal/?q=${encodeURIComponent(q)}`);
-    if (response.status >= 500) permit.failure(new Error(`HTTP ${response.status}`), stopwatch.elapsed());
-    else permit.success(stopwatch.elapsed());
+    const response = await fetch(`http://search.internal/?q=${encodeURIComponent(q)}`, { signal });
+    permit.success(undefined, response);
     return response;
   } catch (error) {
-    permit.failure(error, stopwatch.elapsed());
+    permit.failure(error);
     throw error;
   }
 }

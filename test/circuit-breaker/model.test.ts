@@ -6,9 +6,17 @@
 // back after probeTimeoutMs) change nothing. At the end, waiting openMs +
 // probeTimeoutMs always lets the next call through: the breaker is never stuck.
 
-import { type CircuitPermit, type CircuitState, circuitBreaker, consecutive } from '@bulwark/circuit-breaker';
+import {
+  type CallOutcome,
+  type CircuitPermit,
+  type CircuitState,
+  circuitBreaker,
+  consecutive,
+  failureRate,
+  slowCallRate,
+} from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import type { Disposable } from '@bulwark/core';
+import { DeadlineExceededError, type Disposable, isBulwarkError } from '@bulwark/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -214,6 +222,380 @@ describe('circuit breaker model', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+// The second model: the policy (`run()` through `execute()`) and the permit
+// (`tryAcquire()`) driven in lockstep by the same commands, with every kind
+// of trip, a `failureOn`, callers that abort, deadlines of ours that fire,
+// and durations measured on the clock. Both breakers must agree with the
+// reference model and with each other (state, generation, and how many
+// calls were admitted, judged a success, a failure, ignored or refused)
+// after every step: the two paths classify alike.
+
+type TripKind = 'consecutive' | 'failure-rate' | 'slow-call-rate';
+type How = 'value' | 'bad-value' | 'error' | 'benign-error' | 'abort' | 'deadline';
+
+class Benign extends Error {}
+
+interface TripModel {
+  record(failure: boolean, durationMs: number): void;
+  shouldOpen(): boolean;
+}
+
+/** The last `size` calls, judged as the contract states: a share of `threshold` from `minimumCalls` on. */
+class RateModel implements TripModel {
+  calls: Array<{ failure: boolean; slow: boolean }> = [];
+  readonly size: number;
+  readonly threshold: number;
+  readonly minimumCalls: number;
+  readonly slowerThanMs: number | undefined;
+  constructor(size: number, threshold: number, minimumCalls: number, slowerThanMs: number | undefined) {
+    this.size = size;
+    this.threshold = threshold;
+    this.minimumCalls = minimumCalls;
+    this.slowerThanMs = slowerThanMs;
+  }
+  record(failure: boolean, durationMs: number): void {
+    this.calls.push({ failure, slow: this.slowerThanMs !== undefined && durationMs >= this.slowerThanMs });
+    if (this.calls.length > this.size) this.calls.shift();
+  }
+  shouldOpen(): boolean {
+    const n = this.calls.length;
+    if (n < this.minimumCalls || n === 0) return false;
+    const bad = this.calls.filter((c) => (this.slowerThanMs === undefined ? c.failure : c.slow)).length;
+    return bad / n >= this.threshold;
+  }
+}
+
+class InRowModel implements TripModel {
+  inRow = 0;
+  readonly n: number;
+  constructor(n: number) {
+    this.n = n;
+  }
+  record(failure: boolean): void {
+    this.inRow = failure ? this.inRow + 1 : 0;
+  }
+  shouldOpen(): boolean {
+    return this.inRow >= this.n;
+  }
+}
+
+interface Counts {
+  admitted: number;
+  successes: number;
+  failures: number;
+  ignored: number;
+  refused: number;
+}
+
+class PolicyModel {
+  state: CircuitState = 'closed';
+  generation = 0;
+  openUntil = 0;
+  probes: Array<[number, number]> = [];
+  seq = 0;
+  successes = 0;
+  trip: TripModel;
+  readonly counts: Counts = { admitted: 0, successes: 0, failures: 0, ignored: 0, refused: 0 };
+  readonly makeTrip: () => TripModel;
+  readonly withFailureOn: boolean;
+  readonly openMs: number;
+  readonly maxProbes: number;
+  readonly successThreshold: number;
+  readonly probeTimeoutMs: number;
+  constructor(
+    makeTrip: () => TripModel,
+    withFailureOn: boolean,
+    openMs: number,
+    maxProbes: number,
+    successThreshold: number,
+    probeTimeoutMs: number,
+  ) {
+    this.makeTrip = makeTrip;
+    this.withFailureOn = withFailureOn;
+    this.openMs = openMs;
+    this.maxProbes = maxProbes;
+    this.successThreshold = successThreshold;
+    this.probeTimeoutMs = probeTimeoutMs;
+    this.trip = makeTrip();
+  }
+  #to(state: CircuitState): void {
+    this.state = state;
+    this.generation++;
+    this.probes = [];
+    this.successes = 0;
+  }
+  observe(now: number): CircuitState {
+    if (this.state === 'open' && now >= this.openUntil) this.#to('half-open');
+    return this.state;
+  }
+  liveProbes(now: number): number {
+    this.probes = this.probes.filter(([, at]) => at + this.probeTimeoutMs > now);
+    return this.probes.length;
+  }
+  acquire(now: number): { generation: number; probe: number; at: number } | undefined {
+    this.observe(now);
+    if (this.state === 'open' || this.state === 'isolated') {
+      this.counts.refused++;
+      return undefined;
+    }
+    let probe = 0;
+    if (this.state === 'half-open') {
+      if (this.liveProbes(now) >= this.maxProbes) {
+        this.counts.refused++;
+        return undefined;
+      }
+      probe = ++this.seq;
+      this.probes.push([probe, now]);
+    }
+    this.counts.admitted++;
+    return { generation: this.generation, probe, at: now };
+  }
+  /** How the contract judges an outcome: the caller's abort is ignored; failureOn decides the rest. */
+  verdict(how: How): 'success' | 'failure' | 'ignore' {
+    if (how === 'abort') return 'ignore';
+    if (!this.withFailureOn) return how === 'value' || how === 'bad-value' ? 'success' : 'failure';
+    return how === 'bad-value' || how === 'error' || how === 'deadline' ? 'failure' : 'success';
+  }
+  settle(p: { generation: number; probe: number; at: number }, how: How, now: number): void {
+    const kind = this.verdict(how);
+    if (kind === 'success') this.counts.successes++;
+    else if (kind === 'failure') this.counts.failures++;
+    else this.counts.ignored++;
+    if (p.generation !== this.generation) return;
+    if (p.probe !== 0) {
+      const at = this.probes.findIndex(([id]) => id === p.probe);
+      if (at < 0) return;
+      this.probes.splice(at, 1);
+      if (kind === 'ignore') return;
+      if (kind === 'failure') this.#open(now);
+      else if (++this.successes >= this.successThreshold) this.#close();
+      return;
+    }
+    if (this.state !== 'closed' || kind === 'ignore') return;
+    this.trip.record(kind === 'failure', now - p.at);
+    if (this.trip.shouldOpen()) this.#open(now);
+  }
+  #open(now: number): void {
+    this.openUntil = now + this.openMs;
+    this.#to('open');
+  }
+  #close(): void {
+    this.trip = this.makeTrip();
+    this.#to('closed');
+  }
+  isolate(): void {
+    if (this.state !== 'isolated') this.#to('isolated');
+  }
+  reset(): void {
+    this.#close();
+  }
+}
+
+type LockstepCommand =
+  | { readonly kind: 'call' }
+  | { readonly kind: 'settle'; readonly index: number; readonly how: How }
+  | { readonly kind: 'advance'; readonly ms: number }
+  | { readonly kind: 'isolate' }
+  | { readonly kind: 'reset' };
+
+const lockstepCommand: fc.Arbitrary<LockstepCommand> = fc.oneof(
+  { weight: 5, arbitrary: fc.constant({ kind: 'call' as const }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('settle' as const),
+      index: fc.nat(20),
+      how: fc.constantFrom<How>('value', 'bad-value', 'error', 'benign-error', 'abort', 'deadline'),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 300 }) }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'isolate' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
+);
+
+/** One call in flight on both breakers and in the model. */
+interface InFlight {
+  readonly permit: CircuitPermit;
+  readonly permitAbort: AbortController;
+  readonly settleRun: (how: How, reason: unknown) => void;
+  readonly runAbort: AbortController;
+  readonly done: Promise<unknown>;
+  readonly model: { generation: number; probe: number; at: number };
+}
+
+/** The error (or value) a call settles with, the same for both paths. */
+function outcomeOf(how: How, abortReason: unknown): { ok: boolean; result: unknown } {
+  switch (how) {
+    case 'value':
+      return { ok: true, result: 'good' };
+    case 'bad-value':
+      return { ok: true, result: 'bad' };
+    case 'error':
+      return { ok: false, result: new Error('down') };
+    case 'benign-error':
+      return { ok: false, result: new Benign('not the dependency') };
+    case 'deadline':
+      return { ok: false, result: abortReason };
+    default:
+      return { ok: false, result: abortReason };
+  }
+}
+
+describe('circuit breaker policy and permit', () => {
+  it('judge every outcome alike: failureOn, aborts, deadlines, rate and slow-call trips, probes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<TripKind>('consecutive', 'failure-rate', 'slow-call-rate'),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 1, max: 400 }),
+        fc.integer({ min: 1, max: 600 }),
+        fc.array(lockstepCommand, { minLength: 30, maxLength: 150, size: 'max' }),
+        async (tripKind, withFailureOn, n, maxProbes, successThreshold, openMs, probeTimeoutMs, commands) => {
+          const clock = new VirtualClock();
+          const size = n + 2;
+          const minimumCalls = n;
+          const threshold = 0.5;
+          const slowerThanMs = 50;
+          const trip =
+            tripKind === 'consecutive'
+              ? consecutive(n)
+              : tripKind === 'failure-rate'
+                ? failureRate({ threshold, minimumCalls, window: { kind: 'count', size } })
+                : slowCallRate({ threshold, slowerThanMs, minimumCalls, window: { kind: 'count', size } });
+          const makeTrip = (): TripModel =>
+            tripKind === 'consecutive'
+              ? new InRowModel(n)
+              : new RateModel(
+                  size,
+                  threshold,
+                  minimumCalls,
+                  tripKind === 'slow-call-rate' ? slowerThanMs : undefined,
+                );
+          const options = {
+            clock,
+            trip,
+            openMs,
+            halfOpen: { maxProbes, successThreshold, probeTimeoutMs },
+            failureOn: withFailureOn
+              ? (o: CallOutcome) => (o.ok ? o.value === 'bad' : !(o.error instanceof Benign))
+              : undefined,
+          };
+          const byPermit = circuitBreaker(options);
+          const byPolicy = circuitBreaker(options);
+          const model = new PolicyModel(
+            makeTrip,
+            withFailureOn,
+            openMs,
+            maxProbes,
+            successThreshold,
+            probeTimeoutMs,
+          );
+          const inFlight: InFlight[] = [];
+          const isolations: Disposable[] = [];
+          for (const c of commands) {
+            if (c.kind === 'call') {
+              const permitAbort = new AbortController();
+              const permit = byPermit.tryAcquire({ signal: permitAbort.signal });
+              const runAbort = new AbortController();
+              let settleRun: ((how: How, reason: unknown) => void) | undefined;
+              const done = byPolicy
+                .execute(
+                  () =>
+                    new Promise<unknown>((resolve, reject) => {
+                      settleRun = (how, reason) => {
+                        const { ok, result } = outcomeOf(how, reason);
+                        if (ok) resolve(result);
+                        else reject(result);
+                      };
+                    }),
+                  { signal: runAbort.signal },
+                )
+                .catch((error: unknown) => error);
+              const expected = model.acquire(clock.now());
+              expect(permit === undefined).toBe(expected === undefined);
+              // The policy ran the function exactly when the permit was granted.
+              expect(settleRun === undefined).toBe(expected === undefined);
+              if (expected === undefined) {
+                const refusal = await done;
+                expect(isBulwarkError(refusal, 'ERR_CIRCUIT_OPEN')).toBe(true);
+              } else {
+                expect(permit!.probe).toBe(expected.probe !== 0);
+                expect(permit!.generation).toBe(expected.generation);
+                inFlight.push({
+                  permit: permit!,
+                  permitAbort,
+                  settleRun: settleRun!,
+                  runAbort,
+                  done,
+                  model: expected,
+                });
+              }
+            } else if (c.kind === 'settle') {
+              if (inFlight.length === 0) continue;
+              const [call] = inFlight.splice(c.index % inFlight.length, 1);
+              const { permit, permitAbort, runAbort, settleRun, done } = call!;
+              let reason: unknown;
+              if (c.how === 'abort') {
+                reason = new Error('the caller gave up');
+                permitAbort.abort(reason);
+                runAbort.abort(reason);
+              } else if (c.how === 'deadline') {
+                // Our own deadline fired: it counts against the dependency.
+                reason = new DeadlineExceededError('deadline', 100);
+                permitAbort.abort(reason);
+                runAbort.abort(reason);
+              }
+              const { ok, result } = outcomeOf(c.how, reason);
+              if (ok) permit.success(undefined, result);
+              else permit.failure(result);
+              settleRun(c.how, reason);
+              await done;
+              model.settle(call!.model, c.how, clock.now());
+            } else if (c.kind === 'advance') {
+              await clock.advance(c.ms);
+            } else if (c.kind === 'isolate') {
+              isolations.push(byPermit.isolate(), byPolicy.isolate());
+              model.isolate();
+            } else {
+              byPermit.reset();
+              byPolicy.reset();
+              model.reset();
+            }
+            const state = model.observe(clock.now());
+            for (const breaker of [byPermit, byPolicy]) {
+              expect(breaker.state).toBe(state);
+              const stats = breaker.stats();
+              expect(stats.generation).toBe(model.generation);
+              expect({
+                admitted: stats.admitted,
+                successes: stats.successes,
+                failures: stats.failures,
+                ignored: stats.ignored,
+                refused: stats.refused,
+              }).toEqual(model.counts);
+              expect(stats.probes).toBe(state === 'half-open' ? model.liveProbes(clock.now()) : 0);
+            }
+          }
+          for (const call of inFlight) {
+            call.permit.ignore();
+            call.runAbort.abort(new Error('end'));
+            call.settleRun('abort', new Error('end'));
+            await call.done;
+          }
+          expect(byPolicy.stats()).toEqual(byPermit.stats());
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

@@ -39,12 +39,17 @@ export interface AcquireOptions {
 /**
  * One slot of a bulkhead. Release it exactly once when the call is done; with
  * an adaptive limit, say how it went so the limit can learn: `success()`,
- * `failure()`, `dropped()` (a timeout or shed: a sign of overload), or
+ * `failure(error?)`, `dropped()` (a timeout or shed: a sign of overload), or
  * `release()` (no sample). Any later call is a no-op and emits `onWarning`.
+ *
+ * Given the error, `failure(error)` judges it as the policy judges a call it
+ * runs: a `DeadlineExceededError` or a `BulkheadRejectedError` from further
+ * down is a drop, and a failure after the signal given to `acquire()` aborted
+ * (the caller gave up) is released without a sample.
  */
 export interface BulkheadPermit {
   success(): void;
-  failure(): void;
+  failure(error?: unknown): void;
   dropped(): void;
   release(): void;
 }
@@ -78,15 +83,27 @@ const FAILURE = 1;
 const DROPPED = 2;
 const NONE = 3;
 
+/** Where a permit reads the caller's signal from, only when a failure needs it. */
+interface SignalSource {
+  readonly signal?: AbortSignal | undefined;
+}
+
 class Permit implements BulkheadPermit {
   readonly #bulkhead: BulkheadPolicy;
   readonly #startedAt: number;
   readonly #inflight: number;
+  readonly #source: SignalSource | undefined;
   #released = false;
-  constructor(bulkhead: BulkheadPolicy, startedAt: number, inflight: number) {
+  constructor(
+    bulkhead: BulkheadPolicy,
+    startedAt: number,
+    inflight: number,
+    source: SignalSource | undefined,
+  ) {
     this.#bulkhead = bulkhead;
     this.#startedAt = startedAt;
     this.#inflight = inflight;
+    this.#source = source;
   }
   #done(kind: number): void {
     if (this.#released) {
@@ -99,8 +116,8 @@ class Permit implements BulkheadPermit {
   success(): void {
     this.#done(SUCCESS);
   }
-  failure(): void {
-    this.#done(FAILURE);
+  failure(error?: unknown): void {
+    this.#done(failureKind(error, this.#source));
   }
   dropped(): void {
     this.#done(DROPPED);
@@ -108,6 +125,17 @@ class Permit implements BulkheadPermit {
   release(): void {
     this.#done(NONE);
   }
+}
+
+/**
+ * How a failed call counts for an adaptive limit: a timeout or a shed further
+ * down is a sign of overload (a drop); the caller's own abort says nothing (no
+ * sample); anything else is a failure.
+ */
+function failureKind(error: unknown, source: SignalSource | undefined): number {
+  if (isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED') || isBulwarkError(error, 'ERR_BULKHEAD_FULL'))
+    return DROPPED;
+  return source?.signal?.aborted ? NONE : FAILURE;
 }
 
 /** A queued call: a node of the FIFO, removable in O(1) when its caller gives up. */
@@ -120,10 +148,18 @@ class Waiter {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   timer: Timer | undefined;
-  constructor(resolve: (p: BulkheadPermit) => void, reject: (e: unknown) => void, enqueuedAt: number) {
+  /** Where the permit it is handed reads the caller's signal from. */
+  readonly source: SignalSource | undefined;
+  constructor(
+    resolve: (p: BulkheadPermit) => void,
+    reject: (e: unknown) => void,
+    enqueuedAt: number,
+    source: SignalSource | undefined,
+  ) {
     this.resolve = resolve;
     this.reject = reject;
     this.enqueuedAt = enqueuedAt;
+    this.source = source;
   }
 }
 
@@ -226,9 +262,9 @@ export class BulkheadPolicy extends BasePolicy {
    * A slot now, or undefined when none is free (or others are already waiting
    * for one). Never queues. Server plugins use it to shed load.
    */
-  tryAcquire(): BulkheadPermit | undefined {
+  tryAcquire(options?: AcquireOptions): BulkheadPermit | undefined {
     if (this.#active >= this.limit || this.#head !== undefined) return undefined;
-    return this.#grant();
+    return this.#grant(options);
   }
 
   /**
@@ -239,29 +275,32 @@ export class BulkheadPolicy extends BasePolicy {
   acquire(options?: AcquireOptions): Promise<BulkheadPermit> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#active < this.limit && this.#head === undefined) return Promise.resolve(this.#grant());
+    if (this.#active < this.limit && this.#head === undefined) return Promise.resolve(this.#grant(options));
     if (this.#queued >= this.maxQueue) return Promise.reject(this.#reject('queue-full', 0));
-    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, signal));
+    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, options));
   }
 
+  /**
+   * Acquires a slot (`tryAcquire()`, else `acquire()` in the queue), runs `fn`,
+   * and reports through the permit, which judges the outcome. With a fixed
+   * limit and a free slot, the primitive's fast path: the slot is taken as
+   * `tryAcquire()` takes it, and released by handlers made once per bulkhead
+   * (a fixed limit learns nothing from the outcome), so no permit object.
+   */
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    // The common case, a free slot and nobody waiting: no promise for the permit,
-    // and with a fixed limit no permit object either.
     if (this.#active < this.limit && this.#head === undefined) {
-      return this.#adaptive ? this.#runWith(this.#grant(), fn, ctx) : this.#runFixed(fn, ctx);
+      if (this.#adaptive) return this.#runHolding(this.#grant(ctx), fn, ctx);
+      this.#take();
+      return this.#runHolding(undefined, fn, ctx);
     }
-    if (this.#queued >= this.maxQueue) return Promise.reject(this.#reject('queue-full', 0));
-    const signal = ctx.signal;
-    return new Promise<BulkheadPermit>((resolve, reject) => this.#enqueue(resolve, reject, signal)).then(
-      (permit) => {
-        // The caller may have left between the hand-off and now: give the slot back unused.
-        if (signal.aborted) {
-          permit.release();
-          throw signal.reason;
-        }
-        return this.#runWith(permit, fn, ctx);
-      },
-    );
+    return this.acquire(ctx).then((permit) => {
+      // The caller may have left between the hand-off and now: give the slot back unused.
+      if (ctx.signal.aborted) {
+        permit.release();
+        throw ctx.signal.reason;
+      }
+      return this.#runHolding(permit, fn, ctx);
+    });
   }
 
   /** A fixed limit needs nothing per call to release a slot: the handlers are made once. */
@@ -274,68 +313,54 @@ export class BulkheadPolicy extends BasePolicy {
     throw error;
   };
 
-  #runFixed<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    this.#active++;
-    this.#admitted++;
-    activeCounter.add(1, this.#attrs.base);
+  /** Runs `fn` holding a slot, and reports through `permit` (undefined: a fixed limit's slot). */
+  #runHolding<T>(permit: BulkheadPermit | undefined, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     let result: T | PromiseLike<T>;
     try {
       result = fn(ctx);
     } catch (error) {
-      this._release(NONE, 0, 0);
+      if (permit === undefined) this._release(NONE, 0, 0);
+      else permit.failure(error);
       return Promise.reject(error);
     }
     const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    return promise.then(this.#releaseOnValue, this.#releaseOnError);
-  }
-
-  #runWith<T>(permit: BulkheadPermit, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    let result: T | PromiseLike<T>;
-    try {
-      result = fn(ctx);
-    } catch (error) {
-      this.#settle(permit, error, ctx);
-      return Promise.reject(error);
-    }
-    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
+    if (permit === undefined) return promise.then(this.#releaseOnValue, this.#releaseOnError);
     return promise.then(
       (value) => {
         permit.success();
         return value;
       },
       (error: unknown) => {
-        this.#settle(permit, error, ctx);
+        permit.failure(error);
         throw error;
       },
     );
   }
 
-  #settle(permit: BulkheadPermit, error: unknown, ctx: ExecutionContext): void {
-    if (!this.#adaptive) permit.release();
-    // A timeout or a downstream shed is a sign of overload; the caller's own abort says nothing.
-    else if (isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED') || isBulwarkError(error, 'ERR_BULKHEAD_FULL'))
-      permit.dropped();
-    else if (ctx.signal.aborted) permit.release();
-    else permit.failure();
-  }
-
-  #grant(): BulkheadPermit {
+  /** Takes a slot: the one place a slot is counted out. Returns the calls in flight, itself included. */
+  #take(): number {
     const inflight = ++this.#active;
     this.#admitted++;
     activeCounter.add(1, this.#attrs.base);
-    return new Permit(this, this.#adaptive ? this.clock.now() : 0, inflight);
+    return inflight;
+  }
+
+  #grant(source: SignalSource | undefined): BulkheadPermit {
+    const inflight = this.#take();
+    return new Permit(this, this.#adaptive ? this.clock.now() : 0, inflight, source);
   }
 
   #enqueue(
     resolve: (p: BulkheadPermit) => void,
     reject: (e: unknown) => void,
-    signal: AbortSignal | undefined,
+    source: SignalSource | undefined,
   ): void {
+    const signal = source?.signal;
     if (signal?.aborted) {
       reject(signal.reason);
       return;
     }
-    const waiter = new Waiter(resolve, reject, this.clock.now());
+    const waiter = new Waiter(resolve, reject, this.clock.now(), source);
     if (this.#tail === undefined) this.#head = waiter;
     else {
       this.#tail.next = waiter;
@@ -404,7 +429,7 @@ export class BulkheadPolicy extends BasePolicy {
     while (this.#head !== undefined && this.#active < this.limit) {
       const waiter = this.#head;
       this.#unlink(waiter);
-      waiter.resolve(this.#grant());
+      waiter.resolve(this.#grant(waiter.source));
     }
   }
 

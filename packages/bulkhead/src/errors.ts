@@ -23,7 +23,7 @@ export class BulkheadRejectedError extends BulwarkError<'ERR_BULKHEAD_FULL'> {
       reason === 'queue-full'
         ? `call refused: ${who} is full (${detail.limit} running, ${detail.maxQueue} queued); shed load or raise maxConcurrent/maxQueue`
         : `call refused: it waited ${formatMs(detail.waitedMs ?? 0)} in the queue of ${who} (queueTimeoutMs) without a free slot`;
-    super('ERR_BULKHEAD_FULL', message);
+    super('ERR_BULKHEAD_FULL', message, { refusal: true });
     this.reason = reason;
     this.bulkhead = name;
   }

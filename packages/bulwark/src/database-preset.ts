@@ -8,13 +8,13 @@ import {
   isBulwarkError,
   type Operation,
   OptionsChecker,
+  type Outcome,
   type Policy,
   pipeline,
 } from '@bulwark/core';
 import { deadline, timeout } from '@bulwark/deadline';
 import {
   exponential,
-  type Outcome,
   type RetryBudget,
   type RetryOn,
   type RetryPolicy,

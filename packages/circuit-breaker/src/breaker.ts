@@ -3,33 +3,47 @@ import {
   type Backoff,
   BasePolicy,
   CallbackError,
+  checkedDelayMs,
   type Disposable,
   disposable,
   EventHub,
   type ExecutionContext,
-  InvalidOptionsError,
   isBulwarkError,
   type Listener,
   type Operation,
   OptionsChecker,
+  type Outcome,
 } from '@bulwark/core';
 import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
-import { type BreakerSnapshot, type BreakerStateStore, SNAPSHOT_VERSION } from './store.ts';
+import { adoptedOpenMs, checkSnapshot, snapshotOf } from './persistence.ts';
+import {
+  admitProbe,
+  type BreakerState,
+  closedState,
+  expireProbes,
+  type HalfOpenState,
+  halfOpenState,
+  isolatedState,
+  openState,
+  probeRetryAfterMs,
+} from './state.ts';
+import type { BreakerSnapshot, BreakerStateStore } from './store.ts';
 import {
   type BreakerAttributes,
   breakerAttributes,
   callsCounter,
   countState,
+  recordOpened,
+  recordTransition,
   refusalsCounter,
-  telemetry,
-  transitionsCounter,
 } from './telemetry.ts';
-import { consecutive, type Trip, type TripState } from './trips.ts';
+import { consecutive, type Trip } from './trips.ts';
 
-/** What a call produced, as `failureOn` sees it. */
-export type CallOutcome =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: unknown };
+/**
+ * What a call produced, as `failureOn` sees it: core's one `Outcome`.
+ * @deprecated Use `Outcome` from @bulwark/core; this alias remains for existing imports.
+ */
+export type CallOutcome = Outcome;
 
 /** Half-open tuning. */
 export interface HalfOpenOptions {
@@ -134,48 +148,91 @@ export interface BreakerStats {
   readonly trips: number;
 }
 
+/** Options for `tryAcquire`. */
+export interface CircuitAcquireOptions {
+  /**
+   * The caller's signal. A permit reported with `failure()` after it aborted
+   * (for any reason but a deadline of ours) counts neither way, as a call run
+   * by the policy does: a caller that gives up says nothing about the dependency.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
 /**
  * Permission to make one call, from `tryAcquire()`. Report how it went exactly
  * once: `success`, `failure`, or `ignore` (the caller gave up; it counts
- * neither way). Later reports are ignored.
+ * neither way). Later reports are ignored. A report is judged exactly as the
+ * policy judges a call it runs: `failureOn` sees the value or the error, a
+ * failure after the caller's signal aborted counts neither way, and a duration
+ * left out is measured from the permit's admission when a trip needs it.
  */
 export interface CircuitPermit {
   /** The state generation the call was admitted in. */
   readonly generation: number;
   /** True for a half-open probe. */
   readonly probe: boolean;
-  success(durationMs?: number): void;
+  /**
+   * The call succeeded (`failureOn`, when given, sees `{ ok: true, value }`).
+   * `durationMs`: how long it took; measured by the permit when left out.
+   */
+  success(durationMs?: number, value?: unknown): void;
+  /** The call failed (`failureOn`, when given, sees `{ ok: false, error }`). */
   failure(error: unknown, durationMs?: number): void;
   ignore(): void;
 }
 
+/** Where a permit reads the caller's signal from, only when a failure needs it. */
+interface SignalSource {
+  readonly signal?: AbortSignal | undefined;
+}
+
 class Permit implements CircuitPermit {
-  readonly #breaker: CircuitBreakerPolicy;
+  readonly breaker: CircuitBreakerPolicy;
   readonly generation: number;
-  readonly probe: boolean;
   /** The probe's id (half-open), 0 otherwise. */
-  readonly #probeId: number;
-  #done = false;
-  constructor(breaker: CircuitBreakerPolicy, generation: number, probe: boolean, probeId: number) {
-    this.#breaker = breaker;
+  readonly probeId: number;
+  /** When it was admitted, when the breaker needs durations; 0 otherwise. */
+  readonly startedAt: number;
+  readonly source: SignalSource | undefined;
+  done = false;
+  constructor(
+    breaker: CircuitBreakerPolicy,
+    generation: number,
+    probeId: number,
+    startedAt: number,
+    source: SignalSource | undefined,
+  ) {
+    this.breaker = breaker;
     this.generation = generation;
-    this.probe = probe;
-    this.#probeId = probeId;
+    this.probeId = probeId;
+    this.startedAt = startedAt;
+    this.source = source;
   }
-  success(durationMs = 0): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#breaker._settle(this.generation, this.probe, this.#probeId, SUCCESS, durationMs);
+  get probe(): boolean {
+    return this.probeId !== 0;
   }
-  failure(_error: unknown, durationMs = 0): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#breaker._settle(this.generation, this.probe, this.#probeId, FAILURE, durationMs);
+  success(durationMs?: number, value?: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.breaker._report(
+      this.generation,
+      this.probeId,
+      this.startedAt,
+      this.source,
+      false,
+      value,
+      durationMs,
+    );
+  }
+  failure(error: unknown, durationMs?: number): void {
+    if (this.done) return;
+    this.done = true;
+    this.breaker._report(this.generation, this.probeId, this.startedAt, this.source, true, error, durationMs);
   }
   ignore(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#breaker._settle(this.generation, this.probe, this.#probeId, IGNORED, 0);
+    if (this.done) return;
+    this.done = true;
+    this.breaker._settle(this.generation, this.probeId, IGNORED, 0);
   }
 }
 
@@ -187,42 +244,14 @@ const SUCCESS = 0;
 const FAILURE = 1;
 const IGNORED = 2;
 type Verdict = typeof SUCCESS | typeof FAILURE | typeof IGNORED;
-const STATES: readonly CircuitState[] = ['closed', 'open', 'half-open', 'isolated'];
-
-/** Checks a saved state; throws a RangeError that says what is wrong with it. */
-export function checkSnapshot(snapshot: unknown, where = 'initialState'): BreakerSnapshot {
-  const s = snapshot as Partial<BreakerSnapshot> | null;
-  if (typeof s !== 'object' || s === null) {
-    throw new InvalidOptionsError('circuitBreaker()', [
-      { option: where, expected: 'a snapshot from breaker.toJSON()', value: snapshot },
-    ]);
-  }
-  if (s.version !== SNAPSHOT_VERSION) {
-    throw new InvalidOptionsError('circuitBreaker()', [
-      {
-        option: `${where}.version`,
-        expected: `${SNAPSHOT_VERSION} (a snapshot from this version of @bulwark/circuit-breaker)`,
-        value: s.version,
-      },
-    ]);
-  }
-  const check = new OptionsChecker('circuitBreaker()');
-  check.oneOf(`${where}.state`, s.state, STATES, true);
-  check.number(`${where}.openRemainingMs`, s.openRemainingMs, { min: 0, required: true });
-  check.number(`${where}.trips`, s.trips, { integer: true, min: 0, required: true });
-  check.done();
-  return Object.freeze({
-    version: SNAPSHOT_VERSION,
-    state: s.state!,
-    openRemainingMs: s.openRemainingMs!,
-    trips: s.trips!,
-  });
-}
 
 /**
  * A circuit breaker. It holds no timer: open → half-open is decided when the
  * next call (or a read of `state`) arrives, from monotonic timestamps. An idle
  * breaker holds no timer and no reference to the functions it wrapped.
+ *
+ * `run()` is `tryAcquire()`, the call, and a report through the permit: the
+ * policy and the permit judge every outcome the same way.
  */
 export class CircuitBreakerPolicy extends BasePolicy {
   readonly name: string | undefined;
@@ -236,18 +265,12 @@ export class CircuitBreakerPolicy extends BasePolicy {
   readonly #timed: boolean;
   readonly #store: BreakerStateStore | undefined;
   readonly #storeKey: string | undefined;
-  #tripStates: TripState[] | undefined;
-  #state: CircuitState = 'closed';
+  #state: BreakerState = closedState();
   #generation = 0;
-  #openUntil = 0;
+  /** Trips since the breaker last closed. */
   #tripCount = 0;
+  /** The last open duration (a backoff `openMs` grows from it). */
   #lastOpenMs = 0;
-  /** Probes in flight while half-open: id → admission time. Made at the first half-open. */
-  #probeStarts: Map<number, number> | undefined;
-  #probeSeq = 0;
-  #probeSuccesses = 0;
-  /** The live isolate() handles; reset() drops them all, so an older handle releases nothing. */
-  #isolations: Set<object> | undefined;
   #admitted = 0;
   #successes = 0;
   #failures = 0;
@@ -321,9 +344,10 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /** The current state. Reading it applies a due open → half-open change. */
   get state(): CircuitState {
-    if (this.#state === 'open' && this.clock.now() >= this.#openUntil)
-      this.#transition('half-open', 'open-elapsed');
-    return this.#state;
+    const state = this.#state;
+    if (state.kind === 'open' && this.clock.now() >= state.until)
+      this.#transition(halfOpenState(), 'open-elapsed');
+    return this.#state.kind;
   }
 
   /** Called at every state change. */
@@ -341,13 +365,36 @@ export class CircuitBreakerPolicy extends BasePolicy {
   /**
    * Asks to make one call: a permit, or undefined when the breaker refuses
    * (open, isolated, or half-open with every probe slot taken). The primitive
-   * the policy acts on; HTTP plugins and streams use it directly.
+   * the policy acts on; HTTP plugins and streams use it directly. Pass the
+   * caller's `signal` so that a failure after it aborted counts neither way.
    */
-  tryAcquire(): CircuitPermit | undefined {
-    const generation = this.#admit();
-    if (generation < 0) return undefined;
-    const probe = this.#state === 'half-open';
-    return new Permit(this, generation, probe, probe ? this.#probeSeq : 0);
+  tryAcquire(options?: CircuitAcquireOptions): CircuitPermit | undefined {
+    const probeId = this.#admit();
+    if (probeId < 0) return undefined;
+    return new Permit(this, this.#generation, probeId, this.#timed ? this.clock.now() : 0, options);
+  }
+
+  /**
+   * Admits a call in the current generation: the probe id (half-open), 0 for
+   * a call while closed, or -1 when refused. Both `tryAcquire()` and `run()`
+   * admit through here.
+   */
+  #admit(): number {
+    const state = this.#state;
+    let probeId = 0;
+    if (state.kind !== 'closed') {
+      // Open and due: half-open now, and this call may be its first probe.
+      if (state.kind === 'open') {
+        if (this.clock.now() < state.until) return this.#refuse();
+        this.#transition(halfOpenState(), 'open-elapsed');
+      }
+      const current = this.#state;
+      if (current.kind !== 'half-open') return this.#refuse();
+      probeId = admitProbe(current, this.maxProbes, this.probeTimeoutMs, this.clock.now());
+      if (probeId === 0) return this.#refuse();
+    }
+    this.#admitted++;
+    return probeId;
   }
 
   /**
@@ -355,107 +402,65 @@ export class CircuitBreakerPolicy extends BasePolicy {
    * breaker is closed: call it after `tryAcquire()` returned undefined.
    */
   refusal(): BrokenCircuitError {
-    const state = this.state;
-    if (state === 'closed') throw new CircuitClosedError(this.name);
+    this.state; // applies a due open → half-open change
+    const state = this.#state;
+    if (state.kind === 'closed') throw new CircuitClosedError(this.name);
     const now = this.clock.now();
     const retryAfterMs =
-      state === 'open'
-        ? Math.max(0, this.#openUntil - now)
-        : state === 'half-open'
-          ? this.#probeRetryAfterMs(now)
+      state.kind === 'open'
+        ? Math.max(0, state.until - now)
+        : state.kind === 'half-open'
+          ? probeRetryAfterMs(state, this.maxProbes, this.probeTimeoutMs, now)
           : undefined;
-    return new BrokenCircuitError(state, retryAfterMs, this.name);
+    return new BrokenCircuitError(state.kind, retryAfterMs, this.name);
   }
 
+  /**
+   * Acquires a permit, runs `fn`, and reports through the permit: the same
+   * admission and the same judgment as `tryAcquire()`. The permit is held as
+   * its fields (generation, probe, start, the context's signal) rather than as
+   * an object, and a closed breaker's success handler is made once per
+   * generation, so the happy path allocates one closure and one promise.
+   */
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    if (this.#state === 'closed' && !this.#timed) return this.#runClosed(fn, ctx);
-    const generation = this.#admit();
-    if (generation < 0) return Promise.reject(this.refusal());
-    const probe = this.#state === 'half-open';
-    const probeId = probe ? this.#probeSeq : 0;
-    const timed = this.#timed || probe;
-    const start = timed ? this.clock.now() : 0;
-    let result: T | PromiseLike<T>;
-    try {
-      result = fn(ctx);
-    } catch (error) {
-      this._settle(
-        generation,
-        probe,
-        probeId,
-        this.#judgeError(error, ctx),
-        timed ? this.clock.now() - start : 0,
-      );
-      return Promise.reject(error);
-    }
-    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    const onRejected = (error: unknown): never => {
-      this._settle(
-        generation,
-        probe,
-        probeId,
-        this.#judgeError(error, ctx),
-        timed ? this.clock.now() - start : 0,
-      );
-      throw error;
-    };
-    if (!timed) return promise.then(this.#fulfilledFor(generation) as (value: T) => T, onRejected);
-    return promise.then((value) => {
-      const verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value });
-      this._settle(generation, probe, probeId, verdict, this.clock.now() - start);
-      return value;
-    }, onRejected);
-  }
-
-  /** The happy path: closed, with no trip that needs durations. */
-  #runClosed<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    this.#admitted++;
+    const probeId = this.#admit();
+    if (probeId < 0) return Promise.reject(this.refusal());
     const generation = this.#generation;
+    const startedAt = this.#timed ? this.clock.now() : 0;
     let result: T | PromiseLike<T>;
     try {
       result = fn(ctx);
     } catch (error) {
-      this._settle(generation, false, 0, this.#judgeError(error, ctx), 0);
+      this._report(generation, probeId, startedAt, ctx, true, error, undefined);
       return Promise.reject(error);
     }
     const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    return promise.then(this.#fulfilledFor(generation) as (value: T) => T, (error: unknown): never => {
-      this._settle(generation, false, 0, this.#judgeError(error, ctx), 0);
+    const onValue =
+      probeId === 0 && !this.#timed
+        ? (this.#successFor(generation) as (value: T) => T)
+        : (value: T): T => {
+            this._report(generation, probeId, startedAt, ctx, false, value, undefined);
+            return value;
+          };
+    return promise.then(onValue, (error: unknown): never => {
+      this._report(generation, probeId, startedAt, ctx, true, error, undefined);
       throw error;
     });
   }
 
-  #fulfilled: ((value: unknown) => unknown) | undefined;
-  #fulfilledGeneration = -1;
+  #success: ((value: unknown) => unknown) | undefined;
+  #successGeneration = -1;
 
-  /**
-   * The success handler for untimed calls admitted in `generation`, made once
-   * per generation rather than once per call.
-   */
-  #fulfilledFor(generation: number): (value: unknown) => unknown {
-    if (this.#fulfilledGeneration !== generation || this.#fulfilled === undefined) {
-      this.#fulfilledGeneration = generation;
-      this.#fulfilled = (value) => {
-        if (this.#failureOn === undefined && generation === this.#generation && this.#state === 'closed') {
-          // A success while closed, inline: count it and feed the trips.
-          this.#successes++;
-          callsCounter.add(1, this.#attrs.outcome[SUCCESS]);
-          const states = this.#states();
-          let open = false;
-          for (let i = 0; i < states.length; i++) {
-            const s = states[i]!;
-            s.record(false, 0);
-            if (s.shouldOpen()) open = true;
-          }
-          if (open) this.#open('trip');
-          return value;
-        }
-        const verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value });
-        this._settle(generation, false, 0, verdict, 0);
+  /** The success report of an untimed closed call admitted in `generation`, made once per generation. */
+  #successFor(generation: number): (value: unknown) => unknown {
+    if (this.#successGeneration !== generation || this.#success === undefined) {
+      this.#successGeneration = generation;
+      this.#success = (value) => {
+        this._report(generation, 0, 0, undefined, false, value, undefined);
         return value;
       };
     }
-    return this.#fulfilled;
+    return this.#success;
   }
 
   /**
@@ -464,33 +469,33 @@ export class CircuitBreakerPolicy extends BasePolicy {
    */
   isolate(): Disposable {
     const handle = {};
-    this.#isolations ??= new Set();
-    const handles = this.#isolations;
-    handles.add(handle);
-    if (this.#state !== 'isolated') this.#transition('isolated', 'isolate');
+    const current = this.#state;
+    const state = current.kind === 'isolated' ? current : isolatedState(new Set());
+    state.handles.add(handle);
+    if (state !== current) this.#transition(state, 'isolate');
     return disposable(() => {
-      // A handle from before a reset() no longer holds anything.
-      if (!handles.delete(handle) || handles !== this.#isolations) return;
-      if (handles.size === 0 && this.#state === 'isolated') this.#close('release');
+      // A handle from before a reset() (or from an isolation that ended) holds nothing.
+      if (!state.handles.delete(handle) || state !== this.#state) return;
+      if (state.handles.size === 0) this.#close('release');
     });
   }
 
   /** Closes the breaker and forgets its history, isolation included. */
   reset(): void {
-    this.#isolations = undefined;
-    this.#tripCount = 0;
     this.#close('reset');
   }
 
   stats(): BreakerStats {
-    const state = this.state;
+    const kind = this.state;
+    const state = this.#state;
+    const now = this.clock.now();
     let probes = 0;
-    if (state === 'half-open' && this.#probeStarts !== undefined) {
-      this.#expireProbes(this.clock.now());
-      probes = this.#probeStarts.size;
+    if (state.kind === 'half-open') {
+      expireProbes(state, this.probeTimeoutMs, now);
+      probes = state.probes.size;
     }
     return {
-      state,
+      state: kind,
       generation: this.#generation,
       admitted: this.#admitted,
       successes: this.#successes,
@@ -498,20 +503,15 @@ export class CircuitBreakerPolicy extends BasePolicy {
       ignored: this.#ignored,
       refused: this.#refused,
       probes,
-      openRemainingMs: state === 'open' ? Math.max(0, this.#openUntil - this.clock.now()) : 0,
+      openRemainingMs: state.kind === 'open' ? Math.max(0, state.until - now) : 0,
       trips: this.#tripCount,
     };
   }
 
   /** The state to save (with relative durations); pass it back as `initialState`. */
   toJSON(): BreakerSnapshot {
-    const state = this.state;
-    return {
-      version: SNAPSHOT_VERSION,
-      state,
-      openRemainingMs: state === 'open' ? Math.max(0, this.#openUntil - this.clock.now()) : 0,
-      trips: this.#tripCount,
-    };
+    this.state; // applies a due open → half-open change
+    return snapshotOf(this.#state, this.#tripCount, this.clock.now());
   }
 
   /**
@@ -531,81 +531,12 @@ export class CircuitBreakerPolicy extends BasePolicy {
       return;
     }
     if (snapshot === undefined) return;
-    const local = this.state;
-    if (
-      (snapshot.state === 'open' || snapshot.state === 'isolated') &&
-      local !== 'open' &&
-      local !== 'isolated'
-    ) {
-      if (snapshot.openRemainingMs <= 0 && snapshot.state === 'open') return;
-      this.#tripCount = Math.max(this.#tripCount, snapshot.trips);
-      // Isolated elsewhere: open here for this breaker's own open duration (it
-      // cannot know when the fleet's isolation ends), then probe.
-      this.#openFor(
-        snapshot.state === 'isolated' ? this.#openDurationMs(this.#tripCount + 1) : snapshot.openRemainingMs,
-        'store',
-        false,
-      );
-    }
-  }
-
-  /** Admits a call: its generation, or -1 when refused. */
-  #admit(): number {
-    switch (this.#state) {
-      case 'closed':
-        this.#admitted++;
-        return this.#generation;
-      case 'open': {
-        if (this.clock.now() < this.#openUntil) return this.#refuse();
-        this.#transition('half-open', 'open-elapsed');
-        return this.#admitProbe();
-      }
-      case 'half-open':
-        return this.#admitProbe();
-      default:
-        return this.#refuse();
-    }
-  }
-
-  /** The trips' running state, created on the first recorded call. */
-  #states(): TripState[] {
-    if (this.#tripStates === undefined) this.#tripStates = this.trips.map((t) => t.create(this.clock));
-    return this.#tripStates;
-  }
-
-  #admitProbe(): number {
-    const now = this.clock.now();
-    this.#probeStarts ??= new Map();
-    this.#expireProbes(now);
-    if (this.#probeStarts.size >= this.maxProbes) return this.#refuse();
-    this.#probeStarts.set(++this.#probeSeq, now);
-    this.#admitted++;
-    return this.#generation;
-  }
-
-  /**
-   * Takes back the permits of probes admitted `probeTimeoutMs` or more ago: a
-   * probe that never settles must not hold its slot forever. Their late
-   * results are ignored.
-   */
-  #expireProbes(now: number): void {
-    const starts = this.#probeStarts!;
-    // Admission order is time order: stop at the first probe still within its time.
-    for (const [id, start] of starts) {
-      if (start + this.probeTimeoutMs > now) break;
-      starts.delete(id);
-    }
-  }
-
-  /** Half-open: milliseconds until a probe slot is free (0 when one is free now). */
-  #probeRetryAfterMs(now: number): number {
-    const starts = this.#probeStarts;
-    if (starts === undefined) return 0;
-    this.#expireProbes(now);
-    if (starts.size < this.maxProbes) return 0;
-    // Every slot is taken: the oldest probe gives its permit back first.
-    for (const start of starts.values()) return Math.max(0, start + this.probeTimeoutMs - now);
-    return 0;
+    const trips = Math.max(this.#tripCount, snapshot.trips);
+    // Isolated elsewhere: open here for this breaker's own open duration, then probe.
+    const ms = adoptedOpenMs(snapshot, this.state, () => this.#openDurationMs(trips + 1));
+    if (ms === undefined) return;
+    this.#tripCount = trips;
+    this.#openFor(ms, 'store', false);
   }
 
   /** @internal Calls admitted and not yet reported (for registries: a busy breaker is not idle). */
@@ -613,16 +544,36 @@ export class CircuitBreakerPolicy extends BasePolicy {
     return this.#admitted - this.#successes - this.#failures - this.#ignored;
   }
 
-  #refuse(): number {
+  #refuse(): -1 {
     this.#refused++;
-    refusalsCounter.add(1, this.#attrs.refused[this.#state]);
+    refusalsCounter.add(1, this.#attrs.refused[this.#state.kind]);
     return -1;
   }
 
-  #judgeError(error: unknown, ctx: ExecutionContext): Verdict {
-    // The caller's own abort says nothing about the dependency. Our deadline firing does.
-    if (ctx.signal.aborted && !isBulwarkError(ctx.signal.reason, 'ERR_DEADLINE_EXCEEDED')) return IGNORED;
-    return this.#failureOn === undefined ? FAILURE : this.#judge({ ok: false, error });
+  /**
+   * @internal A permit's first report: the one place an outcome is judged,
+   * for permits and the policy alike.
+   */
+  _report(
+    generation: number,
+    probeId: number,
+    startedAt: number,
+    source: SignalSource | undefined,
+    failed: boolean,
+    result: unknown,
+    durationMs: number | undefined,
+  ): void {
+    let verdict: Verdict;
+    if (failed) {
+      // The caller's own abort says nothing about the dependency. Our deadline firing does.
+      const signal = source?.signal;
+      if (signal?.aborted && !isBulwarkError(signal.reason, 'ERR_DEADLINE_EXCEEDED')) verdict = IGNORED;
+      else verdict = this.#failureOn === undefined ? FAILURE : this.#judge({ ok: false, error: result });
+    } else {
+      verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value: result });
+    }
+    const duration = durationMs ?? (this.#timed ? this.clock.now() - startedAt : 0);
+    this._settle(generation, probeId, verdict, duration);
   }
 
   #judge(outcome: CallOutcome): Verdict {
@@ -634,31 +585,33 @@ export class CircuitBreakerPolicy extends BasePolicy {
     }
   }
 
-  /** @internal Records a settled call admitted in `generation`. */
-  _settle(generation: number, probe: boolean, probeId: number, verdict: Verdict, durationMs: number): void {
+  /** @internal Records a settled call. */
+  _settle(generation: number, probeId: number, verdict: Verdict, durationMs: number): void {
     callsCounter.add(1, this.#attrs.outcome[verdict]);
     if (verdict === SUCCESS) this.#successes++;
     else if (verdict === FAILURE) this.#failures++;
     else this.#ignored++;
     if (generation !== this.#generation) return; // admitted before a transition: it changes nothing
-    if (probe) {
+    const state = this.#state;
+    if (probeId !== 0) {
       // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
-      if (!this.#probeStarts!.delete(probeId)) return;
-      if (verdict === IGNORED) return;
+      const half = state as HalfOpenState;
+      if (!half.probes.delete(probeId) || verdict === IGNORED) return;
       if (verdict === FAILURE) this.#open('probe-failure');
-      else if (++this.#probeSuccesses >= this.successThreshold) this.#close('probe-success');
+      else if (++half.successes >= this.successThreshold) this.#close('probe-success');
       return;
     }
-    if (this.#state !== 'closed' || verdict === IGNORED) return;
-    const states = this.#states();
+    if (state.kind !== 'closed' || verdict === IGNORED) return;
+    state.trips ??= this.trips.map((t) => t.create(this.clock));
+    const trips = state.trips;
     const failure = verdict === FAILURE;
     let open = false;
-    for (let i = 0; i < states.length; i++) {
-      const s = states[i]!;
-      s.record(failure, durationMs);
+    for (let i = 0; i < trips.length; i++) {
+      const t = trips[i]!;
+      t.record(failure, durationMs);
       // Judged after every call, a success included: with [F, F, F, ok] and
       // minimumCalls 4 the window's rate first becomes known at the success.
-      if (s.shouldOpen()) open = true;
+      if (t.shouldOpen()) open = true;
     }
     if (open) this.#open('trip');
   }
@@ -673,10 +626,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     const openMs = this.openMs;
     if (typeof openMs === 'number') return openMs;
     try {
-      const ms = openMs.delayMs(trip, this.#lastOpenMs, this.#random);
-      if (!(ms >= 0) || ms === Number.POSITIVE_INFINITY)
-        throw new RangeError(`the openMs backoff returned ${ms}`);
-      return ms;
+      return checkedDelayMs(openMs, trip, this.#lastOpenMs, this.#random, 'the openMs backoff');
     } catch (error) {
       this.#reportError(new CallbackError('openMs backoff', error));
       return this.#lastOpenMs > 0 ? this.#lastOpenMs : CIRCUIT_BREAKER_DEFAULTS.openMs;
@@ -685,54 +635,34 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   #openFor(ms: number, reason: TransitionReason, trip: boolean): void {
     this.#lastOpenMs = ms;
-    this.#openUntil = this.clock.now() + ms;
-    this.#transition('open', reason);
-    if (trip) {
-      const name = this.name;
-      telemetry.spanEvent('bulwark.circuit.opened', () => ({
-        breaker: name ?? 'unnamed',
-        reason,
-        open_ms: ms,
-      }));
-    }
+    this.#transition(openState(this.clock.now() + ms), reason);
+    if (trip) recordOpened(this.name, reason, ms);
   }
 
   #close(reason: TransitionReason): void {
-    for (const s of this.#tripStates ?? []) s.reset();
     this.#tripCount = 0;
-    this.#transition('closed', reason);
+    this.#transition(closedState(), reason);
   }
 
-  #transition(to: CircuitState, reason: TransitionReason): void {
-    const from = this.#state;
+  #transition(to: BreakerState, reason: TransitionReason): void {
+    const from = this.#state.kind;
     this.#state = to;
     this.#generation++;
-    this.#probeSuccesses = 0;
-    this.#probeStarts?.clear();
     const name = this.name;
-    if (name !== undefined && !this.#detached) countState(name, from, to);
-    transitionsCounter.add(1, { breaker: name ?? 'unnamed', from, to });
-    if (this.#onStateChange?.listening) this.#onStateChange.emit({ from, to, reason, name });
+    recordTransition(name, !this.#detached, from, to.kind);
+    if (this.#onStateChange?.listening) this.#onStateChange.emit({ from, to: to.kind, reason, name });
     if (this.#store !== undefined && reason !== 'store') this.#publish();
   }
 
   #publish(): void {
     try {
-      const pending = this.#store!.publish(this.#storeKey!, this.#snapshotNow());
+      // The snapshot as of now, without applying a due transition (we are in one).
+      const snapshot = snapshotOf(this.#state, this.#tripCount, this.clock.now());
+      const pending = this.#store!.publish(this.#storeKey!, snapshot);
       if (pending !== undefined) pending.catch((error: unknown) => this.#reportError(error));
     } catch (error) {
       this.#reportError(error);
     }
-  }
-
-  /** The snapshot without applying a due transition (used while transitioning). */
-  #snapshotNow(): BreakerSnapshot {
-    return {
-      version: SNAPSHOT_VERSION,
-      state: this.#state,
-      openRemainingMs: this.#state === 'open' ? Math.max(0, this.#openUntil - this.clock.now()) : 0,
-      trips: this.#tripCount,
-    };
   }
 
   #reportError(error: unknown): void {
@@ -750,12 +680,11 @@ export class CircuitBreakerPolicy extends BasePolicy {
         this.#openFor(snapshot.openRemainingMs, 'store', false);
         break;
       case 'half-open':
-        this.#transition('half-open', 'store');
+        this.#transition(halfOpenState(), 'store');
         break;
       case 'isolated':
         // A saved isolation holds until reset(): nobody holds its handle any more.
-        this.#isolations = new Set([{}]);
-        this.#transition('isolated', 'store');
+        this.#transition(isolatedState(new Set([{}])), 'store');
         break;
       default:
         break;
@@ -764,7 +693,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /** @internal For registries: forget this breaker in the state gauge. */
   _detach(): void {
-    if (this.name !== undefined && !this.#detached) countState(this.name, this.#state, undefined);
+    if (this.name !== undefined && !this.#detached) countState(this.name, this.#state.kind, undefined);
     this.#detached = true;
   }
 }

@@ -22,7 +22,7 @@ export class BrokenCircuitError extends BulwarkError<'ERR_CIRCUIT_OPEN'> {
         : state === 'half-open'
           ? `${who} is half-open and every probe slot is taken; try again in ${formatMs(retryAfterMs ?? 0)}`
           : `${who} is open; a probe will be let through in ${formatMs(retryAfterMs ?? 0)}`;
-    super('ERR_CIRCUIT_OPEN', `call refused: ${why}`, { retryAfterMs });
+    super('ERR_CIRCUIT_OPEN', `call refused: ${why}`, { retryAfterMs, refusal: true });
     this.breaker = breaker;
     this.state = state;
   }

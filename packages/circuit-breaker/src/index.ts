@@ -3,16 +3,17 @@ export {
   type BreakerStats,
   type CallOutcome,
   CIRCUIT_BREAKER_DEFAULTS,
+  type CircuitAcquireOptions,
   type CircuitBreakerOptions,
   CircuitBreakerPolicy,
   type CircuitPermit,
-  checkSnapshot,
   circuitBreaker,
   type HalfOpenOptions,
   type StateChangeEvent,
   type TransitionReason,
 } from './breaker.ts';
 export { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
+export { checkSnapshot } from './persistence.ts';
 export {
   CIRCUIT_BREAKER_REGISTRY_DEFAULTS,
   CircuitBreakerRegistry,

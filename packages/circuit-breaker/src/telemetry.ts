@@ -109,3 +109,23 @@ export function breakerAttributes(name: string): BreakerAttributes {
   }
   return set;
 }
+
+/** Records one breaker's state change: the state gauge (unless it left its registry) and the counter. */
+export function recordTransition(
+  name: string | undefined,
+  counted: boolean,
+  from: CircuitState,
+  to: CircuitState,
+): void {
+  if (name !== undefined && counted) countState(name, from, to);
+  transitionsCounter.add(1, { breaker: name ?? 'unnamed', from, to });
+}
+
+/** Adds the `bulwark.circuit.opened` span event for a trip (a state adopted from a store adds none). */
+export function recordOpened(name: string | undefined, reason: string, openMs: number): void {
+  telemetry.spanEvent('bulwark.circuit.opened', () => ({
+    breaker: name ?? 'unnamed',
+    reason,
+    open_ms: openMs,
+  }));
+}

@@ -1,4 +1,5 @@
 import { type Clock, checkClock, type Timer, type TimerOptions } from './clock.ts';
+import { MinHeap } from './min-heap.ts';
 import { systemClock } from './system-clock.ts';
 
 class Entry implements Timer {
@@ -58,7 +59,7 @@ export class DeadlineTimers {
   readonly #clock: Clock;
   readonly #buckets = new Map<number, Bucket>();
   /** Min-heap of the keys in #buckets. */
-  readonly #keys: number[] = [];
+  readonly #keys = new MinHeap<number>(lower);
   #live = 0;
   /** Pending entries that keep the process alive. */
   #refs = 0;
@@ -108,7 +109,7 @@ export class DeadlineTimers {
       if (bucket === undefined) {
         bucket = new Bucket(key);
         this.#buckets.set(key, bucket);
-        this.#pushKey(key);
+        this.#keys.push(key);
       } else if (bucket.head === undefined) this.#idle--;
       this.#lastBucket = bucket;
     } else if (bucket.head === undefined) this.#idle--;
@@ -158,8 +159,7 @@ export class DeadlineTimers {
     if (this.#lastBucket?.head === undefined) this.#lastBucket = undefined;
     // Ascending order is a valid min-heap.
     keys.sort((a, b) => a - b);
-    this.#keys.length = 0;
-    for (const key of keys) this.#keys.push(key);
+    this.#keys.resetSorted(keys);
     const first = keys[0];
     if (first === undefined) {
       this.#timer?.clear();
@@ -180,11 +180,11 @@ export class DeadlineTimers {
     const now = this.#clock.now();
     const keys = this.#keys;
     let errors: unknown[] | undefined;
-    while (keys.length > 0) {
-      const key = keys[0]!;
+    while (keys.size > 0) {
+      const key = keys.peek()!;
       const bucket = this.#buckets.get(key)!;
       if (key > now && bucket.head !== undefined) break;
-      this.#popKey();
+      keys.pop();
       this.#buckets.delete(key);
       bucket.held = false;
       if (bucket.head === undefined) this.#idle--;
@@ -208,7 +208,7 @@ export class DeadlineTimers {
         }
       }
     }
-    const first = keys[0];
+    const first = keys.peek();
     if (first !== undefined && first < this.#armedKey) this.#arm(first);
     if (errors !== undefined) {
       for (const error of errors) {
@@ -218,36 +218,10 @@ export class DeadlineTimers {
       }
     }
   };
+}
 
-  #pushKey(key: number): void {
-    const heap = this.#keys;
-    let i = heap.push(key) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent]! <= key) break;
-      heap[i] = heap[parent]!;
-      i = parent;
-    }
-    heap[i] = key;
-  }
-
-  #popKey(): void {
-    const heap = this.#keys;
-    const last = heap.pop()!;
-    const n = heap.length;
-    if (n === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && heap[r]! < heap[l]! ? r : l;
-      if (heap[c]! >= last) break;
-      heap[i] = heap[c]!;
-      i = c;
-    }
-    heap[i] = last;
-  }
+function lower(a: number, b: number): boolean {
+  return a < b;
 }
 
 const UNREF = Object.freeze({ unref: true });

@@ -1,4 +1,5 @@
 import { type Clock, checkDelay, type Timer } from './clock.ts';
+import { MinHeap } from './min-heap.ts';
 
 class VirtualTimer implements Timer {
   cleared = false;
@@ -43,7 +44,7 @@ export class VirtualClock implements Clock {
   #seq = 0;
   #live = 0;
   /** Binary min-heap ordered by (due, seq); cleared timers are skipped lazily. */
-  #heap: VirtualTimer[] = [];
+  readonly #heap = new MinHeap<VirtualTimer>(earlier);
 
   /** @param startMs the reading of `now()` before any advance. Default: 0. */
   constructor(startMs = 0) {
@@ -64,7 +65,7 @@ export class VirtualClock implements Clock {
       return timer;
     }
     this.#live++;
-    this.#push(timer);
+    this.#heap.push(timer);
     return timer;
   }
 
@@ -76,7 +77,7 @@ export class VirtualClock implements Clock {
   /** The instant the next timer is due, or undefined when none is pending. */
   get nextDue(): number | undefined {
     this.#dropCleared();
-    return this.#heap[0]?.due;
+    return this.#heap.peek()?.due;
   }
 
   /**
@@ -91,7 +92,7 @@ export class VirtualClock implements Clock {
     await settle();
     for (;;) {
       this.#dropCleared();
-      const next = this.#heap[0];
+      const next = this.#heap.peek();
       if (next === undefined || next.due > target) break;
       this.#fireNext(next);
       await settle();
@@ -109,7 +110,7 @@ export class VirtualClock implements Clock {
     await settle();
     for (let fired = 0; ; fired++) {
       this.#dropCleared();
-      const next = this.#heap[0];
+      const next = this.#heap.peek();
       if (next === undefined) return;
       if (fired >= limit) {
         throw new Error(`VirtualClock.runAll: still ${this.#live} timers pending after firing ${limit}`);
@@ -120,7 +121,7 @@ export class VirtualClock implements Clock {
   }
 
   #fireNext(timer: VirtualTimer): void {
-    this.#pop();
+    this.#heap.pop();
     timer.cleared = true;
     this.#live--;
     this.#now = Math.max(this.#now, timer.due);
@@ -133,35 +134,6 @@ export class VirtualClock implements Clock {
   }
 
   #dropCleared(): void {
-    while (this.#heap.length > 0 && this.#heap[0]!.cleared) this.#pop();
-  }
-
-  #push(timer: VirtualTimer): void {
-    const heap = this.#heap;
-    let i = heap.push(timer) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!earlier(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
-  }
-
-  #pop(): void {
-    const heap = this.#heap;
-    const last = heap.pop()!;
-    if (heap.length === 0) return;
-    heap[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && earlier(heap[l]!, heap[m]!)) m = l;
-      if (r < heap.length && earlier(heap[r]!, heap[m]!)) m = r;
-      if (m === i) return;
-      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-      i = m;
-    }
+    while (this.#heap.size > 0 && this.#heap.peek()!.cleared) this.#heap.pop();
   }
 }

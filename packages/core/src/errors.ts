@@ -26,7 +26,21 @@ export interface BulwarkErrorOptions {
   readonly cause?: unknown;
   /** Milliseconds after which a new attempt may succeed, when that is known. */
   readonly retryAfterMs?: number | undefined;
+  /**
+   * The call was refused without running (an open breaker, a full bulkhead):
+   * nothing reached the dependency. Marks the error for {@link isRefusal}.
+   */
+  readonly refusal?: boolean | undefined;
 }
+
+/** The brand of a refusal, shared across duplicate copies of the package. */
+export const refusalBrand: unique symbol = Symbol.for('bulwark.refusal') as never;
+
+/** The codes above that mean "refused without running": an error with one is a refusal unless it says otherwise. */
+const REFUSAL_CODES: ReadonlySet<string> = new Set<BulwarkErrorCode>([
+  'ERR_CIRCUIT_OPEN',
+  'ERR_BULKHEAD_FULL',
+]);
 
 /**
  * The base of every error bulwark raises: a literal `code`, an optional `cause`
@@ -43,6 +57,8 @@ export class BulwarkError<C extends string = string> extends Error {
     this.name = new.target.name;
     this.code = code;
     this.retryAfterMs = options?.retryAfterMs;
+    if (options?.refusal ?? REFUSAL_CODES.has(code))
+      Object.defineProperty(this, refusalBrand, { value: true });
   }
 }
 Object.defineProperty(BulwarkError.prototype, bulwarkErrorBrand, { value: true });
@@ -57,6 +73,21 @@ export function isBulwarkError<C extends string = BulwarkErrorCode>(
     error !== null &&
     (error as { [bulwarkErrorBrand]?: unknown })[bulwarkErrorBrand] === true &&
     (code === undefined || (error as { code?: unknown }).code === code)
+  );
+}
+
+/**
+ * True when `error` says a call was refused without running: a policy's own
+ * "no" (an open breaker, a full bulkhead, or any error built with
+ * `refusal: true`). Nothing reached the dependency, so it is neither worth a
+ * retry by itself nor evidence against the dependency. Classifiers test this
+ * one mark instead of listing each module's error codes.
+ */
+export function isRefusal(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { [refusalBrand]?: unknown })[refusalBrand] === true
   );
 }
 

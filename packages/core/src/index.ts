@@ -1,4 +1,4 @@
-export type { Backoff } from './backoff.ts';
+export { type Backoff, checkedDelayMs, isValidDelay } from './backoff.ts';
 export {
   type ExecuteOptions,
   type ExecutionContext,
@@ -20,9 +20,12 @@ export {
   type DeadlineSource,
   formatMs,
   isBulwarkError,
+  isRefusal,
+  refusalBrand,
 } from './errors.ts';
 export { type Disposable, disposable, EventHub, type Listener } from './events.ts';
 export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
+export type { Outcome } from './outcome.ts';
 export {
   BasePolicy,
   type ExecuteOnlyPolicy,

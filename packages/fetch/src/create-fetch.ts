@@ -20,8 +20,9 @@ import {
   DeadlineExceededError,
   type ExecutionContext,
   InvalidOptionsError,
-  isBulwarkError,
+  isRefusal,
   OptionsChecker,
+  type Outcome,
   remainingMs,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
@@ -33,7 +34,6 @@ import {
 } from '@bulwark/idempotency';
 import {
   isRetryableError,
-  type Outcome,
   RetryBudget,
   type RetryBudgetOptions,
   RetryPolicy,
@@ -189,13 +189,13 @@ function isInProgress(response: Response): boolean {
   return response.status === 409 && response.headers.get(IN_PROGRESS_HEADER)?.trim().toLowerCase() === 'true';
 }
 
-/** Network errors, timeouts and 5xx overload answers count against an origin; our own bulkhead's refusal does not. */
+/** Network errors, timeouts and 5xx overload answers count against an origin; a refusal (our own bulkhead's) does not. */
 function breakerFailureOn(outcome: Outcome): boolean {
   if (outcome.ok) {
     const value = outcome.value;
     return value instanceof Response && BREAKER_FAILURE_STATUSES.has(value.status);
   }
-  return !isBulwarkError(outcome.error, 'ERR_BULKHEAD_FULL');
+  return !isRefusal(outcome.error);
 }
 
 /** The context a call starts from: the caller's signal joined with the deadline. */

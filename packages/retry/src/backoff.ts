@@ -1,5 +1,5 @@
 import type { Random } from '@bulwark/clock';
-import { type Backoff, CallbackError, OptionsChecker } from '@bulwark/core';
+import { type Backoff, CallbackError, checkedDelayMs, isValidDelay, OptionsChecker } from '@bulwark/core';
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
@@ -148,7 +148,7 @@ export class FunctionBackoff implements Backoff {
   }
   delayMs(attempt: number, previousDelayMs: number, random: Random): number {
     const ms = this.#fn(attempt, previousDelayMs, random);
-    if (typeof ms !== 'number' || !(ms >= 0) || ms === Number.POSITIVE_INFINITY) {
+    if (!isValidDelay(ms)) {
       throw new RangeError(
         `fromFunction(): the backoff function must return a finite number of milliseconds >= 0, got ${String(ms)} for attempt ${attempt}`,
       );
@@ -186,13 +186,7 @@ export function callBackoff(
   random: Random,
 ): number {
   try {
-    const ms = backoff.delayMs(attempt, previousDelayMs, random);
-    if (!(ms >= 0) || ms === Number.POSITIVE_INFINITY) {
-      throw new RangeError(
-        `the backoff returned ${String(ms)} for attempt ${attempt}; it must be a finite number >= 0`,
-      );
-    }
-    return ms;
+    return checkedDelayMs(backoff, attempt, previousDelayMs, random);
   } catch (error) {
     throw new CallbackError('retry backoff', error);
   }

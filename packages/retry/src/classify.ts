@@ -1,4 +1,4 @@
-import { isBulwarkError } from '@bulwark/core';
+import { isBulwarkError, isRefusal } from '@bulwark/core';
 
 /**
  * Error codes from Node.js and its DNS resolver that mean the connection or
@@ -94,8 +94,8 @@ function isFetchNetworkError(error: TypeError): boolean {
  * - an attempt timeout (`DeadlineExceededError` with `source: 'timeout'`);
  * - errors marked `retryable: true`, or carrying a numeric `retryAfterMs`.
  *
- * Never retried: the overall deadline (`source: 'deadline'`), an open circuit
- * (`ERR_CIRCUIT_OPEN`), a full bulkhead (`ERR_BULKHEAD_FULL`), aborts,
+ * Never retried: the overall deadline (`source: 'deadline'`), a refusal
+ * (`isRefusal()`: an open circuit, a full bulkhead), aborts,
  * errors marked `retryable: false`, a `fetch failed` whose cause carries only
  * codes that are not transient (`ENOTFOUND`, TLS certificate errors),
  * programming errors (a `TypeError` that is not a network error, `RangeError`,
@@ -105,12 +105,12 @@ function isFetchNetworkError(error: TypeError): boolean {
  */
 export function isRetryableError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
+  // Refused without running (an open breaker, a full bulkhead): another attempt now meets the same "no".
+  if (isRefusal(error)) return false;
   if (isBulwarkError(error)) {
     switch (error.code) {
       case 'ERR_DEADLINE_EXCEEDED':
         return (error as { source?: unknown }).source === 'timeout';
-      case 'ERR_CIRCUIT_OPEN':
-      case 'ERR_BULKHEAD_FULL':
       case 'ERR_INVALID_OPTIONS':
       case 'ERR_CALLBACK_FAILED':
         return false;

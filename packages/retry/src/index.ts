@@ -20,7 +20,6 @@ export {
 } from './classify.ts';
 export {
   type GiveUpEvent,
-  type Outcome,
   RETRY_DEFAULTS,
   type RetryDecision,
   type RetryEvent,

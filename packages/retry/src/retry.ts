@@ -12,6 +12,7 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  type Outcome,
   remainingMs,
   withAttempt,
 } from '@bulwark/core';
@@ -19,11 +20,6 @@ import { callBackoff, exponential } from './backoff.ts';
 import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';
 import { attemptsCounter, giveupsCounter, telemetry } from './telemetry.ts';
-
-/** What an attempt produced: a value or an error. */
-export type Outcome<T = unknown> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown };
 
 /** What `retryOn` may return: retry or not, and optionally the delay to use instead of the backoff's. */
 export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs?: number | undefined };

@@ -901,12 +901,11 @@ class Lease<T> implements IdempotencyLease<T> {
     try {
       payload = guard._payloadOf(value);
     } catch (error) {
-      return this.#settle(undefined).then(({ written, error: storeError }) => {
+      return this.#settle(undefined, (written, storeError) => {
         if (written === undefined) guard._releaseFailed(this.key, storeError);
-        return Promise.reject(error);
-      });
+      }).then(() => Promise.reject(error));
     }
-    return this.#settle(payload).then(({ written, error }) => {
+    return this.#settle(payload, (written, error) => {
       const result: CompletionResult =
         written === undefined ? 'store-error' : !written ? 'lease-lost' : payload === undefined ? 'released' : 'stored';
       guard._completed(this.key, result, error);
@@ -921,7 +920,7 @@ class Lease<T> implements IdempotencyLease<T> {
       this.#renewal.stop();
       return Promise.resolve(false);
     }
-    return this.#settle(undefined).then(({ written, error }) => {
+    return this.#settle(undefined, (written, error) => {
       // The caller's own error matters more: a failed release never rejects.
       if (written === undefined) this.#guard._releaseFailed(this.key, error);
       return written === true;
@@ -929,14 +928,18 @@ class Lease<T> implements IdempotencyLease<T> {
   }
 
   /**
-   * Writes the completion (or, without a payload, the release), answering
-   * after the first try: `written` is undefined when the store failed (the
-   * write goes on in the background).
+   * Writes the completion (or, without a payload, the release), resolving
+   * what `first` makes of the first try (told at once, so that its event
+   * comes before any of the background retries): `written` is undefined when
+   * the store failed, and the write goes on in the background.
    */
-  #settle(payload: string | undefined): Promise<{ written: boolean | undefined; error: unknown }> {
+  #settle<R>(
+    payload: string | undefined,
+    first: (written: boolean | undefined, error: unknown) => R,
+  ): Promise<R> {
     return new Promise((resolve) => {
       new Settlement(this.#guard, this.#renewal, this.key, this.token, payload, (written, error) =>
-        resolve({ written, error }),
+        resolve(first(written, error)),
       );
     });
   }

@@ -77,7 +77,13 @@ describe('a completion the store failed is retried in the background', () => {
   it('stores the response once the store recovers, renewing meanwhile, and no contender ever executes', async () => {
     const clock = new VirtualClock();
     const { store, state } = faultyStore(clock);
-    const owner = idempotency<string>({ store, clock, leaseMs: LEASE, fingerprint: () => 'x', random: () => 0 });
+    const owner = idempotency<string>({
+      store,
+      clock,
+      leaseMs: LEASE,
+      fingerprint: () => 'x',
+      random: () => 0,
+    });
     const seen = events(owner);
     const other = contender(store, clock, LEASE);
     const decision = await owner.begin('k', 'x');
@@ -187,7 +193,7 @@ describe('a completion the store failed is retried in the background', () => {
     expect(result).toBeUndefined();
     await clock.advance(1);
     expect(result).toBe('store-error');
-    expect(String((seen[0]?.error as Error).message)).toMatch(/did not answer complete within 100 ms/);
+    expect(String(seen[0]!.error)).toMatch(/did not answer complete within 100 ms/);
     // With storeTimeoutMs, that is the bound instead.
     const timed = idempotency<string>({ store, clock, leaseMs: LEASE, storeTimeoutMs: 20 });
     state.mode = 'up';
@@ -218,7 +224,13 @@ describe('a completion the store failed is retried in the background', () => {
     // Another process took the key over (it saw no renewal for a lease).
     const observed = await inner.begin({ key: 'k', fingerprint: 'x', token: 'other', retainMs: 1_000_000 });
     if (observed.status !== 'in-progress') throw new Error(observed.status);
-    await inner.begin({ key: 'k', fingerprint: 'x', token: 'other', retainMs: 1_000_000, takeover: observed });
+    await inner.begin({
+      key: 'k',
+      fingerprint: 'x',
+      token: 'other',
+      retainMs: 1_000_000,
+      takeover: observed,
+    });
     state.mode = 'up';
     await clock.advance(LEASE);
     expect(seen.map((e) => e.result)).toEqual(['store-error', 'lease-lost']);

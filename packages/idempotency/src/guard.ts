@@ -164,13 +164,19 @@ export interface IdempotencyLease<T> {
   readonly signal: AbortSignal;
   /**
    * Stores `value` for replay (or releases the key, when `storeOutcome` declines
-   * it). A store failure resolves `'store-error'`; it rejects only with a
+   * it). A store failure resolves `'store-error'` after the first try, and the
+   * guard goes on renewing the lease and retrying the write in the background
+   * (see {@link CompletionResult}); it rejects only with a
    * `CallbackError` from `storeOutcome` or the codec (after releasing the key),
    * or with `LeaseSettledError` (`ERR_LEASE_SETTLED`) when the lease was already
    * completed or released.
    */
   complete(value: T): Promise<CompletionResult>;
-  /** Releases the key if this lease still owns it, so a retry can execute. Never rejects. */
+  /**
+   * Releases the key if this lease still owns it, so a retry can execute.
+   * Resolves false when the store failed; the release is then retried in the
+   * background while the lease is renewed. Never rejects.
+   */
   release(): Promise<boolean>;
 }
 
@@ -824,7 +830,10 @@ class Settlement {
       (written) => {
         this.#inFlight = false;
         if (this.#done) return;
-        this.#finish(written ? (this.#payload === undefined ? 'released' : 'stored') : 'lease-lost', undefined);
+        this.#finish(
+          written ? (this.#payload === undefined ? 'released' : 'stored') : 'lease-lost',
+          undefined,
+        );
       },
       (error: unknown) => {
         this.#inFlight = false;
@@ -907,7 +916,13 @@ class Lease<T> implements IdempotencyLease<T> {
     }
     return this.#settle(payload, (written, error) => {
       const result: CompletionResult =
-        written === undefined ? 'store-error' : !written ? 'lease-lost' : payload === undefined ? 'released' : 'stored';
+        written === undefined
+          ? 'store-error'
+          : !written
+            ? 'lease-lost'
+            : payload === undefined
+              ? 'released'
+              : 'stored';
       guard._completed(this.key, result, error);
       return result;
     });

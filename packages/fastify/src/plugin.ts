@@ -128,7 +128,7 @@ function buildRoute(
             { err: error },
             phase === 'begin'
               ? 'idempotency store unavailable: answered 503'
-              : 'idempotency store failed after the handler ran: the response was not stored',
+              : 'idempotency store failed after the handler ran: the response is not stored yet (retrying in the background)',
           );
         };
   return routeIdempotency<FastifyRequest>(caller, isObject ? { ...options, onStoreError } : options);

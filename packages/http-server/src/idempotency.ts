@@ -41,8 +41,9 @@ export interface RouteIdempotencyOptions<Request> extends HttpIdempotencyOptions
   /**
    * Told why the store failed, with the error as its cause: `'begin'` (the
    * request was answered 503 `store-unavailable`; `request` is given) or
-   * `'complete'` (the response was sent but not stored, or a key could not be
-   * released; the record stays in progress until its lease runs out). The
+   * `'complete'` (the response was sent but not stored yet, or a key could not
+   * be released; the guard keeps the lease and retries in the background, and
+   * its `onCompletion` event reports the final result). The
    * Fastify plugin logs both through Fastify's logger when this is not set.
    * Default: none.
    */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Clock, systemClock, type Timer } from '@bulwark/clock';
+import { type Clock, defaultRandom, type Random, systemClock, type Timer } from '@bulwark/clock';
 import { CallbackError, type Disposable, EventHub, isBulwarkError, OptionsChecker } from '@bulwark/core';
 import { LeaseLostError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
 import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';
 import { encodeScope } from './scope.ts';
 import type { BeginOutcome, IdempotencyStore, LeaseObservation } from './store.ts';
-import { completionsCounter, requestsCounter, telemetry } from './telemetry.ts';
+import { completionRetriesCounter, completionsCounter, requestsCounter, telemetry } from './telemetry.ts';
 
 /** Turns stored results into text and back. */
 export interface ResultCodec {
@@ -34,7 +34,14 @@ export const IDEMPOTENCY_DEFAULTS = Object.freeze({
   ttlMs: 86_400_000,
   /** 60 seconds. */
   leaseMs: 60_000,
+  /** Leases whose completion or release a guard retries in the background at once. */
+  maxPendingCompletions: 10_000,
 });
+
+/** The first pause before a failed completion is tried again: 50 to 100 milliseconds, doubling after each failure. */
+const COMPLETION_RETRY_BASE_MS = 50;
+/** The longest pause between two tries of a failed completion (lower for short leases: `leaseMs / 6`). */
+const COMPLETION_RETRY_MAX_MS = 5_000;
 
 /**
  * The shortest time an IN_PROGRESS record is kept on the store without a
@@ -78,14 +85,27 @@ export interface IdempotencyOptions<T = unknown> {
   readonly codec?: ResultCodec | undefined;
   /**
    * The longest one store command may take, in milliseconds. Past it, `begin`
-   * fails closed with `StoreUnavailableError` (`fn` does not run), `complete`
-   * reports `'store-error'`, and a release gives up (renewals stop, so a retry
-   * takes the key over after `leaseMs`). It guards against a store that hangs rather than failing, such as a
-   * silently dropped connection, whatever the client's own timeouts. A begin
-   * that timed out here may still have taken the key on the server; nobody
-   * renews it, so a retry takes it over after `leaseMs`. Default: no limit (the client's timeouts apply).
+   * fails closed with `StoreUnavailableError` (`fn` does not run), and a
+   * completion or release that timed out is tried again in the background
+   * (`complete` reports `'store-error'` meanwhile). It guards against a store
+   * that hangs rather than failing, such as a silently dropped connection,
+   * whatever the client's own timeouts. A begin that timed out here may still
+   * have taken the key on the server; nobody renews it, so a retry takes it
+   * over after `leaseMs`. Default: no limit for `begin` (the client's timeouts
+   * apply); renewals, completions and releases are never waited for longer
+   * than `leaseMs / 3`.
    */
   readonly storeTimeoutMs?: number | undefined;
+  /**
+   * How many leases, at most, this guard keeps retrying the completion (or
+   * release) of in the background after the store failed. Past it, the oldest
+   * gives up: it stops renewing, its completion event reports `'gave-up'`, and
+   * a retry takes the key over after `leaseMs` and executes again. 0 turns
+   * background retries off. Default: 10,000.
+   */
+  readonly maxPendingCompletions?: number;
+  /** The random source that jitters the pauses between background completion tries. Default: `Math.random`. */
+  readonly random?: Random;
   /**
    * The monotonic clock for renewals, for judging other owners' leases,
    * `storeTimeoutMs` and the durations reported in events. Default: systemClock.
@@ -97,12 +117,30 @@ export interface IdempotencyOptions<T = unknown> {
 export type CompletionResult =
   /** The result is stored for replay. */
   | 'stored'
-  /** `storeOutcome` declined the result; the key was released. */
+  /** `storeOutcome` declined the result (or `fn` threw); the key was released. */
   | 'released'
-  /** Another owner took the key over (this one stopped renewing for a lease interval): the result was not stored. */
+  /**
+   * The token no longer owns the record, so nothing was written: another owner
+   * took the key over (this one stopped renewing for a lease interval). After a
+   * background retry it can also mean that an earlier try, whose answer was
+   * lost, had already written it.
+   */
   | 'lease-lost'
-  /** The store failed while completing: the record stays IN_PROGRESS, unrenewed, until a retry takes it over. */
-  | 'store-error';
+  /**
+   * The store failed (or did not answer in time) while completing. Not final:
+   * the guard keeps the lease renewed and tries again in the background until
+   * the completion lands, the key is found taken over, or it gives up; a
+   * second completion event reports which (`stored`, `released`, `lease-lost`
+   * or `gave-up`). Meanwhile a retry with the key gets `in-progress`.
+   */
+  | 'store-error'
+  /**
+   * Only in a completion event after `store-error`: the guard stopped retrying
+   * (more than `maxPendingCompletions` were pending, or the guard was
+   * disposed) and stopped renewing, so a retry takes the key over after
+   * `leaseMs` and executes again.
+   */
+  | 'gave-up';
 
 /** The result of {@link IdempotencyGuard.run}. */
 export type IdempotentResult<T> =
@@ -126,13 +164,19 @@ export interface IdempotencyLease<T> {
   readonly signal: AbortSignal;
   /**
    * Stores `value` for replay (or releases the key, when `storeOutcome` declines
-   * it). A store failure resolves `'store-error'`; it rejects only with a
+   * it). A store failure resolves `'store-error'` after the first try, and the
+   * guard goes on renewing the lease and retrying the write in the background
+   * (see {@link CompletionResult}); it rejects only with a
    * `CallbackError` from `storeOutcome` or the codec (after releasing the key),
    * or with `LeaseSettledError` (`ERR_LEASE_SETTLED`) when the lease was already
    * completed or released.
    */
   complete(value: T): Promise<CompletionResult>;
-  /** Releases the key if this lease still owns it, so a retry can execute. Never rejects. */
+  /**
+   * Releases the key if this lease still owns it, so a retry can execute.
+   * Resolves false when the store failed; the release is then retried in the
+   * background while the lease is renewed. Never rejects.
+   */
   release(): Promise<boolean>;
 }
 
@@ -170,11 +214,18 @@ export interface OutcomeEvent {
   readonly durationMs: number;
 }
 
-/** Payload of {@link IdempotencyGuard.onCompletion}. */
+/**
+ * Payload of {@link IdempotencyGuard.onCompletion}. A lease whose completion
+ * (or release) failed on the store gets two events: `store-error`, then the
+ * final result of the background retries, with `retried: true`.
+ */
 export interface CompletionEvent {
   readonly key: string;
   readonly result: CompletionResult;
+  /** The store's error for `store-error`; for `gave-up`, the last one seen. Otherwise undefined. */
   readonly error: unknown;
+  /** True for the final result of a completion or release retried in the background. */
+  readonly retried?: boolean;
 }
 
 const OUTCOME_ATTRS: Readonly<Record<RequestOutcome, { outcome: RequestOutcome }>> = {
@@ -189,6 +240,7 @@ const COMPLETION_ATTRS: Readonly<Record<CompletionResult, { result: CompletionRe
   released: { result: 'released' },
   'lease-lost': { result: 'lease-lost' },
   'store-error': { result: 'store-error' },
+  'gave-up': { result: 'gave-up' },
 };
 
 /**
@@ -202,6 +254,12 @@ export class IdempotencyGuard<T = unknown> {
   /** See {@link IdempotencyOptions.storeTimeoutMs}; undefined when there is no limit. */
   readonly storeTimeoutMs: number | undefined;
   readonly clock: Clock;
+  /** See {@link IdempotencyOptions.maxPendingCompletions}. */
+  readonly maxPendingCompletions: number;
+  readonly #random: Random;
+  /** Leases whose completion or release is retried in the background, oldest first. */
+  readonly #pending = new Set<Settlement>();
+  #disposed = false;
   readonly #fingerprint: (input: unknown) => string;
   readonly #storeOutcome: ((value: T) => boolean) | undefined;
   readonly #codec: ResultCodec;
@@ -233,6 +291,8 @@ export class IdempotencyGuard<T = unknown> {
     check.number('ttlMs', options?.ttlMs, { integer: true, min: 1 });
     check.number('leaseMs', options?.leaseMs, { integer: true, min: 1 });
     check.number('storeTimeoutMs', options?.storeTimeoutMs, { above: 0 });
+    check.number('maxPendingCompletions', options?.maxPendingCompletions, { integer: true, min: 0 });
+    check.func('random', options?.random);
     check.func('fingerprint', options?.fingerprint);
     check.func('storeOutcome', options?.storeOutcome);
     check.expect(
@@ -248,6 +308,8 @@ export class IdempotencyGuard<T = unknown> {
     this.leaseMs = options.leaseMs ?? IDEMPOTENCY_DEFAULTS.leaseMs;
     this.storeTimeoutMs = options.storeTimeoutMs;
     this.clock = options.clock ?? systemClock;
+    this.maxPendingCompletions = options.maxPendingCompletions ?? IDEMPOTENCY_DEFAULTS.maxPendingCompletions;
+    this.#random = options.random ?? defaultRandom;
     this.#fingerprint = options.fingerprint ?? defaultFingerprint;
     this.#storeOutcome = options.storeOutcome;
     this.#codec = options.codec ?? jsonResultCodec;
@@ -259,9 +321,32 @@ export class IdempotencyGuard<T = unknown> {
     return this.#outcomes.subscribe(listener);
   }
 
-  /** Listens to what became of each executed request's record. */
+  /**
+   * Listens to what became of each executed request's record, and of the
+   * background retries of a completion or release that the store failed.
+   */
   onCompletion(listener: (event: CompletionEvent) => void): Disposable {
     return this.#completions.subscribe(listener);
+  }
+
+  /** How many leases' completions (or releases) are being retried in the background. */
+  get pendingCompletions(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Stops every background retry of a failed completion or release: those
+   * leases stop renewing and report `gave-up`, so a retry takes their keys over
+   * after `leaseMs`. A completion that fails afterwards is not retried. Leases
+   * still held keep renewing until they are settled. Idempotent.
+   */
+  dispose(): void {
+    this.#disposed = true;
+    for (const settlement of [...this.#pending]) settlement.giveUp();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** The fingerprint of `input`, through the `fingerprint` option. */
@@ -434,59 +519,84 @@ export class IdempotencyGuard<T = unknown> {
     }
   }
 
-  /** @internal `lost`: a renewal already found the key taken over. */
-  async _complete(key: string, token: string, value: T, lost: boolean): Promise<CompletionResult> {
-    let payload: string | undefined;
+  /** @internal The payload to store for `value`, or undefined when `storeOutcome` declines it. */
+  _payloadOf(value: T): string | undefined {
+    return this.#storeOutcome === undefined || this.#keep(value) ? this.#encode(value) : undefined;
+  }
+
+  /** @internal Counts and reports a completion's first (or only) result. */
+  _completed(key: string, result: CompletionResult, error: unknown): void {
+    completionsCounter.add(1, COMPLETION_ATTRS[result]);
+    if (this.#completions.listening) this.#completions.emit({ key, result, error });
+  }
+
+  /** @internal Reports that a release failed on the store (it is retried in the background). */
+  _releaseFailed(key: string, error: unknown): void {
+    if (this.#completions.listening) this.#completions.emit({ key, result: 'store-error', error });
+  }
+
+  /** @internal Counts and reports the final result of a completion or release retried in the background. */
+  _retried(key: string, result: CompletionResult, error: unknown): void {
+    completionRetriesCounter.add(1, COMPLETION_ATTRS[result]);
+    if (this.#completions.listening) this.#completions.emit({ key, result, error, retried: true });
+  }
+
+  /**
+   * @internal One try at completing (`payload` given) or releasing the record:
+   * true when written, false when `token` no longer owns it; rejects when the
+   * store fails or does not answer within `storeTimeoutMs` (at most `leaseMs / 3`).
+   */
+  async _settle(key: string, token: string, payload: string | undefined): Promise<boolean> {
+    const limit = Math.min(this.storeTimeoutMs ?? Number.POSITIVE_INFINITY, renewalInterval(this.leaseMs));
     try {
-      payload = this.#storeOutcome === undefined || this.#keep(value) ? this.#encode(value) : undefined;
+      return payload === undefined
+        ? await this.#bounded('release', this.store.release(key, token), limit)
+        : await this.#bounded('complete', this.store.complete(key, token, payload, this.ttlMs), limit);
     } catch (error) {
-      if (!lost) await this._release(key, token);
+      this._storeFailed();
       throw error;
     }
-    let result: CompletionResult;
-    let failure: unknown;
-    try {
-      if (lost) {
-        // The token can never own the record again: nothing to write.
-        result = 'lease-lost';
-      } else if (payload === undefined) {
-        await this.#bounded('release', this.store.release(key, token));
-        result = 'released';
-      } else {
-        result = (await this.#bounded('complete', this.store.complete(key, token, payload, this.ttlMs)))
-          ? 'stored'
-          : 'lease-lost';
-      }
-    } catch (error) {
-      failure = error;
-      result = 'store-error';
-      this._storeFailed();
-    }
-    completionsCounter.add(1, COMPLETION_ATTRS[result]);
-    if (this.#completions.listening) this.#completions.emit({ key, result, error: failure });
-    return result;
+  }
+
+  /**
+   * @internal Takes `settlement` on for background retries; false when the
+   * guard takes none (disposed, or `maxPendingCompletions` is 0). Past the cap,
+   * the oldest pending one gives up.
+   */
+  _adopt(settlement: Settlement): boolean {
+    if (this.#disposed || this.maxPendingCompletions === 0) return false;
+    this.#pending.add(settlement);
+    if (this.#pending.size > this.maxPendingCompletions) this.#pending.values().next().value!.giveUp();
+    return true;
   }
 
   /** @internal */
-  async _release(key: string, token: string): Promise<boolean> {
-    try {
-      return await this.#bounded('release', this.store.release(key, token));
-    } catch (error) {
-      // A contender takes the unrenewed record over; the caller's own error matters more.
-      this._storeFailed();
-      if (this.#completions.listening) this.#completions.emit({ key, result: 'store-error', error });
-      return false;
-    }
+  _forget(settlement: Settlement): void {
+    this.#pending.delete(settlement);
   }
 
-  /** `work`, or a rejection once `storeTimeoutMs` has passed without an answer. */
-  #bounded<R>(command: string, work: Promise<R>): Promise<R> {
-    const limit = this.storeTimeoutMs;
-    if (limit === undefined) return work;
+  /**
+   * @internal The pause before background try number `failures` (1 for the
+   * first retry): 50 to 100 ms, doubling, jittered, at most 5 s or `leaseMs / 6`.
+   */
+  _retryDelay(failures: number): number {
+    const cap = Math.max(1, Math.min(COMPLETION_RETRY_MAX_MS, Math.floor(this.leaseMs / 6)));
+    const base = Math.min(cap, COMPLETION_RETRY_BASE_MS * 2 ** Math.min(failures - 1, 30));
+    return Math.min(cap, base * (1 + this.#random()));
+  }
+
+  /** `work`, or a rejection once `limit` (by default `storeTimeoutMs`) has passed without an answer. */
+  #bounded<R>(command: string, work: Promise<R>, limit = this.storeTimeoutMs): Promise<R> {
+    if (limit === undefined || limit === Number.POSITIVE_INFINITY) return work;
     const pending = Promise.resolve(work); // tolerates a store that answers synchronously
     return new Promise<R>((resolve, reject) => {
       const timer = this.clock.setTimeout(
-        () => reject(new Error(`the store did not answer ${command} within ${limit} ms (storeTimeoutMs)`)),
+        () =>
+          reject(
+            new Error(
+              `the store did not answer ${command} within ${limit} ms (${limit === this.storeTimeoutMs ? 'storeTimeoutMs' : 'leaseMs / 3'})`,
+            ),
+          ),
         limit,
         { unref: true },
       );
@@ -520,12 +630,11 @@ export class IdempotencyGuard<T = unknown> {
   }
 }
 
-/**
- * Keeps one lease renewed while it is held: a timer on the guard's clock that
- * renews every `leaseMs / 3` (never two renewals at once) and aborts the lease's
- * signal once the lease cannot be counted on. It holds the lease only weakly,
- * so a lease dropped without being settled stops renewing and can be taken over.
- */
+/** How often an owner renews: every `leaseMs / 3`, rounded down, at least 1 ms. */
+function renewalInterval(leaseMs: number): number {
+  return Math.max(1, Math.floor(leaseMs / 3));
+}
+
 /** See Renewal's tick. */
 const TIMER_TOLERANCE_MS = 1e-6;
 
@@ -535,6 +644,14 @@ interface RenewalHost {
   _renew(key: string, token: string): Promise<boolean>;
 }
 
+/**
+ * Keeps one lease renewed while it is held, and while its completion is being
+ * written: a timer on the guard's clock that renews every `leaseMs / 3` (a
+ * renewal still unanswered by then does not hold back the next) and aborts the
+ * lease's signal once the lease cannot be counted on. While the lease is held
+ * it holds the lease only weakly, so a lease dropped without being settled
+ * stops renewing and can be taken over.
+ */
 class Renewal {
   readonly #guard: RenewalHost;
   readonly #key: string;
@@ -547,8 +664,9 @@ class Renewal {
   #confirmedAt: number;
   /** When the last renewal was sent. */
   #sentAt: number;
-  #inFlight = false;
   #stopped = false;
+  /** Set once the lease is being settled: told when a renewal finds the key no longer this token's. */
+  #onLost: (() => void) | undefined;
   /** A renewal found the key owned by another token. */
   lost = false;
 
@@ -557,7 +675,7 @@ class Renewal {
     this.#lease = new WeakRef(lease);
     this.#key = key;
     this.#token = token;
-    this.#everyMs = Math.max(1, Math.floor(guard.leaseMs / 3));
+    this.#everyMs = renewalInterval(guard.leaseMs);
     this.#confirmedAt = takenAt;
     this.#sentAt = takenAt;
     this.#schedule();
@@ -568,6 +686,15 @@ class Renewal {
     return this.#controller.signal;
   }
 
+  /**
+   * The lease is being settled: keep renewing until {@link stop}, whether or
+   * not the lease object is still reachable, without aborting its signal, and
+   * call `onLost` if a renewal finds the key no longer this token's.
+   */
+  settling(onLost: () => void): void {
+    this.#onLost = onLost;
+  }
+
   /** Stops renewing (the lease settled, or was lost). Idempotent. */
   stop(): void {
     this.#stopped = true;
@@ -576,6 +703,7 @@ class Renewal {
   }
 
   #abort(reason: LeaseLostError): void {
+    if (this.#onLost !== undefined) return; // fn is done: nothing to stop
     this.#controller ??= new AbortController();
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
@@ -583,21 +711,18 @@ class Renewal {
   #schedule(): void {
     if (this.#stopped) return;
     const clock = this.#guard.clock;
-    // The next renewal (once none is in flight), or the moment the lease stops
-    // being confirmed, even while a renewal hangs.
-    let due = this.#inFlight ? Number.POSITIVE_INFINITY : this.#sentAt + this.#everyMs;
-    if (this.#controller?.signal.aborted !== true)
+    // The next renewal, or the moment the lease stops being confirmed.
+    let due = this.#sentAt + this.#everyMs;
+    if (this.#onLost === undefined && this.#controller?.signal.aborted !== true)
       due = Math.min(due, this.#confirmedAt + this.#guard.leaseMs);
     this.#timer?.clear();
-    this.#timer = undefined;
-    if (due === Number.POSITIVE_INFINITY) return; // the renewal in flight schedules again when it settles
     this.#timer = clock.setTimeout(() => this.#tick(), due - clock.now(), { unref: true });
   }
 
   #tick(): void {
     this.#timer = undefined;
     if (this.#stopped) return;
-    if (this.#lease.deref() === undefined) {
+    if (this.#onLost === undefined && this.#lease.deref() === undefined) {
       this.stop();
       return;
     }
@@ -607,38 +732,147 @@ class Renewal {
     if (now - this.#confirmedAt >= this.#guard.leaseMs) {
       this.#abort(new LeaseLostError(this.#key, 'unconfirmed'));
     }
-    if (!this.#inFlight && now - this.#sentAt >= this.#everyMs) this.#renew(this.#guard.clock.now());
+    if (now - this.#sentAt >= this.#everyMs) this.#renew(this.#guard.clock.now());
     this.#schedule();
   }
 
   #renew(sentAt: number): void {
-    this.#inFlight = true;
     this.#sentAt = sentAt;
     this.#guard._renew(this.#key, this.#token).then(
       (owned) => {
-        this.#inFlight = false;
         if (this.#stopped) return;
         if (owned) {
           this.#confirmedAt = Math.max(this.#confirmedAt, sentAt);
-          this.#schedule();
         } else {
           this.lost = true;
           this.stop();
           this.#abort(new LeaseLostError(this.#key, 'taken-over'));
+          this.#onLost?.();
         }
       },
       (error: unknown) => {
         // The store failed: keep trying at the next tick. The lease still holds
         // until another owner takes it; the tick aborts the signal once no
         // renewal has been confirmed for a lease interval.
-        this.#inFlight = false;
         if (this.#stopped) return;
         if (this.#guard.clock.now() - this.#confirmedAt >= this.#guard.leaseMs) {
           this.#abort(new LeaseLostError(this.#key, 'unconfirmed', error));
         }
-        this.#schedule();
       },
     );
+  }
+}
+
+/** The guard's side of a {@link Settlement}. */
+interface SettlementHost {
+  readonly clock: Clock;
+  _settle(key: string, token: string, payload: string | undefined): Promise<boolean>;
+  _adopt(settlement: Settlement): boolean;
+  _forget(settlement: Settlement): void;
+  _retryDelay(failures: number): number;
+  _retried(key: string, result: CompletionResult, error: unknown): void;
+}
+
+/**
+ * Writes a lease's completion (`payload`) or release (no payload). The first
+ * try answers the caller. When the store fails, the caller is told so
+ * (`onFirst(undefined, error)`) and the guard goes on in the background:
+ * renewals continue, and the write is tried again after a jittered, doubling
+ * pause until it lands, the key is found no longer this token's, or the guard
+ * gives up on it.
+ */
+class Settlement {
+  readonly #guard: SettlementHost;
+  readonly #renewal: Renewal;
+  readonly #key: string;
+  readonly #token: string;
+  readonly #payload: string | undefined;
+  readonly #onFirst: (written: boolean | undefined, error: unknown) => void;
+  #failures = 0;
+  #inFlight = false;
+  #background = false;
+  #done = false;
+  #timer: Timer | undefined;
+  #lastError: unknown;
+
+  constructor(
+    guard: SettlementHost,
+    renewal: Renewal,
+    key: string,
+    token: string,
+    payload: string | undefined,
+    onFirst: (written: boolean | undefined, error: unknown) => void,
+  ) {
+    this.#guard = guard;
+    this.#renewal = renewal;
+    this.#key = key;
+    this.#token = token;
+    this.#payload = payload;
+    this.#onFirst = onFirst;
+    renewal.settling(() => {
+      // The key is no longer this token's: another owner took it over, or a
+      // write whose answer is still awaited (or was lost) landed. Let the write
+      // in flight tell which.
+      if (!this.#inFlight) this.#finish('lease-lost', undefined);
+    });
+    this.#try();
+  }
+
+  /** Stops retrying and renewing: a retry takes the key over after a lease. */
+  giveUp(): void {
+    this.#finish('gave-up', this.#lastError);
+  }
+
+  #try(): void {
+    this.#timer = undefined;
+    this.#inFlight = true;
+    this.#guard._settle(this.#key, this.#token, this.#payload).then(
+      (written) => {
+        this.#inFlight = false;
+        if (this.#done) return;
+        this.#finish(
+          written ? (this.#payload === undefined ? 'released' : 'stored') : 'lease-lost',
+          undefined,
+        );
+      },
+      (error: unknown) => {
+        this.#inFlight = false;
+        this.#lastError = error;
+        if (this.#done) return;
+        this.#failures++;
+        if (this.#renewal.lost) {
+          this.#finish('lease-lost', undefined);
+          return;
+        }
+        if (!this.#background) {
+          this.#background = true;
+          this.#onFirst(undefined, error);
+          if (!this.#guard._adopt(this)) {
+            this.giveUp();
+            return;
+          }
+        }
+        if (this.#done) return; // adopting it evicted this very one
+        const clock = this.#guard.clock;
+        this.#timer = clock.setTimeout(() => this.#try(), this.#guard._retryDelay(this.#failures), {
+          unref: true,
+        });
+      },
+    );
+  }
+
+  #finish(result: CompletionResult, error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#renewal.stop();
+    this.#timer?.clear();
+    this.#timer = undefined;
+    if (!this.#background) {
+      this.#onFirst(result === 'lease-lost' ? false : true, undefined);
+      return;
+    }
+    this.#guard._forget(this);
+    this.#guard._retried(this.#key, result, error);
   }
 }
 
@@ -665,16 +899,64 @@ class Lease<T> implements IdempotencyLease<T> {
     if (this.#settledBy !== undefined)
       return Promise.reject(new LeaseSettledError(this.key, this.#settledBy));
     this.#settledBy = 'complete';
-    this.#renewal.stop();
-    return this.#guard._complete(this.key, this.token, value, this.#renewal.lost);
+    const guard = this.#guard;
+    if (this.#renewal.lost) {
+      // The token can never own the record again: nothing to write.
+      this.#renewal.stop();
+      guard._completed(this.key, 'lease-lost', undefined);
+      return Promise.resolve('lease-lost');
+    }
+    let payload: string | undefined;
+    try {
+      payload = guard._payloadOf(value);
+    } catch (error) {
+      return this.#settle(undefined, (written, storeError) => {
+        if (written === undefined) guard._releaseFailed(this.key, storeError);
+      }).then(() => Promise.reject(error));
+    }
+    return this.#settle(payload, (written, error) => {
+      const result: CompletionResult =
+        written === undefined
+          ? 'store-error'
+          : !written
+            ? 'lease-lost'
+            : payload === undefined
+              ? 'released'
+              : 'stored';
+      guard._completed(this.key, result, error);
+      return result;
+    });
   }
 
   release(): Promise<boolean> {
     if (this.#settledBy !== undefined) return Promise.resolve(false);
     this.#settledBy = 'release';
-    this.#renewal.stop();
-    if (this.#renewal.lost) return Promise.resolve(false);
-    return this.#guard._release(this.key, this.token);
+    if (this.#renewal.lost) {
+      this.#renewal.stop();
+      return Promise.resolve(false);
+    }
+    return this.#settle(undefined, (written, error) => {
+      // The caller's own error matters more: a failed release never rejects.
+      if (written === undefined) this.#guard._releaseFailed(this.key, error);
+      return written === true;
+    });
+  }
+
+  /**
+   * Writes the completion (or, without a payload, the release), resolving
+   * what `first` makes of the first try (told at once, so that its event
+   * comes before any of the background retries): `written` is undefined when
+   * the store failed, and the write goes on in the background.
+   */
+  #settle<R>(
+    payload: string | undefined,
+    first: (written: boolean | undefined, error: unknown) => R,
+  ): Promise<R> {
+    return new Promise((resolve) => {
+      new Settlement(this.#guard, this.#renewal, this.key, this.token, payload, (written, error) =>
+        resolve(first(written, error)),
+      );
+    });
   }
 }
 

@@ -13,3 +13,12 @@ export const completionsCounter = telemetry.counter('bulwark.idempotency.complet
   description: 'Executed requests by what happened to their record afterwards',
   unit: '{request}',
 });
+
+/**
+ * `bulwark.idempotency.completion_retries`: completions (and releases) the
+ * store failed, by the `result` their background retries came to.
+ */
+export const completionRetriesCounter = telemetry.counter('bulwark.idempotency.completion_retries', {
+  description: 'Completions and releases retried in the background after a store failure, by final result',
+  unit: '{request}',
+});

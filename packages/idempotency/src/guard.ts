@@ -103,9 +103,9 @@ export interface IdempotencyOptions<T = unknown> {
    * a retry takes the key over after `leaseMs` and executes again. 0 turns
    * background retries off. Default: 10,000.
    */
-  readonly maxPendingCompletions?: number;
+  readonly maxPendingCompletions?: number | undefined;
   /** The random source that jitters the pauses between background completion tries. Default: `Math.random`. */
-  readonly random?: Random;
+  readonly random?: Random | undefined;
   /**
    * The monotonic clock for renewals, for judging other owners' leases,
    * `storeTimeoutMs` and the durations reported in events. Default: systemClock.
@@ -225,7 +225,7 @@ export interface CompletionEvent {
   /** The store's error for `store-error`; for `gave-up`, the last one seen. Otherwise undefined. */
   readonly error: unknown;
   /** True for the final result of a completion or release retried in the background. */
-  readonly retried?: boolean;
+  readonly retried?: boolean | undefined;
 }
 
 const OUTCOME_ATTRS: Readonly<Record<RequestOutcome, { outcome: RequestOutcome }>> = {

@@ -108,7 +108,7 @@ function deviationsAt(threshold: number): number {
  * phi = 1 would mean a 10% chance that suspecting now is a mistake, phi = 8 a
  * 10⁻⁸ chance, *if* intervals were normally distributed. They are not (delays
  * are skewed and heavy-tailed), so phi is a suspicion level, not a calibrated
- * probability: on a heavy-tailed trace phi 8 suspects on about 5·10⁻³ of the
+ * probability: on a heavy-tailed trace phi 8 suspects on about 6·10⁻³ of the
  * heartbeats, not 10⁻⁸ (see docs/failure-detector.md).
  *
  * A heartbeat whose sequence number does not increase is stale and ignored.

@@ -146,9 +146,9 @@ describe('phiAccrual', () => {
     expect(long.suspectAt() - clock.now()).toBeLessThan(1000 + 5.23 * 100);
   });
 
-  it('relearns when heartbeats keep arriving while suspected (a burst filled its window with zero intervals)', async () => {
+  it('relearns when heartbeats keep arriving while suspected (a burst, not coalesced, filled its window with zero intervals)', async () => {
     const clock = new VirtualClock();
-    const d = phiAccrual({ clock, maxSamples: 10 });
+    const d = phiAccrual({ clock, maxSamples: 10, coalesceBursts: false });
     d.heartbeat();
     await clock.advance(1000);
     // Twelve queued heartbeats delivered at one instant: the window holds ten 0 ms intervals.
@@ -238,6 +238,8 @@ describe('phiAccrual', () => {
       minStdDeviationFraction: 0.1,
       acceptablePauseMs: 0,
       firstHeartbeatEstimateMs: 1000,
+      coalesceBursts: true,
+      burstFraction: 0.01,
     });
     expect(Object.isFrozen(PHI_ACCRUAL_DEFAULTS)).toBe(true);
   });
@@ -311,7 +313,8 @@ describe('chenDetector', () => {
 describe('chenDetector with sequence numbers', () => {
   it('uses the sequence numbers it is given instead of inferring them', async () => {
     const clock = new VirtualClock();
-    const d = chenDetector({ clock, safetyMarginMs: 0 });
+    // Bursts not coalesced, as in the 2002 algorithm (see test/regressions/failure-detector-bursts.test.ts).
+    const d = chenDetector({ clock, safetyMarginMs: 0, coalesceBursts: false });
     // Heartbeat 1 is stalled 5 s, then 1…5 arrive together (a FIFO burst), then 6 on time.
     d.heartbeat(0);
     await clock.advance(5100);
@@ -481,9 +484,21 @@ describe('twoWindowDetector', () => {
   });
 
   it('exposes its defaults', () => {
-    expect(TWO_WINDOW_DEFAULTS).toEqual({ longWindowSize: 1000, shortWindowSize: 1, intervalMs: 1000 });
+    expect(TWO_WINDOW_DEFAULTS).toEqual({
+      longWindowSize: 1000,
+      shortWindowSize: 1,
+      intervalMs: 1000,
+      coalesceBursts: true,
+      burstFraction: 0.01,
+    });
     expect(Object.isFrozen(TWO_WINDOW_DEFAULTS)).toBe(true);
-    expect(CHEN_DEFAULTS).toEqual({ windowSize: 1000, intervalMs: 1000, reanchor: true });
+    expect(CHEN_DEFAULTS).toEqual({
+      windowSize: 1000,
+      intervalMs: 1000,
+      reanchor: true,
+      coalesceBursts: true,
+      burstFraction: 0.01,
+    });
     const d = twoWindowDetector({ safetyMarginMs: 0 });
     expect([d.longWindowSize, d.shortWindowSize, d.intervalMs]).toEqual([1000, 1, 1000]);
   });

@@ -67,6 +67,15 @@ describe('bad options', () => {
     expect(violations(() => chenDetector({ safetyMarginMs: 1, reanchor: 'no' as never }))).toEqual([
       'reanchor',
     ]);
+    expect(
+      violations(() =>
+        chenDetector({ safetyMarginMs: 1, reanchor: 1 as never, coalesceBursts: 'yes' as never }),
+      ),
+    ).toEqual(['reanchor', 'coalesceBursts']);
+    expect(violations(() => twoWindowDetector({ safetyMarginMs: 1, coalesceBursts: 0 as never }))).toEqual([
+      'coalesceBursts',
+    ]);
+    expect(violations(() => phiAccrual({ coalesceBursts: null as never }))).toEqual(['coalesceBursts']);
   });
 
   it('fixedTimeout requires a positive timeout', () => {

@@ -29,6 +29,22 @@ describe('RingBuffer', () => {
     expect(ring.variance).toBeCloseTo(200 / 3, 9);
   });
 
+  it('replaceNewest() swaps the newest sample in place, keeping size, order and exact statistics', () => {
+    const ring = new RingBuffer(3);
+    ring.replaceNewest(5); // empty: pushed
+    expect(ring.toArray()).toEqual([5]);
+    for (const v of [10, 20, 30]) ring.push(v);
+    ring.replaceNewest(60);
+    expect(ring.size).toBe(3);
+    expect(ring.toArray()).toEqual([10, 20, 60]);
+    expect(ring.newest).toBe(60);
+    expect(ring.mean).toBe(30);
+    expect(ring.variance).toBeCloseTo(((10 - 30) ** 2 + (20 - 30) ** 2 + (60 - 30) ** 2) / 3, 9);
+    ring.push(70);
+    expect(ring.toArray()).toEqual([20, 60, 70]);
+    expect(ring.mean).toBe(50);
+  });
+
   it('is empty after clear() and reports NaN statistics when empty', () => {
     const ring = new RingBuffer(2);
     expect(Number.isNaN(ring.mean)).toBe(true);
@@ -70,6 +86,39 @@ describe('RingBuffer', () => {
           // Rounding is relative to the magnitude of the values the sums were
           // centred on (recent ones, possibly evicted), not to their spread.
           const scale = Math.max(1, ...values.map((v) => v * v));
+          expect(Math.abs(ring.variance - expected.variance)).toBeLessThanOrEqual(
+            1e-10 * scale + 1e-9 * expected.variance,
+          );
+        },
+      ),
+    );
+  });
+
+  it('matches a naive computation whatever the mix of pushes and replaceNewest()', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.tuple(fc.boolean(), fc.double({ min: -1e6, max: 1e6, noNaN: true })), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        (capacity, ops) => {
+          const ring = new RingBuffer(capacity);
+          const model: number[] = [];
+          for (const [replace, v] of ops) {
+            if (replace && model.length > 0) {
+              ring.replaceNewest(v);
+              model[model.length - 1] = v;
+            } else {
+              ring.push(v);
+              model.push(v);
+              if (model.length > capacity) model.shift();
+            }
+          }
+          const expected = naive(model);
+          expect(ring.toArray()).toEqual(model);
+          expect(ring.mean).toBeCloseTo(expected.mean, 3);
+          const scale = Math.max(1, ...ops.map(([, v]) => v * v));
           expect(Math.abs(ring.variance - expected.variance)).toBeLessThanOrEqual(
             1e-10 * scale + 1e-9 * expected.variance,
           );

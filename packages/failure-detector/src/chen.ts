@@ -24,6 +24,16 @@ export interface ChenDetectorOptions {
    * restarts from them. Default: true.
    */
   readonly reanchor?: boolean | undefined;
+  /**
+   * Count a burst of heartbeats delivered together as one observation of the
+   * channel: a heartbeat that arrives less than a hundredth of an interval
+   * after the previous one was queued behind it (a FIFO channel delivering a
+   * backlog), and its lateness replaces the previous one's in the window
+   * instead of adding to it, so only the freshest heartbeat of a burst is
+   * kept. Default: true. `false` (with `reanchor: false`) gives the 2002
+   * algorithm unchanged.
+   */
+  readonly coalesceBursts?: boolean | undefined;
   /** The clock heartbeats are timed on. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
@@ -33,6 +43,9 @@ export const CHEN_DEFAULTS = Object.freeze({
   windowSize: 1000,
   intervalMs: 1000,
   reanchor: true,
+  coalesceBursts: true,
+  /** A heartbeat arriving less than this fraction of the interval after the previous one is part of a burst. */
+  burstFraction: 0.01,
 });
 
 /**
@@ -47,8 +60,9 @@ export const CHEN_DEFAULTS = Object.freeze({
  * Pass the sequence numbers to `heartbeat(sequence)` when the transport has
  * them (the UDP receiver does). Without them they are inferred from the
  * arrivals: a silence of about m intervals counts as m − 1 lost heartbeats.
- * That inference cannot tell a loss from a delay, so a channel that stalls and
- * then delivers a burst skews the estimate until the window has moved past it.
+ * That inference cannot tell a loss from a delay; with `coalesceBursts` the
+ * heartbeats of a burst that follows such a silence get no new number (they
+ * are the ones counted as lost), so the phase survives it.
  *
  * A heartbeat whose sequence number does not increase (a duplicate, a
  * reordered or replayed packet) is stale and ignored: it changes nothing.
@@ -66,6 +80,18 @@ export const CHEN_DEFAULTS = Object.freeze({
  * behind it), the schedule has shifted, and the window restarts from those two
  * arrivals. A stall then costs one false suspicion, not thousands.
  *
+ * **Bursts.** On a FIFO channel (TCP, HTTP) one long delay holds up every
+ * heartbeat sent behind it, and they all arrive at once: after a 150 s stall,
+ * 150 heartbeats with lateness 150 s, 149 s, …, 1 s. Their lateness is the
+ * wait behind the first, not 150 observations of the channel, and in a window
+ * of 1000 it would hold the mean (and the detection time) up by about 11 s for
+ * the next 1000 heartbeats. The estimate assumes independent delays (Chen et
+ * al.'s model), which a queue breaks. With `coalesceBursts` (the default) a
+ * heartbeat that arrives less than η/100 after the previous one takes that
+ * one's place in the window: a burst counts once, by its freshest heartbeat,
+ * which tells when the channel delivers once the queue has drained. The late
+ * test of re-anchoring is made again for it, against the same bar.
+ *
  * `suspicion()` is the fraction of the allowed silence used: (now − last
  * arrival) / (freshness point − last arrival); 1 and above is suspected.
  */
@@ -76,14 +102,18 @@ export class ChenDetector implements Detector {
   readonly safetyMarginMs: number;
   readonly intervalMs: number;
   readonly reanchor: boolean;
+  readonly coalesceBursts: boolean;
   /** Aᵢ − η·sᵢ for the arrivals in the window. */
   readonly #lateness: RingBuffer;
   #sequence = 0;
   #last: number | undefined;
   /** The lateness of the last heartbeat when it was late (it arrived past the freshness point), else undefined. */
   #pending: number | undefined;
+  /** The bar (window mean + α) the last heartbeat outside a burst was judged late against. */
+  #bar = Number.POSITIVE_INFINITY;
   #reanchors = 0;
   #stale = 0;
+  #coalesced = 0;
 
   constructor(options: ChenDetectorOptions) {
     const check = new OptionsChecker('chenDetector()');
@@ -96,6 +126,12 @@ export class ChenDetector implements Detector {
       options?.reanchor,
       'a boolean',
     );
+    check.expect(
+      options?.coalesceBursts === undefined || typeof options.coalesceBursts === 'boolean',
+      'coalesceBursts',
+      options?.coalesceBursts,
+      'a boolean',
+    );
     check.clock('clock', options?.clock);
     check.done();
     this.clock = options.clock ?? systemClock;
@@ -103,6 +139,7 @@ export class ChenDetector implements Detector {
     this.safetyMarginMs = options.safetyMarginMs;
     this.intervalMs = options.intervalMs ?? CHEN_DEFAULTS.intervalMs;
     this.reanchor = options.reanchor ?? CHEN_DEFAULTS.reanchor;
+    this.coalesceBursts = options.coalesceBursts ?? CHEN_DEFAULTS.coalesceBursts;
     this.#lateness = new RingBuffer(this.windowSize);
   }
 
@@ -130,6 +167,11 @@ export class ChenDetector implements Detector {
     return this.#stale;
   }
 
+  /** How many heartbeats arrived in a burst and took the previous one's place in the window. */
+  get coalescedHeartbeats(): number {
+    return this.#coalesced;
+  }
+
   /**
    * Records a heartbeat arriving now, with its sequence number when the
    * transport carries one. A sequence number that does not increase is stale:
@@ -138,6 +180,9 @@ export class ChenDetector implements Detector {
   heartbeat(sequence?: number): void {
     const now = this.clock.now();
     const last = this.#last;
+    // Queued behind the previous heartbeat: the burst is one observation, its freshest heartbeat.
+    const burst =
+      this.coalesceBursts && last !== undefined && now - last < this.intervalMs * CHEN_DEFAULTS.burstFraction;
     let s: number;
     if (sequence !== undefined && Number.isFinite(sequence)) {
       if (last !== undefined && sequence <= this.#sequence) {
@@ -145,13 +190,26 @@ export class ChenDetector implements Detector {
         return;
       }
       s = sequence;
+    } else if (last === undefined) {
+      s = 0;
     } else {
-      s = last === undefined ? 0 : this.#sequence + Math.max(1, Math.round((now - last) / this.intervalMs));
+      // An inferred number does not advance within a burst: the silence before
+      // it was counted as lost heartbeats, which the burst's members are.
+      s = burst ? this.#sequence : this.#sequence + Math.max(1, Math.round((now - last) / this.intervalMs));
     }
     const lateness = now - this.intervalMs * s;
     const window = this.#lateness;
+    this.#sequence = s;
+    this.#last = now;
+    if (burst) {
+      window.replaceNewest(lateness);
+      if (this.#pending !== undefined) this.#pending = lateness > this.#bar ? lateness : undefined;
+      this.#coalesced++;
+      return;
+    }
     if (this.reanchor && last !== undefined) {
-      if (lateness > window.mean + this.safetyMarginMs) {
+      this.#bar = window.mean + this.safetyMarginMs;
+      if (lateness > this.#bar) {
         const pending = this.#pending;
         if (pending !== undefined && lateness >= pending - this.intervalMs / 2) {
           // Two late heartbeats an interval apart: the sender's schedule moved.
@@ -166,8 +224,6 @@ export class ChenDetector implements Detector {
         this.#pending = undefined;
       }
     }
-    this.#sequence = s;
-    this.#last = now;
     window.push(lateness);
   }
 

@@ -32,6 +32,14 @@ export interface PhiAccrualOptions {
    * was measured: a finite number > 0. Default: 1000.
    */
   readonly firstHeartbeatEstimateMs?: number | undefined;
+  /**
+   * Count a burst of heartbeats delivered together as one arrival: a heartbeat
+   * that arrives less than a hundredth of the history's mean interval after
+   * the previous one was queued behind it (a FIFO channel delivering a
+   * backlog), and its near-zero interval is not recorded. Default: true.
+   * `false` records every interval, as Akka's detector does.
+   */
+  readonly coalesceBursts?: boolean | undefined;
   /** The clock heartbeats are timed on. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
@@ -44,6 +52,9 @@ export const PHI_ACCRUAL_DEFAULTS = Object.freeze({
   minStdDeviationFraction: 0.1,
   acceptablePauseMs: 0,
   firstHeartbeatEstimateMs: 1000,
+  coalesceBursts: true,
+  /** An interval shorter than this fraction of the mean interval is part of a burst. */
+  burstFraction: 0.01,
 });
 
 /** The least floor of the standard deviation when it scales with the mean interval (milliseconds). */
@@ -97,7 +108,7 @@ function deviationsAt(threshold: number): number {
  * phi = 1 would mean a 10% chance that suspecting now is a mistake, phi = 8 a
  * 10⁻⁸ chance, *if* intervals were normally distributed. They are not (delays
  * are skewed and heavy-tailed), so phi is a suspicion level, not a calibrated
- * probability: on a heavy-tailed trace phi 8 suspects on about 5·10⁻³ of the
+ * probability: on a heavy-tailed trace phi 8 suspects on about 6·10⁻³ of the
  * heartbeats, not 10⁻⁸ (see docs/failure-detector.md).
  *
  * A heartbeat whose sequence number does not increase is stale and ignored.
@@ -109,8 +120,18 @@ function deviationsAt(threshold: number): number {
  * suspected when its heartbeat arrived) is not recorded, so an outage does not
  * teach the detector to tolerate outages, unless the heartbeat before it ended
  * one too: when heartbeats keep arriving while the peer is suspected, the
- * history is wrong rather than the peer (a burst of queued heartbeats can fill
- * a short window with near-zero intervals), and it must learn again.
+ * history is wrong rather than the peer, and it must learn again.
+ *
+ * **Bursts.** On a FIFO channel (TCP, HTTP) one long delay holds up every
+ * heartbeat sent behind it, and they arrive together: 150 heartbeats at one
+ * instant after a 150 s stall. Their intervals (zero) are no observation of
+ * how often heartbeats arrive, and 150 of them in a history of 1000 would
+ * lower the mean by 15% and raise the standard deviation from ~100 ms to
+ * ~350 ms for the next 1000 heartbeats (a short history would be filled with
+ * them). With `coalesceBursts` (the default) a heartbeat that arrives less
+ * than a hundredth of the mean interval after the previous one records no
+ * interval: the burst is one arrival, and the next interval is measured from
+ * it.
  */
 export class PhiAccrualDetector implements Detector {
   readonly clock: Clock;
@@ -120,12 +141,14 @@ export class PhiAccrualDetector implements Detector {
   readonly minStdDeviationMs: number | undefined;
   readonly acceptablePauseMs: number;
   readonly firstHeartbeatEstimateMs: number;
+  readonly coalesceBursts: boolean;
   readonly #intervals: RingBuffer;
   readonly #deviationsAtThreshold: number;
   #last: number | undefined;
   #sequence = Number.NEGATIVE_INFINITY;
   /** Whether the last heartbeat arrived while the peer was suspected. */
   #lastEndedSuspicion = false;
+  #coalesced = 0;
 
   constructor(options?: PhiAccrualOptions) {
     const check = new OptionsChecker('phiAccrual()');
@@ -134,6 +157,12 @@ export class PhiAccrualDetector implements Detector {
     check.number('minStdDeviationMs', options?.minStdDeviationMs, { above: 0 });
     check.number('acceptablePauseMs', options?.acceptablePauseMs, { min: 0 });
     check.number('firstHeartbeatEstimateMs', options?.firstHeartbeatEstimateMs, { above: 0 });
+    check.expect(
+      options?.coalesceBursts === undefined || typeof options.coalesceBursts === 'boolean',
+      'coalesceBursts',
+      options?.coalesceBursts,
+      'a boolean',
+    );
     check.clock('clock', options?.clock);
     check.done();
     this.clock = options?.clock ?? systemClock;
@@ -143,6 +172,7 @@ export class PhiAccrualDetector implements Detector {
     this.acceptablePauseMs = options?.acceptablePauseMs ?? PHI_ACCRUAL_DEFAULTS.acceptablePauseMs;
     this.firstHeartbeatEstimateMs =
       options?.firstHeartbeatEstimateMs ?? PHI_ACCRUAL_DEFAULTS.firstHeartbeatEstimateMs;
+    this.coalesceBursts = options?.coalesceBursts ?? PHI_ACCRUAL_DEFAULTS.coalesceBursts;
     this.#deviationsAtThreshold = deviationsAt(this.threshold);
     this.#intervals = new RingBuffer(this.maxSamples);
     const estimate = this.firstHeartbeatEstimateMs;
@@ -182,6 +212,11 @@ export class PhiAccrualDetector implements Detector {
     );
   }
 
+  /** How many heartbeats arrived in a burst and recorded no interval. */
+  get coalescedHeartbeats(): number {
+    return this.#coalesced;
+  }
+
   /** Records a heartbeat arriving now; one whose sequence number does not increase is ignored. */
   heartbeat(sequence?: number): void {
     if (sequence !== undefined && Number.isFinite(sequence)) {
@@ -190,6 +225,16 @@ export class PhiAccrualDetector implements Detector {
     }
     const now = this.clock.now();
     const last = this.#last;
+    if (
+      last !== undefined &&
+      this.coalesceBursts &&
+      now - last < PHI_ACCRUAL_DEFAULTS.burstFraction * this.#intervals.mean
+    ) {
+      // Queued behind the previous heartbeat: the burst is one arrival.
+      this.#last = now;
+      this.#coalesced++;
+      return;
+    }
     if (last !== undefined) {
       const endsSuspicion = !this.isAvailable();
       if (!endsSuspicion || this.#lastEndedSuspicion) this.#intervals.push(now - last);

@@ -60,6 +60,26 @@ export class RingBuffer {
     if (++this.#sinceRecompute >= capacity) this.#recompute();
   }
 
+  /**
+   * Replaces the newest sample (pushes it when empty): the sample count and
+   * the order stay as they are.
+   */
+  replaceNewest(value: number): void {
+    if (this.#size === 0) {
+      this.push(value);
+      return;
+    }
+    const values = this.#values;
+    const i = this.#start + this.#size - 1;
+    const j = i >= values.length ? i - values.length : i;
+    const old = values[j]! - this.#shift;
+    const d = value - this.#shift;
+    values[j] = value;
+    this.#sum += d - old;
+    this.#sumSquares += d * d - old * old;
+    if (++this.#sinceRecompute >= values.length) this.#recompute();
+  }
+
   /** The mean of the samples (NaN when empty). */
   get mean(): number {
     return this.#size === 0 ? Number.NaN : this.#shift + this.#sum / this.#size;

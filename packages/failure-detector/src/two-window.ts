@@ -22,6 +22,15 @@ export interface TwoWindowDetectorOptions {
    * finite number > 0. Default: 1000.
    */
   readonly intervalMs?: number | undefined;
+  /**
+   * Count a burst of heartbeats delivered together as one observation of the
+   * channel: a heartbeat that arrives less than a hundredth of an interval
+   * after the previous one was queued behind it (a FIFO channel delivering a
+   * backlog), and its lateness replaces the previous one's in both windows
+   * instead of adding to them, so only the freshest heartbeat of a burst is
+   * kept. Default: true. `false` gives the 2015 algorithm unchanged.
+   */
+  readonly coalesceBursts?: boolean | undefined;
   /** The clock heartbeats are timed on. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
@@ -31,6 +40,9 @@ export const TWO_WINDOW_DEFAULTS = Object.freeze({
   longWindowSize: 1000,
   shortWindowSize: 1,
   intervalMs: 1000,
+  coalesceBursts: true,
+  /** A heartbeat arriving less than this fraction of the interval after the previous one is part of a burst. */
+  burstFraction: 0.01,
 });
 
 /**
@@ -53,6 +65,11 @@ export const TWO_WINDOW_DEFAULTS = Object.freeze({
  * inferred otherwise, as {@link ChenDetector} does; a heartbeat whose sequence
  * number does not increase is stale and ignored.
  *
+ * **Bursts.** As in {@link ChenDetector}, with `coalesceBursts` (the default)
+ * the heartbeats a FIFO channel delivers together after holding them up count
+ * once, by the freshest: their lateness is the wait behind the first, which
+ * would otherwise hold the long window's mean up for n₁ heartbeats.
+ *
  * `suspicion()` is the fraction of the allowed silence used: (now − last
  * arrival) / (freshness point − last arrival); 1 and above is suspected.
  */
@@ -63,12 +80,14 @@ export class TwoWindowDetector implements Detector {
   readonly shortWindowSize: number;
   readonly safetyMarginMs: number;
   readonly intervalMs: number;
+  readonly coalesceBursts: boolean;
   /** Aᵢ − η·sᵢ for the arrivals in each window. */
   readonly #long: RingBuffer;
   readonly #short: RingBuffer;
   #sequence = 0;
   #last: number | undefined;
   #stale = 0;
+  #coalesced = 0;
 
   constructor(options: TwoWindowDetectorOptions) {
     const check = new OptionsChecker('twoWindowDetector()');
@@ -76,6 +95,12 @@ export class TwoWindowDetector implements Detector {
     const longOk = check.number('longWindowSize', options?.longWindowSize, { integer: true, min: 1 });
     const shortOk = check.number('shortWindowSize', options?.shortWindowSize, { integer: true, min: 1 });
     check.number('intervalMs', options?.intervalMs, { above: 0 });
+    check.expect(
+      options?.coalesceBursts === undefined || typeof options.coalesceBursts === 'boolean',
+      'coalesceBursts',
+      options?.coalesceBursts,
+      'a boolean',
+    );
     check.clock('clock', options?.clock);
     const longSize = options?.longWindowSize ?? TWO_WINDOW_DEFAULTS.longWindowSize;
     const shortSize = options?.shortWindowSize ?? TWO_WINDOW_DEFAULTS.shortWindowSize;
@@ -93,6 +118,7 @@ export class TwoWindowDetector implements Detector {
     this.shortWindowSize = shortSize;
     this.safetyMarginMs = options.safetyMarginMs;
     this.intervalMs = options.intervalMs ?? TWO_WINDOW_DEFAULTS.intervalMs;
+    this.coalesceBursts = options.coalesceBursts ?? TWO_WINDOW_DEFAULTS.coalesceBursts;
     this.#long = new RingBuffer(longSize);
     this.#short = new RingBuffer(shortSize);
   }
@@ -116,6 +142,11 @@ export class TwoWindowDetector implements Detector {
     return this.#stale;
   }
 
+  /** How many heartbeats arrived in a burst and took the previous one's place in the windows. */
+  get coalescedHeartbeats(): number {
+    return this.#coalesced;
+  }
+
   /**
    * Records a heartbeat arriving now, with its sequence number when the
    * transport carries one. A sequence number that does not increase is stale:
@@ -124,6 +155,11 @@ export class TwoWindowDetector implements Detector {
   heartbeat(sequence?: number): void {
     const now = this.clock.now();
     const last = this.#last;
+    // Queued behind the previous heartbeat: the burst is one observation, its freshest heartbeat.
+    const burst =
+      this.coalesceBursts &&
+      last !== undefined &&
+      now - last < this.intervalMs * TWO_WINDOW_DEFAULTS.burstFraction;
     let s: number;
     if (sequence !== undefined && Number.isFinite(sequence)) {
       if (last !== undefined && sequence <= this.#sequence) {
@@ -131,14 +167,23 @@ export class TwoWindowDetector implements Detector {
         return;
       }
       s = sequence;
+    } else if (last === undefined) {
+      s = 0;
     } else {
-      s = last === undefined ? 0 : this.#sequence + Math.max(1, Math.round((now - last) / this.intervalMs));
+      // An inferred number does not advance within a burst (see ChenDetector).
+      s = burst ? this.#sequence : this.#sequence + Math.max(1, Math.round((now - last) / this.intervalMs));
     }
     this.#sequence = s;
     this.#last = now;
     const lateness = now - this.intervalMs * s;
-    this.#long.push(lateness);
-    this.#short.push(lateness);
+    if (burst) {
+      this.#long.replaceNewest(lateness);
+      this.#short.replaceNewest(lateness);
+      this.#coalesced++;
+    } else {
+      this.#long.push(lateness);
+      this.#short.push(lateness);
+    }
   }
 
   /** The next arrival the long window expects (Infinity before the first heartbeat). */

@@ -440,6 +440,12 @@ export class IdempotencyGuard<T = unknown> {
     } catch (error) {
       if (isBulwarkError(error, 'ERR_CALLBACK_FAILED')) throw error;
       this._storeFailed();
+      // The write may have landed with no answer back (a reset connection, or
+      // storeTimeoutMs): release this token's record, retried in the background
+      // while the store is down. It is fenced by the token, so it frees only a
+      // record this call took, one nobody runs for; without it, the key would
+      // be held until a retry takes it over after a lease.
+      new Lease<T>(this, scoped, token, sentAt)._releaseUnanswered();
       this.#report(key, 'store-error', started);
       throw isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')
         ? error
@@ -788,6 +794,8 @@ class Settlement {
   readonly #token: string;
   readonly #payload: string | undefined;
   readonly #onFirst: (written: boolean | undefined, error: unknown) => void;
+  /** Reports no final result (the release of a begin whose answer was lost: no one held the key). */
+  readonly #quiet: boolean;
   #failures = 0;
   #inFlight = false;
   #background = false;
@@ -802,8 +810,10 @@ class Settlement {
     token: string,
     payload: string | undefined,
     onFirst: (written: boolean | undefined, error: unknown) => void,
+    quiet = false,
   ) {
     this.#guard = guard;
+    this.#quiet = quiet;
     this.#renewal = renewal;
     this.#key = key;
     this.#token = token;
@@ -872,7 +882,7 @@ class Settlement {
       return;
     }
     this.#guard._forget(this);
-    this.#guard._retried(this.#key, result, error);
+    if (!this.#quiet) this.#guard._retried(this.#key, result, error);
   }
 }
 
@@ -926,6 +936,15 @@ class Lease<T> implements IdempotencyLease<T> {
       guard._completed(this.key, result, error);
       return result;
     });
+  }
+
+  /**
+   * @internal Releases the record of a begin whose answer was lost, quietly:
+   * no one held the key, so there is no completion to report.
+   */
+  _releaseUnanswered(): void {
+    this.#settledBy = 'release';
+    new Settlement(this.#guard, this.#renewal, this.key, this.token, undefined, () => {}, true);
   }
 
   release(): Promise<boolean> {

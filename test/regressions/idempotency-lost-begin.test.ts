@@ -32,7 +32,9 @@ describe('a begin whose answer was lost', () => {
     const { store, state } = losingStore(clock);
     const guard = idempotency<string>({ store, clock, leaseMs: LEASE_MS, fingerprint: () => 'f' });
     state.lose = true;
-    await expect(guard.run('k', null, () => 'first')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(guard.run('k', null, () => 'first')).rejects.toMatchObject({
+      code: 'ERR_STORE_UNAVAILABLE',
+    });
     state.lose = false;
     await clock.advance(0);
     const retry = await guard.run('k', null, () => 'second');
@@ -45,7 +47,9 @@ describe('a begin whose answer was lost', () => {
     const guard = idempotency<string>({ store, clock, leaseMs: LEASE_MS, fingerprint: () => 'f' });
     state.lose = true;
     state.down = true;
-    await expect(guard.run('k', null, () => 'first')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(guard.run('k', null, () => 'first')).rejects.toMatchObject({
+      code: 'ERR_STORE_UNAVAILABLE',
+    });
     state.lose = false;
     await clock.advance(2_000);
     expect(guard.pendingCompletions).toBe(1);

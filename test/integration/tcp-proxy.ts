@@ -28,6 +28,11 @@ export interface TcpProxy {
    * process is killed), and keeps listening: new connections reach the server.
    */
   hangUp(): Promise<void>;
+  /**
+   * While on, every new connection is reset at once, as a server that is down
+   * while its host still answers. Connections already open are not touched.
+   */
+  refuse(on: boolean): void;
   /** The connections open now. */
   readonly connections: number;
 }
@@ -56,7 +61,13 @@ async function dropAll(links: Set<Link>, how: 'rst' | 'fin'): Promise<void> {
 export async function startProxy(host: string, port: number): Promise<TcpProxy> {
   const links = new Set<Link>();
   let frozen = false;
+  let refusing = false;
   const server = createServer((inbound) => {
+    if (refusing) {
+      inbound.on('error', () => {});
+      inbound.resetAndDestroy();
+      return;
+    }
     const outbound = createConnection({ host, port });
     const link: Link = { inbound, outbound, frozen };
     links.add(link);
@@ -88,6 +99,9 @@ export async function startProxy(host: string, port: number): Promise<TcpProxy> 
     },
     thaw: () => {
       frozen = false;
+    },
+    refuse: (on) => {
+      refusing = on;
     },
     reset: () => dropAll(links, 'rst'),
     hangUp: () => dropAll(links, 'fin'),

@@ -265,6 +265,10 @@ export class CircuitBreakerPolicy extends BasePolicy {
   readonly #timed: boolean;
   readonly #store: BreakerStateStore | undefined;
   readonly #storeKey: string | undefined;
+  /** The store's `syncIntervalMs`: how often a closed breaker taking calls reads the fleet's view. */
+  readonly #syncMs: number | undefined;
+  #nextSyncAt = 0;
+  #syncing = false;
   #state: BreakerState = closedState();
   #generation = 0;
   /** Trips since the breaker last closed. */
@@ -322,6 +326,13 @@ export class CircuitBreakerPolicy extends BasePolicy {
       options?.storeKey,
       'a key (or a name) when a store is given',
     );
+    const syncMs = options?.store?.syncIntervalMs;
+    check.expect(
+      syncMs === undefined || (typeof syncMs === 'number' && syncMs > 0),
+      'store.syncIntervalMs',
+      syncMs,
+      'a number of milliseconds > 0, or undefined',
+    );
     check.done();
     const initial = options?.initialState === undefined ? undefined : checkSnapshot(options.initialState);
     super(options?.clock);
@@ -337,6 +348,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     this.#timed = trips.some((t) => t.timed);
     this.#store = options?.store;
     this.#storeKey = options?.storeKey ?? options?.name;
+    this.#syncMs = syncMs;
     this.#attrs = breakerAttributes(this.name ?? 'unnamed');
     if (this.name !== undefined) countState(this.name, undefined, 'closed');
     if (initial !== undefined) this.#restore(initial);
@@ -392,7 +404,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       if (current.kind !== 'half-open') return this.#refuse();
       probeId = admitProbe(current, this.maxProbes, this.probeTimeoutMs, this.clock.now());
       if (probeId === 0) return this.#refuse();
-    }
+    } else if (this.#syncMs !== undefined) this.#syncLazily(this.#syncMs);
     this.#admitted++;
     return probeId;
   }
@@ -537,6 +549,17 @@ export class CircuitBreakerPolicy extends BasePolicy {
     if (ms === undefined) return;
     this.#tripCount = trips;
     this.#openFor(ms, 'store', false);
+  }
+
+  /** Starts a background read of the fleet's view when the last one is `syncMs` old. */
+  #syncLazily(syncMs: number): void {
+    const now = this.clock.now();
+    if (this.#syncing || now < this.#nextSyncAt) return;
+    this.#nextSyncAt = now + syncMs;
+    this.#syncing = true;
+    void this.syncFromStore().finally(() => {
+      this.#syncing = false;
+    });
   }
 
   /** @internal Calls admitted and not yet reported (for registries: a busy breaker is not idle). */

@@ -21,10 +21,19 @@ export interface BreakerSnapshot {
 
 /**
  * Where breakers publish their transitions and read the fleet's view. Local
- * decisions never wait on it: breakers publish without awaiting, and read only
- * when `syncFromStore()` is called.
+ * decisions never wait on it: breakers publish without awaiting, and read
+ * when `syncFromStore()` is called, or on their own at most every
+ * `syncIntervalMs` while calls arrive.
  */
 export interface BreakerStateStore {
+  /**
+   * When set, a closed breaker reads the fleet's view on its own: when a call
+   * arrives and `syncIntervalMs` milliseconds (on the breaker's clock) have
+   * passed since its last read, it starts one read in the background (the call
+   * does not wait for it). An idle breaker reads nothing. Default: unset, the
+   * breaker reads only when `syncFromStore()` is called.
+   */
+  readonly syncIntervalMs?: number | undefined;
   /** Records the state of the breaker under `key`. */
   publish(key: string, snapshot: BreakerSnapshot): void | Promise<void>;
   /** The last state published under `key`, with `openRemainingMs` as of now. */

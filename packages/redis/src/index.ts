@@ -1,8 +1,15 @@
 export {
+  REDIS_BREAKER_STORE_DEFAULTS,
+  RedisBreakerStore,
+  type RedisBreakerStoreOptions,
+  type RedisBreakerStoreStats,
+  redisBreakerStore,
+} from './breaker-store.ts';
+export { FleetStoreError, type FleetStoreFailure } from './errors.ts';
+export {
   DEFAULT_REDIS_PREFIX,
   RedisIdempotencyStore,
-  type RedisScriptClient,
   type RedisStoreOptions,
   redisIdempotencyStore,
-  type ScriptArguments,
 } from './redis-store.ts';
+export type { RedisScriptClient, ScriptArguments } from './run-script.ts';

@@ -6,23 +6,8 @@ import {
   listenForClientErrors,
   StoreUnavailableError,
 } from '@bulwark/idempotency';
-import { BEGIN, COMPLETE, RELEASE, RENEW, sha1 } from './scripts.ts';
-
-/** Arguments of a script call, as node-redis takes them. */
-export interface ScriptArguments {
-  keys: string[];
-  arguments: string[];
-}
-
-/**
- * The part of a node-redis client (`createClient()` from `redis`, v5) the store
- * uses: `eval` and `evalSha`. A cluster client or a wrapper with these two
- * methods works too.
- */
-export interface RedisScriptClient {
-  eval(script: string, options: ScriptArguments): Promise<unknown>;
-  evalSha(sha1: string, options: ScriptArguments): Promise<unknown>;
-}
+import { type RedisScriptClient, runScript, type Script, script } from './run-script.ts';
+import { BEGIN, COMPLETE, RELEASE, RENEW } from './scripts.ts';
 
 /** Options for {@link redisIdempotencyStore}. */
 export interface RedisStoreOptions {
@@ -33,23 +18,10 @@ export interface RedisStoreOptions {
 /** The default of {@link RedisStoreOptions.prefix}. */
 export const DEFAULT_REDIS_PREFIX = 'bulwark:idempotency:';
 
-interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: sha1(source) };
-}
-
 const begin = script(BEGIN);
 const renew = script(RENEW);
 const complete = script(COMPLETE);
 const release = script(RELEASE);
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
-}
 
 /**
  * An idempotency store on Redis. Each step is one Lua script, run with EVALSHA
@@ -83,14 +55,8 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
   }
 
-  async #run(s: Script, key: string, args: string[]): Promise<unknown> {
-    const options = { keys: [this.prefix + key], arguments: args };
-    try {
-      return await this.#client.evalSha(s.sha, options);
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      return this.#client.eval(s.source, options);
-    }
+  #run(s: Script, key: string, args: string[]): Promise<unknown> {
+    return runScript(this.#client, s, [this.prefix + key], args);
   }
 
   async begin(request: BeginRequest): Promise<BeginOutcome> {

@@ -59,3 +59,62 @@ return 1
 export function sha1(script: string): string {
   return createHash('sha1').update(script).digest('hex');
 }
+
+// Shared breaker state: one hash per breaker key, one field per instance that
+// has opened: "openedAt:until:trips", milliseconds on the server's clock (TIME
+// inside the script, so every instance judges by one clock).
+
+/** KEYS[1] breaker hash; ARGV instance, openMs, windowMs, trips. */
+export const BREAKER_OPEN = `
+local ty = redis.call('TYPE', KEYS[1]).ok
+if ty ~= 'hash' and ty ~= 'none' then return {'foreign', ty} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local open = math.floor(tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d:%d:%d', now, now + open, tonumber(ARGV[4])))
+local ttl = math.max(tonumber(ARGV[3]), open)
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {'ok'}
+`;
+
+/** KEYS[1] breaker hash; ARGV instance. */
+export const BREAKER_CLOSE = `
+local ty = redis.call('TYPE', KEYS[1]).ok
+if ty == 'none' then return {'ok'} end
+if ty ~= 'hash' then return {'foreign', ty} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return {'ok'}
+`;
+
+/**
+ * KEYS[1] breaker hash; ARGV quorum, windowMs. Drops opens older than the
+ * window; answers 'open' with the time until fewer than quorum opens are still
+ * open, or 'closed' with the number of opens counted.
+ */
+export const BREAKER_READ = `
+local ty = redis.call('TYPE', KEYS[1]).ok
+if ty == 'none' then return {'closed', 0} end
+if ty ~= 'hash' then return {'foreign', ty} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local quorum = tonumber(ARGV[1])
+local since = now - tonumber(ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local left = {}
+local trips = 0
+for i = 1, #all, 2 do
+  local a, u, n = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')
+  if not a then return {'corrupt', all[i]} end
+  a = tonumber(a)
+  u = tonumber(u)
+  if a < since then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif u > now then
+    left[#left + 1] = u - now
+    if tonumber(n) > trips then trips = tonumber(n) end
+  end
+end
+if #left < quorum then return {'closed', #left} end
+table.sort(left, function(x, y) return x > y end)
+return {'open', left[quorum], #left, trips}
+`;

@@ -1,0 +1,96 @@
+import { type Clock, describeValue } from '@bulwark/clock';
+import { FleetStoreError } from './errors.ts';
+import { sha1 } from './scripts.ts';
+
+/** Arguments of a script call, as node-redis takes them. */
+export interface ScriptArguments {
+  keys: string[];
+  arguments: string[];
+}
+
+/**
+ * The part of a node-redis client (`createClient()` from `redis`, v5) the
+ * stores use: `eval` and `evalSha`. A cluster client or a wrapper with these
+ * two methods works too.
+ */
+export interface RedisScriptClient {
+  eval(script: string, options: ScriptArguments): Promise<unknown>;
+  evalSha(sha1: string, options: ScriptArguments): Promise<unknown>;
+}
+
+/** A Lua script and its SHA-1, computed once. */
+export interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+export function script(source: string): Script {
+  return { source, sha: sha1(source) };
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/** Runs `s` by its SHA, and by its source once when the server does not have it yet. */
+export async function runScript(
+  client: RedisScriptClient,
+  s: Script,
+  keys: string[],
+  args: string[],
+): Promise<unknown> {
+  const options = { keys, arguments: args };
+  try {
+    return await client.evalSha(s.sha, options);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return client.eval(s.source, options);
+  }
+}
+
+/**
+ * Runs `s` within `timeoutMs` on `clock`: a command that fails or does not
+ * answer in time rejects with a {@link FleetStoreError} (the command itself is
+ * left to the client, which the store cannot cancel).
+ */
+export function runScriptWithin(
+  client: RedisScriptClient,
+  s: Script,
+  keys: string[],
+  args: string[],
+  timeoutMs: number,
+  clock: Clock,
+  operation: string,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = clock.setTimeout(
+      () => reject(new FleetStoreError(operation, keys[0]!, 'timeout', `no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+      { unref: true },
+    );
+    let pending: Promise<unknown>;
+    try {
+      pending = runScript(client, s, keys, args);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (value) => {
+        timer.clear();
+        resolve(value);
+      },
+      (error: unknown) => {
+        timer.clear();
+        reject(
+          new FleetStoreError(
+            operation,
+            keys[0]!,
+            'unavailable',
+            error instanceof Error ? error.message : describeValue(error),
+            error,
+          ),
+        );
+      },
+    );
+  });
+}

@@ -9,6 +9,17 @@ export {
   type BulkheadWarningEvent,
   bulkhead,
 } from './bulkhead.ts';
+export {
+  DISTRIBUTED_BULKHEAD_DEFAULTS,
+  type DistributedBulkheadOptions,
+  DistributedBulkheadPolicy,
+  type DistributedPermit,
+  distributedBulkhead,
+  PermitLostError,
+  type SemaphoreAcquireResult,
+  type SemaphoreHolder,
+  type SemaphoreStore,
+} from './distributed.ts';
 export { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
 export {
   ADAPTIVE_LIMIT_DEFAULTS,

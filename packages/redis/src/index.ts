@@ -13,3 +13,9 @@ export {
   redisIdempotencyStore,
 } from './redis-store.ts';
 export type { RedisScriptClient, ScriptArguments } from './run-script.ts';
+export {
+  REDIS_SEMAPHORE_STORE_DEFAULTS,
+  RedisSemaphoreStore,
+  type RedisSemaphoreStoreOptions,
+  redisSemaphoreStore,
+} from './semaphore-store.ts';

@@ -118,3 +118,40 @@ if #left < quorum then return {'closed', #left} end
 table.sort(left, function(x, y) return x > y end)
 return {'open', left[quorum], #left, trips}
 `;
+
+// Distributed semaphore: one hash per limit, one field per permit holder, its
+// value the holder's renewal counter. Liveness is judged by contenders from the
+// counters on their own clocks; the server's clock only drives the key's TTL.
+
+/** KEYS[1] semaphore hash; ARGV holder, limit, ttlMs, then suspect/renewals pairs. */
+export const SEMAPHORE_ACQUIRE = `
+local ty = redis.call('TYPE', KEYS[1]).ok
+if ty ~= 'hash' and ty ~= 'none' then return {'foreign', ty} end
+for i = 4, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+if redis.call('HLEN', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], '0')
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'acquired'}
+end
+return {'full', redis.call('HGETALL', KEYS[1])}
+`;
+
+/** KEYS[1] semaphore hash; ARGV holder, ttlMs. */
+export const SEMAPHORE_RENEW = `
+local ty = redis.call('TYPE', KEYS[1]).ok
+if ty ~= 'hash' and ty ~= 'none' then return {'foreign', ty} end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'lost'} end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {'ok'}
+`;
+
+/** KEYS[1] semaphore hash; ARGV holder. */
+export const SEMAPHORE_RELEASE = `
+local ty = redis.call('TYPE', KEYS[1]).ok
+if ty ~= 'hash' and ty ~= 'none' then return {'foreign', ty} end
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return {'lost'} end
+return {'ok'}
+`;

@@ -60,7 +60,7 @@ describe('a store with syncIntervalMs', () => {
     expect(store.reads).toBe(0);
     await breaker.syncFromStore();
     expect(store.reads).toBe(1);
-    expect(memoryBreakerStateStore().syncIntervalMs).toBeUndefined();
+    expect((memoryBreakerStateStore() as BreakerStateStore).syncIntervalMs).toBeUndefined();
   });
 
   it('refuses a store whose syncIntervalMs is not a positive number, naming the value', () => {

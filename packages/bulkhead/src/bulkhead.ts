@@ -8,6 +8,7 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  type UpDownLevel,
 } from '@bulwark/core';
 import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
 import { FixedLimit, type LimitSource } from './limits.ts';
@@ -185,6 +186,8 @@ export class BulkheadPolicy extends BasePolicy {
   #rejected = 0;
   #queueTimeouts = 0;
   readonly #attrs: { readonly full: Attrs; readonly timeout: Attrs; readonly base: Attrs };
+  readonly #activeLevel: UpDownLevel;
+  readonly #queuedLevel: UpDownLevel;
   #onReject: EventHub<BulkheadRejectEvent> | undefined;
   #onWarning: EventHub<BulkheadWarningEvent> | undefined;
 
@@ -220,6 +223,8 @@ export class BulkheadPolicy extends BasePolicy {
       full: Object.freeze({ bulkhead: bulkheadName, reason: 'queue-full' }),
       timeout: Object.freeze({ bulkhead: bulkheadName, reason: 'queue-timeout' }),
     });
+    this.#activeLevel = activeCounter.level(this.#attrs.base);
+    this.#queuedLevel = queuedCounter.level(this.#attrs.base);
   }
 
   /** The current limit. */
@@ -341,7 +346,7 @@ export class BulkheadPolicy extends BasePolicy {
   #take(): number {
     const inflight = ++this.#active;
     this.#admitted++;
-    activeCounter.add(1, this.#attrs.base);
+    this.#activeLevel.set(this.#active);
     return inflight;
   }
 
@@ -368,7 +373,7 @@ export class BulkheadPolicy extends BasePolicy {
     }
     this.#tail = waiter;
     this.#queued++;
-    queuedCounter.add(1, this.#attrs.base);
+    this.#queuedLevel.set(this.#queued);
     if (signal !== undefined) {
       const onAbort = (): void => {
         this.#unlink(waiter);
@@ -397,7 +402,7 @@ export class BulkheadPolicy extends BasePolicy {
     waiter.prev = undefined;
     waiter.next = undefined;
     this.#queued--;
-    queuedCounter.add(-1, this.#attrs.base);
+    this.#queuedLevel.set(this.#queued);
     if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener('abort', waiter.onAbort);
     waiter.timer?.clear();
   }
@@ -416,7 +421,7 @@ export class BulkheadPolicy extends BasePolicy {
   /** @internal A permit was released for the first time. */
   _release(kind: number, startedAt: number, inflight: number): void {
     this.#active--;
-    activeCounter.add(-1, this.#attrs.base);
+    this.#activeLevel.set(this.#active);
     if (this.#adaptive && kind !== NONE) {
       this.limitSource.onSample({
         rttMs: this.clock.now() - startedAt,

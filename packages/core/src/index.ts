@@ -45,7 +45,14 @@ export {
   pipeline,
   startCall,
 } from './policy.ts';
-export { type InstrumentInfo, LazyGauge, type MetricInstrument, Telemetry } from './telemetry.ts';
+export {
+  type InstrumentInfo,
+  LazyGauge,
+  LevelCounter,
+  type MetricInstrument,
+  Telemetry,
+  UpDownLevel,
+} from './telemetry.ts';
 export {
   type CallOptionsSplitter,
   type MethodInvoker,

@@ -68,6 +68,11 @@ class LazyInstrument {
     this.#info = info;
   }
 
+  /** @internal the instrument on the current provider, created when the provider changed. */
+  current(): Sync {
+    return this.#get();
+  }
+
   #get(): Sync {
     const provider = metrics.getMeterProvider();
     if (provider !== this.#provider || this.#instrument === undefined) {
@@ -97,8 +102,64 @@ class LazyInstrument {
   }
 }
 
-/** A counter, up-down counter or histogram that follows the global provider. */
+/** A counter or histogram that follows the global provider. */
 export type MetricInstrument = Pick<LazyInstrument, 'add' | 'record'>;
+
+/**
+ * An up-down counter that follows the global provider. It has no `add`: each
+ * thing it counts (one bulkhead's active calls, say) gets a {@link UpDownLevel}
+ * from {@link level} and reports its true level through it.
+ */
+export class LevelCounter {
+  readonly #instrument: LazyInstrument;
+
+  constructor(instrument: LazyInstrument) {
+    this.#instrument = instrument;
+  }
+
+  /** The level of one attribute set, e.g. one bulkhead's; it starts at 0. */
+  level(attributes: Attributes): UpDownLevel {
+    return new UpDownLevel(this.#instrument, attributes);
+  }
+}
+
+/**
+ * One attribute set's level on an up-down counter. The owner reports its
+ * current level with {@link set} whenever it changes, and the level adds the
+ * difference from what the current provider was last told.
+ *
+ * Counting `+1` and `-1` instead goes wrong when an SDK is registered while
+ * things are held: the new provider sees the releases of acquisitions it never
+ * saw, and the sum goes negative. Here a provider that changes starts from 0 and
+ * is told the whole current level at the next change, so every provider's sum
+ * is a level that really was (never negative, never a release it did not see
+ * acquired). With no SDK registered, `set` returns at once.
+ */
+export class UpDownLevel {
+  readonly #instrument: LazyInstrument;
+  readonly #attributes: Attributes;
+  #sink: Sync | undefined;
+  #reported = 0;
+
+  constructor(instrument: LazyInstrument, attributes: Attributes) {
+    this.#instrument = instrument;
+    this.#attributes = attributes;
+  }
+
+  /** Reports the current level (an integer >= 0). */
+  set(level: number): void {
+    if (!registered('metrics')) return;
+    const sink = this.#instrument.current();
+    if (sink !== this.#sink) {
+      this.#sink = sink;
+      this.#reported = 0;
+    }
+    const delta = level - this.#reported;
+    if (delta === 0) return;
+    this.#reported = level;
+    (sink as UpDownCounter).add(delta, this.#attributes);
+  }
+}
 
 /**
  * An observable gauge whose callback is registered with whichever provider is
@@ -177,8 +238,9 @@ export class Telemetry {
     return new LazyInstrument(this, 'counter', name, info);
   }
 
-  upDownCounter(name: string, info: InstrumentInfo): MetricInstrument {
-    return new LazyInstrument(this, 'upDownCounter', name, info);
+  /** An up-down counter: report levels through {@link LevelCounter.level}, never bare `+1`/`-1`. */
+  upDownCounter(name: string, info: InstrumentInfo): LevelCounter {
+    return new LevelCounter(new LazyInstrument(this, 'upDownCounter', name, info));
   }
 
   histogram(name: string, info: InstrumentInfo): MetricInstrument {

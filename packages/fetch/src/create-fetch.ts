@@ -445,9 +445,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const response = outcome.value as Response;
     if (!retryStatuses.has(response.status)) return false;
     const waitMs = parseRetryAfter(response.headers.get('retry-after'), wallClock());
-    if (waitMs === undefined) return true;
-    if (waitMs > maxRetryAfterMs) return false;
-    return { retry: true, delayMs: waitMs };
+    // A wait longer than maxRetryAfterMs ends the loop as a give-up (reason
+    // 'retry-after'): the retry policy is told maxRetryAfterMs below.
+    return waitMs === undefined ? true : { retry: true, delayMs: waitMs };
   };
 
   check.done();
@@ -456,6 +456,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const retryPolicy = new RetryPolicy({
     maxAttempts: options.maxAttempts ?? FETCH_DEFAULTS.maxAttempts,
     minAttemptMs: options.minAttemptMs ?? FETCH_DEFAULTS.minAttemptMs,
+    maxRetryAfterMs,
     backoff,
     budget,
     clock,

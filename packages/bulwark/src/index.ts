@@ -25,6 +25,8 @@ export {
   BulwarkError,
   bulwarkErrorBrand,
   type BulwarkErrorCode,
+  type BulwarkErrorFor,
+  type BulwarkErrorMap,
   type BulwarkErrorOptions,
   CallbackError,
   type CallOptionsSplitter,

@@ -13,6 +13,8 @@ export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline
 export {
   BulwarkError,
   type BulwarkErrorCode,
+  type BulwarkErrorFor,
+  type BulwarkErrorMap,
   type BulwarkErrorOptions,
   bulwarkErrorBrand,
   CallbackError,

@@ -306,3 +306,10 @@ export function readInboundDeadline(
   }
   return { kind: 'budget', timeoutMs: Math.min(inbound.timeoutMs, maxTimeoutMs), header: inbound.header };
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_INVALID_DEADLINE_HEADER: InvalidDeadlineHeaderError;
+  }
+}

@@ -7,12 +7,34 @@ import {
   isBulwarkError,
   type Listener,
   type Operation,
+  type OptionHints,
   OptionsChecker,
+  optionKeys,
   type UpDownLevel,
 } from '@bulwark/core';
 import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
 import { FixedLimit, type LimitSource } from './limits.ts';
 import { activeCounter, queuedCounter, rejectionsCounter } from './telemetry.ts';
+
+const BULKHEAD_KEYS = optionKeys<BulkheadOptions>({
+  maxConcurrent: true,
+  maxQueue: true,
+  queueTimeoutMs: true,
+  name: true,
+  clock: true,
+});
+
+const BULKHEAD_OPTION_HINTS: OptionHints = {
+  capacity: "use maxConcurrent (opossum's capacity)",
+  limit: "use maxConcurrent (cockatiel's bulkhead(limit, queue))",
+  concurrency: 'use maxConcurrent',
+  PermitLimit: "use maxConcurrent (Polly's PermitLimit)",
+  maxConcurrentCalls: "use maxConcurrent (resilience4j's maxConcurrentCalls)",
+  queue: "use maxQueue (cockatiel's bulkhead(limit, queue))",
+  QueueLimit: "use maxQueue (Polly's QueueLimit)",
+  maxWaitDuration: "use queueTimeoutMs (resilience4j's maxWaitDuration)",
+  timeout: 'use queueTimeoutMs for the wait in the queue, or timeout(ms) from @bulwark/deadline for the call',
+};
 
 /** Options for {@link bulkhead}. */
 export interface BulkheadOptions {
@@ -193,6 +215,7 @@ export class BulkheadPolicy extends BasePolicy {
 
   constructor(options: BulkheadOptions) {
     const check = new OptionsChecker('bulkhead()');
+    check.knownKeys(options, BULKHEAD_KEYS, BULKHEAD_OPTION_HINTS);
     const max = options?.maxConcurrent;
     if (typeof max === 'number' || max === undefined) {
       check.number('maxConcurrent', max, { integer: true, min: 1, required: true });

@@ -106,9 +106,10 @@ Object.defineProperty(BulwarkError.prototype, bulwarkErrorBrand, { value: true }
  * when `code` is given, has that code. With a code it narrows to that code's
  * class (see {@link BulwarkErrorMap}): `isBulwarkError(e, 'ERR_DEADLINE_EXCEEDED')`
  * gives a `DeadlineExceededError`, whose `source` can be read. A code that no
- * bulwark error has is a type error.
+ * bulwark error has is a type error. Without a code, `isBulwarkError<string>(e)`
+ * widens `e.code` to any string, for codes a newer copy of a package may raise.
  */
-export function isBulwarkError(error: unknown): error is BulwarkError<BulwarkErrorCode>;
+export function isBulwarkError<C extends string = BulwarkErrorCode>(error: unknown): error is BulwarkError<C>;
 export function isBulwarkError<C extends BulwarkErrorCode>(
   error: unknown,
   code: C,

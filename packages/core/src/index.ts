@@ -35,7 +35,14 @@ export {
   FallbackPolicy,
   fallback,
 } from './fallback.ts';
-export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
+export {
+  formatValue,
+  InvalidOptionsError,
+  type OptionHints,
+  OptionsChecker,
+  type OptionViolation,
+  optionKeys,
+} from './options.ts';
 export type { Outcome } from './outcome.ts';
 export {
   BasePolicy,
@@ -44,7 +51,9 @@ export {
   noopPolicy,
   PipelinePolicy,
   type Policy,
+  type PolicyKind,
   pipeline,
+  policyKind,
   startCall,
 } from './policy.ts';
 export {

@@ -21,8 +21,10 @@ import {
   type ExecutionContext,
   InvalidOptionsError,
   isRefusal,
+  type OptionHints,
   OptionsChecker,
   type Outcome,
+  optionKeys,
   remainingMs,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
@@ -34,6 +36,7 @@ import {
 } from '@bulwark/idempotency';
 import {
   isRetryableError,
+  RETRY_OPTION_HINTS,
   RetryBudget,
   type RetryBudgetOptions,
   RetryPolicy,
@@ -43,6 +46,52 @@ import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HE
 import { httpOrigin } from './origin.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 import { parseRetryAfter } from './retry-after.ts';
+
+const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
+  fetch: true,
+  deadlineMs: true,
+  attemptTimeoutMs: true,
+  maxAttempts: true,
+  backoff: true,
+  minAttemptMs: true,
+  budget: true,
+  retryStatuses: true,
+  maxRetryAfterMs: true,
+  idempotencyKeys: true,
+  generateIdempotencyKey: true,
+  pollInProgress: true,
+  breakers: true,
+  bulkheads: true,
+  deadlineHeader: true,
+  safetyMarginMs: true,
+  attemptHeader: true,
+  maxDrainBytes: true,
+  name: true,
+  clock: true,
+  random: true,
+  wallClock: true,
+});
+
+const ATTEMPT_ABOVE_DEADLINE =
+  "a timed-out attempt would use the whole call's budget, so it could never be retried";
+
+const FETCH_OPTION_HINTS: OptionHints = {
+  ...RETRY_OPTION_HINTS,
+  timeout: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
+  timeoutMs: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
+  maxRetryTime: 'use deadlineMs (the whole call, every attempt and wait included)',
+  retryOn: 'use retryStatuses (the statuses to retry); network errors and attempt timeouts are retried',
+  statusCodes: 'use retryStatuses',
+  retryOnStatus: 'use retryStatuses',
+  breaker: 'use breakers (per-origin circuit breakers: options, a registry, or false)',
+  circuitBreaker: 'use breakers (per-origin circuit breakers: options, a registry, or false)',
+  bulkhead: 'use bulkheads (per-origin bulkheads: options, or false)',
+  resetTimeout: 'use breakers: { openMs }',
+  errorThresholdPercentage: 'use breakers: { trip: failureRate({ threshold }) }',
+  capacity: 'use bulkheads: { maxConcurrent }',
+  idempotencyKey:
+    'use idempotencyKeys: true (adds one to non-idempotent requests) or set the header yourself',
+};
 
 /** A function with the signature of the global `fetch`. */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -336,9 +385,17 @@ interface PreparedCall {
  */
 export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const check = new OptionsChecker('createFetch()');
+  check.knownKeys(options, CREATE_FETCH_KEYS, FETCH_OPTION_HINTS);
   check.func('fetch', options.fetch);
   check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
   check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
+  check.atMost(
+    'attemptTimeoutMs',
+    options.attemptTimeoutMs,
+    'deadlineMs',
+    options.deadlineMs,
+    ATTEMPT_ABOVE_DEADLINE,
+  );
   check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
   check.number('minAttemptMs', options.minAttemptMs, { min: 0 });
   check.number('maxRetryAfterMs', options.maxRetryAfterMs, { min: 0, infinite: true });
@@ -384,7 +441,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       return make();
     } catch (error) {
       if (!(error instanceof InvalidOptionsError)) throw error;
-      for (const v of error.violations) check.expect(false, `${option}.${v.option}`, v.value, v.expected);
+      check.adopt(option, error.violations);
       return undefined;
     }
   };

@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import {
   type BeginOutcome,
   type BeginRequest,
@@ -7,6 +7,8 @@ import {
   StoreUnavailableError,
 } from '@bulwark/idempotency';
 import { BEGIN, COMPLETE, RELEASE, RENEW, sha1 } from './scripts.ts';
+
+const REDIS_STORE_KEYS = optionKeys<RedisStoreOptions>({ prefix: true });
 
 /** Arguments of a script call, as node-redis takes them. */
 export interface ScriptArguments {
@@ -65,6 +67,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   constructor(client: RedisScriptClient, options: RedisStoreOptions = {}) {
     const check = new OptionsChecker('redisIdempotencyStore()');
+    check.knownKeys(options, REDIS_STORE_KEYS);
     check.expect(
       typeof client?.eval === 'function' && typeof client.evalSha === 'function',
       'client',

@@ -13,13 +13,27 @@ import {
   type Operation,
   OptionsChecker,
   type Outcome,
+  optionKeys,
+  policyKind,
   remainingMs,
   withAttempt,
 } from '@bulwark/core';
 import { callBackoff, exponential } from './backoff.ts';
 import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';
+import { RETRY_OPTION_HINTS } from './hints.ts';
 import { attemptsCounter, giveupsCounter, telemetry } from './telemetry.ts';
+
+const RETRY_KEYS = optionKeys<RetryOptions>({
+  maxAttempts: true,
+  backoff: true,
+  retryOn: true,
+  budget: true,
+  clock: true,
+  random: true,
+  minAttemptMs: true,
+  maxRetryAfterMs: true,
+});
 
 /** What `retryOn` may return: retry or not, and optionally the delay to use instead of the backoff's. */
 export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs?: number | undefined };
@@ -129,6 +143,8 @@ const STOP = Object.freeze(
  * shared budget, and the deadline in its context. See {@link retry}.
  */
 export class RetryPolicy extends BasePolicy {
+  /** What `pipeline()` checks the order of. */
+  readonly [policyKind] = 'retry' as const;
   readonly maxAttempts: number;
   readonly backoff: Backoff;
   readonly budget: RetryBudget | undefined;
@@ -142,6 +158,7 @@ export class RetryPolicy extends BasePolicy {
 
   constructor(options?: RetryOptions) {
     const check = new OptionsChecker('retry()');
+    check.knownKeys(options, RETRY_KEYS, RETRY_OPTION_HINTS);
     check.number('maxAttempts', options?.maxAttempts, { integer: true, min: 1 });
     check.number('minAttemptMs', options?.minAttemptMs, { min: 0 });
     check.number('maxRetryAfterMs', options?.maxRetryAfterMs, { min: 0, infinite: true });

@@ -172,10 +172,12 @@ export class OptionsChecker {
   /**
    * Records a contradiction when both numbers are given and `value` is above
    * `limit`, e.g. a per-attempt timeout longer than the whole call's deadline
-   * (`why` says what cannot work then). Returns whether they agree.
+   * (`why` says what cannot work then). An infinite `value` means "no limit"
+   * and passes. Returns whether they agree.
    */
   atMost(option: string, value: unknown, limitOption: string, limit: unknown, why: string): boolean {
     if (typeof value !== 'number' || typeof limit !== 'number' || !(value > limit)) return true;
+    if (value === Number.POSITIVE_INFINITY) return true;
     this.#violations.push({
       option,
       expected: `at most ${limitOption} (${formatValue(limit)})`,

@@ -19,8 +19,10 @@ import type { InvalidDeadlineHeaderError } from '@bulwark/deadline';
 import type { MonitorDisposedError, PeerSuspectedError } from '@bulwark/failure-detector';
 import type {
   InvalidIdempotencyKeyError,
+  LeaseLostError,
   LeaseSettledError,
   StoreUnavailableError,
+  UnfingerprintableError,
 } from '@bulwark/idempotency';
 import type { MissingPeerDependencyError } from '@bulwark/interop';
 import type { ConnectionLostError } from '@bulwark/postgres';
@@ -56,6 +58,8 @@ describe('isBulwarkError narrows by code to the error class', () => {
     if (isBulwarkError(e, 'ERR_INVALID_IDEMPOTENCY_KEY'))
       expectTypeOf(e).toEqualTypeOf<InvalidIdempotencyKeyError>();
     if (isBulwarkError(e, 'ERR_LEASE_SETTLED')) expectTypeOf(e).toEqualTypeOf<LeaseSettledError>();
+    if (isBulwarkError(e, 'ERR_LEASE_LOST')) expectTypeOf(e).toEqualTypeOf<LeaseLostError>();
+    if (isBulwarkError(e, 'ERR_UNFINGERPRINTABLE')) expectTypeOf(e).toEqualTypeOf<UnfingerprintableError>();
     if (isBulwarkError(e, 'ERR_MISSING_PEER_DEPENDENCY'))
       expectTypeOf(e).toEqualTypeOf<MissingPeerDependencyError>();
     if (isBulwarkError(e, 'ERR_CONNECTION_LOST')) expectTypeOf(e).toEqualTypeOf<ConnectionLostError>();

@@ -19,13 +19,14 @@ import {
 import { VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError, noopPolicy, pipeline, wrapMethods } from '@bulwark/core';
 import { Deadline, deadline, deadlineHeaders, timeout, withDeadline } from '@bulwark/deadline';
-import { bulwarkExpress } from '@bulwark/express';
+import { bulwarkErrorHandler, bulwarkExpress } from '@bulwark/express';
 import {
   chenDetector,
   fixedTimeout,
   heartbeatMonitor,
   httpPinger,
   phiAccrual,
+  twoWindowDetector,
   udpHeartbeatReceiver,
   udpHeartbeatSender,
 } from '@bulwark/failure-detector';
@@ -44,7 +45,7 @@ const clock = new VirtualClock();
 const monitor = () => heartbeatMonitor({ detector: () => fixedTimeout({ timeoutMs: 100, clock }), clock });
 const redisClient = { eval: async () => null, evalSha: async () => null };
 const pgPool = { query: async () => ({ rows: [] }) };
-const fakeFastify = {} as never;
+const fakeFastify = { hasRequestDecorator: () => false } as never;
 
 /** Each public factory with options, called with one key it does not know (and what else it needs). */
 const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object) => unknown]> = [
@@ -92,6 +93,8 @@ const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object
   ],
   ['bulwarkHttp()', (o) => bulwarkHttp(() => undefined, o as never)],
   ['bulwarkExpress()', (o) => bulwarkExpress(o as never)],
+  ['bulwarkErrorHandler()', (o) => bulwarkErrorHandler(o as never)],
+  ['twoWindowDetector()', (o) => twoWindowDetector({ safetyMarginMs: 10, ...o } as never)],
   [
     'bulwarkFastify()',
     (o) => {

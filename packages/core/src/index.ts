@@ -57,13 +57,17 @@ export {
   startCall,
 } from './policy.ts';
 export {
+  errorType,
+  failSpan,
   type InstrumentInfo,
   LazyGauge,
   LevelCounter,
   type MetricInstrument,
   Telemetry,
+  type TelemetrySpan,
   UpDownLevel,
 } from './telemetry.ts';
+export { type TracedOptions, TracedPolicy, traced } from './traced.ts';
 export {
   type CallOptionsSplitter,
   type MethodInvoker,

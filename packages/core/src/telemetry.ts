@@ -1,12 +1,19 @@
 import {
   type Attributes,
   type Counter,
+  context,
   type Histogram,
   type Meter,
   type MeterProvider,
   metrics,
   type ObservableGauge,
   type ObservableResult,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
   trace,
   type UpDownCounter,
 } from '@opentelemetry/api';
@@ -33,7 +40,7 @@ import {
  */
 const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
 
-function registered(kind: 'metrics' | 'context'): boolean {
+function registered(kind: 'metrics' | 'context' | 'trace' | 'propagation'): boolean {
   const global = (globalThis as { [OTEL_GLOBAL]?: Partial<Record<string, unknown>> })[OTEL_GLOBAL];
   return global !== undefined && global[kind] !== undefined;
 }
@@ -218,6 +225,8 @@ export class Telemetry {
   readonly #version: string;
   #provider: MeterProvider | undefined;
   #meter: Meter | undefined;
+  #tracerProvider: TracerProvider | undefined;
+  #tracer: Tracer | undefined;
 
   /** @param scope the instrumentation scope, e.g. `"@bulwark/retry"`. */
   constructor(scope: string, version: string) {
@@ -252,6 +261,71 @@ export class Telemetry {
   }
 
   /**
+   * Runs `run` inside a new span of this scope, made the active span while
+   * `run` runs (so span events and child spans land on it), and ends it when
+   * the result settles: an error sets the span's status to ERROR, its
+   * `error.type` (see {@link errorType}) and an exception event; `run` may set
+   * more on the span it is given. With no tracer provider registered, `run`
+   * gets `undefined` and runs as it is, at the cost of one global lookup.
+   */
+  inSpan<T>(
+    name: string,
+    options: { readonly kind: 'internal' | 'client'; readonly attributes?: Attributes | undefined },
+    run: (span: Span | undefined) => T | PromiseLike<T>,
+  ): Promise<T> {
+    if (!registered('trace')) {
+      try {
+        return Promise.resolve(run(undefined));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const spanOptions = {
+      kind: options.kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
+      ...(options.attributes === undefined ? {} : { attributes: options.attributes }),
+    };
+    return this.#tracerOf().startActiveSpan(name, spanOptions, (span) => {
+      let result: T | PromiseLike<T>;
+      try {
+        result = run(span);
+      } catch (error) {
+        failSpan(span, error);
+        span.end();
+        return Promise.reject(error);
+      }
+      return Promise.resolve(result).then(
+        (value) => {
+          span.end();
+          return value;
+        },
+        (error: unknown) => {
+          failSpan(span, error);
+          span.end();
+          throw error;
+        },
+      );
+    });
+  }
+
+  /**
+   * Writes the active context (the active span's `traceparent`, baggage) into
+   * `headers` through the registered propagator; nothing without one.
+   */
+  injectContext(headers: { set(name: string, value: string): void }): void {
+    if (!registered('propagation')) return;
+    propagation.inject(context.active(), headers, { set: (carrier, key, value) => carrier.set(key, value) });
+  }
+
+  #tracerOf(): Tracer {
+    const provider = trace.getTracerProvider();
+    if (provider !== this.#tracerProvider || this.#tracer === undefined) {
+      this.#tracer = provider.getTracer(this.#scope, this.#version);
+      this.#tracerProvider = provider;
+    }
+    return this.#tracer;
+  }
+
+  /**
    * Adds an event to the active span, if there is one and it is recording.
    * `attributes` is called only then, so building them costs nothing otherwise.
    */
@@ -262,3 +336,33 @@ export class Telemetry {
     span.addEvent(name, attributes?.());
   }
 }
+
+/**
+ * A low-cardinality name for what went wrong, for a span's `error.type`: a
+ * bulwark error's code (`ERR_DEADLINE_EXCEEDED`), else a string `code` on the
+ * error or its cause (`ECONNRESET`), else the error's class name, else `_OTHER`.
+ */
+export function errorType(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    const cause = (error as { cause?: { code?: unknown } | null }).cause;
+    if (typeof cause === 'object' && cause !== null && typeof cause.code === 'string') return cause.code;
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  return '_OTHER';
+}
+
+/** Marks `span` as failed by `error`. */
+export function failSpan(span: Span, error: unknown): void {
+  span.setAttribute('error.type', errorType(error));
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    ...(error instanceof Error ? { message: error.message } : {}),
+  });
+  if (error instanceof Error) span.recordException(error);
+}
+
+/** An OpenTelemetry span, as {@link Telemetry.inSpan} hands it over. */
+export type TelemetrySpan = Span;

@@ -19,6 +19,7 @@ import {
   CallbackError,
   DeadlineExceededError,
   type ExecutionContext,
+  failSpan,
   InvalidOptionsError,
   isRefusal,
   type OptionHints,
@@ -26,6 +27,7 @@ import {
   type Outcome,
   optionKeys,
   remainingMs,
+  type TelemetrySpan,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import {
@@ -46,8 +48,10 @@ import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HE
 import { httpOrigin } from './origin.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 import { parseRetryAfter } from './retry-after.ts';
+import { telemetry } from './telemetry.ts';
 
 const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
+  spans: true,
   fetch: true,
   deadlineMs: true,
   attemptTimeoutMs: true,
@@ -194,6 +198,25 @@ export interface CreateFetchOptions {
    * Default: 65,536.
    */
   readonly maxDrainBytes?: number | undefined;
+  /**
+   * Spans of bulwark's own, for traces without HTTP auto-instrumentation
+   * (where span events on the active span would otherwise vanish):
+   * - `'call'`: one span per call (kind INTERNAL, named `"<name> <METHOD>"`),
+   *   active while the call runs, so retry, deadline and breaker events land on
+   *   it, with `http.request.method`, `url.full`, `server.address`,
+   *   `server.port`, the final `http.response.status_code`, `bulwark.attempts`
+   *   and, for an error or a status >= 400, `error.type` and status ERROR;
+   * - `'attempts'`: that, plus one CLIENT span per attempt named `<METHOD>`,
+   *   following the OpenTelemetry HTTP client conventions (a resent request
+   *   carries `http.request.resend_count`), whose context is sent in the
+   *   request's headers through the registered propagator (`traceparent`).
+   *   Leave this to HTTP auto-instrumentation when it is installed: it would
+   *   make a second CLIENT span per attempt.
+   *
+   * With no tracer provider registered, spans cost one global lookup per call.
+   * Default: false (none, and no cost).
+   */
+  readonly spans?: false | 'call' | 'attempts' | undefined;
   /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
   readonly name?: string | undefined;
   /** The monotonic clock every duration is measured on. Default: the system clock. */
@@ -222,6 +245,7 @@ export const FETCH_DEFAULTS = Object.freeze({
   safetyMarginMs: 10,
   attemptHeader: true,
   maxDrainBytes: 65_536,
+  spans: false,
   name: 'fetch',
 });
 
@@ -351,6 +375,41 @@ interface PreparedCall {
   readonly key: string | undefined;
   /** The request has an `Idempotency-Key` and a body that can be sent again: an in-progress 409 is polled. */
   readonly pollable: boolean;
+  /** The request's span attributes, when spans are on. */
+  readonly spanAttributes: Attributes | undefined;
+}
+
+/** What a call's span learns from its attempts. */
+interface CallTrace {
+  attempts: number;
+}
+
+type Attributes = Record<string, string | number>;
+
+/** The HTTP client span attributes of a request (semantic conventions: url.full without credentials). */
+function requestAttributes(method: string, url: string): Attributes {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { 'http.request.method': method };
+  }
+  parsed.username = '';
+  parsed.password = '';
+  const port = parsed.port === '' ? (parsed.protocol === 'https:' ? 443 : 80) : Number(parsed.port);
+  return {
+    'http.request.method': method,
+    'url.full': parsed.href,
+    'server.address': parsed.hostname,
+    'server.port': port,
+  };
+}
+
+/** Records a response's status on a span; 4xx and 5xx mark it failed, as the HTTP client conventions say. */
+function markStatus(span: TelemetrySpan, response: Response): Response {
+  span.setAttribute('http.response.status_code', response.status);
+  if (response.status >= 400) failSpan(span, { code: String(response.status) });
+  return response;
 }
 
 /**
@@ -422,6 +481,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     backoff,
     'a backoff (constant(), exponential() or fromFunction())',
   );
+  check.oneOf('spans', options.spans, [false, 'call', 'attempts'] as const);
   check.func('generateIdempotencyKey', options.generateIdempotencyKey);
   check.func('random', options.random);
   check.func('wallClock', options.wallClock);
@@ -531,6 +591,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const safetyMarginMs = options.safetyMarginMs ?? FETCH_DEFAULTS.safetyMarginMs;
   const maxDrainBytes = options.maxDrainBytes ?? FETCH_DEFAULTS.maxDrainBytes;
   const pollInProgress = options.pollInProgress ?? FETCH_DEFAULTS.pollInProgress;
+  const spans = options.spans ?? false;
+  const attemptSpans = spans === 'attempts';
   const minAttemptMs = retryPolicy.minAttemptMs;
   const canRetry = retryPolicy.maxAttempts > 1;
 
@@ -584,10 +646,14 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       cloneRequest: (retryable || pollable) && bodyFromRequest,
       key,
       pollable,
+      spanAttributes:
+        spans === false
+          ? undefined
+          : requestAttributes(method, request !== undefined ? request.url : String(input)),
     };
   };
 
-  const send = (
+  const sendOneAttempt = (
     call: PreparedCall,
     input: string | URL | Request,
     ctx: ExecutionContext,
@@ -597,6 +663,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
     const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
+    // Inside the attempt's span: its context goes downstream.
+    if (attemptSpans) telemetry.injectContext(headers);
     if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
     if (sendDeadline) {
       const left = remainingMs(ctx);
@@ -656,13 +724,38 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     );
   };
 
+  /** One CLIENT span per attempt, as the OpenTelemetry HTTP client conventions describe it. */
+  const sendInSpan = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    ctx: ExecutionContext,
+    deadline: CallDeadline | undefined,
+    outer: AbortSignal | undefined,
+  ): Promise<Response> => {
+    const attempt = ctx.attempt;
+    const attributes =
+      attempt > 1
+        ? { ...call.spanAttributes, 'http.request.resend_count': attempt - 1 }
+        : call.spanAttributes;
+    return telemetry.inSpan(call.method, { kind: 'client', attributes }, (span) => {
+      const pending = sendOneAttempt(call, input, ctx, deadline, outer);
+      return span === undefined ? pending : pending.then((response) => markStatus(span, response));
+    });
+  };
+
   const attemptThrough = (
     call: PreparedCall,
     input: string | URL | Request,
     deadline: CallDeadline | undefined,
     outer: AbortSignal | undefined,
+    traced: CallTrace | undefined,
   ): ((ctx: ExecutionContext) => Promise<Response>) => {
-    const sendOnce = (ctx: ExecutionContext): Promise<Response> => send(call, input, ctx, deadline, outer);
+    const sendOnce = (ctx: ExecutionContext): Promise<Response> => {
+      if (traced !== undefined) traced.attempts = ctx.attempt;
+      return attemptSpans
+        ? sendInSpan(call, input, ctx, deadline, outer)
+        : sendOneAttempt(call, input, ctx, deadline, outer);
+    };
     const timed =
       attemptTimeout === undefined ? sendOnce : (ctx: ExecutionContext) => attemptTimeout.run(sendOnce, ctx);
     const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
@@ -703,6 +796,34 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const resilientFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const call = prepare(input, init);
     if (call === undefined) return baseFetch(input, init);
+    if (spans === false) return callThrough(call, input, init, undefined);
+    const traced: CallTrace = { attempts: 0 };
+    return telemetry.inSpan(
+      `${name} ${call.method}`,
+      { kind: 'internal', attributes: call.spanAttributes },
+      (span) => {
+        const pending = callThrough(call, input, init, span === undefined ? undefined : traced);
+        if (span === undefined) return pending;
+        return pending.then(
+          (response) => {
+            span.setAttribute('bulwark.attempts', traced.attempts);
+            return markStatus(span, response);
+          },
+          (error: unknown) => {
+            span.setAttribute('bulwark.attempts', traced.attempts);
+            throw error;
+          },
+        );
+      },
+    );
+  };
+
+  const callThrough = async (
+    call: PreparedCall,
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    traced: CallTrace | undefined,
+  ): Promise<Response> => {
     // As with fetch: init.signal replaces the Request's own; null means none.
     const callerSignal = init?.signal !== undefined ? (init.signal ?? undefined) : call.request?.signal;
     if (callerSignal?.aborted) throw callerSignal.reason;
@@ -737,7 +858,13 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     );
     // A body's read follows the caller's signal, when there is one, through
     // the call's own signal; the deadline aborts the answering attempt itself.
-    const attempt = attemptThrough(call, input, deadline, callerSignal === undefined ? undefined : signal);
+    const attempt = attemptThrough(
+      call,
+      input,
+      deadline,
+      callerSignal === undefined ? undefined : signal,
+      traced,
+    );
     try {
       let response: Response;
       if (call.retryable) response = await retryPolicy.run(attempt, ctx);

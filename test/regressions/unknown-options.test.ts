@@ -17,7 +17,7 @@ import {
   slowCallRate,
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import { InvalidOptionsError, noopPolicy, pipeline, wrapMethods } from '@bulwark/core';
+import { InvalidOptionsError, noopPolicy, pipeline, traced, wrapMethods } from '@bulwark/core';
 import { Deadline, deadline, deadlineHeaders, timeout, withDeadline } from '@bulwark/deadline';
 import { bulwarkErrorHandler, bulwarkExpress } from '@bulwark/express';
 import {
@@ -87,6 +87,7 @@ const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object
     (o) =>
       sendCancelRequest({ host: '127.0.0.1', port: 1, processId: 1, secretKey: 1 } as never, 100, o as never),
   ],
+  ['traced()', (o) => traced('x', o as never)],
   [
     'wrapMethods()',
     (o) => wrapMethods({ get: async () => 1 }, noopPolicy, { methods: ['get'], ...o } as never),

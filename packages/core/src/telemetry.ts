@@ -260,6 +260,11 @@ export class Telemetry {
     return new LazyGauge(this, name, info, observe);
   }
 
+  /** Whether a tracer provider is registered: without one, {@link inSpan} makes no span. */
+  get tracing(): boolean {
+    return registered('trace');
+  }
+
   /**
    * Runs `run` inside a new span of this scope, made the active span while
    * `run` runs (so span events and child spans land on it), and ends it when
@@ -270,7 +275,11 @@ export class Telemetry {
    */
   inSpan<T>(
     name: string,
-    options: { readonly kind: 'internal' | 'client'; readonly attributes?: Attributes | undefined },
+    options: {
+      readonly kind: 'internal' | 'client';
+      /** The span's attributes at its start, or a function that builds them (called only when a span is made). */
+      readonly attributes?: Attributes | (() => Attributes) | undefined;
+    },
     run: (span: Span | undefined) => T | PromiseLike<T>,
   ): Promise<T> {
     if (!registered('trace')) {
@@ -280,9 +289,11 @@ export class Telemetry {
         return Promise.reject(error);
       }
     }
+    const given = options.attributes;
+    const attributes = typeof given === 'function' ? given() : given;
     const spanOptions = {
       kind: options.kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
-      ...(options.attributes === undefined ? {} : { attributes: options.attributes }),
+      ...(attributes === undefined ? {} : { attributes }),
     };
     return this.#tracerOf().startActiveSpan(name, spanOptions, (span) => {
       let result: T | PromiseLike<T>;

@@ -375,8 +375,8 @@ interface PreparedCall {
   readonly key: string | undefined;
   /** The request has an `Idempotency-Key` and a body that can be sent again: an in-progress 409 is polled. */
   readonly pollable: boolean;
-  /** The request's span attributes, when spans are on. */
-  readonly spanAttributes: Attributes | undefined;
+  /** The request's URL, for span attributes. */
+  readonly url: string;
 }
 
 /** What a call's span learns from its attempts. */
@@ -646,10 +646,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       cloneRequest: (retryable || pollable) && bodyFromRequest,
       key,
       pollable,
-      spanAttributes:
-        spans === false
-          ? undefined
-          : requestAttributes(method, request !== undefined ? request.url : String(input)),
+      url: request !== undefined ? request.url : String(input),
     };
   };
 
@@ -732,11 +729,12 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     deadline: CallDeadline | undefined,
     outer: AbortSignal | undefined,
   ): Promise<Response> => {
+    if (!telemetry.tracing) return sendOneAttempt(call, input, ctx, deadline, outer);
     const attempt = ctx.attempt;
-    const attributes =
-      attempt > 1
-        ? { ...call.spanAttributes, 'http.request.resend_count': attempt - 1 }
-        : call.spanAttributes;
+    const attributes = (): Attributes => {
+      const base = requestAttributes(call.method, call.url);
+      return attempt > 1 ? { ...base, 'http.request.resend_count': attempt - 1 } : base;
+    };
     return telemetry.inSpan(call.method, { kind: 'client', attributes }, (span) => {
       const pending = sendOneAttempt(call, input, ctx, deadline, outer);
       return span === undefined ? pending : pending.then((response) => markStatus(span, response));
@@ -793,14 +791,21 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     }
   };
 
-  const resilientFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const call = prepare(input, init);
-    if (call === undefined) return baseFetch(input, init);
-    if (spans === false) return callThrough(call, input, init, undefined);
+  // Not async itself: the call without spans is one async function (callThrough), as before.
+  const resilientFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    let call: PreparedCall | undefined;
+    try {
+      call = prepare(input, init);
+      if (call === undefined) return baseFetch(input, init);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Spans off, or no tracer provider: no span, and nothing built for one.
+    if (spans === false || !telemetry.tracing) return callThrough(call, input, init, undefined);
     const traced: CallTrace = { attempts: 0 };
     return telemetry.inSpan(
       `${name} ${call.method}`,
-      { kind: 'internal', attributes: call.spanAttributes },
+      { kind: 'internal', attributes: () => requestAttributes(call.method, call.url) },
       (span) => {
         const pending = callThrough(call, input, init, span === undefined ? undefined : traced);
         if (span === undefined) return pending;

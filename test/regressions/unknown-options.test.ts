@@ -9,7 +9,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adaptiveLimit, bulkhead } from '@bulwark/bulkhead';
+import { injectFault, injectLatency, injectOutcome } from '@bulwark/chaos';
 import {
+  adaptiveThrottle,
   circuitBreaker,
   circuitBreakers,
   failureRate,
@@ -17,7 +19,7 @@ import {
   slowCallRate,
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import { InvalidOptionsError, noopPolicy, pipeline, traced, wrapMethods } from '@bulwark/core';
+import { fallback, InvalidOptionsError, noopPolicy, pipeline, traced, wrapMethods } from '@bulwark/core';
 import { Deadline, deadline, deadlineHeaders, timeout, withDeadline } from '@bulwark/deadline';
 import { bulwarkErrorHandler, bulwarkExpress } from '@bulwark/express';
 import {
@@ -32,6 +34,7 @@ import {
 } from '@bulwark/failure-detector';
 import { bulwarkFastify } from '@bulwark/fastify';
 import { createFetch, OriginBulkheads } from '@bulwark/fetch';
+import { hedging } from '@bulwark/hedging';
 import { bulwarkHttp } from '@bulwark/http-server';
 import { httpIdempotency, idempotency, idempotencyKey, memoryStore } from '@bulwark/idempotency';
 import { postgresIdempotencyStore, sendCancelRequest, withQueryPolicy } from '@bulwark/postgres';
@@ -88,6 +91,12 @@ const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object
       sendCancelRequest({ host: '127.0.0.1', port: 1, processId: 1, secretKey: 1 } as never, 100, o as never),
   ],
   ['traced()', (o) => traced('x', o as never)],
+  ['fallback()', (o) => fallback(() => 1, o as never)],
+  ['hedging()', (o) => hedging(o as never)],
+  ['adaptiveThrottle()', (o) => adaptiveThrottle(o as never)],
+  ['injectFault()', (o) => injectFault(o as never)],
+  ['injectLatency()', (o) => injectLatency({ latencyMs: 1, ...o } as never)],
+  ['injectOutcome()', (o) => injectOutcome({ outcome: { ok: true, value: 1 }, ...o } as never)],
   [
     'wrapMethods()',
     (o) => wrapMethods({ get: async () => 1 }, noopPolicy, { methods: ['get'], ...o } as never),

@@ -10,9 +10,9 @@ const telemetry = new Telemetry('@bulwark/core', '0.1.0');
 /** Options for {@link traced}. */
 export interface TracedOptions {
   /** Attributes every span of this policy carries. Default: none. */
-  readonly attributes?: Attributes;
+  readonly attributes?: Attributes | undefined;
   /** The clock for contexts this policy creates itself. Default: the system clock. */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 const TRACED_KEYS = optionKeys<TracedOptions>({ attributes: true, clock: true });

@@ -7,7 +7,7 @@ export interface OptionViolation {
   readonly expected: string;
   readonly value: unknown;
   /** What is wrong, when "must be `expected`" does not say it (an unknown option, say). */
-  readonly problem?: string;
+  readonly problem?: string | undefined;
 }
 
 /**

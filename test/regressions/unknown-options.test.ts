@@ -21,7 +21,7 @@ import {
 import { VirtualClock } from '@bulwark/clock';
 import { fallback, InvalidOptionsError, noopPolicy, pipeline, traced, wrapMethods } from '@bulwark/core';
 import { Deadline, deadline, deadlineHeaders, timeout, withDeadline } from '@bulwark/deadline';
-import { bulwarkErrorHandler, bulwarkExpress } from '@bulwark/express';
+import { bulwarkErrorHandler, bulwarkExpress, idempotent } from '@bulwark/express';
 import {
   chenDetector,
   fixedTimeout,
@@ -165,6 +165,23 @@ describe('every factory refuses options it does not know', () => {
     }
     const covered = new Set([...FACTORIES.map(([c]) => c), ...NOT_OPTIONS_OBJECTS]);
     expect([...found].filter((c) => !covered.has(c))).toEqual([]);
+  });
+
+  it("a route's idempotency options: its own and httpIdempotency()'s pass, an unknown one is refused", () => {
+    const store = memoryStore();
+    expect(() =>
+      idempotent({
+        store,
+        required: false,
+        scope: () => 'tenant',
+        onStoreError: () => undefined,
+        maxUnparsedBodyBytes: 1_024,
+        onGuard: () => undefined,
+      }),
+    ).not.toThrow();
+    const error = violationsOf(() => idempotent({ store, bogusOption: 1 } as never));
+    expect(error.message).toContain('idempotent()');
+    expect(error.violations.map((v) => v.option)).toEqual(['bogusOption']);
   });
 
   it('accepts a known key whose value is undefined, and an unknown one set to undefined', () => {

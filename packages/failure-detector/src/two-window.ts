@@ -8,6 +8,7 @@ const TWO_WINDOW_KEYS = optionKeys<TwoWindowDetectorOptions>({
   longWindowSize: true,
   shortWindowSize: true,
   intervalMs: true,
+  coalesceBursts: true,
   clock: true,
 });
 

@@ -156,7 +156,7 @@ describe('@bulwark/fetch against real HTTP servers on loopback', () => {
       // …and the rest never comes.
     });
     const started = performance.now();
-    const response = await client({ deadlineMs: 150 })(`${server.url}/slow`);
+    const response = await client({ deadlineMs: 150, attemptTimeoutMs: 150 })(`${server.url}/slow`);
     expect(response.status).toBe(200);
     const error = await response.text().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeadlineExceededError);

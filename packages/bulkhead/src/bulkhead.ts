@@ -7,11 +7,34 @@ import {
   isBulwarkError,
   type Listener,
   type Operation,
+  type OptionHints,
   OptionsChecker,
+  optionKeys,
+  type UpDownLevel,
 } from '@bulwark/core';
 import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
 import { FixedLimit, type LimitSource } from './limits.ts';
 import { activeCounter, queuedCounter, rejectionsCounter } from './telemetry.ts';
+
+const BULKHEAD_KEYS = optionKeys<BulkheadOptions>({
+  maxConcurrent: true,
+  maxQueue: true,
+  queueTimeoutMs: true,
+  name: true,
+  clock: true,
+});
+
+const BULKHEAD_OPTION_HINTS: OptionHints = {
+  capacity: "use maxConcurrent (opossum's capacity)",
+  limit: "use maxConcurrent (cockatiel's bulkhead(limit, queue))",
+  concurrency: 'use maxConcurrent',
+  PermitLimit: "use maxConcurrent (Polly's PermitLimit)",
+  maxConcurrentCalls: "use maxConcurrent (resilience4j's maxConcurrentCalls)",
+  queue: "use maxQueue (cockatiel's bulkhead(limit, queue))",
+  QueueLimit: "use maxQueue (Polly's QueueLimit)",
+  maxWaitDuration: "use queueTimeoutMs (resilience4j's maxWaitDuration)",
+  timeout: 'use queueTimeoutMs for the wait in the queue, or timeout(ms) from @bulwark/deadline for the call',
+};
 
 /** Options for {@link bulkhead}. */
 export interface BulkheadOptions {
@@ -185,11 +208,14 @@ export class BulkheadPolicy extends BasePolicy {
   #rejected = 0;
   #queueTimeouts = 0;
   readonly #attrs: { readonly full: Attrs; readonly timeout: Attrs; readonly base: Attrs };
+  readonly #activeLevel: UpDownLevel;
+  readonly #queuedLevel: UpDownLevel;
   #onReject: EventHub<BulkheadRejectEvent> | undefined;
   #onWarning: EventHub<BulkheadWarningEvent> | undefined;
 
   constructor(options: BulkheadOptions) {
     const check = new OptionsChecker('bulkhead()');
+    check.knownKeys(options, BULKHEAD_KEYS, BULKHEAD_OPTION_HINTS);
     const max = options?.maxConcurrent;
     if (typeof max === 'number' || max === undefined) {
       check.number('maxConcurrent', max, { integer: true, min: 1, required: true });
@@ -220,6 +246,8 @@ export class BulkheadPolicy extends BasePolicy {
       full: Object.freeze({ bulkhead: bulkheadName, reason: 'queue-full' }),
       timeout: Object.freeze({ bulkhead: bulkheadName, reason: 'queue-timeout' }),
     });
+    this.#activeLevel = activeCounter.level(this.#attrs.base);
+    this.#queuedLevel = queuedCounter.level(this.#attrs.base);
   }
 
   /** The current limit. */
@@ -341,7 +369,7 @@ export class BulkheadPolicy extends BasePolicy {
   #take(): number {
     const inflight = ++this.#active;
     this.#admitted++;
-    activeCounter.add(1, this.#attrs.base);
+    this.#activeLevel.set(this.#active);
     return inflight;
   }
 
@@ -368,7 +396,7 @@ export class BulkheadPolicy extends BasePolicy {
     }
     this.#tail = waiter;
     this.#queued++;
-    queuedCounter.add(1, this.#attrs.base);
+    this.#queuedLevel.set(this.#queued);
     if (signal !== undefined) {
       const onAbort = (): void => {
         this.#unlink(waiter);
@@ -397,7 +425,7 @@ export class BulkheadPolicy extends BasePolicy {
     waiter.prev = undefined;
     waiter.next = undefined;
     this.#queued--;
-    queuedCounter.add(-1, this.#attrs.base);
+    this.#queuedLevel.set(this.#queued);
     if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener('abort', waiter.onAbort);
     waiter.timer?.clear();
   }
@@ -416,7 +444,7 @@ export class BulkheadPolicy extends BasePolicy {
   /** @internal A permit was released for the first time. */
   _release(kind: number, startedAt: number, inflight: number): void {
     this.#active--;
-    activeCounter.add(-1, this.#attrs.base);
+    this.#activeLevel.set(this.#active);
     if (this.#adaptive && kind !== NONE) {
       this.limitSource.onSample({
         rttMs: this.clock.now() - startedAt,

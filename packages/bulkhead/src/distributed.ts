@@ -6,6 +6,7 @@ import {
   type ExecutionContext,
   type Operation,
   OptionsChecker,
+  optionKeys,
   ScopedContext,
 } from '@bulwark/core';
 import { BulkheadRejectedError } from './errors.ts';
@@ -65,6 +66,15 @@ export interface DistributedBulkheadOptions {
   /** The monotonic clock for leases and renewals. Default: `systemClock`. */
   readonly clock?: Clock | undefined;
 }
+
+const DISTRIBUTED_BULKHEAD_KEYS = optionKeys<DistributedBulkheadOptions>({
+  maxConcurrent: true,
+  leaseMs: true,
+  store: true,
+  key: true,
+  name: true,
+  clock: true,
+});
 
 /** The defaults of {@link DistributedBulkheadOptions}. */
 export const DISTRIBUTED_BULKHEAD_DEFAULTS = Object.freeze({ leaseMs: 10_000 });
@@ -198,6 +208,7 @@ export class DistributedBulkheadPolicy extends BasePolicy {
 
   constructor(options: DistributedBulkheadOptions) {
     const check = new OptionsChecker('distributedBulkhead()');
+    check.knownKeys(options, DISTRIBUTED_BULKHEAD_KEYS);
     check.number('maxConcurrent', options?.maxConcurrent, { integer: true, min: 1, required: true });
     check.number('leaseMs', options?.leaseMs, { above: 0 });
     const store = options?.store;

@@ -28,3 +28,10 @@ export class BulkheadRejectedError extends BulwarkError<'ERR_BULKHEAD_FULL'> {
     this.bulkhead = name;
   }
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_BULKHEAD_FULL: BulkheadRejectedError;
+  }
+}

@@ -1,4 +1,18 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
+
+const ADAPTIVE_LIMIT_KEYS = optionKeys<AdaptiveLimitOptions>({
+  algorithm: true,
+  initialLimit: true,
+  minLimit: true,
+  maxLimit: true,
+  backoffRatio: true,
+  timeoutMs: true,
+  rttTolerance: true,
+  queueSize: true,
+  smoothing: true,
+  longWindow: true,
+  probeMultiplier: true,
+});
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
@@ -326,6 +340,7 @@ export class VegasLimit extends AdaptiveLimit {
 export function adaptiveLimit(options: AdaptiveLimitOptions): AdaptiveLimit {
   const d = ADAPTIVE_LIMIT_DEFAULTS;
   const check = new OptionsChecker('adaptiveLimit()');
+  check.knownKeys(options, ADAPTIVE_LIMIT_KEYS);
   check.oneOf('algorithm', options?.algorithm, ['aimd', 'gradient2', 'vegas'] as const, true);
   const initialLimit = options?.initialLimit ?? d.initialLimit;
   const minLimit = options?.minLimit ?? d.minLimit;

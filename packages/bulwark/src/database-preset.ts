@@ -7,14 +7,17 @@ import {
   type ExecutionContext,
   isBulwarkError,
   type Operation,
+  type OptionHints,
   OptionsChecker,
   type Outcome,
+  optionKeys,
   type Policy,
   pipeline,
 } from '@bulwark/core';
 import { deadline, timeout } from '@bulwark/deadline';
 import {
   exponential,
+  RETRY_OPTION_HINTS,
   type RetryBudget,
   type RetryOn,
   type RetryPolicy,
@@ -24,6 +27,43 @@ import {
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
+const DATABASE_PRESET_KEYS = optionKeys<DatabaseClientPresetOptions>({
+  name: true,
+  deadlineMs: true,
+  attemptTimeoutMs: true,
+  maxAttempts: true,
+  backoff: true,
+  budget: true,
+  retryOn: true,
+  failureOn: true,
+  maxConcurrent: true,
+  maxQueue: true,
+  queueTimeoutMs: true,
+  failureRateThreshold: true,
+  minimumCalls: true,
+  failureWindowMs: true,
+  openMs: true,
+  clock: true,
+  random: true,
+});
+
+const ATTEMPT_ABOVE_DEADLINE =
+  "a timed-out attempt would use the whole call's budget, so it could never be retried";
+
+const DATABASE_PRESET_HINTS: OptionHints = {
+  ...RETRY_OPTION_HINTS,
+  timeout: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
+  timeoutMs: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
+  maxRetryTime: 'use deadlineMs',
+  resetTimeout: "use openMs (opossum's resetTimeout)",
+  halfOpenAfter: "use openMs (cockatiel's halfOpenAfter)",
+  errorThresholdPercentage: 'use failureRateThreshold (a share in (0, 1]: percentage / 100)',
+  volumeThreshold: 'use minimumCalls',
+  rollingCountTimeout: 'use failureWindowMs',
+  capacity: 'use maxConcurrent',
+  errorFilter: 'use failureOn',
+};
 
 /** Options for {@link databaseClient}. Every duration is in milliseconds. */
 export interface DatabaseClientPresetOptions {
@@ -161,8 +201,16 @@ export class DatabaseClientPreset extends BasePolicy {
     super(options.clock);
     const d = DATABASE_CLIENT_DEFAULTS;
     const check = new OptionsChecker('presets.databaseClient()');
+    check.knownKeys(options, DATABASE_PRESET_KEYS, DATABASE_PRESET_HINTS);
     check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
     check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
+    check.atMost(
+      'attemptTimeoutMs',
+      options.attemptTimeoutMs,
+      'deadlineMs',
+      options.deadlineMs,
+      ATTEMPT_ABOVE_DEADLINE,
+    );
     check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
     check.number('maxConcurrent', options.maxConcurrent, { integer: true, min: 1 });
     check.number('maxQueue', options.maxQueue, { integer: true, min: 0 });

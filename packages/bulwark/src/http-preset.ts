@@ -32,9 +32,13 @@ export const HTTP_CLIENT_DEFAULTS = Object.freeze({
  */
 export function httpClient(options: CreateFetchOptions = {}): ResilientFetch {
   const d = HTTP_CLIENT_DEFAULTS;
+  const given = options.deadlineMs;
   return createFetch({
     deadlineMs: d.deadlineMs,
-    attemptTimeoutMs: d.attemptTimeoutMs,
+    // Never above a shorter deadline the caller gave (createFetch refuses an
+    // attempt timeout above the deadline when both are given).
+    attemptTimeoutMs:
+      typeof given === 'number' && given > 0 ? Math.min(d.attemptTimeoutMs, given) : d.attemptTimeoutMs,
     maxAttempts: d.maxAttempts,
     idempotencyKeys: d.idempotencyKeys,
     breakers: {

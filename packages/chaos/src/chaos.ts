@@ -9,8 +9,36 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  optionKeys,
 } from '@bulwark/core';
 import { injectionsCounter } from './telemetry.ts';
+
+const OUTCOME_KEYS = optionKeys<InjectOutcomeOptions<unknown>>({
+  rate: true,
+  enabled: true,
+  random: true,
+  clock: true,
+  name: true,
+  outcome: true,
+});
+
+const LATENCY_KEYS = optionKeys<InjectLatencyOptions>({
+  rate: true,
+  enabled: true,
+  random: true,
+  clock: true,
+  name: true,
+  latencyMs: true,
+});
+
+const FAULT_KEYS = optionKeys<InjectFaultOptions>({
+  rate: true,
+  enabled: true,
+  random: true,
+  clock: true,
+  name: true,
+  error: true,
+});
 
 /** The kinds of chaos policy. */
 export type ChaosKind = 'fault' | 'latency' | 'outcome';
@@ -177,6 +205,7 @@ export class InjectFaultPolicy extends ChaosPolicy {
   constructor(options?: InjectFaultOptions) {
     const o = options ?? {};
     const check = new OptionsChecker('injectFault()');
+    check.knownKeys(options, FAULT_KEYS);
     checkCommon(check, o);
     check.done();
     super('injectFault()', o);
@@ -216,6 +245,7 @@ export class InjectLatencyPolicy extends ChaosPolicy {
   constructor(options: InjectLatencyOptions) {
     const o = options ?? ({} as InjectLatencyOptions);
     const check = new OptionsChecker('injectLatency()');
+    check.knownKeys(options, LATENCY_KEYS);
     checkCommon(check, o);
     const latency = o.latencyMs;
     check.expect(
@@ -280,6 +310,7 @@ export class InjectOutcomePolicy<R = unknown> extends ChaosPolicy {
   constructor(options: InjectOutcomeOptions<R>) {
     const o = options ?? ({} as InjectOutcomeOptions<R>);
     const check = new OptionsChecker('injectOutcome()');
+    check.knownKeys(options, OUTCOME_KEYS);
     checkCommon(check, o);
     check.expect(
       typeof o.outcome === 'function' || isOutcome(o.outcome),

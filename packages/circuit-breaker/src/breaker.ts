@@ -13,8 +13,10 @@ import {
   type Operation,
   OptionsChecker,
   type Outcome,
+  optionKeys,
 } from '@bulwark/core';
 import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
+import { BREAKER_OPTION_HINTS } from './hints.ts';
 import { adoptedOpenMs, checkSnapshot, snapshotOf } from './persistence.ts';
 import {
   admitProbe,
@@ -38,6 +40,19 @@ import {
   refusalsCounter,
 } from './telemetry.ts';
 import { consecutive, type Trip } from './trips.ts';
+
+const BREAKER_KEYS = optionKeys<CircuitBreakerOptions>({
+  name: true,
+  trip: true,
+  openMs: true,
+  halfOpen: true,
+  failureOn: true,
+  initialState: true,
+  store: true,
+  storeKey: true,
+  clock: true,
+  random: true,
+});
 
 /**
  * What a call produced, as `failureOn` sees it: core's one `Outcome`.
@@ -288,6 +303,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   constructor(options?: CircuitBreakerOptions) {
     const check = new OptionsChecker('circuitBreaker()');
+    check.knownKeys(options, BREAKER_KEYS, BREAKER_OPTION_HINTS);
     const trip = options?.trip;
     const trips: readonly Trip[] =
       trip === undefined ? DEFAULT_TRIPS : Array.isArray(trip) ? trip : [trip as Trip];

@@ -46,3 +46,11 @@ export class CircuitClosedError extends BulwarkError<'ERR_CIRCUIT_CLOSED'> {
     this.breaker = breaker;
   }
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_CIRCUIT_OPEN: BrokenCircuitError;
+    ERR_CIRCUIT_CLOSED: CircuitClosedError;
+  }
+}

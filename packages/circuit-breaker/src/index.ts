@@ -13,6 +13,7 @@ export {
   type TransitionReason,
 } from './breaker.ts';
 export { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
+export { BREAKER_OPTION_HINTS } from './hints.ts';
 export { checkSnapshot } from './persistence.ts';
 export {
   CIRCUIT_BREAKER_REGISTRY_DEFAULTS,

@@ -2,6 +2,8 @@ import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker } from '@bulwark/core';
 import type { CircuitState } from './errors.ts';
 
+const MEMORY_STORE_KEYS = new Set(['clock', 'maxKeys']);
+
 /** The version of {@link BreakerSnapshot} this package writes and reads. */
 export const SNAPSHOT_VERSION = 1;
 
@@ -52,6 +54,7 @@ export class MemoryBreakerStateStore implements BreakerStateStore {
 
   constructor(options?: { readonly clock?: Clock | undefined; readonly maxKeys?: number | undefined }) {
     const check = new OptionsChecker('memoryBreakerStateStore()');
+    check.knownKeys(options, MEMORY_STORE_KEYS);
     check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
     check.clock('clock', options?.clock);
     check.done();

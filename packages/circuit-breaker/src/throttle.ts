@@ -10,8 +10,20 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  optionKeys,
 } from '@bulwark/core';
 import { telemetry } from './telemetry.ts';
+
+const THROTTLE_KEYS = optionKeys<AdaptiveThrottleOptions>({
+  k: true,
+  windowMs: true,
+  buckets: true,
+  maxRejectionProbability: true,
+  classify: true,
+  clock: true,
+  random: true,
+  name: true,
+});
 
 /** How a call's outcome counts in the throttle's window. */
 export type ThrottleVerdict = 'accepted' | 'rejected' | 'ignored';
@@ -175,6 +187,7 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
   constructor(options?: AdaptiveThrottleOptions) {
     const o = options ?? {};
     const check = new OptionsChecker('adaptiveThrottle()');
+    check.knownKeys(options, THROTTLE_KEYS);
     check.number('k', o.k, { min: 1 });
     check.number('windowMs', o.windowMs, { above: 0 });
     check.number('buckets', o.buckets, { integer: true, min: 1, max: 1000 });

@@ -1,6 +1,19 @@
 import type { Clock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import { CountWindow, type OutcomeWindow, TimeWindow } from './windows.ts';
+
+const SLOW_CALL_RATE_KEYS = optionKeys<SlowCallRateOptions>({
+  threshold: true,
+  slowerThanMs: true,
+  minimumCalls: true,
+  window: true,
+});
+
+const FAILURE_RATE_KEYS = optionKeys<FailureRateOptions>({
+  threshold: true,
+  minimumCalls: true,
+  window: true,
+});
 
 /** The window a rate-based trip judges over. */
 export type WindowSpec =
@@ -179,6 +192,7 @@ export class FailureRateTrip implements Trip {
   readonly window: WindowSpec;
   constructor(options: FailureRateOptions) {
     const check = new OptionsChecker('failureRate()');
+    check.knownKeys(options, FAILURE_RATE_KEYS);
     check.number('threshold', options?.threshold, { above: 0, max: 1, required: true });
     check.number('minimumCalls', options?.minimumCalls, { integer: true, min: 1 });
     if (options?.window !== undefined) checkWindow(check, options.window);
@@ -205,6 +219,7 @@ export class SlowCallRateTrip implements Trip {
   readonly window: WindowSpec;
   constructor(options: SlowCallRateOptions) {
     const check = new OptionsChecker('slowCallRate()');
+    check.knownKeys(options, SLOW_CALL_RATE_KEYS);
     check.number('threshold', options?.threshold, { above: 0, max: 1, required: true });
     check.number('slowerThanMs', options?.slowerThanMs, { min: 0, required: true });
     check.number('minimumCalls', options?.minimumCalls, { integer: true, min: 1 });

@@ -1,8 +1,43 @@
+import type { InvalidOptionsError } from './options.ts';
+
 /** The brand every bulwark error carries, shared across duplicate copies of the package. */
 export const bulwarkErrorBrand: unique symbol = Symbol.for('bulwark.error') as never;
 
-/** Codes of the errors bulwark's own packages raise. */
-export type BulwarkErrorCode =
+/**
+ * Each error code and the class of the errors that carry it: what
+ * {@link isBulwarkError} narrows to. Core lists its own; every package adds
+ * its errors by declaration merging, so they are known wherever that package's
+ * types are loaded:
+ *
+ * ```ts
+ * declare module '@bulwark/core' {
+ *   interface BulwarkErrorMap {
+ *     ERR_CIRCUIT_OPEN: BrokenCircuitError;
+ *   }
+ * }
+ * ```
+ *
+ * Your own `BulwarkError` subclasses can be added the same way.
+ */
+export interface BulwarkErrorMap {
+  ERR_DEADLINE_EXCEEDED: DeadlineExceededError;
+  ERR_CALLBACK_FAILED: CallbackError;
+  ERR_INVALID_OPTIONS: InvalidOptionsError;
+}
+
+/**
+ * Codes of the errors bulwark's own packages raise, plus any code added to
+ * {@link BulwarkErrorMap}.
+ */
+export type BulwarkErrorCode = KnownErrorCode | keyof BulwarkErrorMap;
+
+/** The class of the errors with `code`: from {@link BulwarkErrorMap}, else a `BulwarkError` with that code. */
+export type BulwarkErrorFor<C extends BulwarkErrorCode> = C extends keyof BulwarkErrorMap
+  ? BulwarkErrorMap[C]
+  : BulwarkError<C>;
+
+/** Codes that bulwark's own packages raise, whether or not their types are loaded. */
+type KnownErrorCode =
   | 'ERR_DEADLINE_EXCEEDED'
   | 'ERR_INVALID_DEADLINE_HEADER'
   | 'ERR_INVALID_OPTIONS'
@@ -66,11 +101,20 @@ export class BulwarkError<C extends string = string> extends Error {
 }
 Object.defineProperty(BulwarkError.prototype, bulwarkErrorBrand, { value: true });
 
-/** True when `error` is a bulwark error, optionally with the given `code`. */
-export function isBulwarkError<C extends string = BulwarkErrorCode>(
+/**
+ * True when `error` is a bulwark error (from any copy of the packages) and,
+ * when `code` is given, has that code. With a code it narrows to that code's
+ * class (see {@link BulwarkErrorMap}): `isBulwarkError(e, 'ERR_DEADLINE_EXCEEDED')`
+ * gives a `DeadlineExceededError`, whose `source` can be read. A code that no
+ * bulwark error has is a type error. Without a code, `isBulwarkError<string>(e)`
+ * widens `e.code` to any string, for codes a newer copy of a package may raise.
+ */
+export function isBulwarkError<C extends string = BulwarkErrorCode>(error: unknown): error is BulwarkError<C>;
+export function isBulwarkError<C extends BulwarkErrorCode>(
   error: unknown,
-  code?: C,
-): error is BulwarkError<C> {
+  code: C,
+): error is BulwarkErrorFor<C>;
+export function isBulwarkError(error: unknown, code?: string): boolean {
   return (
     typeof error === 'object' &&
     error !== null &&

@@ -2,9 +2,11 @@ import type { Clock } from '@bulwark/clock';
 import type { ExecutionContext, Operation } from './context.ts';
 import { CallbackError } from './errors.ts';
 import { type Disposable, EventHub, type Listener } from './events.ts';
-import { OptionsChecker } from './options.ts';
+import { OptionsChecker, optionKeys } from './options.ts';
 import { BasePolicy } from './policy.ts';
 import { Telemetry } from './telemetry.ts';
+
+const FALLBACK_KEYS = optionKeys<FallbackOptions>({ on: true, clock: true, name: true });
 
 /**
  * What the wrapped call produced: a value or an error. (The same shape as the
@@ -72,6 +74,7 @@ export class FallbackPolicy<R = unknown> extends BasePolicy {
 
   constructor(handler: FallbackHandler<R>, options?: FallbackOptions) {
     const check = new OptionsChecker('fallback()');
+    check.knownKeys(options, FALLBACK_KEYS);
     check.func('handler', handler, true);
     check.func('on', options?.on);
     check.clock('clock', options?.clock);

@@ -13,6 +13,8 @@ export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline
 export {
   BulwarkError,
   type BulwarkErrorCode,
+  type BulwarkErrorFor,
+  type BulwarkErrorMap,
   type BulwarkErrorOptions,
   bulwarkErrorBrand,
   CallbackError,
@@ -33,7 +35,14 @@ export {
   FallbackPolicy,
   fallback,
 } from './fallback.ts';
-export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
+export {
+  formatValue,
+  InvalidOptionsError,
+  type OptionHints,
+  OptionsChecker,
+  type OptionViolation,
+  optionKeys,
+} from './options.ts';
 export type { Outcome } from './outcome.ts';
 export {
   BasePolicy,
@@ -42,10 +51,23 @@ export {
   noopPolicy,
   PipelinePolicy,
   type Policy,
+  type PolicyKind,
   pipeline,
+  policyKind,
   startCall,
 } from './policy.ts';
-export { type InstrumentInfo, LazyGauge, type MetricInstrument, Telemetry } from './telemetry.ts';
+export {
+  errorType,
+  failSpan,
+  type InstrumentInfo,
+  LazyGauge,
+  LevelCounter,
+  type MetricInstrument,
+  Telemetry,
+  type TelemetrySpan,
+  UpDownLevel,
+} from './telemetry.ts';
+export { type TracedOptions, TracedPolicy, traced } from './traced.ts';
 export {
   type CallOptionsSplitter,
   type MethodInvoker,

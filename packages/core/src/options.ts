@@ -6,6 +6,8 @@ export interface OptionViolation {
   readonly option: string;
   readonly expected: string;
   readonly value: unknown;
+  /** What is wrong, when "must be `expected`" does not say it (an unknown option, say). */
+  readonly problem?: string | undefined;
 }
 
 /**
@@ -19,13 +21,77 @@ export class InvalidOptionsError extends RangeError {
   declare readonly [bulwarkErrorBrand]: true;
 
   constructor(component: string, violations: readonly OptionViolation[]) {
-    const lines = violations.map((v) => `  - ${v.option} must be ${v.expected}, got ${formatValue(v.value)}`);
+    const lines = violations.map((v) =>
+      v.problem === undefined
+        ? `  - ${v.option} must be ${v.expected}, got ${formatValue(v.value)}`
+        : `  - ${v.option}: ${v.problem} (got ${formatValue(v.value)})`,
+    );
     super(`${component}: invalid options (${violations.length}):\n${lines.join('\n')}`);
     this.name = 'InvalidOptionsError';
     this.violations = Object.freeze([...violations]);
   }
 }
 Object.defineProperty(InvalidOptionsError.prototype, bulwarkErrorBrand, { value: true });
+
+/**
+ * The names of every option of an options interface, for
+ * {@link OptionsChecker.knownKeys}. The object must list each key of `T` (and no
+ * other), so an option added to the interface and not here is a type error:
+ *
+ * ```ts
+ * const RETRY_KEYS = optionKeys<RetryOptions>({ maxAttempts: true, backoff: true, … });
+ * ```
+ */
+export function optionKeys<T extends object>(
+  keys: { readonly [K in keyof Required<T>]: true },
+): ReadonlySet<string> {
+  return new Set(Object.keys(keys));
+}
+
+/**
+ * Options of other libraries (p-retry, opossum, cockatiel, Polly, …) mapped to
+ * advice about the bulwark option to use instead, e.g.
+ * `{ retries: 'use maxAttempts (retries: N is maxAttempts: N + 1)' }`.
+ */
+export type OptionHints = Readonly<Record<string, string>>;
+
+/** Levenshtein distance, capped: enough to suggest the option a typo meant. */
+function distance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function unknownOptionProblem(
+  key: string,
+  known: ReadonlySet<string>,
+  hints: OptionHints | undefined,
+): string {
+  if (hints !== undefined && Object.hasOwn(hints, key)) return `not an option; ${hints[key]}`;
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const d = candidate.toLowerCase() === lower ? 0 : distance(lower, candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  if (best !== undefined) return `not an option; did you mean ${best}?`;
+  return `not an option; the options are ${[...known].join(', ')}`;
+}
 
 /** Renders a value for an error message: strings quoted, NaN and -0 as such (see `describeValue` in @bulwark/clock). */
 export function formatValue(value: unknown): string {
@@ -69,6 +135,56 @@ export class OptionsChecker {
 
   constructor(component: string) {
     this.#component = component;
+  }
+
+  /**
+   * Records every key of `options` that is not in `known` (a set from
+   * {@link optionKeys}), so that a misspelt option or another library's name
+   * for one (`retries`, `resetTimeout`) is refused instead of silently ignored.
+   * A key found in `hints` gets that advice; any other gets the closest known
+   * name, or the list of them. Keys whose value is `undefined` pass (they have
+   * no effect either way). Returns whether every key was known.
+   */
+  knownKeys(options: unknown, known: ReadonlySet<string>, hints?: OptionHints): boolean {
+    if (typeof options !== 'object' || options === null) return true;
+    let ok = true;
+    for (const key of Object.keys(options)) {
+      if (known.has(key)) continue;
+      const value = (options as Record<string, unknown>)[key];
+      if (value === undefined) continue;
+      ok = false;
+      this.#violations.push({
+        option: key,
+        expected: 'a known option',
+        value,
+        problem: unknownOptionProblem(key, known, hints),
+      });
+    }
+    return ok;
+  }
+
+  /** Records the violations of a part's own options, each named `prefix.option` (as they are without a prefix). */
+  adopt(prefix: string | undefined, violations: readonly OptionViolation[]): void {
+    for (const v of violations)
+      this.#violations.push(prefix === undefined ? v : { ...v, option: `${prefix}.${v.option}` });
+  }
+
+  /**
+   * Records a contradiction when both numbers are given and `value` is above
+   * `limit`, e.g. a per-attempt timeout longer than the whole call's deadline
+   * (`why` says what cannot work then). An infinite `value` means "no limit"
+   * and passes. Returns whether they agree.
+   */
+  atMost(option: string, value: unknown, limitOption: string, limit: unknown, why: string): boolean {
+    if (typeof value !== 'number' || typeof limit !== 'number' || !(value > limit)) return true;
+    if (value === Number.POSITIVE_INFINITY) return true;
+    this.#violations.push({
+      option,
+      expected: `at most ${limitOption} (${formatValue(limit)})`,
+      value,
+      problem: `is above ${limitOption} (${formatValue(limit)}): ${why}`,
+    });
+    return false;
   }
 
   /** Records a violation unless `ok`. */

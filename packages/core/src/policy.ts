@@ -1,5 +1,69 @@
 import { type Clock, systemClock } from '@bulwark/clock';
 import { type ExecuteOptions, type ExecutionContext, type Operation, rootContext } from './context.ts';
+import { InvalidOptionsError, type OptionViolation } from './options.ts';
+
+/**
+ * Where a policy says what kind it is, for {@link pipeline} to check the order
+ * of its policies: `'retry'`, `'timeout'` (a per-attempt limit) or `'deadline'`
+ * (a limit on the whole call). Shared across copies of the package.
+ */
+export const policyKind: unique symbol = Symbol.for('bulwark.policyKind') as never;
+
+/** The kinds {@link pipeline} knows the order of. */
+export type PolicyKind = 'retry' | 'timeout' | 'deadline';
+
+function kindOf(policy: unknown): PolicyKind | undefined {
+  return (policy as { [policyKind]?: PolicyKind } | null)?.[policyKind];
+}
+
+/**
+ * The kinds of a pipeline's policies, outermost first, nested pipelines
+ * flattened, each with its position as the user wrote it (`2` or `1.0`).
+ */
+function kinds(policies: readonly Policy[], prefix: string): Array<{ kind: PolicyKind; at: string }> {
+  return policies.flatMap((p, i) => {
+    const at = `${prefix}${i}`;
+    if (p instanceof PipelinePolicy) return kinds(p.policies, `${at}.`);
+    const kind = kindOf(p);
+    return kind === undefined ? [] : [{ kind, at }];
+  });
+}
+
+/**
+ * Orders that can never do what they seem to: a `timeout()` outside every
+ * `retry()` bounds all the attempts together, so it is not a per-attempt limit
+ * (and a timeout that fires there is never retried); a `deadline()` inside a
+ * `retry()` limits each attempt, and its error is never retried, so the first
+ * slow attempt ends the call.
+ */
+function orderViolations(policies: readonly Policy[]): OptionViolation[] {
+  const list = kinds(policies, '');
+  const violations: OptionViolation[] = [];
+  const firstRetry = list.findIndex((k) => k.kind === 'retry');
+  if (firstRetry === -1) return violations;
+  for (let i = 0; i < list.length; i++) {
+    const { kind, at } = list[i]!;
+    if (kind === 'timeout' && i < firstRetry) {
+      violations.push({
+        option: `policies[${at}]`,
+        expected: 'inside retry()',
+        value: 'timeout()',
+        problem:
+          'timeout() is outside retry(), so it bounds all attempts together and a timed-out call is never retried; put it after retry() for a per-attempt limit, or use deadline() for the whole call',
+      });
+    }
+    if (kind === 'deadline' && i > firstRetry) {
+      violations.push({
+        option: `policies[${at}]`,
+        expected: 'outside retry()',
+        value: 'deadline()',
+        problem:
+          'deadline() is inside retry(), so it limits each attempt and its error is never retried; use timeout() for a per-attempt limit, or put deadline() before retry()',
+      });
+    }
+  }
+  return violations;
+}
 
 /**
  * A resilience policy: something that runs a function on your behalf, adding
@@ -177,10 +241,17 @@ class Link {
  * The pipeline's clock, used for the context it creates, is the first
  * non-system clock among its policies: give every policy of one pipeline the
  * same clock.
+ *
+ * @throws InvalidOptionsError when the order can never work: a `timeout()`
+ * outside every `retry()` (it would bound all attempts together, and a timed-out
+ * call would never be retried) or a `deadline()` inside a `retry()` (its error is
+ * never retried, so it would end the call at the first slow attempt).
  */
 export function pipeline(...policies: ReadonlyArray<Policy | ExecuteOnlyPolicy>): Policy {
   const list = policies.map(asPolicy);
   if (list.length === 0) return noopPolicy;
+  const violations = orderViolations(list);
+  if (violations.length > 0) throw new InvalidOptionsError('pipeline()', violations);
   const clock = list.find((p) => p.clock !== systemClock)?.clock ?? systemClock;
   return new PipelinePolicy(Object.freeze(list), clock);
 }

@@ -1,12 +1,19 @@
 import {
   type Attributes,
   type Counter,
+  context,
   type Histogram,
   type Meter,
   type MeterProvider,
   metrics,
   type ObservableGauge,
   type ObservableResult,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
   trace,
   type UpDownCounter,
 } from '@opentelemetry/api';
@@ -33,7 +40,7 @@ import {
  */
 const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
 
-function registered(kind: 'metrics' | 'context'): boolean {
+function registered(kind: 'metrics' | 'context' | 'trace' | 'propagation'): boolean {
   const global = (globalThis as { [OTEL_GLOBAL]?: Partial<Record<string, unknown>> })[OTEL_GLOBAL];
   return global !== undefined && global[kind] !== undefined;
 }
@@ -68,6 +75,11 @@ class LazyInstrument {
     this.#info = info;
   }
 
+  /** @internal the instrument on the current provider, created when the provider changed. */
+  current(): Sync {
+    return this.#get();
+  }
+
   #get(): Sync {
     const provider = metrics.getMeterProvider();
     if (provider !== this.#provider || this.#instrument === undefined) {
@@ -97,8 +109,64 @@ class LazyInstrument {
   }
 }
 
-/** A counter, up-down counter or histogram that follows the global provider. */
+/** A counter or histogram that follows the global provider. */
 export type MetricInstrument = Pick<LazyInstrument, 'add' | 'record'>;
+
+/**
+ * An up-down counter that follows the global provider. It has no `add`: each
+ * thing it counts (one bulkhead's active calls, say) gets a {@link UpDownLevel}
+ * from {@link level} and reports its true level through it.
+ */
+export class LevelCounter {
+  readonly #instrument: LazyInstrument;
+
+  constructor(instrument: LazyInstrument) {
+    this.#instrument = instrument;
+  }
+
+  /** The level of one attribute set, e.g. one bulkhead's; it starts at 0. */
+  level(attributes: Attributes): UpDownLevel {
+    return new UpDownLevel(this.#instrument, attributes);
+  }
+}
+
+/**
+ * One attribute set's level on an up-down counter. The owner reports its
+ * current level with {@link set} whenever it changes, and the level adds the
+ * difference from what the current provider was last told.
+ *
+ * Counting `+1` and `-1` instead goes wrong when an SDK is registered while
+ * things are held: the new provider sees the releases of acquisitions it never
+ * saw, and the sum goes negative. Here a provider that changes starts from 0 and
+ * is told the whole current level at the next change, so every provider's sum
+ * is a level that really was (never negative, never a release it did not see
+ * acquired). With no SDK registered, `set` returns at once.
+ */
+export class UpDownLevel {
+  readonly #instrument: LazyInstrument;
+  readonly #attributes: Attributes;
+  #sink: Sync | undefined;
+  #reported = 0;
+
+  constructor(instrument: LazyInstrument, attributes: Attributes) {
+    this.#instrument = instrument;
+    this.#attributes = attributes;
+  }
+
+  /** Reports the current level (an integer >= 0). */
+  set(level: number): void {
+    if (!registered('metrics')) return;
+    const sink = this.#instrument.current();
+    if (sink !== this.#sink) {
+      this.#sink = sink;
+      this.#reported = 0;
+    }
+    const delta = level - this.#reported;
+    if (delta === 0) return;
+    this.#reported = level;
+    (sink as UpDownCounter).add(delta, this.#attributes);
+  }
+}
 
 /**
  * An observable gauge whose callback is registered with whichever provider is
@@ -157,6 +225,8 @@ export class Telemetry {
   readonly #version: string;
   #provider: MeterProvider | undefined;
   #meter: Meter | undefined;
+  #tracerProvider: TracerProvider | undefined;
+  #tracer: Tracer | undefined;
 
   /** @param scope the instrumentation scope, e.g. `"@bulwark/retry"`. */
   constructor(scope: string, version: string) {
@@ -177,8 +247,9 @@ export class Telemetry {
     return new LazyInstrument(this, 'counter', name, info);
   }
 
-  upDownCounter(name: string, info: InstrumentInfo): MetricInstrument {
-    return new LazyInstrument(this, 'upDownCounter', name, info);
+  /** An up-down counter: report levels through {@link LevelCounter.level}, never bare `+1`/`-1`. */
+  upDownCounter(name: string, info: InstrumentInfo): LevelCounter {
+    return new LevelCounter(new LazyInstrument(this, 'upDownCounter', name, info));
   }
 
   histogram(name: string, info: InstrumentInfo): MetricInstrument {
@@ -187,6 +258,82 @@ export class Telemetry {
 
   gauge(name: string, info: InstrumentInfo, observe: (result: ObservableResult) => void): LazyGauge {
     return new LazyGauge(this, name, info, observe);
+  }
+
+  /** Whether a tracer provider is registered: without one, {@link inSpan} makes no span. */
+  get tracing(): boolean {
+    return registered('trace');
+  }
+
+  /**
+   * Runs `run` inside a new span of this scope, made the active span while
+   * `run` runs (so span events and child spans land on it), and ends it when
+   * the result settles: an error sets the span's status to ERROR, its
+   * `error.type` (see {@link errorType}) and an exception event; `run` may set
+   * more on the span it is given. With no tracer provider registered, `run`
+   * gets `undefined` and runs as it is, at the cost of one global lookup.
+   */
+  inSpan<T>(
+    name: string,
+    options: {
+      readonly kind: 'internal' | 'client';
+      /** The span's attributes at its start, or a function that builds them (called only when a span is made). */
+      readonly attributes?: Attributes | (() => Attributes) | undefined;
+    },
+    run: (span: Span | undefined) => T | PromiseLike<T>,
+  ): Promise<T> {
+    if (!registered('trace')) {
+      try {
+        return Promise.resolve(run(undefined));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const given = options.attributes;
+    const attributes = typeof given === 'function' ? given() : given;
+    const spanOptions = {
+      kind: options.kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
+      ...(attributes === undefined ? {} : { attributes }),
+    };
+    return this.#tracerOf().startActiveSpan(name, spanOptions, (span) => {
+      let result: T | PromiseLike<T>;
+      try {
+        result = run(span);
+      } catch (error) {
+        failSpan(span, error);
+        span.end();
+        return Promise.reject(error);
+      }
+      return Promise.resolve(result).then(
+        (value) => {
+          span.end();
+          return value;
+        },
+        (error: unknown) => {
+          failSpan(span, error);
+          span.end();
+          throw error;
+        },
+      );
+    });
+  }
+
+  /**
+   * Writes the active context (the active span's `traceparent`, baggage) into
+   * `headers` through the registered propagator; nothing without one.
+   */
+  injectContext(headers: { set(name: string, value: string): void }): void {
+    if (!registered('propagation')) return;
+    propagation.inject(context.active(), headers, { set: (carrier, key, value) => carrier.set(key, value) });
+  }
+
+  #tracerOf(): Tracer {
+    const provider = trace.getTracerProvider();
+    if (provider !== this.#tracerProvider || this.#tracer === undefined) {
+      this.#tracer = provider.getTracer(this.#scope, this.#version);
+      this.#tracerProvider = provider;
+    }
+    return this.#tracer;
   }
 
   /**
@@ -200,3 +347,33 @@ export class Telemetry {
     span.addEvent(name, attributes?.());
   }
 }
+
+/**
+ * A low-cardinality name for what went wrong, for a span's `error.type`: a
+ * bulwark error's code (`ERR_DEADLINE_EXCEEDED`), else a string `code` on the
+ * error or its cause (`ECONNRESET`), else the error's class name, else `_OTHER`.
+ */
+export function errorType(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    const cause = (error as { cause?: { code?: unknown } | null }).cause;
+    if (typeof cause === 'object' && cause !== null && typeof cause.code === 'string') return cause.code;
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  return '_OTHER';
+}
+
+/** Marks `span` as failed by `error`. */
+export function failSpan(span: Span, error: unknown): void {
+  span.setAttribute('error.type', errorType(error));
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    ...(error instanceof Error ? { message: error.message } : {}),
+  });
+  if (error instanceof Error) span.recordException(error);
+}
+
+/** An OpenTelemetry span, as {@link Telemetry.inSpan} hands it over. */
+export type TelemetrySpan = Span;

@@ -1,6 +1,13 @@
 import type { ExecutionContext } from './context.ts';
-import { OptionsChecker } from './options.ts';
+import { OptionsChecker, optionKeys } from './options.ts';
 import type { Policy } from './policy.ts';
+
+const WRAP_METHODS_KEYS = optionKeys<WrapMethodsOptions<object>>({
+  methods: true,
+  operation: true,
+  invoke: true,
+  callOptions: true,
+});
 
 type AsyncMethodNames<T> = {
   [K in keyof T]: T[K] extends (...args: never[]) => PromiseLike<unknown> ? K : never;
@@ -72,6 +79,7 @@ export interface WrapMethodsOptions<T> {
  */
 export function wrapMethods<T extends object>(target: T, policy: Policy, options: WrapMethodsOptions<T>): T {
   const check = new OptionsChecker('wrapMethods()');
+  check.knownKeys(options, WRAP_METHODS_KEYS);
   check.expect(typeof target === 'object' && target !== null, 'target', target, 'an object');
   check.expect(
     typeof policy === 'object' && policy !== null && typeof policy.execute === 'function',

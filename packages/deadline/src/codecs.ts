@@ -1,4 +1,6 @@
-import { BulwarkError, OptionsChecker } from '@bulwark/core';
+import { BulwarkError, OptionsChecker, optionKeys } from '@bulwark/core';
+
+const OUTBOUND_KEYS = optionKeys<OutboundDeadlineOptions>({ safetyMarginMs: true, grpc: true });
 
 /** A deadline header whose value cannot be parsed. Names the header and the value. */
 export class InvalidDeadlineHeaderError extends BulwarkError<'ERR_INVALID_DEADLINE_HEADER'> {
@@ -197,6 +199,7 @@ export function deadlineHeaders(
   options?: OutboundDeadlineOptions,
 ): Record<string, string> {
   const check = new OptionsChecker('deadlineHeaders()');
+  check.knownKeys(options, OUTBOUND_KEYS);
   check.number('remainingMs', remainingMs, { infinite: true, required: true });
   check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0 });
   check.done();
@@ -305,4 +308,11 @@ export function readInboundDeadline(
     };
   }
   return { kind: 'budget', timeoutMs: Math.min(inbound.timeoutMs, maxTimeoutMs), header: inbound.header };
+}
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_INVALID_DEADLINE_HEADER: InvalidDeadlineHeaderError;
+  }
 }

@@ -1,6 +1,8 @@
 import { type Clock, deadlineTimers, systemClock, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError, OptionsChecker } from '@bulwark/core';
 
+const DEADLINE_KEYS = new Set(['clock']);
+
 const UNREF = Object.freeze({ unref: true });
 
 /**
@@ -27,6 +29,7 @@ export class Deadline {
   /** A deadline `ms` milliseconds from now on `clock` (default: the system clock). */
   static after(ms: number, options?: { clock?: Clock | undefined }): Deadline {
     const check = new OptionsChecker('Deadline.after()');
+    check.knownKeys(options, DEADLINE_KEYS);
     check.number('ms', ms, { min: 0, infinite: true, required: true });
     check.done();
     const clock = options?.clock ?? systemClock;
@@ -36,6 +39,7 @@ export class Deadline {
   /** A deadline at the instant `at` on `clock` (default: the system clock). */
   static at(at: number, options?: { clock?: Clock | undefined }): Deadline {
     const check = new OptionsChecker('Deadline.at()');
+    check.knownKeys(options, DEADLINE_KEYS);
     check.number('at', at, { infinite: true, required: true });
     check.done();
     const clock = options?.clock ?? systemClock;

@@ -8,7 +8,10 @@ import {
   type ExecutionContext,
   type Listener,
   type Operation,
+  type OptionHints,
   OptionsChecker,
+  optionKeys,
+  policyKind,
   runWithDeadline,
   ScopedContext,
 } from '@bulwark/core';
@@ -26,6 +29,13 @@ export interface DeadlinePolicyOptions {
    */
   readonly propagate?: boolean | undefined;
 }
+
+const DEADLINE_POLICY_KEYS = optionKeys<DeadlinePolicyOptions>({ clock: true, propagate: true });
+const DEADLINE_POLICY_HINTS: OptionHints = {
+  timeout: 'the limit is the first argument, in milliseconds',
+  ms: 'the limit is the first argument, in milliseconds',
+  milliseconds: 'the limit is the first argument, in milliseconds',
+};
 
 /** Payload of `onExpired`. */
 export interface DeadlineExpiredEvent {
@@ -52,6 +62,7 @@ abstract class TimeLimitPolicy extends BasePolicy {
   constructor(kind: DeadlineSource, ms: number, options: DeadlinePolicyOptions | undefined) {
     const check = new OptionsChecker(`${kind}()`);
     check.number('ms', ms, { min: 0, infinite: true, required: true });
+    check.knownKeys(options, DEADLINE_POLICY_KEYS, DEADLINE_POLICY_HINTS);
     check.done();
     super(options?.clock);
     this.ms = ms;
@@ -138,6 +149,8 @@ abstract class TimeLimitPolicy extends BasePolicy {
  * deadline still wins.
  */
 export class DeadlinePolicy extends TimeLimitPolicy {
+  /** What `pipeline()` checks the order of. */
+  readonly [policyKind] = 'deadline' as const;
   constructor(ms: number, options?: DeadlinePolicyOptions) {
     super('deadline', ms, options);
   }
@@ -150,6 +163,8 @@ export class DeadlinePolicy extends TimeLimitPolicy {
  * `'deadline'` when it was the enclosing deadline that ran out).
  */
 export class TimeoutPolicy extends TimeLimitPolicy {
+  /** What `pipeline()` checks the order of. */
+  readonly [policyKind] = 'timeout' as const;
   constructor(ms: number, options?: DeadlinePolicyOptions) {
     super('timeout', ms, options);
   }

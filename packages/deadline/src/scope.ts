@@ -1,6 +1,8 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { ambientDeadline, OptionsChecker, runWithDeadline } from '@bulwark/core';
+import { ambientDeadline, OptionsChecker, optionKeys, runWithDeadline } from '@bulwark/core';
 import { Deadline } from './deadline.ts';
+
+const SCOPE_KEYS = optionKeys<DeadlineScopeOptions>({ clock: true });
 
 /** Options for {@link withDeadline} and {@link currentDeadline}. */
 export interface DeadlineScopeOptions {
@@ -16,6 +18,7 @@ export interface DeadlineScopeOptions {
  */
 export function withDeadline<R>(ms: number, fn: () => R, options?: DeadlineScopeOptions): R {
   const check = new OptionsChecker('withDeadline()');
+  check.knownKeys(options, SCOPE_KEYS);
   check.number('ms', ms, { min: 0, infinite: true, required: true });
   check.func('fn', fn, true);
   check.done();

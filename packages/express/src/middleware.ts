@@ -21,6 +21,8 @@ import {
 import type { HttpResponse, IdempotencyGuard } from '@bulwark/idempotency';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 
+const ERROR_HANDLER_KEYS = new Set(['retryAfterSeconds', 'onError']);
+
 /**
  * Idempotency for one route, given to {@link idempotent}: the options of
  * `httpIdempotency()` from @bulwark/idempotency (`store`, `required` (default
@@ -256,6 +258,7 @@ export function bulwarkErrorHandler(
   options?: ErrorResponseOptions & { readonly onError?: (error: unknown, req: Request) => void },
 ): ErrorRequestHandler {
   const check = new OptionsChecker('bulwarkErrorHandler()');
+  check.knownKeys(options, ERROR_HANDLER_KEYS);
   check.number('retryAfterSeconds', options?.retryAfterSeconds, { integer: true, min: 0 });
   check.func('onError', options?.onError);
   check.done();

@@ -1,7 +1,16 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import type { Detector } from './detector.ts';
 import { RingBuffer } from './ring-buffer.ts';
+
+const CHEN_KEYS = optionKeys<ChenDetectorOptions>({
+  windowSize: true,
+  safetyMarginMs: true,
+  intervalMs: true,
+  reanchor: true,
+  clock: true,
+  coalesceBursts: true,
+});
 
 /** Options for {@link chenDetector}. */
 export interface ChenDetectorOptions {
@@ -117,6 +126,7 @@ export class ChenDetector implements Detector {
 
   constructor(options: ChenDetectorOptions) {
     const check = new OptionsChecker('chenDetector()');
+    check.knownKeys(options, CHEN_KEYS);
     check.number('windowSize', options?.windowSize, { integer: true, min: 2 });
     check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0, required: true });
     check.number('intervalMs', options?.intervalMs, { above: 0 });

@@ -37,3 +37,11 @@ export class MonitorDisposedError extends BulwarkError<'ERR_MONITOR_DISPOSED'> {
     this.monitor = monitor;
   }
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_PEER_SUSPECTED: PeerSuspectedError;
+    ERR_MONITOR_DISPOSED: MonitorDisposedError;
+  }
+}

@@ -1,6 +1,8 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import type { Detector } from './detector.ts';
+
+const FIXED_TIMEOUT_KEYS = optionKeys<FixedTimeoutOptions>({ timeoutMs: true, clock: true });
 
 /** Options for {@link fixedTimeout}. */
 export interface FixedTimeoutOptions {
@@ -24,6 +26,7 @@ export class FixedTimeoutDetector implements Detector {
 
   constructor(options: FixedTimeoutOptions) {
     const check = new OptionsChecker('fixedTimeout()');
+    check.knownKeys(options, FIXED_TIMEOUT_KEYS);
     check.number('timeoutMs', options?.timeoutMs, { above: 0, required: true });
     check.clock('clock', options?.clock);
     check.done();

@@ -5,9 +5,21 @@ import {
   EventHub,
   type Listener,
   OptionsChecker,
+  optionKeys,
 } from '@bulwark/core';
 import type { HeartbeatMonitor } from './monitor.ts';
 import { probesCounter } from './telemetry.ts';
+
+const PINGER_KEYS = optionKeys<HttpPingerOptions>({
+  url: true,
+  monitor: true,
+  peerId: true,
+  intervalMs: true,
+  timeoutMs: true,
+  method: true,
+  fetch: true,
+  clock: true,
+});
 
 /** The fetch function a pinger calls (the global `fetch` by default). */
 export type PingFetch = (url: string, init: { method: string; signal: AbortSignal }) => Promise<PingResponse>;
@@ -85,6 +97,7 @@ export class HttpPinger implements Disposable {
 
   constructor(options: HttpPingerOptions) {
     const check = new OptionsChecker('httpPinger()');
+    check.knownKeys(options, PINGER_KEYS);
     let url: string | undefined;
     try {
       url = new URL(String(options?.url)).href;

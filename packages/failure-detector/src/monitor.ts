@@ -1,8 +1,24 @@
 import { type Clock, systemClock, type Timer } from '@bulwark/clock';
-import { CallbackError, type Disposable, EventHub, type Listener, OptionsChecker } from '@bulwark/core';
+import {
+  CallbackError,
+  type Disposable,
+  EventHub,
+  type Listener,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core';
 import type { Detector } from './detector.ts';
 import { MonitorDisposedError } from './errors.ts';
 import { droppedCounter, transitionsCounter } from './telemetry.ts';
+
+const MONITOR_KEYS = optionKeys<HeartbeatMonitorOptions>({
+  detector: true,
+  clock: true,
+  checkIntervalMs: true,
+  autoAdd: true,
+  peers: true,
+  name: true,
+});
 
 /** What a monitor knows about a peer. */
 export type PeerStatus = 'available' | 'suspect' | 'unknown';
@@ -94,6 +110,7 @@ export class HeartbeatMonitor implements Disposable {
 
   constructor(options: HeartbeatMonitorOptions) {
     const check = new OptionsChecker('heartbeatMonitor()');
+    check.knownKeys(options, MONITOR_KEYS);
     check.func('detector', options?.detector, true);
     check.number('checkIntervalMs', options?.checkIntervalMs, { above: 0 });
     check.expect(

@@ -1,7 +1,17 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import type { Detector } from './detector.ts';
 import { RingBuffer } from './ring-buffer.ts';
+
+const PHI_ACCRUAL_KEYS = optionKeys<PhiAccrualOptions>({
+  threshold: true,
+  maxSamples: true,
+  minStdDeviationMs: true,
+  acceptablePauseMs: true,
+  firstHeartbeatEstimateMs: true,
+  clock: true,
+  coalesceBursts: true,
+});
 
 /** Options for {@link phiAccrual}. */
 export interface PhiAccrualOptions {
@@ -152,6 +162,7 @@ export class PhiAccrualDetector implements Detector {
 
   constructor(options?: PhiAccrualOptions) {
     const check = new OptionsChecker('phiAccrual()');
+    check.knownKeys(options, PHI_ACCRUAL_KEYS);
     check.number('threshold', options?.threshold, { above: 0 });
     check.number('maxSamples', options?.maxSamples, { integer: true, min: 2 });
     check.number('minStdDeviationMs', options?.minStdDeviationMs, { above: 0 });

@@ -1,7 +1,16 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import type { Detector } from './detector.ts';
 import { RingBuffer } from './ring-buffer.ts';
+
+const TWO_WINDOW_KEYS = optionKeys<TwoWindowDetectorOptions>({
+  safetyMarginMs: true,
+  longWindowSize: true,
+  shortWindowSize: true,
+  intervalMs: true,
+  coalesceBursts: true,
+  clock: true,
+});
 
 /** Options for {@link twoWindowDetector}. */
 export interface TwoWindowDetectorOptions {
@@ -91,6 +100,7 @@ export class TwoWindowDetector implements Detector {
 
   constructor(options: TwoWindowDetectorOptions) {
     const check = new OptionsChecker('twoWindowDetector()');
+    check.knownKeys(options, TWO_WINDOW_KEYS);
     check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0, required: true });
     const longOk = check.number('longWindowSize', options?.longWindowSize, { integer: true, min: 1 });
     const shortOk = check.number('shortWindowSize', options?.shortWindowSize, { integer: true, min: 1 });

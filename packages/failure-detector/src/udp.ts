@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type Clock, systemClock, type Timer, wallClockNow } from '@bulwark/clock';
-import { type Disposable, EventHub, type Listener, OptionsChecker } from '@bulwark/core';
+import { type Disposable, EventHub, type Listener, OptionsChecker, optionKeys } from '@bulwark/core';
 import type { Detector } from './detector.ts';
 import type { HeartbeatMonitor } from './monitor.ts';
 import {
@@ -15,6 +15,23 @@ import {
   keyBytes,
 } from './packet.ts';
 import { droppedCounter } from './telemetry.ts';
+
+const RECEIVER_KEYS = optionKeys<UdpHeartbeatReceiverOptions>({
+  monitor: true,
+  port: true,
+  host: true,
+  key: true,
+  maxRetiredPeers: true,
+});
+
+const SENDER_KEYS = optionKeys<UdpHeartbeatSenderOptions>({
+  peerId: true,
+  targets: true,
+  intervalMs: true,
+  key: true,
+  clock: true,
+  wallClock: true,
+});
 
 /** Where a sender sends its heartbeats. */
 export interface HeartbeatTarget {
@@ -111,6 +128,7 @@ export class UdpHeartbeatSender implements Disposable {
 
   constructor(options: UdpHeartbeatSenderOptions) {
     const check = new OptionsChecker('udpHeartbeatSender()');
+    check.knownKeys(options, SENDER_KEYS);
     const peerId = options?.peerId;
     check.expect(
       typeof peerId === 'string' &&
@@ -339,6 +357,7 @@ export class UdpHeartbeatReceiver implements Disposable {
 
   constructor(options: UdpHeartbeatReceiverOptions) {
     const check = new OptionsChecker('udpHeartbeatReceiver()');
+    check.knownKeys(options, RECEIVER_KEYS);
     const monitor = options?.monitor;
     check.expect(
       typeof monitor === 'object' && monitor !== null && typeof monitor.heartbeat === 'function',

@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import {
   admitRequest,
   answerExpired,
@@ -30,6 +30,21 @@ import type {
   RouteHandlerMethod,
   RouteOptions,
 } from 'fastify';
+
+/** The plugin's options, plus what Fastify itself reads from a plugin's options when it is registered. */
+const FASTIFY_KEYS: ReadonlySet<string> = new Set([
+  ...optionKeys<BulwarkFastifyOptions>({
+    bulkhead: true,
+    retryAfterSeconds: true,
+    defaultTimeoutMs: true,
+    maxTimeoutMs: true,
+    clock: true,
+    errorHandler: true,
+  }),
+  'prefix',
+  'logLevel',
+  'logSerializers',
+]);
 
 /** Options of the Fastify plugin: those of every adapter, plus `errorHandler`. */
 export interface BulwarkFastifyOptions extends BulwarkServerOptions {
@@ -393,6 +408,7 @@ export function bulwarkFastify(
   let resolved: ResolvedServerOptions;
   try {
     const check = new OptionsChecker('bulwarkFastify()');
+    check.knownKeys(options, FASTIFY_KEYS);
     checkServerOptions(check, options);
     check.expect(
       options?.errorHandler === undefined || typeof options.errorHandler === 'boolean',

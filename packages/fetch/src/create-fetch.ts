@@ -19,11 +19,15 @@ import {
   CallbackError,
   DeadlineExceededError,
   type ExecutionContext,
+  failSpan,
   InvalidOptionsError,
   isRefusal,
+  type OptionHints,
   OptionsChecker,
   type Outcome,
+  optionKeys,
   remainingMs,
+  type TelemetrySpan,
 } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import {
@@ -34,6 +38,7 @@ import {
 } from '@bulwark/idempotency';
 import {
   isRetryableError,
+  RETRY_OPTION_HINTS,
   RetryBudget,
   type RetryBudgetOptions,
   RetryPolicy,
@@ -43,6 +48,54 @@ import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HE
 import { httpOrigin } from './origin.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 import { parseRetryAfter } from './retry-after.ts';
+import { telemetry } from './telemetry.ts';
+
+const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
+  spans: true,
+  fetch: true,
+  deadlineMs: true,
+  attemptTimeoutMs: true,
+  maxAttempts: true,
+  backoff: true,
+  minAttemptMs: true,
+  budget: true,
+  retryStatuses: true,
+  maxRetryAfterMs: true,
+  idempotencyKeys: true,
+  generateIdempotencyKey: true,
+  pollInProgress: true,
+  breakers: true,
+  bulkheads: true,
+  deadlineHeader: true,
+  safetyMarginMs: true,
+  attemptHeader: true,
+  maxDrainBytes: true,
+  name: true,
+  clock: true,
+  random: true,
+  wallClock: true,
+});
+
+const ATTEMPT_ABOVE_DEADLINE =
+  "a timed-out attempt would use the whole call's budget, so it could never be retried";
+
+const FETCH_OPTION_HINTS: OptionHints = {
+  ...RETRY_OPTION_HINTS,
+  timeout: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
+  timeoutMs: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
+  maxRetryTime: 'use deadlineMs (the whole call, every attempt and wait included)',
+  retryOn: 'use retryStatuses (the statuses to retry); network errors and attempt timeouts are retried',
+  statusCodes: 'use retryStatuses',
+  retryOnStatus: 'use retryStatuses',
+  breaker: 'use breakers (per-origin circuit breakers: options, a registry, or false)',
+  circuitBreaker: 'use breakers (per-origin circuit breakers: options, a registry, or false)',
+  bulkhead: 'use bulkheads (per-origin bulkheads: options, or false)',
+  resetTimeout: 'use breakers: { openMs }',
+  errorThresholdPercentage: 'use breakers: { trip: failureRate({ threshold }) }',
+  capacity: 'use bulkheads: { maxConcurrent }',
+  idempotencyKey:
+    'use idempotencyKeys: true (adds one to non-idempotent requests) or set the header yourself',
+};
 
 /** A function with the signature of the global `fetch`. */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -145,6 +198,25 @@ export interface CreateFetchOptions {
    * Default: 65,536.
    */
   readonly maxDrainBytes?: number | undefined;
+  /**
+   * Spans of bulwark's own, for traces without HTTP auto-instrumentation
+   * (where span events on the active span would otherwise vanish):
+   * - `'call'`: one span per call (kind INTERNAL, named `"<name> <METHOD>"`),
+   *   active while the call runs, so retry, deadline and breaker events land on
+   *   it, with `http.request.method`, `url.full`, `server.address`,
+   *   `server.port`, the final `http.response.status_code`, `bulwark.attempts`
+   *   and, for an error or a status >= 400, `error.type` and status ERROR;
+   * - `'attempts'`: that, plus one CLIENT span per attempt named `<METHOD>`,
+   *   following the OpenTelemetry HTTP client conventions (a resent request
+   *   carries `http.request.resend_count`), whose context is sent in the
+   *   request's headers through the registered propagator (`traceparent`).
+   *   Leave this to HTTP auto-instrumentation when it is installed: it would
+   *   make a second CLIENT span per attempt.
+   *
+   * With no tracer provider registered, spans cost one global lookup per call.
+   * Default: false (none, and no cost).
+   */
+  readonly spans?: false | 'call' | 'attempts' | undefined;
   /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
   readonly name?: string | undefined;
   /** The monotonic clock every duration is measured on. Default: the system clock. */
@@ -173,6 +245,7 @@ export const FETCH_DEFAULTS = Object.freeze({
   safetyMarginMs: 10,
   attemptHeader: true,
   maxDrainBytes: 65_536,
+  spans: false,
   name: 'fetch',
 });
 
@@ -302,6 +375,41 @@ interface PreparedCall {
   readonly key: string | undefined;
   /** The request has an `Idempotency-Key` and a body that can be sent again: an in-progress 409 is polled. */
   readonly pollable: boolean;
+  /** The request's URL, for span attributes. */
+  readonly url: string;
+}
+
+/** What a call's span learns from its attempts. */
+interface CallTrace {
+  attempts: number;
+}
+
+type Attributes = Record<string, string | number>;
+
+/** The HTTP client span attributes of a request (semantic conventions: url.full without credentials). */
+function requestAttributes(method: string, url: string): Attributes {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { 'http.request.method': method };
+  }
+  parsed.username = '';
+  parsed.password = '';
+  const port = parsed.port === '' ? (parsed.protocol === 'https:' ? 443 : 80) : Number(parsed.port);
+  return {
+    'http.request.method': method,
+    'url.full': parsed.href,
+    'server.address': parsed.hostname,
+    'server.port': port,
+  };
+}
+
+/** Records a response's status on a span; 4xx and 5xx mark it failed, as the HTTP client conventions say. */
+function markStatus(span: TelemetrySpan, response: Response): Response {
+  span.setAttribute('http.response.status_code', response.status);
+  if (response.status >= 400) failSpan(span, { code: String(response.status) });
+  return response;
 }
 
 /**
@@ -336,9 +444,17 @@ interface PreparedCall {
  */
 export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const check = new OptionsChecker('createFetch()');
+  check.knownKeys(options, CREATE_FETCH_KEYS, FETCH_OPTION_HINTS);
   check.func('fetch', options.fetch);
   check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
   check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
+  check.atMost(
+    'attemptTimeoutMs',
+    options.attemptTimeoutMs,
+    'deadlineMs',
+    options.deadlineMs,
+    ATTEMPT_ABOVE_DEADLINE,
+  );
   check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
   check.number('minAttemptMs', options.minAttemptMs, { min: 0 });
   check.number('maxRetryAfterMs', options.maxRetryAfterMs, { min: 0, infinite: true });
@@ -365,6 +481,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     backoff,
     'a backoff (constant(), exponential() or fromFunction())',
   );
+  check.oneOf('spans', options.spans, [false, 'call', 'attempts'] as const);
   check.func('generateIdempotencyKey', options.generateIdempotencyKey);
   check.func('random', options.random);
   check.func('wallClock', options.wallClock);
@@ -384,7 +501,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       return make();
     } catch (error) {
       if (!(error instanceof InvalidOptionsError)) throw error;
-      for (const v of error.violations) check.expect(false, `${option}.${v.option}`, v.value, v.expected);
+      check.adopt(option, error.violations);
       return undefined;
     }
   };
@@ -445,9 +562,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const response = outcome.value as Response;
     if (!retryStatuses.has(response.status)) return false;
     const waitMs = parseRetryAfter(response.headers.get('retry-after'), wallClock());
-    if (waitMs === undefined) return true;
-    if (waitMs > maxRetryAfterMs) return false;
-    return { retry: true, delayMs: waitMs };
+    // A wait longer than maxRetryAfterMs ends the loop as a give-up (reason
+    // 'retry-after'): the retry policy is told maxRetryAfterMs below.
+    return waitMs === undefined ? true : { retry: true, delayMs: waitMs };
   };
 
   check.done();
@@ -456,6 +573,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const retryPolicy = new RetryPolicy({
     maxAttempts: options.maxAttempts ?? FETCH_DEFAULTS.maxAttempts,
     minAttemptMs: options.minAttemptMs ?? FETCH_DEFAULTS.minAttemptMs,
+    maxRetryAfterMs,
     backoff,
     budget,
     clock,
@@ -473,6 +591,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const safetyMarginMs = options.safetyMarginMs ?? FETCH_DEFAULTS.safetyMarginMs;
   const maxDrainBytes = options.maxDrainBytes ?? FETCH_DEFAULTS.maxDrainBytes;
   const pollInProgress = options.pollInProgress ?? FETCH_DEFAULTS.pollInProgress;
+  const spans = options.spans ?? false;
+  const attemptSpans = spans === 'attempts';
   const minAttemptMs = retryPolicy.minAttemptMs;
   const canRetry = retryPolicy.maxAttempts > 1;
 
@@ -526,10 +646,11 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       cloneRequest: (retryable || pollable) && bodyFromRequest,
       key,
       pollable,
+      url: request !== undefined ? request.url : String(input),
     };
   };
 
-  const send = (
+  const sendOneAttempt = (
     call: PreparedCall,
     input: string | URL | Request,
     ctx: ExecutionContext,
@@ -539,6 +660,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
     const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
+    // Inside the attempt's span: its context goes downstream.
+    if (attemptSpans) telemetry.injectContext(headers);
     if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
     if (sendDeadline) {
       const left = remainingMs(ctx);
@@ -598,13 +721,39 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     );
   };
 
+  /** One CLIENT span per attempt, as the OpenTelemetry HTTP client conventions describe it. */
+  const sendInSpan = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    ctx: ExecutionContext,
+    deadline: CallDeadline | undefined,
+    outer: AbortSignal | undefined,
+  ): Promise<Response> => {
+    if (!telemetry.tracing) return sendOneAttempt(call, input, ctx, deadline, outer);
+    const attempt = ctx.attempt;
+    const attributes = (): Attributes => {
+      const base = requestAttributes(call.method, call.url);
+      return attempt > 1 ? { ...base, 'http.request.resend_count': attempt - 1 } : base;
+    };
+    return telemetry.inSpan(call.method, { kind: 'client', attributes }, (span) => {
+      const pending = sendOneAttempt(call, input, ctx, deadline, outer);
+      return span === undefined ? pending : pending.then((response) => markStatus(span, response));
+    });
+  };
+
   const attemptThrough = (
     call: PreparedCall,
     input: string | URL | Request,
     deadline: CallDeadline | undefined,
     outer: AbortSignal | undefined,
+    traced: CallTrace | undefined,
   ): ((ctx: ExecutionContext) => Promise<Response>) => {
-    const sendOnce = (ctx: ExecutionContext): Promise<Response> => send(call, input, ctx, deadline, outer);
+    const sendOnce = (ctx: ExecutionContext): Promise<Response> => {
+      if (traced !== undefined) traced.attempts = ctx.attempt;
+      return attemptSpans
+        ? sendInSpan(call, input, ctx, deadline, outer)
+        : sendOneAttempt(call, input, ctx, deadline, outer);
+    };
     const timed =
       attemptTimeout === undefined ? sendOnce : (ctx: ExecutionContext) => attemptTimeout.run(sendOnce, ctx);
     const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
@@ -642,9 +791,44 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     }
   };
 
-  const resilientFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const call = prepare(input, init);
-    if (call === undefined) return baseFetch(input, init);
+  // Not async itself: the call without spans is one async function (callThrough), as before.
+  const resilientFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    let call: PreparedCall | undefined;
+    try {
+      call = prepare(input, init);
+      if (call === undefined) return baseFetch(input, init);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Spans off, or no tracer provider: no span, and nothing built for one.
+    if (spans === false || !telemetry.tracing) return callThrough(call, input, init, undefined);
+    const traced: CallTrace = { attempts: 0 };
+    return telemetry.inSpan(
+      `${name} ${call.method}`,
+      { kind: 'internal', attributes: () => requestAttributes(call.method, call.url) },
+      (span) => {
+        const pending = callThrough(call, input, init, span === undefined ? undefined : traced);
+        if (span === undefined) return pending;
+        return pending.then(
+          (response) => {
+            span.setAttribute('bulwark.attempts', traced.attempts);
+            return markStatus(span, response);
+          },
+          (error: unknown) => {
+            span.setAttribute('bulwark.attempts', traced.attempts);
+            throw error;
+          },
+        );
+      },
+    );
+  };
+
+  const callThrough = async (
+    call: PreparedCall,
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    traced: CallTrace | undefined,
+  ): Promise<Response> => {
     // As with fetch: init.signal replaces the Request's own; null means none.
     const callerSignal = init?.signal !== undefined ? (init.signal ?? undefined) : call.request?.signal;
     if (callerSignal?.aborted) throw callerSignal.reason;
@@ -679,7 +863,13 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     );
     // A body's read follows the caller's signal, when there is one, through
     // the call's own signal; the deadline aborts the answering attempt itself.
-    const attempt = attemptThrough(call, input, deadline, callerSignal === undefined ? undefined : signal);
+    const attempt = attemptThrough(
+      call,
+      input,
+      deadline,
+      callerSignal === undefined ? undefined : signal,
+      traced,
+    );
     try {
       let response: Response;
       if (call.retryable) response = await retryPolicy.run(attempt, ctx);

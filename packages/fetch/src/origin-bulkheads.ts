@@ -1,6 +1,17 @@
 import { type BulkheadOptions, BulkheadPolicy } from '@bulwark/bulkhead';
 import type { Clock } from '@bulwark/clock';
-import { InvalidOptionsError, OptionsChecker } from '@bulwark/core';
+import { InvalidOptionsError, OptionsChecker, optionKeys } from '@bulwark/core';
+
+const ORIGIN_BULKHEAD_KEYS = optionKeys<
+  OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock }
+>({
+  maxConcurrent: true,
+  maxQueue: true,
+  queueTimeoutMs: true,
+  maxOrigins: true,
+  name: true,
+  clock: true,
+});
 
 /** Options for {@link OriginBulkheads}: every bulkhead's options, plus the bound. */
 export interface OriginBulkheadOptions {
@@ -43,6 +54,7 @@ export class OriginBulkheads {
 
   constructor(options: OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock } = {}) {
     const check = new OptionsChecker('OriginBulkheads');
+    check.knownKeys(options, ORIGIN_BULKHEAD_KEYS);
     check.number('maxOrigins', options.maxOrigins, { integer: true, min: 1 });
     this.maxOrigins = options.maxOrigins ?? ORIGIN_BULKHEAD_DEFAULTS.maxOrigins;
     this.#options = Object.freeze({

@@ -10,6 +10,7 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  optionKeys,
   remainingMs,
   ScopedContext,
   withAttempt,
@@ -17,6 +18,23 @@ import {
 import { isRetryableError, RetryBudget } from '@bulwark/retry';
 import { LatencyWindow } from './latency-window.ts';
 import { deniedCounter, hedgesCounter, telemetry, winsCounter } from './telemetry.ts';
+
+const HEDGING_KEYS = optionKeys<HedgingOptions>({
+  delay: true,
+  delayMs: true,
+  percentile: true,
+  minDelayMs: true,
+  maxDelayMs: true,
+  sampleSize: true,
+  sampleTtlMs: true,
+  minSamples: true,
+  maxHedgedAttempts: true,
+  budget: true,
+  hedgeOn: true,
+  minAttemptMs: true,
+  clock: true,
+  name: true,
+});
 
 /**
  * Decides whether an attempt's outcome is a failure worth hedging: `true`
@@ -180,6 +198,7 @@ export class HedgingPolicy extends BasePolicy {
   constructor(options?: HedgingOptions) {
     const o = options ?? {};
     const check = new OptionsChecker('hedging()');
+    check.knownKeys(options, HEDGING_KEYS);
     check.oneOf('delay', o.delay, ['fixed', 'adaptive']);
     check.number('delayMs', o.delayMs, { min: 0 });
     check.number('percentile', o.percentile, { above: 0, max: 0.999_999 });

@@ -1,10 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import { type HttpResponse, problemResponse } from '@bulwark/idempotency';
 import { admitRequest, answerExpired, enterDeadline } from './admission.ts';
 import type { BulwarkRequestContext } from './context.ts';
 import { errorResponse } from './errors.ts';
 import { type BulwarkServerOptions, checkServerOptions, withServerDefaults } from './options.ts';
+
+const HTTP_KEYS = optionKeys<BulwarkHttpOptions>({
+  bulkhead: true,
+  retryAfterSeconds: true,
+  defaultTimeoutMs: true,
+  maxTimeoutMs: true,
+  clock: true,
+  onError: true,
+});
 
 /** Writes `response` (status, headers and body) and ends it. */
 export function sendResponse(res: ServerResponse, response: HttpResponse): void {
@@ -75,6 +84,7 @@ export function bulwarkHttp(
   options?: BulwarkHttpOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const check = new OptionsChecker('bulwarkHttp()');
+  check.knownKeys(options, HTTP_KEYS);
   check.func('handler', handler, true);
   checkServerOptions(check, options);
   check.func('onError', options?.onError);

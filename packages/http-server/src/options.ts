@@ -1,6 +1,23 @@
 import type { BulkheadPolicy } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
+
+/**
+ * The server options, plus what Fastify itself reads from a plugin's options
+ * when it is registered (`prefix`, `logLevel`, `logSerializers`).
+ */
+const SERVER_KEYS: ReadonlySet<string> = new Set([
+  ...optionKeys<BulwarkServerOptions>({
+    bulkhead: true,
+    retryAfterSeconds: true,
+    defaultTimeoutMs: true,
+    maxTimeoutMs: true,
+    clock: true,
+  }),
+  'prefix',
+  'logLevel',
+  'logSerializers',
+]);
 
 /** Options shared by every server adapter: `bulwarkHttp()`, `bulwarkFastify`, `bulwarkExpress()`. */
 export interface BulwarkServerOptions {
@@ -77,6 +94,7 @@ export function resolveServerOptions(
   caller: string,
 ): ResolvedServerOptions {
   const check = new OptionsChecker(caller);
+  check.knownKeys(options, SERVER_KEYS);
   checkServerOptions(check, options);
   check.done();
   return withServerDefaults(options);

@@ -160,3 +160,14 @@ export class LeaseLostError extends BulwarkError<'ERR_LEASE_LOST'> {
     this.reason = reason;
   }
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_STORE_UNAVAILABLE: StoreUnavailableError;
+    ERR_INVALID_IDEMPOTENCY_KEY: InvalidIdempotencyKeyError;
+    ERR_LEASE_SETTLED: LeaseSettledError;
+    ERR_UNFINGERPRINTABLE: UnfingerprintableError;
+    ERR_LEASE_LOST: LeaseLostError;
+  }
+}

@@ -1,12 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, defaultRandom, type Random, systemClock, type Timer } from '@bulwark/clock';
-import { CallbackError, type Disposable, EventHub, isBulwarkError, OptionsChecker } from '@bulwark/core';
+import {
+  CallbackError,
+  type Disposable,
+  EventHub,
+  isBulwarkError,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core';
 import { LeaseLostError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
 import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';
 import { encodeScope } from './scope.ts';
 import type { BeginOutcome, IdempotencyStore, LeaseObservation } from './store.ts';
 import { completionRetriesCounter, completionsCounter, requestsCounter, telemetry } from './telemetry.ts';
+
+const GUARD_KEYS = optionKeys<IdempotencyOptions<unknown>>({
+  store: true,
+  ttlMs: true,
+  leaseMs: true,
+  fingerprint: true,
+  storeOutcome: true,
+  codec: true,
+  storeTimeoutMs: true,
+  clock: true,
+  maxPendingCompletions: true,
+  random: true,
+});
 
 /** Turns stored results into text and back. */
 export interface ResultCodec {
@@ -278,6 +298,7 @@ export class IdempotencyGuard<T = unknown> {
 
   constructor(options: IdempotencyOptions<T>) {
     const check = new OptionsChecker('idempotency()');
+    check.knownKeys(options, GUARD_KEYS);
     const store = options?.store as Partial<IdempotencyStore> | undefined;
     check.expect(
       typeof store?.begin === 'function' &&

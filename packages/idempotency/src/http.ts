@@ -1,4 +1,4 @@
-import { CallbackError, isBulwarkError, OptionsChecker } from '@bulwark/core';
+import { CallbackError, isBulwarkError, OptionsChecker, optionKeys } from '@bulwark/core';
 import type { InvalidIdempotencyKeyError } from './errors.ts';
 import {
   type CompletionResult,
@@ -15,6 +15,22 @@ import {
   type IdempotencyKeyFormat,
   parseIdempotencyKeyHeader,
 } from './header.ts';
+
+const HTTP_IDEMPOTENCY_KEYS = optionKeys<HttpIdempotencyOptions>({
+  store: true,
+  ttlMs: true,
+  leaseMs: true,
+  fingerprint: true,
+  storeTimeoutMs: true,
+  clock: true,
+  required: true,
+  storeStatus: true,
+  problemTypeBase: true,
+  inProgressRetryAfterSeconds: true,
+  keyFormat: true,
+  maxPendingCompletions: true,
+  random: true,
+});
 
 /** An HTTP response as the mapping stores and returns it. Header names in lower case. */
 export interface HttpResponse {
@@ -170,6 +186,7 @@ export class HttpIdempotency {
 
   constructor(options: HttpIdempotencyOptions) {
     const check = new OptionsChecker('httpIdempotency()');
+    check.knownKeys(options, HTTP_IDEMPOTENCY_KEYS);
     check.expect(
       options?.required === undefined || typeof options.required === 'boolean',
       'required',
@@ -197,8 +214,16 @@ export class HttpIdempotency {
     );
     check.done();
     const storeStatus = options.storeStatus ?? defaultStoreStatus;
+    const {
+      required,
+      storeStatus: _,
+      problemTypeBase,
+      inProgressRetryAfterSeconds,
+      keyFormat,
+      ...guardOptions
+    } = options;
     this.guard = idempotency<HttpResponse>({
-      ...options,
+      ...guardOptions,
       codec: jsonResultCodec,
       storeOutcome: (response) => storeStatus(response.status),
     });

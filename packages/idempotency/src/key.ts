@@ -5,10 +5,13 @@ import {
   type ExecutionContext,
   type Operation,
   OptionsChecker,
+  optionKeys,
   withIdempotencyKey,
 } from '@bulwark/core';
 import { monotonicFactory } from 'ulid';
 import { assertIdempotencyKey } from './header.ts';
+
+const KEY_KEYS = optionKeys<IdempotencyKeyOptions>({ generate: true, clock: true });
 
 const nextUlid = monotonicFactory();
 
@@ -41,6 +44,7 @@ export class IdempotencyKeyPolicy extends BasePolicy {
 
   constructor(options: IdempotencyKeyOptions = {}) {
     const check = new OptionsChecker('idempotencyKey()');
+    check.knownKeys(options, KEY_KEYS);
     check.func('generate', options.generate);
     check.done();
     super(options.clock ?? systemClock);

@@ -1,6 +1,8 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
+
+const MEMORY_STORE_KEYS = optionKeys<MemoryStoreOptions>({ maxEntries: true, clock: true });
 
 /** Options for {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -56,6 +58,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     const check = new OptionsChecker('memoryStore()');
+    check.knownKeys(options, MEMORY_STORE_KEYS);
     check.number('maxEntries', options.maxEntries, { integer: true, min: 1 });
     check.done();
     this.maxEntries = options.maxEntries ?? DEFAULT_MEMORY_STORE_MAX_ENTRIES;

@@ -21,3 +21,10 @@ export class MissingPeerDependencyError extends BulwarkError<'ERR_MISSING_PEER_D
     this.entry = entry;
   }
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_MISSING_PEER_DEPENDENCY: MissingPeerDependencyError;
+  }
+}

@@ -1,6 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
+
+const CANCEL_KEYS = optionKeys<CancelRequestOptions>({ clock: true });
 
 /** The PostgreSQL protocol's CancelRequest code (1234 << 16 | 5678). */
 const CANCEL_REQUEST_CODE = 80877102;
@@ -45,6 +47,7 @@ export function sendCancelRequest(
   options: CancelRequestOptions = {},
 ): Promise<boolean> {
   const check = new OptionsChecker('sendCancelRequest()');
+  check.knownKeys(options, CANCEL_KEYS);
   check.number('timeoutMs', timeoutMs, { above: 0 });
   check.clock('clock', options?.clock, true);
   check.done();

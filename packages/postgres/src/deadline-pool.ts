@@ -3,11 +3,14 @@ import {
   type CallOptionsSplitter,
   type ExecutionContext,
   OptionsChecker,
+  optionKeys,
   type Policy,
   wrapMethods,
 } from '@bulwark/core';
 import { DEFAULT_CANCEL_TIMEOUT_MS, sendCancelRequest } from './cancel.ts';
 import { ConnectionLostError } from './errors.ts';
+
+const QUERY_POLICY_KEYS = optionKeys<QueryPolicyOptions>({ operation: true, cancelTimeoutMs: true });
 
 /** The part of a `pg` pooled client this wrapper uses. */
 export interface PgPooledClient {
@@ -266,6 +269,7 @@ export function withQueryPolicy<P extends PgPool>(
   options?: QueryPolicyOptions,
 ): QueryPolicyPool<P> {
   const check = new OptionsChecker('withQueryPolicy()');
+  check.knownKeys(options, QUERY_POLICY_KEYS);
   check.expect(
     typeof pool === 'object' && pool !== null && typeof pool.connect === 'function',
     'pool',

@@ -24,3 +24,10 @@ export class ConnectionLostError extends BulwarkError<'ERR_CONNECTION_LOST'> {
     );
   }
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_CONNECTION_LOST: ConnectionLostError;
+  }
+}

@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import {
   type BeginOutcome,
   type BeginRequest,
@@ -6,6 +6,8 @@ import {
   listenForClientErrors,
   StoreUnavailableError,
 } from '@bulwark/idempotency';
+
+const POSTGRES_STORE_KEYS = optionKeys<PostgresStoreOptions>({ table: true });
 
 /** A query result, as `pg` returns it. */
 export interface QueryResult {
@@ -75,6 +77,7 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
 
   constructor(pool: PgQueryable, options: PostgresStoreOptions = {}) {
     const check = new OptionsChecker('postgresIdempotencyStore()');
+    check.knownKeys(options, POSTGRES_STORE_KEYS);
     check.expect(typeof pool?.query === 'function', 'pool', pool, 'a pg Pool or Client (with query)');
     check.expect(
       options.table === undefined || (typeof options.table === 'string' && IDENTIFIER.test(options.table)),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BreakerSnapshot, BreakerStateStore } from '@bulwark/circuit-breaker';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import { FleetStoreError } from './errors.ts';
 import { type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
@@ -43,6 +43,16 @@ export interface RedisBreakerStoreOptions {
   /** The monotonic clock for `timeoutMs`. Default: `systemClock`. */
   readonly clock?: Clock | undefined;
 }
+
+const BREAKER_STORE_KEYS = optionKeys<RedisBreakerStoreOptions>({
+  quorum: true,
+  windowMs: true,
+  syncIntervalMs: true,
+  timeoutMs: true,
+  instanceId: true,
+  prefix: true,
+  clock: true,
+});
 
 /** The defaults of {@link RedisBreakerStoreOptions}. */
 export const REDIS_BREAKER_STORE_DEFAULTS = Object.freeze({
@@ -91,6 +101,7 @@ export class RedisBreakerStore implements BreakerStateStore {
 
   constructor(client: RedisScriptClient, options: RedisBreakerStoreOptions = {}) {
     const check = new OptionsChecker('redisBreakerStore()');
+    check.knownKeys(options, BREAKER_STORE_KEYS);
     check.expect(
       typeof client?.eval === 'function' && typeof client.evalSha === 'function',
       'client',

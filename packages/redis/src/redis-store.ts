@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import {
   type BeginOutcome,
   type BeginRequest,
@@ -8,6 +8,8 @@ import {
 } from '@bulwark/idempotency';
 import { type RedisScriptClient, runScript, type Script, script } from './run-script.ts';
 import { BEGIN, COMPLETE, RELEASE, RENEW } from './scripts.ts';
+
+const REDIS_STORE_KEYS = optionKeys<RedisStoreOptions>({ prefix: true });
 
 /** Options for {@link redisIdempotencyStore}. */
 export interface RedisStoreOptions {
@@ -37,6 +39,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   constructor(client: RedisScriptClient, options: RedisStoreOptions = {}) {
     const check = new OptionsChecker('redisIdempotencyStore()');
+    check.knownKeys(options, REDIS_STORE_KEYS);
     check.expect(
       typeof client?.eval === 'function' && typeof client.evalSha === 'function',
       'client',

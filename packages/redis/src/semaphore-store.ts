@@ -1,6 +1,6 @@
 import type { SemaphoreAcquireResult, SemaphoreHolder, SemaphoreStore } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import { FleetStoreError } from './errors.ts';
 import { type RedisScriptClient, runScriptWithin, type Script, script } from './run-script.ts';
@@ -28,6 +28,13 @@ export interface RedisSemaphoreStoreOptions {
   readonly clock?: Clock | undefined;
 }
 
+const SEMAPHORE_STORE_KEYS = optionKeys<RedisSemaphoreStoreOptions>({
+  prefix: true,
+  retainMs: true,
+  timeoutMs: true,
+  clock: true,
+});
+
 /** The defaults of {@link RedisSemaphoreStoreOptions}. */
 export const REDIS_SEMAPHORE_STORE_DEFAULTS = Object.freeze({
   prefix: 'bulwark:semaphore:',
@@ -53,6 +60,7 @@ export class RedisSemaphoreStore implements SemaphoreStore {
 
   constructor(client: RedisScriptClient, options: RedisSemaphoreStoreOptions = {}) {
     const check = new OptionsChecker('redisSemaphoreStore()');
+    check.knownKeys(options, SEMAPHORE_STORE_KEYS);
     check.expect(
       typeof client?.eval === 'function' && typeof client.evalSha === 'function',
       'client',

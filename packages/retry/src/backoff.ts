@@ -1,8 +1,23 @@
 import type { Random } from '@bulwark/clock';
-import { type Backoff, CallbackError, checkedDelayMs, isValidDelay, OptionsChecker } from '@bulwark/core';
+import {
+  type Backoff,
+  CallbackError,
+  checkedDelayMs,
+  isValidDelay,
+  type OptionHints,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core';
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
+const EXPONENTIAL_KEYS = optionKeys<ExponentialOptions>({
+  initialMs: true,
+  maxMs: true,
+  factor: true,
+  jitter: true,
+});
 
 /** The jitter kinds of {@link exponential}, as defined in AWS's "Exponential Backoff and Jitter". */
 export type Jitter = 'full' | 'equal' | 'decorrelated' | 'none';
@@ -11,6 +26,17 @@ export type Jitter = 'full' | 'equal' | 'decorrelated' | 'none';
 export const JITTER_KINDS: readonly Jitter[] = Object.freeze(['full', 'equal', 'decorrelated', 'none']);
 
 /** Options for {@link exponential}. */
+const EXPONENTIAL_HINTS: OptionHints = {
+  minTimeout: 'use initialMs',
+  initialDelay: 'use initialMs',
+  initialDelayMs: 'use initialMs',
+  maxTimeout: 'use maxMs',
+  maxDelay: 'use maxMs',
+  maxDelayMs: 'use maxMs',
+  exponent: 'use factor',
+  randomize: "use jitter ('full', 'equal', 'decorrelated' or 'none')",
+};
+
 export interface ExponentialOptions {
   /** The base delay before the first retry, in milliseconds. Default: 100. */
   readonly initialMs?: number | undefined;
@@ -74,6 +100,7 @@ export class ExponentialBackoff implements Backoff {
     const factor = options?.factor ?? EXPONENTIAL_DEFAULTS.factor;
     const jitter = options?.jitter ?? EXPONENTIAL_DEFAULTS.jitter;
     const check = new OptionsChecker('exponential()');
+    check.knownKeys(options, EXPONENTIAL_KEYS, EXPONENTIAL_HINTS);
     const okInitial = check.number('initialMs', initialMs, { min: 0 });
     const okMax = check.number('maxMs', maxMs, { min: 0 });
     check.number('factor', factor, { min: 1 });

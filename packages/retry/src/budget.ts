@@ -1,5 +1,12 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
+
+const BUDGET_KEYS = optionKeys<RetryBudgetOptions>({
+  ratio: true,
+  minRetriesPerSecond: true,
+  windowMs: true,
+  clock: true,
+});
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
@@ -57,6 +64,7 @@ export class RetryBudget {
     const minRetriesPerSecond = options?.minRetriesPerSecond ?? RETRY_BUDGET_DEFAULTS.minRetriesPerSecond;
     const windowMs = options?.windowMs ?? RETRY_BUDGET_DEFAULTS.windowMs;
     const check = new OptionsChecker('retryBudget()');
+    check.knownKeys(options, BUDGET_KEYS);
     check.number('ratio', ratio, { min: 0, max: 1000 });
     check.number('minRetriesPerSecond', minRetriesPerSecond, { min: 0 });
     check.number('windowMs', windowMs, { min: 1 });

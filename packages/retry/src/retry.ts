@@ -13,13 +13,27 @@ import {
   type Operation,
   OptionsChecker,
   type Outcome,
+  optionKeys,
+  policyKind,
   remainingMs,
   withAttempt,
 } from '@bulwark/core';
 import { callBackoff, exponential } from './backoff.ts';
 import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';
+import { RETRY_OPTION_HINTS } from './hints.ts';
 import { attemptsCounter, giveupsCounter, telemetry } from './telemetry.ts';
+
+const RETRY_KEYS = optionKeys<RetryOptions>({
+  maxAttempts: true,
+  backoff: true,
+  retryOn: true,
+  budget: true,
+  clock: true,
+  random: true,
+  minAttemptMs: true,
+  maxRetryAfterMs: true,
+});
 
 /** What `retryOn` may return: retry or not, and optionally the delay to use instead of the backoff's. */
 export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs?: number | undefined };
@@ -33,7 +47,7 @@ export type RetryVerdict = boolean | { readonly retry: boolean; readonly delayMs
 export type RetryOn = (outcome: Outcome, ctx: ExecutionContext) => RetryVerdict;
 
 /** Why a retry loop stopped without success. */
-export type StopReason = 'attempts' | 'deadline' | 'budget' | 'not-retryable' | 'aborted';
+export type StopReason = 'attempts' | 'deadline' | 'budget' | 'not-retryable' | 'aborted' | 'retry-after';
 
 /** The decision after an attempt: retry after `delayMs`, or stop and say why. */
 export type RetryDecision =
@@ -62,12 +76,21 @@ export interface RetryOptions {
    * Default: 0.
    */
   readonly minAttemptMs?: number | undefined;
+  /**
+   * The longest wait, in milliseconds, that an outcome may ask for (a
+   * `delayMs` from `retryOn`, or an error's `retryAfterMs`). A retryable
+   * outcome that asks for longer ends the loop: it gives up with reason
+   * `'retry-after'` and the outcome is returned or thrown. Backoff delays are
+   * not bounded by it. `Infinity` for no limit. Default: Infinity.
+   */
+  readonly maxRetryAfterMs?: number | undefined;
 }
 
 /** The defaults of {@link retry}. */
 export const RETRY_DEFAULTS = Object.freeze({
   maxAttempts: 3,
   minAttemptMs: 0,
+  maxRetryAfterMs: Number.POSITIVE_INFINITY,
 });
 
 /** Payload of `onRetry`. */
@@ -101,7 +124,7 @@ const FIRST = Object.freeze({ retry: false });
 const RETRY = Object.freeze({ retry: true });
 const REASONS = Object.freeze(
   Object.fromEntries(
-    (['attempts', 'deadline', 'budget', 'not-retryable', 'aborted'] as const).map((r) => [
+    (['attempts', 'deadline', 'budget', 'not-retryable', 'aborted', 'retry-after'] as const).map((r) => [
       r,
       Object.freeze({ reason: r }),
     ]),
@@ -109,10 +132,9 @@ const REASONS = Object.freeze(
 );
 const STOP = Object.freeze(
   Object.fromEntries(
-    (['attempts', 'deadline', 'budget', 'not-retryable', 'aborted', 'success'] as const).map((r) => [
-      r,
-      Object.freeze({ retry: false as const, reason: r }),
-    ]),
+    (['attempts', 'deadline', 'budget', 'not-retryable', 'aborted', 'retry-after', 'success'] as const).map(
+      (r) => [r, Object.freeze({ retry: false as const, reason: r })],
+    ),
   ) as Record<StopReason | 'success', RetryDecision>,
 );
 
@@ -121,10 +143,13 @@ const STOP = Object.freeze(
  * shared budget, and the deadline in its context. See {@link retry}.
  */
 export class RetryPolicy extends BasePolicy {
+  /** What `pipeline()` checks the order of. */
+  readonly [policyKind] = 'retry' as const;
   readonly maxAttempts: number;
   readonly backoff: Backoff;
   readonly budget: RetryBudget | undefined;
   readonly minAttemptMs: number;
+  readonly maxRetryAfterMs: number;
   readonly random: Random;
   readonly #retryOn: RetryOn | undefined;
   readonly #onRetry = new EventHub<RetryEvent>('retry.onRetry');
@@ -133,8 +158,10 @@ export class RetryPolicy extends BasePolicy {
 
   constructor(options?: RetryOptions) {
     const check = new OptionsChecker('retry()');
+    check.knownKeys(options, RETRY_KEYS, RETRY_OPTION_HINTS);
     check.number('maxAttempts', options?.maxAttempts, { integer: true, min: 1 });
     check.number('minAttemptMs', options?.minAttemptMs, { min: 0 });
+    check.number('maxRetryAfterMs', options?.maxRetryAfterMs, { min: 0, infinite: true });
     check.func('retryOn', options?.retryOn);
     check.func('random', options?.random);
     const backoff = options?.backoff;
@@ -155,6 +182,7 @@ export class RetryPolicy extends BasePolicy {
     super(options?.clock);
     this.maxAttempts = options?.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
     this.minAttemptMs = options?.minAttemptMs ?? RETRY_DEFAULTS.minAttemptMs;
+    this.maxRetryAfterMs = options?.maxRetryAfterMs ?? RETRY_DEFAULTS.maxRetryAfterMs;
     this.backoff = backoff ?? exponential();
     this.budget = budget;
     this.random = options?.random ?? defaultRandom;
@@ -223,6 +251,7 @@ export class RetryPolicy extends BasePolicy {
     if (!retry) return STOP['not-retryable'];
     if (attempt >= this.maxAttempts) return STOP.attempts;
     if (hintMs === undefined && !outcome.ok) hintMs = retryAfterHint(outcome.error);
+    if (hintMs !== undefined && hintMs > this.maxRetryAfterMs) return STOP['retry-after'];
     const delayMs = hintMs ?? callBackoff(this.backoff, attempt, previousDelayMs, this.random);
     const left = remainingMs(ctx);
     // Never sleep into the deadline, and never start an attempt that cannot get minAttemptMs.

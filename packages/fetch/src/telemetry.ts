@@ -1,0 +1,3 @@
+import { Telemetry } from '@bulwark/core';
+
+export const telemetry = new Telemetry('@bulwark/fetch', '0.1.0');

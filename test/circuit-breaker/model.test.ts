@@ -368,7 +368,11 @@ class PolicyModel {
     if (!this.withFailureOn) return how === 'value' || how === 'bad-value' ? 'success' : 'failure';
     return how === 'bad-value' || how === 'error' || how === 'deadline' ? 'failure' : 'success';
   }
-  settle(p: { generation: number; probe: number; at: number; admission: number }, how: How, now: number): void {
+  settle(
+    p: { generation: number; probe: number; at: number; admission: number },
+    how: How,
+    now: number,
+  ): void {
     const kind = this.verdict(how);
     if (kind === 'success') this.counts.successes++;
     else if (kind === 'failure') this.counts.failures++;

@@ -21,7 +21,13 @@ function opened(
     : never = { probeEstimateMs: 100 },
   maxProbes = 1,
 ): CircuitBreakerPolicy {
-  const breaker = circuitBreaker({ clock, trip: consecutive(1), openMs, rideThrough, halfOpen: { maxProbes } });
+  const breaker = circuitBreaker({
+    clock,
+    trip: consecutive(1),
+    openMs,
+    rideThrough,
+    halfOpen: { maxProbes },
+  });
   breaker.tryAcquire()!.failure(new Error('down'));
   expect(breaker.state).toBe('open');
   return breaker;
@@ -71,7 +77,12 @@ describe('ride-through', () => {
           }),
       ),
     );
-    const second = track(breaker.execute(() => (calls.push('waiter'), 'waiter ok')));
+    const second = track(
+      breaker.execute(() => {
+        calls.push('waiter');
+        return 'waiter ok';
+      }),
+    );
     expect(breaker.stats().waiting).toBe(2);
     expect(clock.pendingTimers).toBe(1); // one timer, however many wait
     await clock.advance(999);
@@ -88,7 +99,7 @@ describe('ride-through', () => {
     expect(first).toEqual({ done: true, value: 'probe ok' });
     expect(second).toEqual({ done: true, value: 'waiter ok' });
     expect(clock.pendingTimers).toBe(0);
-    expect(breaker.stats()).toMatchObject({ waiting: 0, refused: 1 - 1, admitted: 3 });
+    expect(breaker.stats()).toMatchObject({ waiting: 0, refused: 0, admitted: 3 });
   });
 
   it('refuses every waiter with the open-circuit error and its retryAfterMs when the probe fails', async () => {
@@ -96,7 +107,9 @@ describe('ride-through', () => {
     const breaker = opened(clock);
     let failProbe: (() => void) | undefined;
     const probe = track(
-      breaker.execute(() => new Promise<string>((_, reject) => (failProbe = () => reject(new Error('still down'))))),
+      breaker.execute(
+        () => new Promise<string>((_, reject) => (failProbe = () => reject(new Error('still down')))),
+      ),
     );
     const waiter = track(breaker.execute(() => 'never'));
     await clock.advance(1_000);
@@ -277,7 +290,12 @@ describe('ride-through', () => {
         fc.array(step, { maxLength: 60 }),
         async (maxWaiters, maxProbes, steps) => {
           const clock = new VirtualClock();
-          const breaker = opened(clock, 500, { maxWaiters, maxWaitMs: 2_000, probeEstimateMs: 50 }, maxProbes);
+          const breaker = opened(
+            clock,
+            500,
+            { maxWaiters, maxWaitMs: 2_000, probeEstimateMs: 50 },
+            maxProbes,
+          );
           const waiters: Array<{ controller: AbortController; result: ReturnType<typeof track> }> = [];
           const permits: Array<{ success(): void; failure(e: unknown): void }> = [];
           for (const s of steps) {
@@ -318,7 +336,10 @@ describe('ride-through', () => {
           expect(breaker.stats().waiting).toBe(0);
           expect(clock.pendingTimers).toBe(0);
           for (const w of waiters) {
-            if (w.result.error !== undefined && !(w.result.error instanceof Error && w.result.error.message === 'left'))
+            if (
+              w.result.error !== undefined &&
+              !(w.result.error instanceof Error && w.result.error.message === 'left')
+            )
               expect(isBulwarkError(w.result.error, 'ERR_CIRCUIT_OPEN')).toBe(true);
           }
         },

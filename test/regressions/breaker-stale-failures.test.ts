@@ -28,7 +28,11 @@ describe('failures of calls admitted before the latest success', () => {
     const clock = new VirtualClock();
     const breaker = circuitBreaker({
       clock,
-      trip: failureRate({ threshold: 0.5, minimumCalls: 10, window: { kind: 'time', ms: 10_000, buckets: 10 } }),
+      trip: failureRate({
+        threshold: 0.5,
+        minimumCalls: 10,
+        window: { kind: 'time', ms: 10_000, buckets: 10 },
+      }),
     });
     // 20 calls go into a stall; 1 s later the stall ends and 10 new calls succeed at once.
     const stalled = Array.from({ length: 20 }, () => breaker.tryAcquire()!);

@@ -33,8 +33,8 @@ import {
   breakerAttributes,
   callsCounter,
   countState,
-  recordOpened,
   type RideThroughOutcome,
+  recordOpened,
   recordRideThrough,
   recordTransition,
   refusalsCounter,
@@ -356,7 +356,9 @@ export class CircuitBreakerPolicy extends BasePolicy {
   readonly successThreshold: number;
   readonly probeTimeoutMs: number;
   /** Ride-through settings, frozen; undefined when off. */
-  readonly rideThrough: Readonly<Required<RideThroughOptions>> | undefined;
+  readonly rideThrough:
+    | { readonly maxWaiters: number; readonly maxWaitMs: number; readonly probeEstimateMs: number }
+    | undefined;
   readonly #failureOn: ((outcome: CallOutcome) => boolean) | undefined;
   readonly #random: Random;
   readonly #timed: boolean;
@@ -424,7 +426,11 @@ export class CircuitBreakerPolicy extends BasePolicy {
       'a boolean or { maxWaiters, maxWaitMs, probeEstimateMs }',
     );
     const rideOptions = typeof ride === 'object' && ride !== null ? ride : undefined;
-    check.number('rideThrough.maxWaiters', rideOptions?.maxWaiters, { integer: true, min: 1, max: 1_000_000 });
+    check.number('rideThrough.maxWaiters', rideOptions?.maxWaiters, {
+      integer: true,
+      min: 1,
+      max: 1_000_000,
+    });
     check.number('rideThrough.maxWaitMs', rideOptions?.maxWaitMs, { above: 0, infinite: true });
     check.number('rideThrough.probeEstimateMs', rideOptions?.probeEstimateMs, { min: 0 });
     check.func('random', options?.random);
@@ -530,7 +536,14 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   #permit(admission: Admission, source: SignalSource | undefined): Permit {
     const { generation, probeId, seq } = admission;
-    return new Permit(this, generation, probeId, this.#timed || probeId !== 0 ? this.clock.now() : 0, seq, source);
+    return new Permit(
+      this,
+      generation,
+      probeId,
+      this.#timed || probeId !== 0 ? this.clock.now() : 0,
+      seq,
+      source,
+    );
   }
 
   /**

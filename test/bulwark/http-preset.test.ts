@@ -15,7 +15,8 @@ describe('presets.httpClient()', () => {
       failureRateThreshold: 0.5,
       minimumCalls: 20,
       failureWindowMs: 10_000,
-      openMs: { initialMs: 5_000, maxMs: 60_000 },
+      openMs: { initialMs: 250, maxMs: 500 },
+      rideThroughMaxWaiters: 256,
       maxConcurrentPerOrigin: 64,
       maxQueuePerOrigin: 256,
       queueTimeoutMs: 1_000,
@@ -63,9 +64,49 @@ describe('presets.httpClient()', () => {
     expect(api.breakers?.peek(origin)?.state).toBe('closed');
     expect((await api(`${origin}/x`)).status).toBe(500);
     expect(api.breakers?.peek(origin)?.state).toBe('open');
+    expect(api.breakers?.peek(origin)?.stats().openRemainingMs).toBe(250);
+  });
+
+  it('recovers within half a second of a long outage ending, and lets waiting calls ride through', async () => {
+    const clock = new VirtualClock();
+    let down = true;
+    const { fetch, seen } = fakeFetch(() => new Response(down ? 'down' : 'ok', { status: down ? 500 : 200 }));
+    const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
+    for (let i = 0; i < 20; i++) await api(`${origin}/x`);
+    const breaker = api.breakers!.peek(origin)!;
+    expect(breaker.state).toBe('open');
+    // A 15 s outage: the breaker probes, fails, and stays open at most 500 ms each time.
+    const sent = seen.length;
+    while (clock.now() < 15_000) {
+      const probe = api(`${origin}/x`);
+      await clock.advance(breaker.stats().openRemainingMs);
+      expect((await probe).status).toBe(500);
+      expect(breaker.stats().openRemainingMs).toBeLessThanOrEqual(500);
+    }
+    const probes = seen.length - sent;
+    expect(probes).toBeLessThanOrEqual(Math.ceil(15_000 / 250));
+    // The fault ends; calls arriving now wait for the next probe instead of failing.
+    down = false;
+    const end = clock.now();
+    const waiting = [api(`${origin}/a`), api(`${origin}/b`), api(`${origin}/c`)];
+    expect(breaker.stats().waiting).toBe(3);
+    await clock.advance(500);
+    const statuses = await Promise.all(waiting.map(async (r) => (await r).status));
+    expect(statuses).toEqual([200, 200, 200]);
+    expect(breaker.state).toBe('closed');
+    expect(clock.now() - end).toBeLessThanOrEqual(500);
+  });
+
+  it('refuses at once a call whose deadline cannot outlive the next probe', async () => {
+    const clock = new VirtualClock();
+    const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));
+    const api = presets.httpClient({ fetch, clock, maxAttempts: 1, deadlineMs: 300 });
+    for (let i = 0; i < 20; i++) await api(`${origin}/x`);
+    expect(api.breakers?.peek(origin)?.state).toBe('open');
+    // 250 ms until the probe, plus the probe and the call itself: more than 300 ms.
     const refused = await api(`${origin}/x`).catch((error: unknown) => error);
     expect(isBulwarkError(refused, 'ERR_CIRCUIT_OPEN')).toBe(true);
-    expect((refused as { retryAfterMs: number }).retryAfterMs).toBe(5_000);
+    expect((refused as { retryAfterMs: number }).retryAfterMs).toBe(250);
   });
 
   it('lets any createFetch option replace a default', async () => {

@@ -24,6 +24,8 @@ interface ModelPermit {
   readonly generation: number;
   readonly probe: boolean;
   readonly id: number;
+  /** Its admission number: a failure admitted before a later-admitted success does not count. */
+  readonly admission: number;
 }
 
 class Model {
@@ -35,6 +37,8 @@ class Model {
   probes: Array<[number, number]> = [];
   seq = 0;
   successes = 0;
+  admissions = 0;
+  lastSuccess = 0;
   readonly n: number;
   readonly openMs: number;
   readonly maxProbes: number;
@@ -83,9 +87,9 @@ class Model {
       if (this.liveProbes(now) >= this.maxProbes) return undefined;
       const id = ++this.seq;
       this.probes.push([id, now]);
-      return { generation: this.generation, probe: true, id };
+      return { generation: this.generation, probe: true, id, admission: ++this.admissions };
     }
-    return { generation: this.generation, probe: false, id: 0 };
+    return { generation: this.generation, probe: false, id: 0, admission: ++this.admissions };
   }
   settle(p: ModelPermit, kind: 'success' | 'failure' | 'ignore', now: number): void {
     if (p.generation !== this.generation) return;
@@ -99,7 +103,10 @@ class Model {
       return;
     }
     if (this.state !== 'closed' || kind === 'ignore') return;
-    if (kind === 'success') this.inRow = 0;
+    if (kind === 'success') {
+      this.inRow = 0;
+      this.lastSuccess = Math.max(this.lastSuccess, p.admission);
+    } else if (p.admission < this.lastSuccess) return;
     else if (++this.inRow >= this.n) this.#open(now);
   }
   /** isolate(): held open by hand; a handle id. */
@@ -336,7 +343,8 @@ class PolicyModel {
     this.probes = this.probes.filter(([, at]) => at + this.probeTimeoutMs > now);
     return this.probes.length;
   }
-  acquire(now: number): { generation: number; probe: number; at: number } | undefined {
+  lastSuccess = 0;
+  acquire(now: number): { generation: number; probe: number; at: number; admission: number } | undefined {
     this.observe(now);
     if (this.state === 'open' || this.state === 'isolated') {
       this.counts.refused++;
@@ -352,7 +360,7 @@ class PolicyModel {
       this.probes.push([probe, now]);
     }
     this.counts.admitted++;
-    return { generation: this.generation, probe, at: now };
+    return { generation: this.generation, probe, at: now, admission: this.counts.admitted };
   }
   /** How the contract judges an outcome: the caller's abort is ignored; failureOn decides the rest. */
   verdict(how: How): 'success' | 'failure' | 'ignore' {
@@ -360,7 +368,11 @@ class PolicyModel {
     if (!this.withFailureOn) return how === 'value' || how === 'bad-value' ? 'success' : 'failure';
     return how === 'bad-value' || how === 'error' || how === 'deadline' ? 'failure' : 'success';
   }
-  settle(p: { generation: number; probe: number; at: number }, how: How, now: number): void {
+  settle(
+    p: { generation: number; probe: number; at: number; admission: number },
+    how: How,
+    now: number,
+  ): void {
     const kind = this.verdict(how);
     if (kind === 'success') this.counts.successes++;
     else if (kind === 'failure') this.counts.failures++;
@@ -376,6 +388,8 @@ class PolicyModel {
       return;
     }
     if (this.state !== 'closed' || kind === 'ignore') return;
+    if (kind === 'success') this.lastSuccess = Math.max(this.lastSuccess, p.admission);
+    else if (p.admission < this.lastSuccess) return; // admitted before a later call succeeded
     this.trip.record(kind === 'failure', now - p.at);
     if (this.trip.shouldOpen()) this.#open(now);
   }
@@ -427,7 +441,7 @@ interface InFlight {
   readonly settleRun: (how: How, reason: unknown) => void;
   readonly runAbort: AbortController;
   readonly done: Promise<unknown>;
-  readonly model: { generation: number; probe: number; at: number };
+  readonly model: { generation: number; probe: number; at: number; admission: number };
 }
 
 /** The error (or value) a call settles with, the same for both paths. */

@@ -6,9 +6,12 @@ import { exponential } from '@bulwark/retry';
  * The defaults of {@link httpClient}, chosen for calls between services: a
  * caller rarely waits more than a few seconds, so the whole call gets 10 s and
  * one attempt 2 s; a breaker opens per origin when half of at least 20 calls in
- * 10 s failed, and stays open 5 s after a first trip, doubling up to 60 s after
- * trips that follow one another; every POST and PATCH gets an idempotency key,
- * so it can be retried safely.
+ * 10 s failed, and stays open 250 ms after a first trip, 500 ms after trips
+ * that follow one another (so an origin is back within about half a second of
+ * its fault ending, and is probed at most twice a second while it is down); a
+ * call that meets the open breaker waits for the probe's verdict when its
+ * deadline allows (ride-through, up to 256 waiting per origin); every POST and
+ * PATCH gets an idempotency key, so it can be retried safely.
  */
 export const HTTP_CLIENT_DEFAULTS = Object.freeze({
   deadlineMs: 10_000,
@@ -18,7 +21,8 @@ export const HTTP_CLIENT_DEFAULTS = Object.freeze({
   failureRateThreshold: 0.5,
   minimumCalls: 20,
   failureWindowMs: 10_000,
-  openMs: Object.freeze({ initialMs: 5_000, maxMs: 60_000 }),
+  openMs: Object.freeze({ initialMs: 250, maxMs: 500 }),
+  rideThroughMaxWaiters: 256,
   maxConcurrentPerOrigin: 64,
   maxQueuePerOrigin: 256,
   queueTimeoutMs: 1_000,
@@ -47,8 +51,12 @@ export function httpClient(options: CreateFetchOptions = {}): ResilientFetch {
         minimumCalls: d.minimumCalls,
         window: { kind: 'time', ms: d.failureWindowMs, buckets: 10 },
       }),
-      // Consecutive trips wait longer each time; no jitter, so the wait is predictable.
+      // Short, capped open times: recovery follows the end of a fault within
+      // about half a second, whatever the fault's length. No jitter, so the
+      // wait is predictable (and ride-through can plan on it).
       openMs: exponential({ initialMs: d.openMs.initialMs, maxMs: d.openMs.maxMs, jitter: 'none' }),
+      // Every call has a deadline here: one that can outlive the next probe waits for it.
+      rideThrough: { maxWaiters: d.rideThroughMaxWaiters },
     },
     bulkheads: {
       maxConcurrent: d.maxConcurrentPerOrigin,

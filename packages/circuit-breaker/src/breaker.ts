@@ -1,4 +1,4 @@
-import { type Clock, defaultRandom, type Random } from '@bulwark/clock';
+import { type Clock, defaultRandom, type Random, type Timer } from '@bulwark/clock';
 import {
   type Backoff,
   BasePolicy,
@@ -35,7 +35,9 @@ import {
   breakerAttributes,
   callsCounter,
   countState,
+  type RideThroughOutcome,
   recordOpened,
+  recordRideThrough,
   recordTransition,
   refusalsCounter,
 } from './telemetry.ts';
@@ -52,6 +54,7 @@ const BREAKER_KEYS = optionKeys<CircuitBreakerOptions>({
   storeKey: true,
   clock: true,
   random: true,
+  rideThrough: true,
 });
 
 /**
@@ -104,7 +107,39 @@ export interface CircuitBreakerOptions {
   readonly clock?: Clock | undefined;
   /** The random source a backoff `openMs` uses. Default: `Math.random`. */
   readonly random?: Random | undefined;
+  /**
+   * Ride-through: a call that meets the open breaker may wait for the next
+   * probe's verdict instead of failing at once, when its deadline allows it.
+   * `true` takes {@link RIDE_THROUGH_DEFAULTS}. Default: off (a refused call
+   * fails at once).
+   */
+  readonly rideThrough?: RideThroughOptions | boolean | undefined;
 }
+
+/**
+ * Ride-through tuning. A refused call waits only when its deadline (and
+ * `maxWaitMs`) leaves room for the probe to start, for the probe's verdict and
+ * for its own call after it, each call estimated at `probeEstimateMs` (or the
+ * last probe's measured duration, once there is one).
+ */
+export interface RideThroughOptions {
+  /** Calls that may wait at once; a call beyond them is refused at once. Default: 64. */
+  readonly maxWaiters?: number | undefined;
+  /** The longest a call waits, in milliseconds, whatever its deadline. Default: 2,000. */
+  readonly maxWaitMs?: number | undefined;
+  /**
+   * How long a call is expected to take, in milliseconds, until a probe has
+   * been measured (then the last probe's duration is used). Default: 250.
+   */
+  readonly probeEstimateMs?: number | undefined;
+}
+
+/** The defaults of `rideThrough`. */
+export const RIDE_THROUGH_DEFAULTS = Object.freeze({
+  maxWaiters: 64,
+  maxWaitMs: 2_000,
+  probeEstimateMs: 250,
+});
 
 /** The defaults of {@link circuitBreaker}. */
 export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
@@ -161,6 +196,13 @@ export interface BreakerStats {
   readonly openRemainingMs: number;
   /** Trips since the breaker last closed. */
   readonly trips: number;
+  /**
+   * Failures that did not count toward a trip because the call was admitted
+   * before the latest success (they are included in `failures`).
+   */
+  readonly staleFailures: number;
+  /** Calls waiting for a probe's verdict (ride-through). */
+  readonly waiting: number;
 }
 
 /** Options for `tryAcquire`. */
@@ -171,6 +213,16 @@ export interface CircuitAcquireOptions {
    * by the policy does: a caller that gives up says nothing about the dependency.
    */
   readonly signal?: AbortSignal | undefined;
+}
+
+/** Options for `acquire`. */
+export interface CircuitWaitOptions extends CircuitAcquireOptions {
+  /**
+   * The instant, on the breaker's clock, by which the caller must be done (as
+   * `ExecutionContext.deadline`). Ride-through waits only when it leaves room
+   * for the probe and for the call. Default: none (`maxWaitMs` bounds the wait).
+   */
+  readonly deadline?: number | undefined;
 }
 
 /**
@@ -208,6 +260,8 @@ class Permit implements CircuitPermit {
   readonly probeId: number;
   /** When it was admitted, when the breaker needs durations; 0 otherwise. */
   readonly startedAt: number;
+  /** Its admission number (see `_settle`). */
+  readonly seq: number;
   readonly source: SignalSource | undefined;
   done = false;
   constructor(
@@ -215,12 +269,14 @@ class Permit implements CircuitPermit {
     generation: number,
     probeId: number,
     startedAt: number,
+    seq: number,
     source: SignalSource | undefined,
   ) {
     this.breaker = breaker;
     this.generation = generation;
     this.probeId = probeId;
     this.startedAt = startedAt;
+    this.seq = seq;
     this.source = source;
   }
   get probe(): boolean {
@@ -233,6 +289,7 @@ class Permit implements CircuitPermit {
       this.generation,
       this.probeId,
       this.startedAt,
+      this.seq,
       this.source,
       false,
       value,
@@ -242,18 +299,57 @@ class Permit implements CircuitPermit {
   failure(error: unknown, durationMs?: number): void {
     if (this.done) return;
     this.done = true;
-    this.breaker._report(this.generation, this.probeId, this.startedAt, this.source, true, error, durationMs);
+    this.breaker._report(
+      this.generation,
+      this.probeId,
+      this.startedAt,
+      this.seq,
+      this.source,
+      true,
+      error,
+      durationMs,
+    );
   }
   ignore(): void {
     if (this.done) return;
     this.done = true;
-    this.breaker._settle(this.generation, this.probeId, IGNORED, 0);
+    this.breaker._settle(this.generation, this.probeId, this.seq, IGNORED, 0);
   }
 }
 
 const DEFAULT_TRIPS: readonly Trip[] = Object.freeze([
   consecutive(CIRCUIT_BREAKER_DEFAULTS.consecutiveFailures),
 ]);
+
+/** What a waiter is handed when it is admitted. */
+interface Admission {
+  readonly generation: number;
+  readonly probeId: number;
+  readonly seq: number;
+}
+
+/** A call waiting for a probe's verdict: a node of the FIFO, removable in O(1). */
+class Waiter {
+  readonly resolve: (admission: Admission) => void;
+  readonly reject: (error: unknown) => void;
+  /** When it gives up, refused, if no verdict has come. */
+  readonly giveUpAt: number;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+  constructor(
+    resolve: (admission: Admission) => void,
+    reject: (error: unknown) => void,
+    giveUpAt: number,
+    signal: AbortSignal | undefined,
+  ) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.giveUpAt = giveUpAt;
+    this.signal = signal;
+  }
+}
 
 const SUCCESS = 0;
 const FAILURE = 1;
@@ -275,6 +371,10 @@ export class CircuitBreakerPolicy extends BasePolicy {
   readonly maxProbes: number;
   readonly successThreshold: number;
   readonly probeTimeoutMs: number;
+  /** Ride-through settings, frozen; undefined when off. */
+  readonly rideThrough:
+    | { readonly maxWaiters: number; readonly maxWaitMs: number; readonly probeEstimateMs: number }
+    | undefined;
   readonly #failureOn: ((outcome: CallOutcome) => boolean) | undefined;
   readonly #random: Random;
   readonly #timed: boolean;
@@ -295,6 +395,17 @@ export class CircuitBreakerPolicy extends BasePolicy {
   #failures = 0;
   #ignored = 0;
   #refused = 0;
+  #stale = 0;
+  /** The highest admission number (see `#admitted`) of a success recorded while closed. */
+  #lastSuccessSeq = 0;
+  /** The last probe's measured duration (ride-through's estimate), or -1. */
+  #probeMs = -1;
+  #head: Waiter | undefined;
+  #tail: Waiter | undefined;
+  #waiting = 0;
+  /** The one timer ride-through holds while calls wait, and the instant it is armed for. */
+  #timer: Timer | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
   readonly #attrs: BreakerAttributes;
   #onStateChange: EventHub<StateChangeEvent> | undefined;
   #onError: EventHub<BreakerErrorEvent> | undefined;
@@ -328,6 +439,21 @@ export class CircuitBreakerPolicy extends BasePolicy {
     check.number('halfOpen.successThreshold', half?.successThreshold, { integer: true, min: 1 });
     check.number('halfOpen.probeTimeoutMs', half?.probeTimeoutMs, { above: 0 });
     check.func('failureOn', options?.failureOn);
+    const ride = options?.rideThrough;
+    check.expect(
+      ride === undefined || typeof ride === 'boolean' || (typeof ride === 'object' && ride !== null),
+      'rideThrough',
+      ride,
+      'a boolean or { maxWaiters, maxWaitMs, probeEstimateMs }',
+    );
+    const rideOptions = typeof ride === 'object' && ride !== null ? ride : undefined;
+    check.number('rideThrough.maxWaiters', rideOptions?.maxWaiters, {
+      integer: true,
+      min: 1,
+      max: 1_000_000,
+    });
+    check.number('rideThrough.maxWaitMs', rideOptions?.maxWaitMs, { above: 0, infinite: true });
+    check.number('rideThrough.probeEstimateMs', rideOptions?.probeEstimateMs, { min: 0 });
     check.func('random', options?.random);
     check.expect(
       options?.store === undefined ||
@@ -359,6 +485,14 @@ export class CircuitBreakerPolicy extends BasePolicy {
     this.maxProbes = half?.maxProbes ?? CIRCUIT_BREAKER_DEFAULTS.maxProbes;
     this.successThreshold = half?.successThreshold ?? CIRCUIT_BREAKER_DEFAULTS.successThreshold;
     this.probeTimeoutMs = half?.probeTimeoutMs ?? CIRCUIT_BREAKER_DEFAULTS.probeTimeoutMs;
+    this.rideThrough =
+      ride === undefined || ride === false
+        ? undefined
+        : Object.freeze({
+            maxWaiters: rideOptions?.maxWaiters ?? RIDE_THROUGH_DEFAULTS.maxWaiters,
+            maxWaitMs: rideOptions?.maxWaitMs ?? RIDE_THROUGH_DEFAULTS.maxWaitMs,
+            probeEstimateMs: rideOptions?.probeEstimateMs ?? RIDE_THROUGH_DEFAULTS.probeEstimateMs,
+          });
     this.#failureOn = options?.failureOn;
     this.#random = options?.random ?? defaultRandom;
     this.#timed = trips.some((t) => t.timed);
@@ -398,14 +532,54 @@ export class CircuitBreakerPolicy extends BasePolicy {
    */
   tryAcquire(options?: CircuitAcquireOptions): CircuitPermit | undefined {
     const probeId = this.#admit();
-    if (probeId < 0) return undefined;
-    return new Permit(this, this.#generation, probeId, this.#timed ? this.clock.now() : 0, options);
+    if (probeId < 0) {
+      this.#refuse();
+      return undefined;
+    }
+    return this.#permit({ generation: this.#generation, probeId, seq: this.#admitted }, options);
+  }
+
+  /**
+   * Asks to make one call, waiting for the next probe's verdict when the
+   * breaker refuses and ride-through lets this caller wait (see
+   * `rideThrough`): a permit, or a rejection with the open-circuit error
+   * (`BrokenCircuitError`, with `retryAfterMs`). When `signal` aborts, it
+   * rejects with the signal's reason, unchanged. Without ride-through it is
+   * `tryAcquire()` as a promise.
+   */
+  acquire(options?: CircuitWaitOptions): Promise<CircuitPermit> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const probeId = this.#admit();
+    if (probeId >= 0)
+      return Promise.resolve(
+        this.#permit({ generation: this.#generation, probeId, seq: this.#admitted }, options),
+      );
+    const waiting = this.#wait(signal, options?.deadline);
+    if (waiting === undefined) {
+      this.#refuse();
+      return Promise.reject(this.refusal());
+    }
+    return waiting.then((admission) => this.#permit(admission, options));
+  }
+
+  #permit(admission: Admission, source: SignalSource | undefined): Permit {
+    const { generation, probeId, seq } = admission;
+    return new Permit(
+      this,
+      generation,
+      probeId,
+      this.#timed || probeId !== 0 ? this.clock.now() : 0,
+      seq,
+      source,
+    );
   }
 
   /**
    * Admits a call in the current generation: the probe id (half-open), 0 for
-   * a call while closed, or -1 when refused. Both `tryAcquire()` and `run()`
-   * admit through here.
+   * a call while closed, or -1 when refused (the caller counts the refusal, or
+   * waits). Every admission goes through here or through `#drain()`, and
+   * numbers the call: `#admitted` after it is the call's admission number.
    */
   #admit(): number {
     const state = this.#state;
@@ -413,13 +587,14 @@ export class CircuitBreakerPolicy extends BasePolicy {
     if (state.kind !== 'closed') {
       // Open and due: half-open now, and this call may be its first probe.
       if (state.kind === 'open') {
-        if (this.clock.now() < state.until) return this.#refuse();
+        if (this.clock.now() < state.until) return -1;
         this.#transition(halfOpenState(), 'open-elapsed');
       }
       const current = this.#state;
-      if (current.kind !== 'half-open') return this.#refuse();
+      // Calls that wait go first: a newcomer does not take a probe slot from them.
+      if (current.kind !== 'half-open' || this.#waiting > 0) return -1;
       probeId = admitProbe(current, this.maxProbes, this.probeTimeoutMs, this.clock.now());
-      if (probeId === 0) return this.#refuse();
+      if (probeId === 0) return -1;
     } else if (this.#syncMs !== undefined) this.#syncLazily(this.#syncMs);
     this.#admitted++;
     return probeId;
@@ -431,7 +606,10 @@ export class CircuitBreakerPolicy extends BasePolicy {
    */
   refusal(): BrokenCircuitError {
     this.state; // applies a due open → half-open change
-    const state = this.#state;
+    return this.#refusalOf(this.#state);
+  }
+
+  #refusalOf(state: BreakerState): BrokenCircuitError {
     if (state.kind === 'closed') throw new CircuitClosedError(this.name);
     const now = this.clock.now();
     const retryAfterMs =
@@ -452,43 +630,48 @@ export class CircuitBreakerPolicy extends BasePolicy {
    */
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     const probeId = this.#admit();
-    if (probeId < 0) return Promise.reject(this.refusal());
-    const generation = this.#generation;
-    const startedAt = this.#timed ? this.clock.now() : 0;
+    if (probeId >= 0) return this.#runAdmitted(fn, ctx, this.#generation, probeId, this.#admitted);
+    const waiting = this.rideThrough === undefined ? undefined : this.#wait(ctx.signal, ctx.deadline);
+    if (waiting === undefined) {
+      this.#refuse();
+      return Promise.reject(this.refusal());
+    }
+    return waiting.then((admission) => {
+      // The caller may have left between the hand-off and now: the call counts neither way.
+      if (ctx.signal.aborted) {
+        this._settle(admission.generation, admission.probeId, admission.seq, IGNORED, 0);
+        throw ctx.signal.reason;
+      }
+      return this.#runAdmitted(fn, ctx, admission.generation, admission.probeId, admission.seq);
+    });
+  }
+
+  #runAdmitted<T>(
+    fn: Operation<T>,
+    ctx: ExecutionContext,
+    generation: number,
+    probeId: number,
+    seq: number,
+  ): Promise<T> {
+    const startedAt = this.#timed || probeId !== 0 ? this.clock.now() : 0;
     let result: T | PromiseLike<T>;
     try {
       result = fn(ctx);
     } catch (error) {
-      this._report(generation, probeId, startedAt, ctx, true, error, undefined);
+      this._report(generation, probeId, startedAt, seq, ctx, true, error, undefined);
       return Promise.reject(error);
     }
     const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    const onValue =
-      probeId === 0 && !this.#timed
-        ? (this.#successFor(generation) as (value: T) => T)
-        : (value: T): T => {
-            this._report(generation, probeId, startedAt, ctx, false, value, undefined);
-            return value;
-          };
-    return promise.then(onValue, (error: unknown): never => {
-      this._report(generation, probeId, startedAt, ctx, true, error, undefined);
-      throw error;
-    });
-  }
-
-  #success: ((value: unknown) => unknown) | undefined;
-  #successGeneration = -1;
-
-  /** The success report of an untimed closed call admitted in `generation`, made once per generation. */
-  #successFor(generation: number): (value: unknown) => unknown {
-    if (this.#successGeneration !== generation || this.#success === undefined) {
-      this.#successGeneration = generation;
-      this.#success = (value) => {
-        this._report(generation, 0, 0, undefined, false, value, undefined);
+    return promise.then(
+      (value: T): T => {
+        this._report(generation, probeId, startedAt, seq, ctx, false, value, undefined);
         return value;
-      };
-    }
-    return this.#success;
+      },
+      (error: unknown): never => {
+        this._report(generation, probeId, startedAt, seq, ctx, true, error, undefined);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -533,6 +716,8 @@ export class CircuitBreakerPolicy extends BasePolicy {
       probes,
       openRemainingMs: state.kind === 'open' ? Math.max(0, state.until - now) : 0,
       trips: this.#tripCount,
+      staleFailures: this.#stale,
+      waiting: this.#waiting,
     };
   }
 
@@ -583,10 +768,9 @@ export class CircuitBreakerPolicy extends BasePolicy {
     return this.#admitted - this.#successes - this.#failures - this.#ignored;
   }
 
-  #refuse(): -1 {
+  #refuse(): void {
     this.#refused++;
     refusalsCounter.add(1, this.#attrs.refused[this.#state.kind]);
-    return -1;
   }
 
   /**
@@ -597,6 +781,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     generation: number,
     probeId: number,
     startedAt: number,
+    seq: number,
     source: SignalSource | undefined,
     failed: boolean,
     result: unknown,
@@ -611,8 +796,8 @@ export class CircuitBreakerPolicy extends BasePolicy {
     } else {
       verdict = this.#failureOn === undefined ? SUCCESS : this.#judge({ ok: true, value: result });
     }
-    const duration = durationMs ?? (this.#timed ? this.clock.now() - startedAt : 0);
-    this._settle(generation, probeId, verdict, duration);
+    const duration = durationMs ?? (this.#timed || probeId !== 0 ? this.clock.now() - startedAt : 0);
+    this._settle(generation, probeId, seq, verdict, duration);
   }
 
   #judge(outcome: CallOutcome): Verdict {
@@ -625,7 +810,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   }
 
   /** @internal Records a settled call. */
-  _settle(generation: number, probeId: number, verdict: Verdict, durationMs: number): void {
+  _settle(generation: number, probeId: number, seq: number, verdict: Verdict, durationMs: number): void {
     callsCounter.add(1, this.#attrs.outcome[verdict]);
     if (verdict === SUCCESS) this.#successes++;
     else if (verdict === FAILURE) this.#failures++;
@@ -635,12 +820,23 @@ export class CircuitBreakerPolicy extends BasePolicy {
     if (probeId !== 0) {
       // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
       const half = state as HalfOpenState;
-      if (!half.probes.delete(probeId) || verdict === IGNORED) return;
+      if (!half.probes.delete(probeId)) return;
+      if (verdict !== IGNORED) this.#probeMs = durationMs;
       if (verdict === FAILURE) this.#open('probe-failure');
-      else if (++half.successes >= this.successThreshold) this.#close('probe-success');
+      else if (verdict === SUCCESS && ++half.successes >= this.successThreshold) this.#close('probe-success');
+      // A slot is free and the breaker is still half-open: a waiting call takes it.
+      else if (this.#waiting > 0) this.#drain();
       return;
     }
     if (state.kind !== 'closed' || verdict === IGNORED) return;
+    if (verdict === SUCCESS) {
+      if (seq > this.#lastSuccessSeq) this.#lastSuccessSeq = seq;
+    } else if (seq < this.#lastSuccessSeq) {
+      // Admitted before a call that has since succeeded: it tells of the
+      // dependency as it was, not as it is, and does not count toward a trip.
+      this.#stale++;
+      return;
+    }
     state.trips ??= this.trips.map((t) => t.create(this.clock));
     const trips = state.trips;
     const failure = verdict === FAILURE;
@@ -691,6 +887,170 @@ export class CircuitBreakerPolicy extends BasePolicy {
     recordTransition(name, !this.#detached, from, to.kind);
     if (this.#onStateChange?.listening) this.#onStateChange.emit({ from, to: to.kind, reason, name });
     if (this.#store !== undefined && reason !== 'store') this.#publish();
+    if (this.#waiting > 0) this.#settleWaiters();
+  }
+
+  // ---- ride-through ----------------------------------------------------------
+
+  /** The expected duration of one call: the last probe's, else the configured estimate. */
+  #estimateMs(): number {
+    return this.#probeMs >= 0 ? this.#probeMs : this.rideThrough!.probeEstimateMs;
+  }
+
+  /**
+   * Queues a refused call to wait for the next probe's verdict, or returns
+   * undefined when it may not wait (ride-through off, isolated, too many
+   * waiters, or a deadline that leaves no room for the probe and the call);
+   * the caller then counts the refusal.
+   */
+  #wait(signal: AbortSignal | undefined, deadline: number | undefined): Promise<Admission> | undefined {
+    const ride = this.rideThrough;
+    if (ride === undefined) return undefined;
+    const state = this.#state;
+    const now = this.clock.now();
+    let outcome: RideThroughOutcome | undefined;
+    let verdictAt = now;
+    const estimate = this.#estimateMs();
+    if (state.kind === 'open') verdictAt = state.until + estimate;
+    else if (state.kind === 'half-open') {
+      // The oldest probe in flight, or (a free slot kept for earlier waiters) a probe that starts now.
+      let start = now;
+      for (const admitted of state.probes.values()) {
+        start = admitted;
+        break;
+      }
+      verdictAt = Math.max(now, start + estimate);
+    } else outcome = 'no-time'; // isolated: nobody knows when it ends
+    // It must be able to make its own call after the verdict, before its deadline.
+    const giveUpAt = Math.min(now + ride.maxWaitMs, (deadline ?? Number.POSITIVE_INFINITY) - estimate);
+    if (outcome === undefined && this.#waiting >= ride.maxWaiters) outcome = 'full';
+    else if (outcome === undefined && giveUpAt < verdictAt) outcome = 'no-time';
+    if (outcome !== undefined) {
+      recordRideThrough(this.#attrs, outcome);
+      return undefined;
+    }
+    return new Promise<Admission>((resolve, reject) => {
+      const waiter = new Waiter(resolve, reject, giveUpAt, signal);
+      if (this.#tail === undefined) this.#head = waiter;
+      else {
+        this.#tail.next = waiter;
+        waiter.prev = this.#tail;
+      }
+      this.#tail = waiter;
+      this.#waiting++;
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          this.#unlink(waiter);
+          recordRideThrough(this.#attrs, 'aborted');
+          reject(signal.reason);
+          this.#arm();
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.#arm();
+    });
+  }
+
+  /** Takes a waiter out of the queue and drops its listener. */
+  #unlink(waiter: Waiter): void {
+    if (waiter.prev !== undefined) waiter.prev.next = waiter.next;
+    else this.#head = waiter.next;
+    if (waiter.next !== undefined) waiter.next.prev = waiter.prev;
+    else this.#tail = waiter.prev;
+    waiter.prev = undefined;
+    waiter.next = undefined;
+    this.#waiting--;
+    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+    waiter.onAbort = undefined;
+  }
+
+  /** Hands the first waiter an admission. */
+  #admitWaiter(waiter: Waiter, probeId: number): void {
+    this.#unlink(waiter);
+    this.#admitted++;
+    recordRideThrough(this.#attrs, 'admitted');
+    waiter.resolve({ generation: this.#generation, probeId, seq: this.#admitted });
+  }
+
+  /** Refuses a waiter with the open-circuit error of `state`. */
+  #refuseWaiter(waiter: Waiter, outcome: RideThroughOutcome, error: BrokenCircuitError): void {
+    this.#unlink(waiter);
+    this.#refuse();
+    recordRideThrough(this.#attrs, outcome);
+    waiter.reject(error);
+  }
+
+  /** The state changed while calls wait: admit them, hand them probe slots, or refuse them. */
+  #settleWaiters(): void {
+    const state = this.#state;
+    if (state.kind === 'closed') {
+      // Closed admits every call: the waiters (at most maxWaiters) go first, all at once.
+      while (this.#head !== undefined) this.#admitWaiter(this.#head, 0);
+    } else if (state.kind === 'half-open') {
+      this.#drain();
+    } else {
+      // Opened again (the probe failed) or isolated: the verdict is in, and it is no.
+      const error = this.#refusalOf(state);
+      while (this.#head !== undefined) this.#refuseWaiter(this.#head, 'refused', error);
+    }
+    this.#arm();
+  }
+
+  /** Half-open: waiters take the free probe slots, in arrival order. */
+  #drain(): void {
+    const state = this.#state;
+    if (state.kind !== 'half-open') return;
+    while (this.#head !== undefined) {
+      const probeId = admitProbe(state, this.maxProbes, this.probeTimeoutMs, this.clock.now());
+      if (probeId === 0) break;
+      this.#admitWaiter(this.#head, probeId);
+    }
+    this.#arm();
+  }
+
+  /**
+   * Keeps the one timer armed for the next instant something is due while
+   * calls wait: the open state ending, a hung probe giving its slot back, or a
+   * waiter giving up. No waiter, no timer.
+   */
+  #arm(): void {
+    let at = Number.POSITIVE_INFINITY;
+    if (this.#waiting > 0) {
+      const state = this.#state;
+      if (state.kind === 'open') at = state.until;
+      else if (state.kind === 'half-open') {
+        for (const admitted of state.probes.values()) {
+          at = admitted + this.probeTimeoutMs;
+          break;
+        }
+      }
+      for (let w = this.#head; w !== undefined; w = w.next) if (w.giveUpAt < at) at = w.giveUpAt;
+    }
+    if (at === this.#timerAt) return;
+    this.#timer?.clear();
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at === Number.POSITIVE_INFINITY) return;
+    this.#timer = this.clock.setTimeout(() => this.#onTimer(), at - this.clock.now());
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = this.clock.now();
+    // Waiters out of time leave, refused as the breaker refuses now.
+    let error: BrokenCircuitError | undefined;
+    for (let w = this.#head; w !== undefined; ) {
+      const next = w.next;
+      if (w.giveUpAt <= now) {
+        error ??= this.#refusalOf(this.#state);
+        this.#refuseWaiter(w, 'timed-out', error);
+      }
+      w = next;
+    }
+    // Applies a due open → half-open change (whose transition hands out the probe slots).
+    if (this.state === 'half-open') this.#drain();
+    this.#arm();
   }
 
   #publish(): void {

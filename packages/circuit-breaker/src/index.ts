@@ -7,8 +7,11 @@ export {
   type CircuitBreakerOptions,
   CircuitBreakerPolicy,
   type CircuitPermit,
+  type CircuitWaitOptions,
   circuitBreaker,
   type HalfOpenOptions,
+  RIDE_THROUGH_DEFAULTS,
+  type RideThroughOptions,
   type StateChangeEvent,
   type TransitionReason,
 } from './breaker.ts';
@@ -28,7 +31,7 @@ export {
   memoryBreakerStateStore,
   SNAPSHOT_VERSION,
 } from './store.ts';
-export { type BreakerCounters, breakerCounters } from './telemetry.ts';
+export { type BreakerCounters, breakerCounters, type RideThroughOutcome } from './telemetry.ts';
 export {
   ADAPTIVE_THROTTLE_DEFAULTS,
   type AdaptiveThrottleOptions,

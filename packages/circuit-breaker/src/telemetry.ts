@@ -82,8 +82,30 @@ export function attributesFor(name: string, key?: string, value?: string): Attri
 
 /** The attribute sets one breaker name records with, built once per name. */
 export interface BreakerAttributes {
+  readonly name: string;
   readonly outcome: readonly [Attributes, Attributes, Attributes];
   readonly refused: Readonly<Record<CircuitState, Attributes>>;
+}
+
+/**
+ * How a ride-through ended, or why a refused call did not wait:
+ * `admitted` (a probe slot or the closed breaker let it through), `refused`
+ * (the probe failed, or the breaker was isolated), `timed-out` (its deadline or
+ * `maxWaitMs` came before a verdict), `aborted` (its signal), `full`
+ * (`maxWaiters` calls were already waiting), `no-time` (its deadline could not
+ * outlive the probe, or the breaker is isolated).
+ */
+export type RideThroughOutcome = 'admitted' | 'refused' | 'timed-out' | 'aborted' | 'full' | 'no-time';
+
+const rideThroughCounter = telemetry.counter('bulwark.circuit.ride_through', {
+  description:
+    'Refused calls that waited for a probe, by outcome (admitted, refused, timed-out, aborted), or did not (full, no-time)',
+  unit: '{call}',
+});
+
+/** Counts one ride-through outcome for the breakers with these attributes. */
+export function recordRideThrough(attrs: BreakerAttributes, outcome: RideThroughOutcome): void {
+  rideThroughCounter.add(1, attributesFor(attrs.name, 'outcome', outcome));
 }
 
 const attributeSets = new Map<string, BreakerAttributes>();
@@ -93,6 +115,7 @@ export function breakerAttributes(name: string): BreakerAttributes {
   let set = attributeSets.get(name);
   if (set === undefined) {
     set = Object.freeze({
+      name,
       outcome: Object.freeze([
         attributesFor(name, 'outcome', 'success'),
         attributesFor(name, 'outcome', 'failure'),

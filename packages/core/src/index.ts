@@ -34,6 +34,7 @@ export {
   FallbackPolicy,
   fallback,
 } from './fallback.ts';
+export { type Evictable, KeyedRegistry, type KeyedRegistryOptions } from './keyed-registry.ts';
 export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
 export type { Outcome } from './outcome.ts';
 export {

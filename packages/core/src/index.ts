@@ -1,4 +1,5 @@
 export { type Backoff, checkedDelayMs, isValidDelay } from './backoff.ts';
+export { type BoundedOptions, bounded } from './bounded.ts';
 export { BucketedWindow } from './bucketed-window.ts';
 export {
   type ExecuteOptions,

@@ -14,5 +14,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     fakeTimers: { toFake: [] },
+    // A test that asserts nothing fails, rather than passing by default.
+    expect: { requireAssertions: true },
   },
 });

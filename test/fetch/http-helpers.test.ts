@@ -37,7 +37,10 @@ describe('parseRetryAfter()', () => {
     fc.assert(
       fc.property(fc.string(), fc.integer({ min: 0, max: 4_102_444_800_000 }), (value, now) => {
         const wait = parseRetryAfter(value, now);
-        return wait === undefined || (wait >= 0 && Number.isFinite(wait));
+        if (wait !== undefined) {
+          expect(wait).toBeGreaterThanOrEqual(0);
+          expect(Number.isFinite(wait)).toBe(true);
+        }
       }),
     );
   });
@@ -46,10 +49,8 @@ describe('parseRetryAfter()', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 86_400 }), (seconds) => {
         const date = new Date(NOW + seconds * 1000).toUTCString();
-        return (
-          parseRetryAfter(String(seconds), NOW) === seconds * 1000 &&
-          parseRetryAfter(date, NOW) === seconds * 1000
-        );
+        expect(parseRetryAfter(String(seconds), NOW)).toBe(seconds * 1000);
+        expect(parseRetryAfter(date, NOW)).toBe(seconds * 1000);
       }),
     );
   });

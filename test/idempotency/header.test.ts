@@ -57,7 +57,9 @@ describe('Idempotency-Key header', () => {
     fc.assert(
       fc.property(
         printable.filter((s) => s.length > 0 && s.length <= 255),
-        (key) => parseIdempotencyKeyHeader(formatIdempotencyKeyHeader(key)) === key,
+        (key) => {
+          expect(parseIdempotencyKeyHeader(formatIdempotencyKeyHeader(key))).toBe(key);
+        },
       ),
     );
   });
@@ -72,15 +74,16 @@ describe('Idempotency-Key header', () => {
           fc.string({ unit: fc.constantFrom('"', '\\', 'a', ' ', '\t', ';'), maxLength: 20 }),
         ),
         (value) => {
+          let key: string;
           try {
-            const key = parseIdempotencyKeyHeader(value);
-            return key.length >= 1 && key.length <= 255;
+            key = parseIdempotencyKeyHeader(value);
           } catch (error) {
-            return (
-              error instanceof InvalidIdempotencyKeyError &&
-              isBulwarkError(error, 'ERR_INVALID_IDEMPOTENCY_KEY')
-            );
+            expect(error).toBeInstanceOf(InvalidIdempotencyKeyError);
+            expect(isBulwarkError(error, 'ERR_INVALID_IDEMPOTENCY_KEY')).toBe(true);
+            return;
           }
+          expect(key.length).toBeGreaterThanOrEqual(1);
+          expect(key.length).toBeLessThanOrEqual(255);
         },
       ),
       { numRuns: 2_000 },

@@ -109,9 +109,8 @@ describe('memoryStore()', () => {
           for (const [k, advance] of ops) {
             await guard.run(`k${k}`, 'req', () => k);
             await clock.advance(advance);
-            if (store.size > maxEntries) return false;
+            expect(store.size).toBeLessThanOrEqual(maxEntries);
           }
-          return true;
         },
       ),
       { numRuns: 50 },
@@ -131,12 +130,12 @@ describe('memoryStore()', () => {
           for (const k of keys) {
             const result = await guard.run(`k${k}`, 'req', () => k);
             const at = model.indexOf(k);
-            if ((result.kind === 'replayed') !== at >= 0) return false;
+            expect(result.kind === 'replayed').toBe(at >= 0);
             if (at >= 0) model.splice(at, 1);
             model.push(k);
             if (model.length > maxEntries) model.shift();
           }
-          return store.size === model.length;
+          expect(store.size).toBe(model.length);
         },
       ),
       { numRuns: 100 },

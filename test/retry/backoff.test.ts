@@ -75,7 +75,9 @@ describe('exponential()', () => {
         (a, b, factor, jitter, attempt, previous, r) => {
           const backoff = exponential({ initialMs: Math.min(a, b), maxMs: Math.max(a, b), factor, jitter });
           const ms = backoff.delayMs(attempt, previous, () => r);
-          return Number.isFinite(ms) && ms >= 0 && ms <= backoff.maxMs;
+          expect(Number.isFinite(ms)).toBe(true);
+          expect(ms).toBeGreaterThanOrEqual(0);
+          expect(ms).toBeLessThanOrEqual(backoff.maxMs);
         },
       ),
       { numRuns: 2000 },

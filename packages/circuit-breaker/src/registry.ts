@@ -1,4 +1,4 @@
-import { InvalidOptionsError, OptionsChecker } from '@bulwark/core';
+import { InvalidOptionsError, KeyedRegistry, OptionsChecker } from '@bulwark/core';
 import { type CircuitBreakerOptions, CircuitBreakerPolicy } from './breaker.ts';
 import type { Trip } from './trips.ts';
 
@@ -25,12 +25,7 @@ export const CIRCUIT_BREAKER_REGISTRY_DEFAULTS = Object.freeze({ maxKeys: 1_000 
  */
 export class CircuitBreakerRegistry {
   readonly maxKeys: number;
-  readonly #options: CircuitBreakerOptions;
-  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
-  #evicted = 0;
-  /** The key get() handed out last, while its breaker is held: already the most recently used. */
-  #lastKey: string | undefined;
-  #last: CircuitBreakerPolicy | undefined;
+  readonly #breakers: KeyedRegistry<string, CircuitBreakerPolicy>;
 
   constructor(options?: CircuitBreakerRegistryOptions) {
     const check = new OptionsChecker('circuitBreakers()');
@@ -56,40 +51,33 @@ export class CircuitBreakerRegistry {
     }
     check.done();
     this.maxKeys = options?.maxKeys ?? CIRCUIT_BREAKER_REGISTRY_DEFAULTS.maxKeys;
-    this.#options = shared;
+    this.#breakers = new KeyedRegistry({
+      maxKeys: this.maxKeys,
+      create: (key: string) => {
+        if (typeof key !== 'string')
+          throw new TypeError(`circuitBreakers().get(): key must be a string, got ${typeof key}`);
+        return new CircuitBreakerPolicy({
+          ...shared,
+          storeKey: shared.store === undefined ? undefined : `${shared.name ?? 'breaker'}:${key}`,
+        });
+      },
+      // Idle closed breakers go first, then busy closed ones; an open,
+      // half-open or isolated breaker is never evicted.
+      evictable: (breaker) =>
+        breaker.state !== 'closed' ? false : breaker._inFlight() === 0 ? true : 'last-resort',
+      onRemove: (breaker) => breaker._detach(),
+      whenFull: 'drop-new',
+    });
   }
 
   /** The breaker for `key`, created on first use. */
   get(key: string): CircuitBreakerPolicy {
-    // The same key as last time is already last in the map: nothing to move.
-    if (key === this.#lastKey && this.#last !== undefined) return this.#last;
-    const breakers = this.#breakers;
-    let breaker = breakers.get(key);
-    if (breaker !== undefined) {
-      // Most recently used last: the first closed entry is the eviction candidate.
-      breakers.delete(key);
-      breakers.set(key, breaker);
-      this.#lastKey = key;
-      this.#last = breaker;
-      return breaker;
-    }
-    if (typeof key !== 'string')
-      throw new TypeError(`circuitBreakers().get(): key must be a string, got ${typeof key}`);
-    breaker = new CircuitBreakerPolicy({
-      ...this.#options,
-      storeKey: this.#options.store === undefined ? undefined : `${this.#options.name ?? 'breaker'}:${key}`,
-    });
-    breakers.set(key, breaker);
-    this.#lastKey = key;
-    this.#last = breaker;
-    // When it evicts the new key's breaker itself, #evictOne forgets it as the last one.
-    if (breakers.size > this.maxKeys) this.#evictOne(key);
-    return breaker;
+    return this.#breakers.get(key);
   }
 
   /** The breaker for `key` if there is one; does not create it. */
   peek(key: string): CircuitBreakerPolicy | undefined {
-    return this.#breakers.get(key);
+    return this.#breakers.peek(key);
   }
 
   /** Breakers held now. */
@@ -99,7 +87,7 @@ export class CircuitBreakerRegistry {
 
   /** Breakers evicted so far. */
   get evicted(): number {
-    return this.#evicted;
+    return this.#breakers.evicted;
   }
 
   /** The keys held, least recently used first. */
@@ -109,39 +97,7 @@ export class CircuitBreakerRegistry {
 
   /** Removes the breaker for `key`. */
   delete(key: string): boolean {
-    const breaker = this.#breakers.get(key);
-    if (breaker === undefined) return false;
-    breaker._detach();
-    if (key === this.#lastKey) this.#forgetLast();
     return this.#breakers.delete(key);
-  }
-
-  /**
-   * Evicts one breaker: the least recently used idle closed one, else the least
-   * recently used closed one, else `keep` (the one just made). Never one that
-   * is open, half-open or isolated.
-   */
-  #evictOne(keep: string): void {
-    let busy: string | undefined;
-    let victim: string | undefined;
-    for (const [key, breaker] of this.#breakers) {
-      if (key === keep || breaker.state !== 'closed') continue;
-      if (breaker._inFlight() === 0) {
-        victim = key;
-        break;
-      }
-      busy ??= key;
-    }
-    const key = victim ?? busy ?? keep;
-    this.#breakers.get(key)!._detach();
-    this.#breakers.delete(key);
-    if (key === this.#lastKey) this.#forgetLast();
-    this.#evicted++;
-  }
-
-  #forgetLast(): void {
-    this.#lastKey = undefined;
-    this.#last = undefined;
   }
 }
 

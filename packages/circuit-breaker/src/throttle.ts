@@ -1,6 +1,7 @@
 import { type Clock, defaultRandom, type Random } from '@bulwark/clock';
 import {
   BasePolicy,
+  BucketedWindow,
   BulwarkError,
   CallbackError,
   type Disposable,
@@ -129,6 +130,10 @@ const refusalsCounter = telemetry.counter('bulwark.throttle.refusals', {
   unit: '{call}',
 });
 
+/** The window's counters. */
+const REQUESTS = 0;
+const ACCEPTS = 1;
+
 const LOCAL_REFUSALS = new Set(['ERR_CIRCUIT_OPEN', 'ERR_BULKHEAD_FULL', 'ERR_THROTTLED']);
 
 function defaultClassify(outcome: ThrottleOutcome, ctx: ExecutionContext): ThrottleVerdict {
@@ -176,12 +181,8 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
   readonly random: Random;
   readonly name: string | undefined;
   readonly #classify: ThrottleClassifier | undefined;
-  readonly #bucketMs: number;
-  readonly #requests: Float64Array;
-  readonly #accepts: Float64Array;
-  #head = Number.NEGATIVE_INFINITY;
-  #requestSum = 0;
-  #acceptSum = 0;
+  /** Requests and accepts per bucket. */
+  readonly #window: BucketedWindow;
   readonly #onThrottle = new EventHub<ThrottleEvent>('adaptiveThrottle.onThrottle');
 
   constructor(options?: AdaptiveThrottleOptions) {
@@ -206,9 +207,7 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
     this.random = o.random ?? defaultRandom;
     this.name = o.name;
     this.#classify = o.classify;
-    this.#bucketMs = this.windowMs / this.buckets;
-    this.#requests = new Float64Array(this.buckets);
-    this.#accepts = new Float64Array(this.buckets);
+    this.#window = new BucketedWindow(this.clock, this.windowMs / this.buckets, this.buckets, 2, true);
   }
 
   /** Called when a call is refused locally. */
@@ -218,16 +217,17 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
 
   /** The refusal probability now, in [0, `maxRejectionProbability`]. */
   probability(): number {
-    this.#slide();
-    const requests = this.#requestSum;
-    const p = (requests - this.k * this.#acceptSum) / (requests + 1);
+    const w = this.#window;
+    w.slide();
+    const requests = w.sum(REQUESTS);
+    const p = (requests - this.k * w.sum(ACCEPTS)) / (requests + 1);
     return p <= 0 ? 0 : Math.min(p, this.maxRejectionProbability);
   }
 
   /** Requests and accepts counted in the current window. */
   stats(): { readonly requests: number; readonly accepts: number; readonly probability: number } {
     const probability = this.probability();
-    return { requests: this.#requestSum, accepts: this.#acceptSum, probability };
+    return { requests: this.#window.sum(REQUESTS), accepts: this.#window.sum(ACCEPTS), probability };
   }
 
   /**
@@ -246,14 +246,10 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
 
   /** @internal counts one finished request. */
   _record(accepted: boolean): void {
-    this.#slide();
-    const at = this.#index();
-    this.#requests[at]! += 1;
-    this.#requestSum += 1;
-    if (accepted) {
-      this.#accepts[at]! += 1;
-      this.#acceptSum += 1;
-    }
+    const w = this.#window;
+    w.slide();
+    w.add(REQUESTS);
+    if (accepted) w.add(ACCEPTS);
   }
 
   async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
@@ -306,29 +302,6 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
       return p;
     }
     return -1;
-  }
-
-  #index(): number {
-    return ((this.#head % this.buckets) + this.buckets) % this.buckets;
-  }
-
-  /** Slides the window to now: O(1), at most `buckets` buckets cleared. */
-  #slide(): void {
-    const bucket = Math.floor(this.clock.now() / this.#bucketMs);
-    if (bucket <= this.#head) return;
-    const n = this.buckets;
-    const stale = Math.min(bucket - this.#head, n);
-    for (let i = 1; i <= stale; i++) {
-      const at = (((bucket - stale + i) % n) + n) % n;
-      this.#requestSum -= this.#requests[at]!;
-      this.#acceptSum -= this.#accepts[at]!;
-      this.#requests[at] = 0;
-      this.#accepts[at] = 0;
-    }
-    // Sums of whole numbers stay exact, but guard against drift below zero anyway.
-    if (this.#requestSum < 0) this.#requestSum = 0;
-    if (this.#acceptSum < 0) this.#acceptSum = 0;
-    this.#head = bucket;
   }
 }
 

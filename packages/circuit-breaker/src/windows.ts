@@ -1,4 +1,5 @@
 import type { Clock } from '@bulwark/clock';
+import { BucketedWindow } from '@bulwark/core';
 
 /** Counts in a window: calls, failures and slow calls. */
 export interface WindowCounts {
@@ -55,83 +56,50 @@ export class CountWindow implements OutcomeWindow {
   }
 }
 
+/** The counters of a time window's buckets. */
+const CALLS = 0;
+const FAILURES = 1;
+const SLOW_CALLS = 2;
+
 /**
  * The calls of the last `ms` milliseconds, in `buckets` fixed buckets on the
- * monotonic clock. The window slides lazily when it is read or written: it
- * holds no timer. Counts cover between `ms − ms/buckets` and `ms` of history.
+ * monotonic clock (a {@link BucketedWindow} of three counters: calls, failures,
+ * slow calls). The window slides lazily when it is read or written: it holds
+ * no timer. Counts cover between `ms − ms/buckets` and `ms` of history.
  */
 export class TimeWindow implements OutcomeWindow {
   readonly ms: number;
   readonly buckets: number;
-  readonly #clock: Clock;
-  readonly #bucketMs: number;
-  #counts: Float64Array | undefined; // [calls, failures, slow] per bucket
-  #head = Number.NEGATIVE_INFINITY;
-  #calls = 0;
-  #failures = 0;
-  #slow = 0;
+  readonly #window: BucketedWindow;
 
   constructor(ms: number, buckets: number, clock: Clock) {
     this.ms = ms;
     this.buckets = buckets;
-    this.#clock = clock;
-    this.#bucketMs = ms / buckets;
+    this.#window = new BucketedWindow(clock, ms / buckets, buckets, 3);
   }
 
   get calls(): number {
-    this.#slide();
-    return this.#calls;
+    this.#window.slide();
+    return this.#window.sum(CALLS);
   }
   get failures(): number {
-    this.#slide();
-    return this.#failures;
+    this.#window.slide();
+    return this.#window.sum(FAILURES);
   }
   get slow(): number {
-    this.#slide();
-    return this.#slow;
+    this.#window.slide();
+    return this.#window.sum(SLOW_CALLS);
   }
 
   record(failure: boolean, slow: boolean): void {
-    this.#slide();
-    if (this.#counts === undefined) this.#counts = new Float64Array(this.buckets * 3);
-    const counts = this.#counts;
-    const at = (((this.#head % this.buckets) + this.buckets) % this.buckets) * 3;
-    counts[at]! += 1;
-    this.#calls++;
-    if (failure) {
-      counts[at + 1]! += 1;
-      this.#failures++;
-    }
-    if (slow) {
-      counts[at + 2]! += 1;
-      this.#slow++;
-    }
+    const w = this.#window;
+    w.slide();
+    w.add(CALLS);
+    if (failure) w.add(FAILURES);
+    if (slow) w.add(SLOW_CALLS);
   }
 
   reset(): void {
-    this.#counts = undefined;
-    this.#head = Number.NEGATIVE_INFINITY;
-    this.#calls = 0;
-    this.#failures = 0;
-    this.#slow = 0;
-  }
-
-  #slide(): void {
-    const bucket = Math.floor(this.#clock.now() / this.#bucketMs);
-    if (bucket <= this.#head) return;
-    const counts = this.#counts;
-    if (counts !== undefined) {
-      const stale = Math.min(this.buckets, bucket - this.#head);
-      for (let i = 1; i <= stale; i++) {
-        const at = ((((bucket - stale + i) % this.buckets) + this.buckets) % this.buckets) * 3;
-        this.#calls -= counts[at]!;
-        this.#failures -= counts[at + 1]!;
-        this.#slow -= counts[at + 2]!;
-        counts[at] = 0;
-        counts[at + 1] = 0;
-        counts[at + 2] = 0;
-      }
-    }
-    this.#head = bucket;
+    this.#window.reset();
   }
 }

@@ -1,4 +1,6 @@
 export { type Backoff, checkedDelayMs, isValidDelay } from './backoff.ts';
+export { type BoundedOptions, bounded } from './bounded.ts';
+export { BucketedWindow } from './bucketed-window.ts';
 export {
   type ExecuteOptions,
   type ExecutionContext,
@@ -35,6 +37,7 @@ export {
   FallbackPolicy,
   fallback,
 } from './fallback.ts';
+export { type Evictable, KeyedRegistry, type KeyedRegistryOptions } from './keyed-registry.ts';
 export {
   formatValue,
   InvalidOptionsError,

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
+import { bounded } from './bounded.ts';
 import { type ExecuteOptions, type ExecutionContext, type Operation, rootContext } from './context.ts';
 import { InvalidOptionsError, type OptionViolation } from './options.ts';
 
@@ -90,23 +91,6 @@ export interface ExecuteOnlyPolicy {
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T>;
 }
 
-function settleWithSignal<T>(work: PromiseLike<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 /**
  * Starts a call: builds the root context on `clock` and runs `run` in it. The
  * result rejects with the caller's reason the moment the caller's signal
@@ -125,8 +109,9 @@ export function startCall<T>(
   } catch (error) {
     return Promise.reject(error);
   }
-  if (signal === undefined) return Promise.resolve(result);
-  return settleWithSignal(Promise.resolve(result), signal);
+  // Aborted while run() ran: the listener would come too late, so the result decides.
+  if (signal === undefined || signal.aborted) return Promise.resolve(result);
+  return bounded(() => result, { clock, signal });
 }
 
 /**
@@ -150,8 +135,9 @@ export abstract class BasePolicy implements Policy {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (signal === undefined) return Promise.resolve(result);
-    return settleWithSignal(Promise.resolve(result), signal);
+    // Aborted while run() ran: the listener would come too late, so the result decides.
+    if (signal === undefined || signal.aborted) return Promise.resolve(result);
+    return bounded(() => result, { clock: this.clock, signal });
   }
 }
 

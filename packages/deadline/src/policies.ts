@@ -1,6 +1,7 @@
-import { type Clock, deadlineTimers } from '@bulwark/clock';
+import type { Clock } from '@bulwark/clock';
 import {
   BasePolicy,
+  bounded,
   DeadlineExceededError,
   type DeadlineSource,
   type Disposable,
@@ -88,42 +89,20 @@ abstract class TimeLimitPolicy extends BasePolicy {
     const budgetMs = bound ? Math.max(0, outer - now) : this.ms;
     if (at <= now) return Promise.reject(this.#expire(source, budgetMs, parent));
     const scope = new ScopedContext(parent, at);
-    return new Promise<T>((resolve, reject) => {
-      const timer = deadlineTimers(clock).schedule(at, () => {
-        // The caller (or an enclosing policy) gave up first and the function
-        // ignored it: that abort, not this deadline, ended the call, so pass
-        // its reason on and do not report an expiry.
+    return bounded(this.#propagate ? () => runWithDeadline(at, clock, () => fn(scope)) : () => fn(scope), {
+      at,
+      clock,
+      // The enclosing context's signal is raced by whoever made it (execute(),
+      // an enclosing deadline); here it is only consulted when our deadline
+      // fires. If the caller (or an enclosing policy) gave up first and the
+      // function ignored it, that abort, not this deadline, ended the call:
+      // pass its reason on and do not report an expiry.
+      expired: () => {
         const outer = parent.signal;
-        if (outer.aborted) {
-          reject(outer.reason);
-          scope.abort(outer.reason);
-          return;
-        }
-        const error = this.#expire(source, budgetMs, parent);
-        reject(error);
-        scope.abort(error);
-      });
-      let result: T | PromiseLike<T>;
-      try {
-        result = this.#propagate ? runWithDeadline(at, clock, () => fn(scope)) : fn(scope);
-      } catch (error) {
-        timer.clear();
-        scope.release();
-        reject(error);
-        return;
-      }
-      Promise.resolve(result).then(
-        (value) => {
-          timer.clear();
-          scope.release();
-          resolve(value);
-        },
-        (error: unknown) => {
-          timer.clear();
-          scope.release();
-          reject(error);
-        },
-      );
+        return outer.aborted ? outer.reason : this.#expire(source, budgetMs, parent);
+      },
+      onEarly: (reason) => scope.abort(reason),
+      onSettle: () => scope.release(),
     });
   }
 

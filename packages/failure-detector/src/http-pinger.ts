@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '@bulwark/clock';
 import {
+  bounded,
   DeadlineExceededError,
   type Disposable,
   EventHub,
@@ -194,26 +195,33 @@ export class HttpPinger implements Disposable {
     const controller = new AbortController();
     this.#inFlight = controller;
     const start = this.clock.now();
-    const deadline = this.clock.setTimeout(
-      () => controller.abort(new DeadlineExceededError('timeout', this.timeoutMs)),
-      this.timeoutMs,
-      { unref: true },
-    );
     let outcome: ProbeOutcome;
     let status: number | undefined;
     let failure: unknown;
     try {
-      const response = await this.#fetch(this.url, { method: this.method, signal: controller.signal });
-      status = response.status;
-      // Release the connection without reading the body.
-      await response.body?.cancel().catch(() => {});
+      // The probe (its answer and the release of its body) is bounded by its
+      // deadline even if the fetch implementation ignores the signal.
+      await bounded(
+        async () => {
+          const response = await this.#fetch(this.url, { method: this.method, signal: controller.signal });
+          status = response.status;
+          // Release the connection without reading the body.
+          await response.body?.cancel().catch(() => {});
+        },
+        {
+          at: start + this.timeoutMs,
+          clock: this.clock,
+          unref: true,
+          expired: () => new DeadlineExceededError('timeout', this.timeoutMs),
+          onEarly: (reason) => controller.abort(reason),
+        },
+      );
       if (controller.signal.aborted) outcome = 'timeout';
-      else outcome = status >= 200 && status < 300 ? 'ok' : 'bad-status';
+      else outcome = status! >= 200 && status! < 300 ? 'ok' : 'bad-status';
     } catch (error) {
       outcome = controller.signal.aborted && !this.#disposed ? 'timeout' : 'error';
       failure = error;
     } finally {
-      deadline.clear();
       if (this.#inFlight === controller) this.#inFlight = undefined;
     }
     if (this.#disposed) return;

@@ -1,6 +1,6 @@
 import { type BulkheadOptions, BulkheadPolicy } from '@bulwark/bulkhead';
 import type { Clock } from '@bulwark/clock';
-import { InvalidOptionsError, OptionsChecker, optionKeys } from '@bulwark/core';
+import { InvalidOptionsError, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core';
 
 const ORIGIN_BULKHEAD_KEYS = optionKeys<
   OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock }
@@ -47,10 +47,7 @@ export const ORIGIN_BULKHEAD_DEFAULTS = Object.freeze({
 export class OriginBulkheads {
   readonly maxOrigins: number;
   readonly #options: BulkheadOptions;
-  readonly #bulkheads = new Map<string, BulkheadPolicy>();
-  /** The bulkhead get() returned last (and its origin): already the most recently used. */
-  #lastOrigin: string | undefined;
-  #last: BulkheadPolicy | undefined;
+  readonly #bulkheads: KeyedRegistry<string, BulkheadPolicy>;
 
   constructor(options: OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock } = {}) {
     const check = new OptionsChecker('OriginBulkheads');
@@ -73,32 +70,24 @@ export class OriginBulkheads {
       for (const v of error.violations) check.expect(false, v.option, v.value, v.expected);
     }
     check.done();
+    const bulkheadOptions = this.#options;
+    this.#bulkheads = new KeyedRegistry({
+      maxKeys: this.maxOrigins,
+      create: () => new BulkheadPolicy(bulkheadOptions),
+      // Only an idle bulkhead (nothing running, nothing queued) is dropped.
+      evictable: (bulkhead) => bulkhead.active === 0 && bulkhead.queued === 0,
+      whenFull: 'overflow',
+    });
   }
 
   /** The bulkhead for `origin`, created on first use. */
   get(origin: string): BulkheadPolicy {
-    // The same origin as last time is already last in the map: nothing to move.
-    // Only get() adds or moves entries, and #trim() never drops the one it keeps.
-    if (origin === this.#lastOrigin) return this.#last!;
-    const bulkheads = this.#bulkheads;
-    let bulkhead = bulkheads.get(origin);
-    if (bulkhead !== undefined) {
-      // Most recently used last: the first idle entry is the eviction candidate.
-      bulkheads.delete(origin);
-      bulkheads.set(origin, bulkhead);
-    } else {
-      bulkhead = new BulkheadPolicy(this.#options);
-      bulkheads.set(origin, bulkhead);
-      if (bulkheads.size > this.maxOrigins) this.#trim(origin);
-    }
-    this.#lastOrigin = origin;
-    this.#last = bulkhead;
-    return bulkhead;
+    return this.#bulkheads.get(origin);
   }
 
   /** The bulkhead for `origin` if there is one; does not create it. */
   peek(origin: string): BulkheadPolicy | undefined {
-    return this.#bulkheads.get(origin);
+    return this.#bulkheads.peek(origin);
   }
 
   /** Bulkheads held now. */
@@ -109,14 +98,5 @@ export class OriginBulkheads {
   /** The origins held, least recently used first. */
   keys(): IterableIterator<string> {
     return this.#bulkheads.keys();
-  }
-
-  /** Drops idle bulkheads, least recently used first, until the bound holds again. */
-  #trim(keep: string): void {
-    for (const [origin, bulkhead] of this.#bulkheads) {
-      if (this.#bulkheads.size <= this.maxOrigins) return;
-      if (origin === keep || bulkhead.active > 0 || bulkhead.queued > 0) continue;
-      this.#bulkheads.delete(origin);
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { BrokenCircuitError } from '@bulwark/circuit-breaker';
-import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
-import { DeadlineExceededError, formatMs, isBulwarkError, type ScopedContext } from '@bulwark/core';
+import type { Clock } from '@bulwark/clock';
+import { bounded, DeadlineExceededError, formatMs, isBulwarkError, type ScopedContext } from '@bulwark/core';
 import {
   type BridgedState,
   callsCounter,
@@ -255,87 +255,37 @@ export function fireGuarded<R>(
     scope?.release();
     return Promise.reject(signal.reason);
   }
-  const bounded = deadline !== undefined && deadline !== Number.POSITIVE_INFINITY;
-  const start = bounded ? clock.now() : 0;
-  if (bounded && deadline <= start) {
+  const timed = deadline !== undefined && deadline !== Number.POSITIVE_INFINITY;
+  const start = timed ? clock.now() : 0;
+  if (timed && deadline <= start) {
     scope?.release();
     return Promise.reject(new DeadlineExceededError('deadline', 0));
   }
-  if (!bounded && signal === undefined) {
-    // Nothing can end the call early: only the errors need mapping.
+  const work = (): Promise<R> => {
     let pending: Promise<R>;
     try {
       pending = fire();
     } catch (error) {
-      scope?.release();
-      return Promise.reject(bridge.mapError(error));
+      throw bridge.mapError(error);
     }
     if (scope === undefined) return pending.then(undefined, bridge.rethrowMapped);
-    return pending.then(
-      (value) => {
-        scope.release();
-        return value;
-      },
-      (error: unknown) => {
-        const mapped = bridge.mapError(error);
-        // opossum gave up on the call: let the function see its signal abort.
-        if (mapped !== error && isBulwarkError(mapped, 'ERR_DEADLINE_EXCEEDED')) scope.abort(mapped);
-        scope.release();
-        throw mapped;
-      },
-    );
-  }
-  return new Promise<R>((resolve, reject) => {
-    let settled = false;
-    let timer: Timer | undefined;
-    const onAbort = (): void => {
-      if (settled) return;
-      const reason = signal!.reason;
+    return pending.then(undefined, (error: unknown) => {
+      const mapped = bridge.mapError(error);
+      // opossum gave up on the call: let the function see its signal abort.
+      if (mapped !== error && isBulwarkError(mapped, 'ERR_DEADLINE_EXCEEDED')) scope.abort(mapped);
+      throw mapped;
+    });
+  };
+  return bounded(work, {
+    at: timed ? deadline : undefined,
+    clock,
+    signal,
+    expired: () => new DeadlineExceededError('deadline', deadline! - start),
+    onEarly: (reason, ours) => {
       scope?.abort(reason);
-      finish();
-      // An enclosing deadline fired: the call is not wanted any more.
-      if (isBulwarkError(reason, 'ERR_DEADLINE_EXCEEDED')) bridge.abortAction(reason);
-      reject(reason);
-    };
-    const finish = (): void => {
-      settled = true;
-      timer?.clear();
-      signal?.removeEventListener('abort', onAbort);
-      scope?.release();
-    };
-    if (bounded) {
-      timer = deadlineTimers(clock).schedule(deadline, () => {
-        if (settled) return;
-        const error = new DeadlineExceededError('deadline', deadline - start);
-        scope?.abort(error);
-        finish();
-        bridge.abortAction(error);
-        reject(error);
-      });
-    }
-    signal?.addEventListener('abort', onAbort);
-    let pending: Promise<R>;
-    try {
-      pending = fire();
-    } catch (error) {
-      finish();
-      reject(bridge.mapError(error));
-      return;
-    }
-    pending.then(
-      (value) => {
-        if (settled) return;
-        finish();
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        const mapped = bridge.mapError(error);
-        // opossum gave up on the call: let the function see its signal abort.
-        if (mapped !== error && isBulwarkError(mapped, 'ERR_DEADLINE_EXCEEDED')) scope?.abort(mapped);
-        finish();
-        reject(mapped);
-      },
-    );
+      // Our deadline or an enclosing one fired: the call is not wanted any more.
+      if (ours || isBulwarkError(reason, 'ERR_DEADLINE_EXCEEDED')) bridge.abortAction(reason);
+    },
+    onSettle: scope === undefined ? undefined : () => scope.release(),
   });
 }

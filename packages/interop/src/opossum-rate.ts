@@ -1,6 +1,6 @@
 import type { Trip, TripState } from '@bulwark/circuit-breaker';
 import type { Clock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { BucketedWindow, OptionsChecker } from '@bulwark/core';
 
 /** Options for {@link opossumRate}, named and defaulted as opossum names and defaults them. */
 export interface OpossumRateOptions {
@@ -22,77 +22,45 @@ export const OPOSSUM_RATE_DEFAULTS = Object.freeze({
   rollingCountBuckets: 10,
 });
 
-function mod(a: number, n: number): number {
-  return ((a % n) + n) % n;
-}
+/** The window's counters. */
+const CALLS = 0;
+const FAILURES = 1;
 
 class OpossumRateState implements TripState {
-  readonly #clock: Clock;
   readonly #percent: number;
   readonly #volume: number;
-  readonly #buckets: number;
-  readonly #bucketMs: number;
-  /** [calls, failures] per bucket, allocated at the first record. */
-  #counts: Float64Array | undefined;
-  #head = Number.NEGATIVE_INFINITY;
-  #calls = 0;
-  #failures = 0;
+  /** Calls and failures per bucket, allocated at the first record. */
+  readonly #window: BucketedWindow;
   /** Whether the last recorded call failed: opossum judges the rate only then. */
   #judge = false;
 
   constructor(clock: Clock, percent: number, volume: number, buckets: number, bucketMs: number) {
-    this.#clock = clock;
     this.#percent = percent;
     this.#volume = volume;
-    this.#buckets = buckets;
-    this.#bucketMs = bucketMs;
+    this.#window = new BucketedWindow(clock, bucketMs, buckets, 2);
   }
 
   record(failure: boolean): void {
     this.#judge = failure;
-    this.#slide();
-    if (this.#counts === undefined) this.#counts = new Float64Array(this.#buckets * 2);
-    const at = mod(this.#head, this.#buckets) * 2;
-    this.#counts[at]! += 1;
-    this.#calls++;
-    if (failure) {
-      this.#counts[at + 1]! += 1;
-      this.#failures++;
-    }
+    const w = this.#window;
+    w.slide();
+    w.add(CALLS);
+    if (failure) w.add(FAILURES);
   }
 
   shouldOpen(): boolean {
     if (!this.#judge) return false;
-    this.#slide();
-    if (this.#calls < this.#volume || this.#calls === 0) return false;
+    const w = this.#window;
+    w.slide();
+    const calls = w.sum(CALLS);
+    if (calls < this.#volume || calls === 0) return false;
     // The very expression opossum evaluates, so the two agree to the last bit.
-    return (this.#failures / this.#calls) * 100 > this.#percent;
+    return (w.sum(FAILURES) / calls) * 100 > this.#percent;
   }
 
   reset(): void {
     this.#judge = false;
-    this.#counts = undefined;
-    this.#head = Number.NEGATIVE_INFINITY;
-    this.#calls = 0;
-    this.#failures = 0;
-  }
-
-  /** Drops the buckets that fell out of the window since the last read. */
-  #slide(): void {
-    const bucket = Math.floor(this.#clock.now() / this.#bucketMs);
-    if (bucket <= this.#head) return;
-    const counts = this.#counts;
-    if (counts !== undefined) {
-      const stale = Math.min(this.#buckets, bucket - this.#head);
-      for (let i = 1; i <= stale; i++) {
-        const at = mod(bucket - stale + i, this.#buckets) * 2;
-        this.#calls -= counts[at]!;
-        this.#failures -= counts[at + 1]!;
-        counts[at] = 0;
-        counts[at + 1] = 0;
-      }
-    }
-    this.#head = bucket;
+    this.#window.reset();
   }
 }
 

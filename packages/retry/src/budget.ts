@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { BucketedWindow, OptionsChecker, optionKeys } from '@bulwark/core';
 
 const BUDGET_KEYS = optionKeys<RetryBudgetOptions>({
   ratio: true,
@@ -34,6 +34,9 @@ export const RETRY_BUDGET_DEFAULTS: Resolved<Omit<RetryBudgetOptions, 'clock'>> 
 const BUCKETS = 10;
 /** Requests are counted in batches this large, so most calls do not read the clock. */
 const BATCH = 16;
+/** The window's counters. */
+const REQUESTS = 0;
+const RETRIES = 1;
 
 /**
  * A retry budget shared by any number of retry policies, as Finagle's
@@ -50,13 +53,8 @@ export class RetryBudget {
   readonly minRetriesPerSecond: number;
   readonly windowMs: number;
   readonly clock: Clock;
-  readonly #bucketMs: number;
   readonly #reserve: number;
-  readonly #requests = new Float64Array(BUCKETS);
-  readonly #retries = new Float64Array(BUCKETS);
-  #head = Number.NEGATIVE_INFINITY;
-  #requestSum = 0;
-  #retrySum = 0;
+  readonly #window: BucketedWindow;
   #pending = 0;
 
   constructor(options?: RetryBudgetOptions) {
@@ -73,7 +71,7 @@ export class RetryBudget {
     this.minRetriesPerSecond = minRetriesPerSecond;
     this.windowMs = windowMs;
     this.clock = options?.clock ?? systemClock;
-    this.#bucketMs = windowMs / BUCKETS;
+    this.#window = new BucketedWindow(this.clock, windowMs / BUCKETS, BUCKETS, 2, true);
     this.#reserve = (minRetriesPerSecond * windowMs) / 1000;
   }
 
@@ -87,48 +85,33 @@ export class RetryBudget {
    * spent), false when the budget is empty.
    */
   tryWithdraw(): boolean {
-    this.#flush();
-    if (this.#retrySum + 1 > this.#reserve + this.ratio * this.#requestSum) return false;
-    this.#retries[this.#index()]! += 1;
-    this.#retrySum += 1;
+    const w = this.#flush();
+    if (w.sum(RETRIES) + 1 > this.#reserve + this.ratio * w.sum(REQUESTS)) return false;
+    w.add(RETRIES);
     return true;
   }
 
   /** The retries the budget allows now (0 when it is empty). */
   available(): number {
-    this.#flush();
-    return Math.max(0, Math.floor(this.#reserve + this.ratio * this.#requestSum - this.#retrySum));
+    const w = this.#flush();
+    return Math.max(0, Math.floor(this.#reserve + this.ratio * w.sum(REQUESTS) - w.sum(RETRIES)));
   }
 
   /** Requests and retries counted in the current window. */
   stats(): { readonly requests: number; readonly retries: number } {
-    this.#flush();
-    return { requests: this.#requestSum, retries: this.#retrySum };
-  }
-
-  #index(): number {
-    return ((this.#head % BUCKETS) + BUCKETS) % BUCKETS;
+    const w = this.#flush();
+    return { requests: w.sum(REQUESTS), retries: w.sum(RETRIES) };
   }
 
   /** Slides the window to now and adds the pending requests to its newest bucket. */
-  #flush(): void {
-    const bucket = Math.floor(this.clock.now() / this.#bucketMs);
-    if (bucket > this.#head) {
-      const stale = Math.min(bucket - this.#head, BUCKETS);
-      for (let i = 1; i <= stale; i++) {
-        const at = (((bucket - stale + i) % BUCKETS) + BUCKETS) % BUCKETS;
-        this.#requestSum -= this.#requests[at]!;
-        this.#retrySum -= this.#retries[at]!;
-        this.#requests[at] = 0;
-        this.#retries[at] = 0;
-      }
-      this.#head = bucket;
-    }
+  #flush(): BucketedWindow {
+    const w = this.#window;
+    w.slide();
     if (this.#pending > 0) {
-      this.#requests[this.#index()]! += this.#pending;
-      this.#requestSum += this.#pending;
+      w.add(REQUESTS, this.#pending);
       this.#pending = 0;
     }
+    return w;
   }
 }
 

@@ -1,0 +1,107 @@
+import { VirtualClock } from '@bulwark/clock';
+import { bounded, type DeadlineExceededError, isBulwarkError } from '@bulwark/core';
+import { describe, expect, it } from 'vitest';
+
+/** A signal that counts its live abort listeners. */
+function countingSignal(): { controller: AbortController; live: () => number } {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let live = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => {
+    live++;
+    add(...args);
+  };
+  signal.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => {
+    live--;
+    remove(...args);
+  };
+  return { controller, live: () => live };
+}
+
+describe('bounded()', () => {
+  it('settles as the work does, and removes its listener and timer when it does', async () => {
+    const clock = new VirtualClock();
+    const { controller, live } = countingSignal();
+    let settled = 0;
+    const value = await bounded(async () => 7, {
+      at: 1000,
+      clock,
+      signal: controller.signal,
+      onSettle: () => settled++,
+    });
+    expect(value).toBe(7);
+    expect(live()).toBe(0);
+    expect(settled).toBe(1);
+    await expect(bounded(() => Promise.reject(new Error('no')), { at: 1000, clock })).rejects.toThrow('no');
+  });
+
+  it('rejects with a DeadlineExceededError when its own deadline passes first', async () => {
+    const clock = new VirtualClock();
+    const reasons: [unknown, boolean][] = [];
+    const call = bounded(() => new Promise<never>(() => {}), {
+      at: 250,
+      clock,
+      onEarly: (reason, ours) => reasons.push([reason, ours]),
+    });
+    const caught = call.catch((e: unknown) => e);
+    await clock.advance(250);
+    const error = await caught;
+    expect(isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect((error as DeadlineExceededError).source).toBe('deadline');
+    expect(reasons).toEqual([[error, true]]);
+  });
+
+  it("passes the caller's abort reason through unchanged, not a deadline error", async () => {
+    const clock = new VirtualClock();
+    const { controller, live } = countingSignal();
+    const reason = { why: 'caller gave up' };
+    let settled = 0;
+    const call = bounded(() => new Promise<never>(() => {}), {
+      at: 1000,
+      clock,
+      signal: controller.signal,
+      onSettle: () => settled++,
+    });
+    controller.abort(reason);
+    await expect(call).rejects.toBe(reason);
+    expect(live()).toBe(0);
+    expect(settled).toBe(1);
+    // The deadline's timer went with the call: passing it changes nothing.
+    await clock.advance(2000);
+    expect(settled).toBe(1);
+  });
+
+  it('does not run the work when the signal has already aborted', async () => {
+    const clock = new VirtualClock();
+    let ran = false;
+    const reason = new Error('already');
+    await expect(
+      bounded(
+        () => {
+          ran = true;
+        },
+        { clock, signal: AbortSignal.abort(reason) },
+      ),
+    ).rejects.toBe(reason);
+    expect(ran).toBe(false);
+  });
+
+  it('turns a synchronous throw into a rejection and still settles once', async () => {
+    const clock = new VirtualClock();
+    let settled = 0;
+    const boom = new Error('sync');
+    for (const at of [undefined, 500]) {
+      await expect(
+        bounded(
+          () => {
+            throw boom;
+          },
+          { at, clock, onSettle: () => settled++ },
+        ),
+      ).rejects.toBe(boom);
+    }
+    expect(settled).toBe(2);
+  });
+});

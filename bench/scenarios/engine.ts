@@ -8,11 +8,11 @@ import type { Random } from '@bulwark/clock';
 /** How long a caller waits for an answer, in milliseconds (the SLO). */
 export const SLO_MS = 1_500;
 /** The width of one goodput window, in milliseconds. */
-export const WINDOW_MS = 250;
+export const WINDOW_MS = 500;
 /** Recovered: goodput back to this share of the baseline... */
 export const RECOVERY_SHARE = 0.9;
 /** ...in this many consecutive windows (1 s). */
-export const RECOVERY_HOLD_WINDOWS = 4;
+export const RECOVERY_HOLD_WINDOWS = 2;
 
 /** An exponentially distributed number with the given mean. */
 export function exponential(random: Random, mean: number): number {
@@ -104,7 +104,7 @@ export function goodputOver(ws: readonly Window[], from = 0, to = ws.length): nu
 
 /**
  * Milliseconds from `faultEndMs` to the start of the first window, at or after
- * the window that holds `faultEndMs`, from which RECOVERY_HOLD_WINDOWS
+ * the window that holds `faultEndMs`, from which `holdWindows` (default: 1 s)
  * consecutive windows all have goodput >= RECOVERY_SHARE × baseline (a window
  * nobody arrived in counts as recovered). Windows that start before the fault
  * ends count too, so a client that answered its callers through the end of the
@@ -115,12 +115,13 @@ export function recoveryMs(
   faultEndMs: number,
   baseline: number,
   windowMs = WINDOW_MS,
+  holdWindows = RECOVERY_HOLD_WINDOWS,
 ): number | null {
   const floor = RECOVERY_SHARE * baseline;
   const first = Math.floor(faultEndMs / windowMs);
-  for (let i = first; i + RECOVERY_HOLD_WINDOWS <= ws.length; i++) {
+  for (let i = first; i + holdWindows <= ws.length; i++) {
     let held = true;
-    for (let k = i; k < i + RECOVERY_HOLD_WINDOWS; k++) {
+    for (let k = i; k < i + holdWindows; k++) {
       const w = ws[k]!;
       if (w.arrivals > 0 && w.good / w.arrivals < floor) {
         held = false;

@@ -88,9 +88,9 @@ export async function runOne(scenarioName: string, seed: number, clientName: Cli
   });
   const warming: Promise<boolean>[] = [];
   const never = new AbortController().signal;
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 150; i++) {
     warming.push(client.call(() => warm.url, never));
-    if (i % 20 === 19) await new Promise<void>((resolve) => systemClock.setTimeout(resolve, 100));
+    if (i % 10 === 9) await new Promise<void>((resolve) => systemClock.setTimeout(resolve, 100));
   }
   await Promise.all(warming);
   await warm.close();

@@ -27,10 +27,10 @@ export const WARMUP_MS = 10_000;
 /** The baseline goodput is measured over [BASELINE_FROM_MS, WARMUP_MS). */
 export const BASELINE_FROM_MS = 2_000;
 
-/** One origin: 8 workers × 40 ms mean service = 200 requests/s; 2 s of queue. */
-const ONE: ServerModel = { workers: 8, meanServiceMs: 40, queueLimit: 400 };
-/** Each of three origins: 3 workers × 40 ms = 75 requests/s; 2 s of queue. */
-const EACH_OF_THREE: ServerModel = { workers: 3, meanServiceMs: 40, queueLimit: 150 };
+/** One origin: 4 workers × 40 ms mean service = 100 requests/s; 2 s of queue. */
+const ONE: ServerModel = { workers: 4, meanServiceMs: 40, queueLimit: 200 };
+/** Each of three origins: 2 workers × 60 ms = 33 requests/s; 2 s of queue. */
+const EACH_OF_THREE: ServerModel = { workers: 2, meanServiceMs: 60, queueLimit: 67 };
 
 const W = WARMUP_MS;
 
@@ -45,7 +45,7 @@ function single(
   return {
     name,
     title,
-    rate: 100,
+    rate: 50,
     durationMs: end + tailMs,
     origins: 1,
     model: ONE,
@@ -56,52 +56,52 @@ function single(
 }
 
 export const SCENARIOS: readonly Scenario[] = [
-  single('healthy', 'healthy, 100 requests/s at 50% utilisation', null, 2_000),
+  single('healthy', 'healthy, 50 requests/s at 50% utilisation', null, 0),
   single(
     'brownout',
     'brownout: 30% of requests fail with 503 for 6 s',
     { kind: 'errors', startMs: W, endMs: W + 6_000, rate: 0.3 },
-    4_000,
+    3_000,
   ),
   single(
     'outage-5s',
     'hard outage for 5 s: half 503, half connection reset',
     { kind: 'down', startMs: W, endMs: W + 5_000 },
-    4_000,
+    3_000,
     { hardDown: 0 },
   ),
   single(
     'outage-15s',
     'hard outage for 15 s: half 503, half connection reset',
     { kind: 'down', startMs: W, endMs: W + 15_000 },
-    4_000,
+    3_000,
     { hardDown: 0 },
   ),
   single(
     'latency-spike',
     'latency spike for 5 s: lognormal extra latency, median 300 ms, p99 3 s',
     { kind: 'latency', startMs: W, endMs: W + 5_000, medianMs: 300, p99Ms: 3_000 },
-    4_000,
+    3_000,
   ),
   single(
     'overload-stall',
-    'overload: 166 requests/s (83% utilisation) and a 2 s stall of every worker',
+    'overload: 83 requests/s (83% utilisation) and a 2 s stall of every worker',
     { kind: 'stall', startMs: W, endMs: W + 2_000 },
-    8_000,
-    { rate: 166 },
+    6_000,
+    { rate: 83 },
   ),
   single(
     'metastable',
     'metastability trigger: a 3 s stall at 50% utilisation; the server serves requests whose callers left',
     { kind: 'stall', startMs: W, endMs: W + 3_000 },
-    8_000,
+    6_000,
     { metastability: true },
   ),
   {
     name: 'one-of-three',
     title: 'three equivalent origins, one hard down for 5 s (half 503, half reset)',
-    rate: 100,
-    durationMs: W + 5_000 + 4_000,
+    rate: 50,
+    durationMs: W + 5_000 + 3_000,
     origins: 3,
     model: EACH_OF_THREE,
     faults: [{ origin: 0, fault: { kind: 'down', startMs: W, endMs: W + 5_000 } }],

@@ -71,7 +71,6 @@ export {
   runWithDeadline,
   ScopedContext,
   type SplitCall,
-  startCall,
   Telemetry,
   withAttempt,
   withIdempotencyKey,

@@ -43,7 +43,6 @@ export {
   PipelinePolicy,
   type Policy,
   pipeline,
-  startCall,
 } from './policy.ts';
 export { type InstrumentInfo, LazyGauge, type MetricInstrument, Telemetry } from './telemetry.ts';
 export {

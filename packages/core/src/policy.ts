@@ -44,28 +44,6 @@ function settleWithSignal<T>(work: PromiseLike<T>, signal: AbortSignal): Promise
 }
 
 /**
- * Starts a call: builds the root context on `clock` and runs `run` in it. The
- * result rejects with the caller's reason the moment the caller's signal
- * aborts, even if the function ignores the signal.
- */
-export function startCall<T>(
-  clock: Clock,
-  run: (ctx: ExecutionContext) => T | PromiseLike<T>,
-  options: ExecuteOptions | undefined,
-): Promise<T> {
-  const signal = options?.signal;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  let result: T | PromiseLike<T>;
-  try {
-    result = run(rootContext(clock, options));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  if (signal === undefined) return Promise.resolve(result);
-  return settleWithSignal(Promise.resolve(result), signal);
-}
-
-/**
  * A convenient base for policies: implement `run`, and `execute` comes for free.
  */
 export abstract class BasePolicy implements Policy {

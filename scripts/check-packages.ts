@@ -25,7 +25,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tokenize } from './check-ambient.ts';
+import { tokenize } from './tokenize.ts';
 
 type Json = Record<string, unknown>;
 type Manifest = {

@@ -79,7 +79,8 @@ function bindingsOf(file: string): { own: Binding[]; reexported: Map<string, str
 function publicBindings(pkg: string): { own: Binding[]; reexported: Map<string, string> } {
   const sources = entrySources(pkg);
   const main = sources.get('.');
-  if (main === undefined) throw new Error(`@bulwark/${pkg} has no main entry with a bulwark-source condition`);
+  if (main === undefined)
+    throw new Error(`@bulwark/${pkg} has no main entry with a bulwark-source condition`);
   const bindings = bindingsOf(main);
   for (const [entry, file] of sources) {
     if (entry === '.') continue;

@@ -1,14 +1,12 @@
 import type { Clock, Timer } from '@bulwark/clock';
 import {
-  BasePolicy,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, OptionsChecker } from '@bulwark/core/authoring';
 import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
 import { FixedLimit, type LimitSource } from './limits.ts';
 import { activeCounter, queuedCounter, rejectionsCounter } from './telemetry.ts';

@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };

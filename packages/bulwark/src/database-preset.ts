@@ -3,15 +3,14 @@ import { type CircuitBreakerPolicy, circuitBreaker, failureRate } from '@bulwark
 import type { Clock, Random } from '@bulwark/clock';
 import {
   type Backoff,
-  BasePolicy,
   type ExecutionContext,
   isBulwarkError,
   type Operation,
-  OptionsChecker,
   type Outcome,
   type Policy,
   pipeline,
 } from '@bulwark/core';
+import { BasePolicy, OptionsChecker } from '@bulwark/core/authoring';
 import { deadline, timeout } from '@bulwark/deadline';
 import {
   exponential,

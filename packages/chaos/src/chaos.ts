@@ -1,15 +1,13 @@
 import { type Clock, defaultRandom, type Random, sleep } from '@bulwark/clock';
 import {
-  BasePolicy,
   BulwarkError,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
-  OptionsChecker,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, OptionsChecker } from '@bulwark/core/authoring';
 import { injectionsCounter } from './telemetry.ts';
 
 /** The kinds of chaos policy. */

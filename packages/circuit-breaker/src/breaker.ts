@@ -1,19 +1,15 @@
 import { type Clock, defaultRandom, type Random } from '@bulwark/clock';
 import {
   type Backoff,
-  BasePolicy,
   CallbackError,
-  checkedDelayMs,
   type Disposable,
-  disposable,
-  EventHub,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
   type Outcome,
 } from '@bulwark/core';
+import { BasePolicy, checkedDelayMs, disposable, EventHub, OptionsChecker } from '@bulwark/core/authoring';
 import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
 import { adoptedOpenMs, checkSnapshot, snapshotOf } from './persistence.ts';
 import {

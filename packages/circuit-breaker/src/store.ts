@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import type { CircuitState } from './errors.ts';
 
 /** The version of {@link BreakerSnapshot} this package writes and reads. */

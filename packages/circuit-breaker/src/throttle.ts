@@ -1,16 +1,14 @@
 import { type Clock, defaultRandom, type Random } from '@bulwark/clock';
 import {
-  BasePolicy,
   BulwarkError,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, OptionsChecker } from '@bulwark/core/authoring';
 import { telemetry } from './telemetry.ts';
 
 /** How a call's outcome counts in the throttle's window. */

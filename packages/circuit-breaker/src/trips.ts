@@ -1,5 +1,5 @@
 import type { Clock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import { CountWindow, type OutcomeWindow, TimeWindow } from './windows.ts';
 
 /** The window a rate-based trip judges over. */

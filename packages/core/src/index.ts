@@ -1,29 +1,18 @@
-export { type Backoff, checkedDelayMs, isValidDelay } from './backoff.ts';
-export {
-  type ExecuteOptions,
-  type ExecutionContext,
-  type Operation,
-  remainingMs,
-  rootContext,
-  ScopedContext,
-  withAttempt,
-  withIdempotencyKey,
-} from './context.ts';
-export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline-scope.ts';
+// `@bulwark/core`: the user API (policies, pipeline(), contexts, errors,
+// fallback). What policy authors need besides is `@bulwark/core/authoring`.
+export type { Backoff } from './backoff.ts';
+export { type ExecuteOptions, type ExecutionContext, type Operation, remainingMs } from './context.ts';
 export {
   BulwarkError,
   type BulwarkErrorCode,
   type BulwarkErrorOptions,
-  bulwarkErrorBrand,
   CallbackError,
   DeadlineExceededError,
   type DeadlineSource,
-  formatMs,
   isBulwarkError,
   isRefusal,
-  refusalBrand,
 } from './errors.ts';
-export { type Disposable, disposable, EventHub, type Listener } from './events.ts';
+export type { Disposable, Listener } from './events.ts';
 export {
   type FallbackEvent,
   type FallbackHandler,
@@ -33,10 +22,9 @@ export {
   FallbackPolicy,
   fallback,
 } from './fallback.ts';
-export { formatValue, InvalidOptionsError, OptionsChecker, type OptionViolation } from './options.ts';
+export { InvalidOptionsError, type OptionViolation } from './options.ts';
 export type { Outcome } from './outcome.ts';
 export {
-  BasePolicy,
   type ExecuteOnlyPolicy,
   NoopPolicy,
   noopPolicy,
@@ -44,7 +32,6 @@ export {
   type Policy,
   pipeline,
 } from './policy.ts';
-export { type InstrumentInfo, LazyGauge, type MetricInstrument, Telemetry } from './telemetry.ts';
 export {
   type CallOptionsSplitter,
   type MethodInvoker,

@@ -1,4 +1,5 @@
-import { BulwarkError, OptionsChecker } from '@bulwark/core';
+import { BulwarkError } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 
 /** A deadline header whose value cannot be parsed. Names the header and the value. */
 export class InvalidDeadlineHeaderError extends BulwarkError<'ERR_INVALID_DEADLINE_HEADER'> {

@@ -1,17 +1,19 @@
 import { type Clock, deadlineTimers } from '@bulwark/clock';
 import {
-  BasePolicy,
   DeadlineExceededError,
   type DeadlineSource,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
+} from '@bulwark/core';
+import {
+  BasePolicy,
+  EventHub,
   OptionsChecker,
   runWithDeadline,
   ScopedContext,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 import { telemetry } from './telemetry.ts';
 
 /** Options for {@link deadline} and {@link timeout}. */

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { ambientDeadline, OptionsChecker, runWithDeadline } from '@bulwark/core';
+import { ambientDeadline, OptionsChecker, runWithDeadline } from '@bulwark/core/authoring';
 import { Deadline } from './deadline.ts';
 
 /** Options for {@link withDeadline} and {@link currentDeadline}. */

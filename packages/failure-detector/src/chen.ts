@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
 import { RingBuffer } from './ring-buffer.ts';
 

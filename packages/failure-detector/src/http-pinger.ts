@@ -1,11 +1,6 @@
 import type { Clock, Timer } from '@bulwark/clock';
-import {
-  DeadlineExceededError,
-  type Disposable,
-  EventHub,
-  type Listener,
-  OptionsChecker,
-} from '@bulwark/core';
+import { DeadlineExceededError, type Disposable, type Listener } from '@bulwark/core';
+import { EventHub, OptionsChecker } from '@bulwark/core/authoring';
 import type { HeartbeatMonitor } from './monitor.ts';
 import { probesCounter } from './telemetry.ts';
 

@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import {
   admitRequest,
   answerExpired,

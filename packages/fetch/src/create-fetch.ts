@@ -14,17 +14,16 @@ import {
   wallClockNow,
 } from '@bulwark/clock';
 import {
-  ambientDeadline,
   type Backoff,
   CallbackError,
   DeadlineExceededError,
   type ExecutionContext,
   InvalidOptionsError,
   isRefusal,
-  OptionsChecker,
   type Outcome,
   remainingMs,
 } from '@bulwark/core';
+import { ambientDeadline, OptionsChecker } from '@bulwark/core/authoring';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import {
   formatIdempotencyKeyHeader,

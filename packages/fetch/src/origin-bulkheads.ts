@@ -1,6 +1,7 @@
 import { type BulkheadOptions, BulkheadPolicy } from '@bulwark/bulkhead';
 import type { Clock } from '@bulwark/clock';
-import { InvalidOptionsError, OptionsChecker } from '@bulwark/core';
+import { InvalidOptionsError } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 
 /** Options for {@link OriginBulkheads}: every bulkhead's options, plus the bound. */
 export interface OriginBulkheadOptions {

@@ -1,19 +1,15 @@
 import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import type { Outcome } from '@bulwark/core';
 import {
-  BasePolicy,
   BulwarkError,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
-  OptionsChecker,
   remainingMs,
-  ScopedContext,
-  withAttempt,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, OptionsChecker, ScopedContext, withAttempt } from '@bulwark/core/authoring';
 import { isRetryableError, RetryBudget } from '@bulwark/retry';
 import { LatencyWindow } from './latency-window.ts';
 import { deniedCounter, hedgesCounter, telemetry, winsCounter } from './telemetry.ts';

@@ -1,6 +1,6 @@
 import type { BulkheadPolicy } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 
 /** Options shared by every server adapter: `bulwarkHttp()`, `bulwarkFastify`, `bulwarkExpress()`. */
 export interface BulwarkServerOptions {

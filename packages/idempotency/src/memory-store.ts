@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
 
 /** Options for {@link memoryStore}. */

@@ -1,6 +1,7 @@
 import { BrokenCircuitError } from '@bulwark/circuit-breaker';
 import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
-import { DeadlineExceededError, formatMs, isBulwarkError, type ScopedContext } from '@bulwark/core';
+import { DeadlineExceededError, isBulwarkError } from '@bulwark/core';
+import { formatMs, type ScopedContext } from '@bulwark/core/authoring';
 import {
   type BridgedState,
   callsCounter,

@@ -1,5 +1,6 @@
 import type { Random } from '@bulwark/clock';
-import { type Backoff, CallbackError, checkedDelayMs, isValidDelay, OptionsChecker } from '@bulwark/core';
+import { type Backoff, CallbackError } from '@bulwark/core';
+import { checkedDelayMs, isValidDelay, OptionsChecker } from '@bulwark/core/authoring';
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };

@@ -1,21 +1,17 @@
 import { type Clock, defaultRandom, type Random, sleep } from '@bulwark/clock';
 import {
   type Backoff,
-  BasePolicy,
   CallbackError,
   DeadlineExceededError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
-  formatMs,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
   type Outcome,
   remainingMs,
-  withAttempt,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, formatMs, OptionsChecker, withAttempt } from '@bulwark/core/authoring';
 import { callBackoff, exponential } from './backoff.ts';
 import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';

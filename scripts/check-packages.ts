@@ -12,7 +12,12 @@
 //   - every package a README example imports is in an `npm install` line of
 //     that README (docs/getting-started.md too);
 //   - every bare import in src/ and in the built dist/ (.js and .d.ts) is
-//     declared in the package's dependencies or peerDependencies.
+//     declared in the package's dependencies or peerDependencies;
+//   - no published .d.ts declares a `_`-prefixed member or export: mark such
+//     members `/** @internal */` (tsconfig.base.json strips them) or make
+//     them `#private`;
+//   - every `exports` entry (`.`, `./authoring`) points at files that exist:
+//     its `bulwark-source` at src/, its `types` and `default` at dist/.
 //
 // The repository URL lives in ONE place: `repository.url` of the root
 // package.json. Everything else is derived from it; after changing it, run
@@ -25,7 +30,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tokenize } from './check-ambient.ts';
+import { tokenize } from './tokenize.ts';
 
 type Json = Record<string, unknown>;
 type Manifest = {
@@ -88,6 +93,20 @@ export function bareImports(source: string): Set<string> {
     if (!isSpecifier || t.value.startsWith('.') || t.value.startsWith('/')) continue;
     found.add(t.value);
   }
+  return found;
+}
+
+/** `line: member` for each `_`-prefixed member or export a .d.ts text declares. */
+export function underscoreMembers(dts: string): string[] {
+  const found: string[] = [];
+  const member =
+    /^\s+(?:(?:readonly|static|protected|public|private|abstract|override|get|set|async)\s+)*(_[\w$]*)\s*[(<:?;]/;
+  const exported =
+    /^export\s+(?:declare\s+)?(?:abstract\s+)?(?:function|const|let|class|interface|type)\s+(_[\w$]*)/;
+  dts.split('\n').forEach((line, i) => {
+    const m = member.exec(line) ?? exported.exec(line);
+    if (m !== null) found.push(`${i + 1}: ${m[1]}`);
+  });
   return found;
 }
 
@@ -304,6 +323,15 @@ export function checkPackages(root: string, write = false): string[] {
             );
         });
     }
+    for (const file of filesUnder(dist, /\.d\.ts$/))
+      for (const found of underscoreMembers(readFileSync(file, 'utf8')))
+        problems.push(
+          `${relative(root, file)}:${found}: a published declaration starts with _ (mark it /** @internal */ or make it #private)`,
+        );
+    for (const [entry, target] of Object.entries(exportsMap))
+      for (const path of Object.values(typeof target === 'string' ? { default: target } : (target as Json)))
+        if (typeof path === 'string' && !existsSync(join(at, path)))
+          problems.push(`${where}/package.json: exports["${entry}"] names ${path}, which does not exist`);
     const missing = new Map<string, string>();
     for (const file of sources) {
       for (const specifier of bareImports(readFileSync(file, 'utf8'))) {

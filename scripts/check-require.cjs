@@ -1,5 +1,6 @@
 // CommonJS code on Node.js >= 22.12 can require() the ESM packages. This loads
-// every built package (dist/) with require() and checks it exports something.
+// every entry of every built package's exports map (`.`, `./authoring`) from
+// dist/ with require() and checks that each exports something.
 const { readdirSync, existsSync } = require('node:fs');
 const { join } = require('node:path');
 
@@ -11,11 +12,15 @@ for (const name of readdirSync(root)) {
     console.error(`check-require: ${pkg.name} has no dist/; run npm run build first`);
     process.exit(1);
   }
-  const mod = require(pkg.name);
-  if (Object.keys(mod).length === 0) {
-    console.error(`check-require: require('${pkg.name}') gave no exports`);
-    process.exit(1);
+  const entries = Object.keys(pkg.exports ?? { '.': null }).filter((e) => e !== './package.json');
+  for (const entry of entries) {
+    const specifier = entry === '.' ? pkg.name : `${pkg.name}/${entry.slice(2)}`;
+    const mod = require(specifier);
+    if (Object.keys(mod).length === 0) {
+      console.error(`check-require: require('${specifier}') gave no exports`);
+      process.exit(1);
+    }
+    loaded++;
   }
-  loaded++;
 }
-console.log(`check-require: require() loads all ${loaded} packages`);
+console.log(`check-require: require() loads all ${loaded} package entries`);

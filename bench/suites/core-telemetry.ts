@@ -1,6 +1,6 @@
 // The telemetry bridge with no SDK registered: a counter add and a span event
 // per call, next to a bare call. Then the same with the OpenTelemetry SDK.
-import { Telemetry } from '@bulwark/core';
+import { Telemetry } from '@bulwark/core/authoring';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';

@@ -1,4 +1,5 @@
-import { BasePolicy, type ExecutionContext, type Operation, pipeline, remainingMs } from '@bulwark/core';
+import { type ExecutionContext, type Operation, pipeline, remainingMs } from '@bulwark/core';
+import { BasePolicy } from '@bulwark/core/authoring';
 import { deadline } from '@bulwark/deadline';
 
 /** Logs each call and how much of its deadline was left when it started. */

@@ -6,7 +6,8 @@ import {
   RIDE_THROUGH_DEFAULTS,
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import { type ExecutionContext, InvalidOptionsError, isBulwarkError, runWithDeadline } from '@bulwark/core';
+import { type ExecutionContext, InvalidOptionsError, isBulwarkError } from '@bulwark/core';
+import { runWithDeadline } from '@bulwark/core/authoring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

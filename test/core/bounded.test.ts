@@ -1,5 +1,6 @@
 import { VirtualClock } from '@bulwark/clock';
-import { bounded, type DeadlineExceededError, isBulwarkError } from '@bulwark/core';
+import { type DeadlineExceededError, isBulwarkError } from '@bulwark/core';
+import { bounded } from '@bulwark/core/authoring';
 import { describe, expect, it } from 'vitest';
 
 /** A signal that counts its live abort listeners. */

@@ -3,7 +3,7 @@
 // bucket is one of the newest `buckets` as of the last slide.
 
 import { VirtualClock } from '@bulwark/clock';
-import { BucketedWindow } from '@bulwark/core';
+import { BucketedWindow } from '@bulwark/core/authoring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -3,12 +3,10 @@ import {
   BulwarkError,
   CallbackError,
   DeadlineExceededError,
-  EventHub,
-  formatValue,
   InvalidOptionsError,
   isBulwarkError,
-  OptionsChecker,
 } from '@bulwark/core';
+import { EventHub, formatValue, OptionsChecker } from '@bulwark/core/authoring';
 import { describe, expect, it, vi } from 'vitest';
 
 describe('BulwarkError', () => {

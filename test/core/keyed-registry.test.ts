@@ -1,4 +1,4 @@
-import { type Evictable, KeyedRegistry } from '@bulwark/core';
+import { type Evictable, KeyedRegistry } from '@bulwark/core/authoring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -1,17 +1,14 @@
 import { getEventListeners } from 'node:events';
 import { VirtualClock } from '@bulwark/clock';
 import {
-  BasePolicy,
   type ExecutionContext,
   NoopPolicy,
   noopPolicy,
   type Operation,
   pipeline,
   remainingMs,
-  rootContext,
-  ScopedContext,
-  withAttempt,
 } from '@bulwark/core';
+import { BasePolicy, rootContext, ScopedContext, withAttempt } from '@bulwark/core/authoring';
 import { describe, expect, it } from 'vitest';
 
 /** Records when it enters and leaves, to show nesting order. */

@@ -1,4 +1,4 @@
-import { Telemetry } from '@bulwark/core';
+import { Telemetry } from '@bulwark/core/authoring';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installOtel, resetOtel } from '../support/otel.ts';

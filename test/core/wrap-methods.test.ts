@@ -1,5 +1,6 @@
 import { VirtualClock } from '@bulwark/clock';
-import { BasePolicy, type ExecutionContext, type Operation, wrapMethods } from '@bulwark/core';
+import { type ExecutionContext, type Operation, wrapMethods } from '@bulwark/core';
+import { BasePolicy } from '@bulwark/core/authoring';
 import { deadline } from '@bulwark/deadline';
 import { describe, expect, it } from 'vitest';
 

@@ -1,14 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { sleep, systemClock, VirtualClock } from '@bulwark/clock';
-import {
-  BasePolicy,
-  type ExecutionContext,
-  isBulwarkError,
-  noopPolicy,
-  type Operation,
-  pipeline,
-  withAttempt,
-} from '@bulwark/core';
+import { type ExecutionContext, isBulwarkError, noopPolicy, type Operation, pipeline } from '@bulwark/core';
+import { BasePolicy, withAttempt } from '@bulwark/core/authoring';
 import {
   currentDeadline,
   Deadline,

@@ -1,13 +1,12 @@
 import { VirtualClock } from '@bulwark/clock';
 import {
-  BasePolicy,
   CallbackError,
   type ExecutionContext,
   InvalidOptionsError,
   type Operation,
   pipeline,
-  withAttempt,
 } from '@bulwark/core';
+import { BasePolicy, withAttempt } from '@bulwark/core/authoring';
 import {
   formatIdempotencyKeyHeader,
   idempotency,

@@ -1,5 +1,6 @@
 // wrapMethods around a real node-redis client: each command runs through a policy.
-import { BasePolicy, type ExecutionContext, type Operation, wrapMethods } from '@bulwark/core';
+import { type ExecutionContext, type Operation, wrapMethods } from '@bulwark/core';
+import { BasePolicy } from '@bulwark/core/authoring';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, RUN_ID, redisAvailable } from './services.ts';

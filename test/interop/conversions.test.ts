@@ -1,6 +1,7 @@
 import { circuitBreaker } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import { InvalidOptionsError, rootContext } from '@bulwark/core';
+import { InvalidOptionsError } from '@bulwark/core';
+import { rootContext } from '@bulwark/core/authoring';
 import {
   breakerOptionsFromOpossum,
   OpossumRateTrip,

@@ -1,12 +1,7 @@
 import { BrokenCircuitError } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
-import {
-  DeadlineExceededError,
-  InvalidOptionsError,
-  isBulwarkError,
-  pipeline,
-  rootContext,
-} from '@bulwark/core';
+import { DeadlineExceededError, InvalidOptionsError, isBulwarkError, pipeline } from '@bulwark/core';
+import { rootContext } from '@bulwark/core/authoring';
 import { deadline, withDeadline } from '@bulwark/deadline';
 import { fromOpossum, opossumPolicy } from '@bulwark/interop/opossum';
 import { constant, retry } from '@bulwark/retry';

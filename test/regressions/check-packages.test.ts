@@ -66,7 +66,9 @@ async function tree(edit: (files: Record<string, string>) => void = () => {}): P
     'packages/b/tsconfig.json': '{}',
     'packages/b/LICENSE': 'MIT License\n',
     'packages/b/README.md': '# b\n\n```sh\nnpm install @x/b\n```\n',
+    'packages/b/src/index.ts': 'export const b = 1;\n',
     'packages/b/dist/index.js': 'export const b = 1;\n',
+    'packages/b/dist/index.d.ts': 'export declare const b = 1;\n',
   };
   edit(files);
   for (const [path, text] of Object.entries(files)) {

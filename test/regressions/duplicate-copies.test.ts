@@ -34,8 +34,12 @@ async function twoCopies(): Promise<string> {
 }
 
 const probe = `
-const a = await import(process.argv[1] + '/packages/core-a/src/index.ts');
-const b = await import(process.argv[1] + '/packages/core-b/src/index.ts');
+const copy = async (name) => ({
+  ...(await import(process.argv[1] + '/packages/' + name + '/src/index.ts')),
+  ...(await import(process.argv[1] + '/packages/' + name + '/src/authoring.ts')),
+});
+const a = await copy('core-a');
+const b = await copy('core-b');
 const { systemClock, VirtualClock } = await import('@bulwark/clock');
 const at = systemClock.now() + 60_000;
 const result = { distinctCopies: a.runWithDeadline !== b.runWithDeadline && a.BulwarkError !== b.BulwarkError };

@@ -1,17 +1,19 @@
 import type { Clock, Timer } from '@bulwark/clock';
 import {
-  BasePolicy,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
   type Operation,
+} from '@bulwark/core';
+import {
+  BasePolicy,
+  EventHub,
   type OptionHints,
   OptionsChecker,
   optionKeys,
   type UpDownLevel,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
 import { FixedLimit, type LimitSource } from './limits.ts';
 import { activeCounter, queuedCounter, rejectionsCounter } from './telemetry.ts';

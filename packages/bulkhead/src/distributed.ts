@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '@bulwark/clock';
-import {
-  BasePolicy,
-  BulwarkError,
-  type ExecutionContext,
-  type Operation,
-  OptionsChecker,
-  optionKeys,
-  ScopedContext,
-} from '@bulwark/core';
+import { BulwarkError, type ExecutionContext, type Operation } from '@bulwark/core';
+import { BasePolicy, OptionsChecker, optionKeys, ScopedContext } from '@bulwark/core/authoring';
 import { BulkheadRejectedError } from './errors.ts';
 
 /** A permit holder as a semaphore store reports it: its id and how often it has renewed. */

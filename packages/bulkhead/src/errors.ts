@@ -1,4 +1,5 @@
-import { BulwarkError, formatMs } from '@bulwark/core';
+import { BulwarkError } from '@bulwark/core';
+import { formatMs } from '@bulwark/core/authoring';
 
 /** Why a bulkhead refused a call. */
 export type BulkheadRejectReason = 'queue-full' | 'queue-timeout';

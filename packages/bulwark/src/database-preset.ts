@@ -3,17 +3,14 @@ import { type CircuitBreakerPolicy, circuitBreaker, failureRate } from '@bulwark
 import type { Clock, Random } from '@bulwark/clock';
 import {
   type Backoff,
-  BasePolicy,
   type ExecutionContext,
   isBulwarkError,
   type Operation,
-  type OptionHints,
-  OptionsChecker,
   type Outcome,
-  optionKeys,
   type Policy,
   pipeline,
 } from '@bulwark/core';
+import { BasePolicy, type OptionHints, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { deadline, timeout } from '@bulwark/deadline';
 import {
   exponential,

@@ -1,16 +1,13 @@
 import { type Clock, defaultRandom, type Random, sleep } from '@bulwark/clock';
 import {
-  BasePolicy,
   BulwarkError,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
-  OptionsChecker,
-  optionKeys,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { injectionsCounter } from './telemetry.ts';
 
 const OUTCOME_KEYS = optionKeys<InjectOutcomeOptions<unknown>>({

@@ -1,20 +1,22 @@
 import { type Clock, defaultRandom, type Random, type Timer } from '@bulwark/clock';
 import {
   type Backoff,
-  BasePolicy,
   CallbackError,
-  checkedDelayMs,
   type Disposable,
-  disposable,
-  EventHub,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
   type Outcome,
-  optionKeys,
 } from '@bulwark/core';
+import {
+  BasePolicy,
+  checkedDelayMs,
+  disposable,
+  EventHub,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core/authoring';
 import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
 import { BREAKER_OPTION_HINTS } from './hints.ts';
 import { adoptedOpenMs, checkSnapshot, snapshotOf } from './persistence.ts';

@@ -1,4 +1,5 @@
-import { BulwarkError, formatMs } from '@bulwark/core';
+import { BulwarkError } from '@bulwark/core';
+import { formatMs } from '@bulwark/core/authoring';
 
 /** The states of a breaker. `isolated` means held open by hand (`isolate()`). */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';

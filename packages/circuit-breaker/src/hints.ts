@@ -1,4 +1,4 @@
-import type { OptionHints } from '@bulwark/core';
+import type { OptionHints } from '@bulwark/core/authoring';
 
 /**
  * Circuit-breaker options of other libraries (opossum, cockatiel, Polly,

@@ -1,4 +1,5 @@
-import { InvalidOptionsError, OptionsChecker } from '@bulwark/core';
+import { InvalidOptionsError } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import type { CircuitState } from './errors.ts';
 import type { BreakerState } from './state.ts';
 import { type BreakerSnapshot, SNAPSHOT_VERSION } from './store.ts';

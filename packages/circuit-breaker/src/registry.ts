@@ -1,4 +1,5 @@
-import { InvalidOptionsError, KeyedRegistry, OptionsChecker } from '@bulwark/core';
+import { InvalidOptionsError } from '@bulwark/core';
+import { KeyedRegistry, OptionsChecker } from '@bulwark/core/authoring';
 import { type CircuitBreakerOptions, CircuitBreakerPolicy } from './breaker.ts';
 import type { Trip } from './trips.ts';
 

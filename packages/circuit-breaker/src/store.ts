@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import type { CircuitState } from './errors.ts';
 
 const MEMORY_STORE_KEYS = new Set(['clock', 'maxKeys']);

@@ -1,4 +1,4 @@
-import { type MetricInstrument, Telemetry } from '@bulwark/core';
+import { type MetricInstrument, Telemetry } from '@bulwark/core/authoring';
 import type { CircuitState } from './errors.ts';
 
 export const telemetry = new Telemetry('@bulwark/circuit-breaker', '0.1.0');

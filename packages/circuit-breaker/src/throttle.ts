@@ -1,18 +1,14 @@
 import { type Clock, defaultRandom, type Random } from '@bulwark/clock';
 import {
-  BasePolicy,
-  BucketedWindow,
   BulwarkError,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
-  optionKeys,
 } from '@bulwark/core';
+import { BasePolicy, BucketedWindow, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { telemetry } from './telemetry.ts';
 
 const THROTTLE_KEYS = optionKeys<AdaptiveThrottleOptions>({

@@ -1,5 +1,5 @@
 import type { Clock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { CountWindow, type OutcomeWindow, TimeWindow } from './windows.ts';
 
 const SLOW_CALL_RATE_KEYS = optionKeys<SlowCallRateOptions>({

@@ -1,5 +1,5 @@
 import type { Clock } from '@bulwark/clock';
-import { BucketedWindow } from '@bulwark/core';
+import { BucketedWindow } from '@bulwark/core/authoring';
 
 /** Counts in a window: calls, failures and slow calls. */
 export interface WindowCounts {

@@ -1,33 +1,20 @@
-export { type Backoff, checkedDelayMs, isValidDelay } from './backoff.ts';
-export { type BoundedOptions, bounded } from './bounded.ts';
-export { BucketedWindow } from './bucketed-window.ts';
-export {
-  type ExecuteOptions,
-  type ExecutionContext,
-  type Operation,
-  remainingMs,
-  rootContext,
-  ScopedContext,
-  withAttempt,
-  withIdempotencyKey,
-} from './context.ts';
-export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline-scope.ts';
+// `@bulwark/core`: the user API (policies, pipeline(), contexts, errors,
+// fallback, traced()). What policy authors need besides is `@bulwark/core/authoring`.
+export type { Backoff } from './backoff.ts';
+export { type ExecuteOptions, type ExecutionContext, type Operation, remainingMs } from './context.ts';
 export {
   BulwarkError,
   type BulwarkErrorCode,
   type BulwarkErrorFor,
   type BulwarkErrorMap,
   type BulwarkErrorOptions,
-  bulwarkErrorBrand,
   CallbackError,
   DeadlineExceededError,
   type DeadlineSource,
-  formatMs,
   isBulwarkError,
   isRefusal,
-  refusalBrand,
 } from './errors.ts';
-export { type Disposable, disposable, EventHub, type Listener } from './events.ts';
+export type { Disposable, Listener } from './events.ts';
 export {
   type FallbackEvent,
   type FallbackHandler,
@@ -37,39 +24,16 @@ export {
   FallbackPolicy,
   fallback,
 } from './fallback.ts';
-export { type Evictable, KeyedRegistry, type KeyedRegistryOptions } from './keyed-registry.ts';
-export {
-  formatValue,
-  InvalidOptionsError,
-  type OptionHints,
-  OptionsChecker,
-  type OptionViolation,
-  optionKeys,
-} from './options.ts';
+export { InvalidOptionsError, type OptionViolation } from './options.ts';
 export type { Outcome } from './outcome.ts';
 export {
-  BasePolicy,
   type ExecuteOnlyPolicy,
   NoopPolicy,
   noopPolicy,
   PipelinePolicy,
   type Policy,
-  type PolicyKind,
   pipeline,
-  policyKind,
-  startCall,
 } from './policy.ts';
-export {
-  errorType,
-  failSpan,
-  type InstrumentInfo,
-  LazyGauge,
-  LevelCounter,
-  type MetricInstrument,
-  Telemetry,
-  type TelemetrySpan,
-  UpDownLevel,
-} from './telemetry.ts';
 export { type TracedOptions, TracedPolicy, traced } from './traced.ts';
 export {
   type CallOptionsSplitter,

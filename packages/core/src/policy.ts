@@ -92,29 +92,6 @@ export interface ExecuteOnlyPolicy {
 }
 
 /**
- * Starts a call: builds the root context on `clock` and runs `run` in it. The
- * result rejects with the caller's reason the moment the caller's signal
- * aborts, even if the function ignores the signal.
- */
-export function startCall<T>(
-  clock: Clock,
-  run: (ctx: ExecutionContext) => T | PromiseLike<T>,
-  options: ExecuteOptions | undefined,
-): Promise<T> {
-  const signal = options?.signal;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  let result: T | PromiseLike<T>;
-  try {
-    result = run(rootContext(clock, options));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  // Aborted while run() ran: the listener would come too late, so the result decides.
-  if (signal === undefined || signal.aborted) return Promise.resolve(result);
-  return bounded(() => result, { clock, signal });
-}
-
-/**
  * A convenient base for policies: implement `run`, and `execute` comes for free.
  */
 export abstract class BasePolicy implements Policy {

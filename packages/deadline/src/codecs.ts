@@ -1,4 +1,5 @@
-import { BulwarkError, OptionsChecker, optionKeys } from '@bulwark/core';
+import { BulwarkError } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 
 const OUTBOUND_KEYS = optionKeys<OutboundDeadlineOptions>({ safetyMarginMs: true, grpc: true });
 

@@ -1,5 +1,6 @@
 import { type Clock, deadlineTimers, systemClock, type Timer } from '@bulwark/clock';
-import { DeadlineExceededError, OptionsChecker } from '@bulwark/core';
+import { DeadlineExceededError } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 
 const DEADLINE_KEYS = new Set(['clock']);
 

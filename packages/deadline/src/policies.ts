@@ -1,21 +1,23 @@
 import type { Clock } from '@bulwark/clock';
 import {
-  BasePolicy,
-  bounded,
   DeadlineExceededError,
   type DeadlineSource,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
+} from '@bulwark/core';
+import {
+  BasePolicy,
+  bounded,
+  EventHub,
   type OptionHints,
   OptionsChecker,
   optionKeys,
   policyKind,
   runWithDeadline,
   ScopedContext,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 import { telemetry } from './telemetry.ts';
 
 /** Options for {@link deadline} and {@link timeout}. */

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { ambientDeadline, OptionsChecker, optionKeys, runWithDeadline } from '@bulwark/core';
+import { ambientDeadline, OptionsChecker, optionKeys, runWithDeadline } from '@bulwark/core/authoring';
 import { Deadline } from './deadline.ts';
 
 const SCOPE_KEYS = optionKeys<DeadlineScopeOptions>({ clock: true });

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import {
   admitRequest,
   answerExpired,

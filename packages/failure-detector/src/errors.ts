@@ -1,4 +1,5 @@
-import { BulwarkError, formatMs } from '@bulwark/core';
+import { BulwarkError } from '@bulwark/core';
+import { formatMs } from '@bulwark/core/authoring';
 
 /** A call was refused because the heartbeat monitor suspects the peer it goes to. */
 export class PeerSuspectedError extends BulwarkError<'ERR_PEER_SUSPECTED'> {

@@ -1,4 +1,5 @@
-import { BasePolicy, type ExecutionContext, type Operation } from '@bulwark/core';
+import type { ExecutionContext, Operation } from '@bulwark/core';
+import { BasePolicy } from '@bulwark/core/authoring';
 import { PeerSuspectedError } from './errors.ts';
 import type { HeartbeatMonitor } from './monitor.ts';
 

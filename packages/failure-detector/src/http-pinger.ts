@@ -1,13 +1,6 @@
 import type { Clock, Timer } from '@bulwark/clock';
-import {
-  bounded,
-  DeadlineExceededError,
-  type Disposable,
-  EventHub,
-  type Listener,
-  OptionsChecker,
-  optionKeys,
-} from '@bulwark/core';
+import { DeadlineExceededError, type Disposable, type Listener } from '@bulwark/core';
+import { bounded, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { HeartbeatMonitor } from './monitor.ts';
 import { probesCounter } from './telemetry.ts';
 

@@ -1,12 +1,6 @@
 import { type Clock, systemClock, type Timer } from '@bulwark/clock';
-import {
-  CallbackError,
-  type Disposable,
-  EventHub,
-  type Listener,
-  OptionsChecker,
-  optionKeys,
-} from '@bulwark/core';
+import { CallbackError, type Disposable, type Listener } from '@bulwark/core';
+import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
 import { MonitorDisposedError } from './errors.ts';
 import { droppedCounter, transitionsCounter } from './telemetry.ts';

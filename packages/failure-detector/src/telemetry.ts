@@ -1,4 +1,4 @@
-import { Telemetry } from '@bulwark/core';
+import { Telemetry } from '@bulwark/core/authoring';
 
 export const telemetry = new Telemetry('@bulwark/failure-detector', '0.1.0');
 

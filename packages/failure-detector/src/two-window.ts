@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
 import { RingBuffer } from './ring-buffer.ts';
 

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type Clock, systemClock, type Timer, wallClockNow } from '@bulwark/clock';
-import { type Disposable, EventHub, type Listener, OptionsChecker, optionKeys } from '@bulwark/core';
+import type { Disposable, Listener } from '@bulwark/core';
+import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
 import type { HeartbeatMonitor } from './monitor.ts';
 import {

@@ -1,4 +1,4 @@
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   admitRequest,
   answerExpired,

@@ -14,21 +14,23 @@ import {
   wallClockNow,
 } from '@bulwark/clock';
 import {
-  ambientDeadline,
   type Backoff,
   CallbackError,
   DeadlineExceededError,
   type ExecutionContext,
-  failSpan,
   InvalidOptionsError,
   isRefusal,
+  type Outcome,
+  remainingMs,
+} from '@bulwark/core';
+import {
+  ambientDeadline,
+  failSpan,
   type OptionHints,
   OptionsChecker,
-  type Outcome,
   optionKeys,
-  remainingMs,
   type TelemetrySpan,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import {
   formatIdempotencyKeyHeader,

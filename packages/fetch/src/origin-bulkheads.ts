@@ -1,6 +1,7 @@
 import { type BulkheadOptions, BulkheadPolicy } from '@bulwark/bulkhead';
 import type { Clock } from '@bulwark/clock';
-import { InvalidOptionsError, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core';
+import { InvalidOptionsError } from '@bulwark/core';
+import { KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 
 const ORIGIN_BULKHEAD_KEYS = optionKeys<
   OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock }

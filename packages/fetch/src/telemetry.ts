@@ -1,3 +1,3 @@
-import { Telemetry } from '@bulwark/core';
+import { Telemetry } from '@bulwark/core/authoring';
 
 export const telemetry = new Telemetry('@bulwark/fetch', '0.1.0');

@@ -1,20 +1,22 @@
 import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import type { Outcome } from '@bulwark/core';
 import {
-  BasePolicy,
   BulwarkError,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
+  remainingMs,
+} from '@bulwark/core';
+import {
+  BasePolicy,
+  EventHub,
   OptionsChecker,
   optionKeys,
-  remainingMs,
   ScopedContext,
   withAttempt,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 import { isRetryableError, RetryBudget } from '@bulwark/retry';
 import { LatencyWindow } from './latency-window.ts';
 import { deniedCounter, hedgesCounter, telemetry, winsCounter } from './telemetry.ts';

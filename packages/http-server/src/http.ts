@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { type HttpResponse, problemResponse } from '@bulwark/idempotency';
 import { admitRequest, answerExpired, enterDeadline } from './admission.ts';
 import type { BulwarkRequestContext } from './context.ts';

@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CallbackError, type InvalidOptionsError, OptionsChecker, optionKeys } from '@bulwark/core';
+import { CallbackError, type InvalidOptionsError } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   type HttpDecision,
   type HttpIdempotencyOptions,

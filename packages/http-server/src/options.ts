@@ -1,6 +1,6 @@
 import type { BulkheadPolicy } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 
 /**
  * The server options, plus what Fastify itself reads from a plugin's options

@@ -1,4 +1,4 @@
-import { Telemetry } from '@bulwark/core';
+import { Telemetry } from '@bulwark/core/authoring';
 
 /** One scope for every server adapter: @bulwark/fastify and @bulwark/express report through it. */
 export const telemetry = new Telemetry('@bulwark/http-server', '0.1.0');

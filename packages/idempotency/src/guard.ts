@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, defaultRandom, type Random, systemClock, type Timer } from '@bulwark/clock';
-import {
-  CallbackError,
-  type Disposable,
-  EventHub,
-  isBulwarkError,
-  OptionsChecker,
-  optionKeys,
-} from '@bulwark/core';
+import { CallbackError, type Disposable, isBulwarkError } from '@bulwark/core';
+import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { LeaseLostError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
 import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';

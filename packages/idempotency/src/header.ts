@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import { InvalidIdempotencyKeyError } from './errors.ts';
 
 /** The longest key bulwark accepts, in characters. */

@@ -1,4 +1,5 @@
-import { CallbackError, isBulwarkError, OptionsChecker, optionKeys } from '@bulwark/core';
+import { CallbackError, isBulwarkError } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { InvalidIdempotencyKeyError } from './errors.ts';
 import {
   type CompletionResult,

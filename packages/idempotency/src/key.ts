@@ -1,13 +1,6 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import {
-  BasePolicy,
-  CallbackError,
-  type ExecutionContext,
-  type Operation,
-  OptionsChecker,
-  optionKeys,
-  withIdempotencyKey,
-} from '@bulwark/core';
+import { CallbackError, type ExecutionContext, type Operation } from '@bulwark/core';
+import { BasePolicy, OptionsChecker, optionKeys, withIdempotencyKey } from '@bulwark/core/authoring';
 import { monotonicFactory } from 'ulid';
 import { assertIdempotencyKey } from './header.ts';
 

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { BeginOutcome, BeginRequest, IdempotencyStore } from './store.ts';
 
 const MEMORY_STORE_KEYS = optionKeys<MemoryStoreOptions>({ maxEntries: true, clock: true });

@@ -1,6 +1,7 @@
 import { BrokenCircuitError } from '@bulwark/circuit-breaker';
 import type { Clock } from '@bulwark/clock';
-import { bounded, DeadlineExceededError, formatMs, isBulwarkError, type ScopedContext } from '@bulwark/core';
+import { DeadlineExceededError, isBulwarkError } from '@bulwark/core';
+import { bounded, formatMs, type ScopedContext } from '@bulwark/core/authoring';
 import {
   type BridgedState,
   callsCounter,

@@ -1,5 +1,5 @@
 import { type BreakerSnapshot, type CircuitBreakerOptions, SNAPSHOT_VERSION } from '@bulwark/circuit-breaker';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import { OPOSSUM_RATE_DEFAULTS, opossumRate } from './opossum-rate.ts';
 
 /** The saved state opossum accepts as `options.state` (what `breaker.toJSON().state` gives). */

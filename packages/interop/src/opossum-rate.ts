@@ -1,6 +1,6 @@
 import type { Trip, TripState } from '@bulwark/circuit-breaker';
 import type { Clock } from '@bulwark/clock';
-import { BucketedWindow, OptionsChecker } from '@bulwark/core';
+import { BucketedWindow, OptionsChecker } from '@bulwark/core/authoring';
 
 /** Options for {@link opossumRate}, named and defaulted as opossum names and defaults them. */
 export interface OpossumRateOptions {

@@ -1,13 +1,6 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import {
-  ambientDeadline,
-  BasePolicy,
-  type Disposable,
-  type ExecutionContext,
-  type Operation,
-  OptionsChecker,
-  ScopedContext,
-} from '@bulwark/core';
+import type { Disposable, ExecutionContext, Operation } from '@bulwark/core';
+import { ambientDeadline, BasePolicy, OptionsChecker, ScopedContext } from '@bulwark/core/authoring';
 import { acquireBridge, fireGuarded, type OpossumBreaker, type OpossumBridge } from './opossum-bridge.ts';
 import { checkOpossumOptions, type OpossumOptions } from './opossum-options.ts';
 import { requirePeer } from './peer.ts';

@@ -1,5 +1,5 @@
 import type { Backoff } from '@bulwark/core';
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import { constant, exponential, fromFunction, type RetryOn, type RetryOptions } from '@bulwark/retry';
 
 /** What p-retry passes to its callbacks. */

@@ -1,12 +1,6 @@
 import type { Clock } from '@bulwark/clock';
-import {
-  BasePolicy,
-  type ExecutionContext,
-  type Operation,
-  remainingMs,
-  ScopedContext,
-  withAttempt,
-} from '@bulwark/core';
+import { type ExecutionContext, type Operation, remainingMs } from '@bulwark/core';
+import { BasePolicy, ScopedContext, withAttempt } from '@bulwark/core/authoring';
 import type { Options } from 'p-retry';
 import { checkPRetryOptions } from './p-retry-options.ts';
 import { requirePeer } from './peer.ts';

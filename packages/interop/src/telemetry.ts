@@ -1,5 +1,5 @@
 import { breakerCounters } from '@bulwark/circuit-breaker';
-import { Telemetry } from '@bulwark/core';
+import { Telemetry } from '@bulwark/core/authoring';
 
 /**
  * Breakers bridged from opossum report under the metric names of

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 
 const CANCEL_KEYS = optionKeys<CancelRequestOptions>({ clock: true });
 

@@ -1,12 +1,6 @@
 import type { Timer } from '@bulwark/clock';
-import {
-  type CallOptionsSplitter,
-  type ExecutionContext,
-  OptionsChecker,
-  optionKeys,
-  type Policy,
-  wrapMethods,
-} from '@bulwark/core';
+import { type CallOptionsSplitter, type ExecutionContext, type Policy, wrapMethods } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { DEFAULT_CANCEL_TIMEOUT_MS, sendCancelRequest } from './cancel.ts';
 import { ConnectionLostError } from './errors.ts';
 

@@ -1,4 +1,4 @@
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   type BeginOutcome,
   type BeginRequest,

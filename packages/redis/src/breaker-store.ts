@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BreakerSnapshot, BreakerStateStore } from '@bulwark/circuit-breaker';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import { FleetStoreError } from './errors.ts';
 import { type RedisScriptClient, runScriptWithin, script } from './run-script.ts';

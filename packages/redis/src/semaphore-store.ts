@@ -1,6 +1,6 @@
 import type { SemaphoreAcquireResult, SemaphoreHolder, SemaphoreStore } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import { FleetStoreError } from './errors.ts';
 import { type RedisScriptClient, runScriptWithin, type Script, script } from './run-script.ts';

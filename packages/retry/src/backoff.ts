@@ -1,13 +1,12 @@
 import type { Random } from '@bulwark/clock';
+import { type Backoff, CallbackError } from '@bulwark/core';
 import {
-  type Backoff,
-  CallbackError,
   checkedDelayMs,
   isValidDelay,
   type OptionHints,
   OptionsChecker,
   optionKeys,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };

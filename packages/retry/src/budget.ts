@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { BucketedWindow, OptionsChecker, optionKeys } from '@bulwark/core';
+import { BucketedWindow, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 
 const BUDGET_KEYS = optionKeys<RetryBudgetOptions>({
   ratio: true,

@@ -1,4 +1,4 @@
-import type { OptionHints } from '@bulwark/core';
+import type { OptionHints } from '@bulwark/core/authoring';
 
 /**
  * Retry options of other libraries (p-retry, cockatiel, Polly, resilience4j),

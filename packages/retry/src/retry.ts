@@ -1,23 +1,25 @@
 import { type Clock, defaultRandom, type Random, sleep } from '@bulwark/clock';
 import {
   type Backoff,
-  BasePolicy,
   CallbackError,
   DeadlineExceededError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
-  formatMs,
   isBulwarkError,
   type Listener,
   type Operation,
-  OptionsChecker,
   type Outcome,
+  remainingMs,
+} from '@bulwark/core';
+import {
+  BasePolicy,
+  EventHub,
+  formatMs,
+  OptionsChecker,
   optionKeys,
   policyKind,
-  remainingMs,
   withAttempt,
-} from '@bulwark/core';
+} from '@bulwark/core/authoring';
 import { callBackoff, exponential } from './backoff.ts';
 import type { RetryBudget } from './budget.ts';
 import { isRetryableError, retryAfterHint } from './classify.ts';

@@ -23,6 +23,7 @@ export const UMBRELLA_PACKAGES = [
   'bulkhead',
   'hedging',
   'chaos',
+  'rate-limit',
   'idempotency',
   'failure-detector',
   'fetch',

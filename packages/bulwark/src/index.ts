@@ -244,6 +244,27 @@ export {
   InjectOutcomePolicy,
 } from '@bulwark/chaos';
 export {
+  gcra,
+  MEMORY_RATE_LIMIT_STORE_DEFAULTS,
+  memoryRateLimitStore,
+  MemoryRateLimitStore,
+  type MemoryRateLimitStoreOptions,
+  type MemoryRateLimitStoreStats,
+  RATE_LIMIT_DEFAULTS,
+  rateLimit,
+  type RateLimitDecision,
+  RateLimitedError,
+  type RateLimitOptions,
+  RateLimitPolicy,
+  type RateLimitRefuseEvent,
+  type RateLimitRule,
+  type RateLimitStore,
+  RateLimitStoreError,
+  type RateLimitStoreFailure,
+  type TakeOptions,
+  type TakeRequest,
+} from '@bulwark/rate-limit';
+export {
   assertIdempotencyKey,
   type BeginDecision,
   type BeginOutcome,

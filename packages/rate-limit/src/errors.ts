@@ -1,0 +1,58 @@
+import { BulwarkError, formatMs } from '@bulwark/core';
+
+/**
+ * A call the rate limiter refused: admitting it now would exceed the rate
+ * (and, in wait mode, the wait it needs is longer than the deadline or
+ * `maxWaitMs` allows). `retryAfterMs` says when one call of this key would be
+ * admitted, if nothing else takes the slot first.
+ */
+export class RateLimitedError extends BulwarkError<'ERR_RATE_LIMITED'> {
+  /** Milliseconds until one call of this key would be admitted. */
+  declare readonly retryAfterMs: number;
+  /** The key whose limit refused the call. */
+  readonly key: string;
+  /** The limiter's name, when it has one. */
+  readonly limiter: string | undefined;
+
+  constructor(
+    key: string,
+    retryAfterMs: number,
+    detail: { ratePerSecond: number; burst: number },
+    name?: string,
+  ) {
+    const who = name === undefined ? 'the rate limit' : `rate limit "${name}"`;
+    super(
+      'ERR_RATE_LIMITED',
+      `call refused: ${who} for key ${JSON.stringify(key)} (${detail.ratePerSecond}/s, burst ${detail.burst}) is used up; one call is admitted again in ${formatMs(retryAfterMs)}`,
+      { retryAfterMs },
+    );
+    this.key = key;
+    this.limiter = name;
+  }
+}
+
+/** Why a rate-limit store could not decide. */
+export type RateLimitStoreFailure = 'unavailable' | 'timeout' | 'corrupt';
+
+/**
+ * A shared rate-limit store could not decide: it was unreachable or failed
+ * (`unavailable`), did not answer within its command timeout or the caller's
+ * deadline (`timeout`), or found a value at the key that it did not write
+ * (`corrupt`). With `onStoreError: 'fail-closed'` the call is refused with this
+ * error; with `'fail-open'` it is admitted and the error is only reported.
+ */
+export class RateLimitStoreError extends BulwarkError<'ERR_STORE_UNAVAILABLE'> {
+  readonly failure: RateLimitStoreFailure;
+  /** The key the decision was for. */
+  readonly key: string;
+
+  constructor(failure: RateLimitStoreFailure, key: string, detail: string, cause?: unknown) {
+    super(
+      'ERR_STORE_UNAVAILABLE',
+      `rate-limit store could not decide for key ${JSON.stringify(key)} (${failure}): ${detail}`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.failure = failure;
+    this.key = key;
+  }
+}

@@ -1,0 +1,21 @@
+export { RateLimitedError, RateLimitStoreError, type RateLimitStoreFailure } from './errors.ts';
+export {
+  RATE_LIMIT_DEFAULTS,
+  type RateLimitOptions,
+  RateLimitPolicy,
+  type RateLimitRefuseEvent,
+  rateLimit,
+  type TakeOptions,
+} from './rate-limit.ts';
+export {
+  gcra,
+  MEMORY_RATE_LIMIT_STORE_DEFAULTS,
+  MemoryRateLimitStore,
+  type MemoryRateLimitStoreOptions,
+  type MemoryRateLimitStoreStats,
+  memoryRateLimitStore,
+  type RateLimitDecision,
+  type RateLimitRule,
+  type RateLimitStore,
+  type TakeRequest,
+} from './store.ts';

@@ -7,6 +7,14 @@ export {
 } from './breaker-store.ts';
 export { FleetStoreError, type FleetStoreFailure } from './errors.ts';
 export {
+  REDIS_RATE_LIMIT_STORE_DEFAULTS,
+  RedisRateLimitStore,
+  type RedisRateLimitStoreOptions,
+  type RedisRateLimitStoreStats,
+  redisRateLimitStore,
+  type StoreErrorChoice,
+} from './rate-limit-store.ts';
+export {
   DEFAULT_REDIS_PREFIX,
   RedisIdempotencyStore,
   type RedisStoreOptions,

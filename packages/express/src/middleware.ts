@@ -3,12 +3,14 @@ import { OptionsChecker } from '@bulwark/core/authoring';
 import {
   admitRequest,
   answerExpired,
+  applyRateLimit,
   type BulwarkRequestContext,
   type BulwarkServerOptions,
   completeIdempotent,
   type ErrorResponseOptions,
   enterDeadline,
   errorResponse,
+  limitRequest,
   type ProceedDecision,
   type RequestScope,
   readUnparsedBody,
@@ -109,7 +111,15 @@ export function bulwarkExpress(options?: BulwarkServerOptions): RequestHandler {
     const admission = admitRequest(req.headers, res, resolved, (context) => onDeadline(req, res, context));
     if (!admission.admitted) return sendResponse(res, admission.response);
     req.bulwark = admission.context;
-    nextInDeadline(req, res, next);
+    const limit = resolved.rateLimit;
+    if (limit === undefined) return nextInDeadline(req, res, next);
+    applyRateLimit(
+      () => limitRequest(req, limit, admission.context, resolved.retryAfterSeconds),
+      res,
+      (response) => sendResponse(res, response),
+      () => nextInDeadline(req, res, next),
+      next,
+    );
   };
 }
 

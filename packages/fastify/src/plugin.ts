@@ -2,6 +2,7 @@ import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   admitRequest,
   answerExpired,
+  applyRateLimit,
   type BulwarkRequestContext,
   type BulwarkServerOptions,
   checkServerOptions,
@@ -9,6 +10,7 @@ import {
   enterDeadline,
   errorResponse,
   type IdempotentRoute,
+  limitRequest,
   type ProceedDecision,
   type RequestScope,
   type ResolvedServerOptions,
@@ -306,7 +308,18 @@ function register(
       return;
     }
     request.bulwark = admission.context;
-    done();
+    const limit = resolved.rateLimit;
+    if (limit === undefined) {
+      done();
+      return;
+    }
+    applyRateLimit(
+      () => limitRequest(request.raw, limit, admission.context, resolved.retryAfterSeconds),
+      reply.raw,
+      (response) => send(reply, response),
+      () => done(),
+      (error) => done(error as Error),
+    );
   });
 
   // Right before the handler (after the body was read): run the rest inside the

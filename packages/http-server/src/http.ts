@@ -5,6 +5,7 @@ import { admitRequest, answerExpired, enterDeadline } from './admission.ts';
 import type { BulwarkRequestContext } from './context.ts';
 import { errorResponse } from './errors.ts';
 import { type BulwarkServerOptions, checkServerOptions, withServerDefaults } from './options.ts';
+import { applyRateLimit, limitRequest } from './rate-limit.ts';
 
 const HTTP_KEYS = optionKeys<BulwarkHttpOptions>({
   bulkhead: true,
@@ -95,15 +96,26 @@ export function bulwarkHttp(
     if (!admission.admitted) return sendResponse(res, admission.response);
     const context = admission.context;
     const retryAfterSeconds = resolved.retryAfterSeconds;
-    const refused = enterDeadline(context, () => {
-      try {
-        const result = handler(req, res, context);
-        if (result instanceof Promise)
-          result.catch((error: unknown) => handlerFailed(req, res, error, options, retryAfterSeconds));
-      } catch (error) {
-        handlerFailed(req, res, error, options, retryAfterSeconds);
-      }
-    });
-    if (refused !== undefined) sendResponse(res, refused);
+    const serve = (): void => {
+      const refused = enterDeadline(context, () => {
+        try {
+          const result = handler(req, res, context);
+          if (result instanceof Promise)
+            result.catch((error: unknown) => handlerFailed(req, res, error, options, retryAfterSeconds));
+        } catch (error) {
+          handlerFailed(req, res, error, options, retryAfterSeconds);
+        }
+      });
+      if (refused !== undefined) sendResponse(res, refused);
+    };
+    const limit = resolved.rateLimit;
+    if (limit === undefined) return serve();
+    applyRateLimit(
+      () => limitRequest(req, limit, context, retryAfterSeconds),
+      res,
+      (response) => sendResponse(res, response),
+      serve,
+      (error) => handlerFailed(req, res, error, options, retryAfterSeconds),
+    );
   };
 }

@@ -31,6 +31,13 @@ export {
   withServerDefaults,
 } from './options.ts';
 export {
+  applyRateLimit,
+  type InboundRateLimitOptions,
+  type InboundRateLimitOutcome,
+  limitRequest,
+  rateLimitPolicyField,
+} from './rate-limit.ts';
+export {
   DEFAULT_MAX_UNPARSED_BODY_BYTES,
   type ReadUnparsedBodyOptions,
   readUnparsedBody,

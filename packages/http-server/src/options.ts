@@ -9,6 +9,7 @@ import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 const SERVER_KEYS: ReadonlySet<string> = new Set([
   ...optionKeys<BulwarkServerOptions>({
     bulkhead: true,
+    rateLimit: true,
     retryAfterSeconds: true,
     defaultTimeoutMs: true,
     maxTimeoutMs: true,
@@ -18,6 +19,7 @@ const SERVER_KEYS: ReadonlySet<string> = new Set([
   'logLevel',
   'logSerializers',
 ]);
+import { checkInboundRateLimit, type InboundRateLimitOptions } from './rate-limit.ts';
 
 /** Options shared by every server adapter: `bulwarkHttp()`, `bulwarkFastify`, `bulwarkExpress()`. */
 export interface BulwarkServerOptions {
@@ -29,6 +31,12 @@ export interface BulwarkServerOptions {
    * Default: no shedding.
    */
   readonly bulkhead?: BulkheadPolicy | undefined;
+  /**
+   * An inbound rate limit, checked right after admission: a request over the
+   * limit gets 429 with `Retry-After`, and every answer carries the
+   * `RateLimit-Policy` and `RateLimit` fields. Default: none.
+   */
+  readonly rateLimit?: InboundRateLimitOptions | undefined;
   /** The `Retry-After` of a shed request's 503, in seconds (an integer >= 0). Default: 1. */
   readonly retryAfterSeconds?: number | undefined;
   /**
@@ -52,6 +60,7 @@ export const BULWARK_SERVER_DEFAULTS = Object.freeze({
 /** Checked, frozen {@link BulwarkServerOptions} with their defaults filled in. */
 export interface ResolvedServerOptions {
   readonly bulkhead: BulkheadPolicy | undefined;
+  readonly rateLimit: InboundRateLimitOptions | undefined;
   readonly retryAfterSeconds: number;
   readonly defaultTimeoutMs: number;
   readonly maxTimeoutMs: number;
@@ -67,6 +76,7 @@ export function checkServerOptions(check: OptionsChecker, options: BulwarkServer
     b,
     'a bulkhead from bulkhead() (with tryAcquire())',
   );
+  checkInboundRateLimit(check, options?.rateLimit);
   check.number('retryAfterSeconds', options?.retryAfterSeconds, { integer: true, min: 0 });
   check.number('defaultTimeoutMs', options?.defaultTimeoutMs, { above: 0, infinite: true });
   check.number('maxTimeoutMs', options?.maxTimeoutMs, { above: 0, infinite: true });
@@ -77,6 +87,7 @@ export function checkServerOptions(check: OptionsChecker, options: BulwarkServer
 export function withServerDefaults(options: BulwarkServerOptions | undefined): ResolvedServerOptions {
   return Object.freeze({
     bulkhead: options?.bulkhead,
+    rateLimit: options?.rateLimit,
     retryAfterSeconds: options?.retryAfterSeconds ?? BULWARK_SERVER_DEFAULTS.retryAfterSeconds,
     defaultTimeoutMs: options?.defaultTimeoutMs ?? BULWARK_SERVER_DEFAULTS.defaultTimeoutMs,
     maxTimeoutMs: options?.maxTimeoutMs ?? BULWARK_SERVER_DEFAULTS.maxTimeoutMs,

@@ -17,6 +17,8 @@ export const REFUSED = Object.freeze({
   invalidDeadline: Object.freeze({ reason: 'invalid-deadline' }),
   deadlineExpired: Object.freeze({ reason: 'deadline-expired' }),
   overloaded: Object.freeze({ reason: 'overloaded' }),
+  rateLimited: Object.freeze({ reason: 'rate-limited' }),
+  rateLimitStore: Object.freeze({ reason: 'rate-limit-store-unavailable' }),
 });
 export const ABORTED = Object.freeze({
   deadline: Object.freeze({ reason: 'deadline' }),

@@ -1,0 +1,142 @@
+// A 3-node Redis Cluster on loopback for one test file: three
+// `redis-server --cluster-enabled yes` processes on free ports, joined with
+// `redis-cli --cluster create`, stopped by their PIDs.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { sleep } from './services.ts';
+
+export interface RedisClusterProcesses {
+  readonly ports: readonly number[];
+  /** SIGKILLs the node on `port`. */
+  kill(port: number): void;
+  /** Stops every node still running and removes their files. */
+  stop(): Promise<void>;
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port free on loopback whose cluster bus port (port + 10000) is free too. */
+async function freeNodePort(taken: Set<number>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    if (taken.has(port)) continue;
+    if ((await bindable(port)) && (await bindable(port + 10_000))) return port;
+  }
+  throw new Error('no free port pair for a cluster node');
+}
+
+async function untilAnswers(
+  port: number,
+  check: (client: ReturnType<typeof createClient>) => Promise<boolean>,
+) {
+  for (let i = 0; i < 100; i++) {
+    const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      if (await check(client)) return;
+    } catch {
+      // not up yet
+    } finally {
+      if (client.isOpen) client.destroy();
+    }
+    await sleep(100);
+  }
+  throw new Error(`the cluster node on port ${port} did not come up`);
+}
+
+/** Whether redis-server and redis-cli can make a cluster here. */
+export function clusterToolsAvailable(): boolean {
+  return (
+    spawnSync('redis-server', ['--version']).status === 0 &&
+    spawnSync('redis-cli', ['--version']).status === 0
+  );
+}
+
+/** Starts three nodes and joins them into a cluster (no replicas); resolves once every node reports `cluster_state:ok`. */
+export async function startRedisCluster(): Promise<RedisClusterProcesses> {
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-cluster-'));
+  const taken = new Set<number>();
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freeNodePort(taken);
+    taken.add(port);
+    ports.push(port);
+  }
+  const nodes = new Map<number, ChildProcess>();
+  // Should the test process die first, the nodes die with it.
+  const killAll = () => {
+    for (const child of nodes.values())
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  const stop = async () => {
+    process.off('exit', killAll);
+    for (const child of nodes.values())
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await sleep(50);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      const child = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '1000',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ],
+        { stdio: 'ignore' },
+      );
+      nodes.set(port, child);
+    }
+    for (const port of ports) await untilAnswers(port, async (c) => (await c.ping()) === 'PONG');
+    const create = spawnSync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    if (create.status !== 0)
+      throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
+    for (const port of ports)
+      await untilAnswers(port, async (c) => (await c.clusterInfo()).includes('cluster_state:ok'));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    ports,
+    kill: (port) => nodes.get(port)?.kill('SIGKILL'),
+    stop,
+  };
+}

@@ -141,12 +141,15 @@ describe('the rateLimit server option', () => {
   it('lists every invalid field at once', () => {
     let error: unknown;
     try {
-      bulwarkExpress({ rateLimit: { limit: {} as never, key: 'ip' as never, name: 'two words' } });
+      bulwarkExpress({
+        rateLimit: { limit: {} as never, key: 'ip' as never, name: 'two words', keys: 1 } as never,
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect((error as InvalidOptionsError).violations.map((v) => v.option)).toEqual([
+      'rateLimit.keys',
       'rateLimit.limit',
       'rateLimit.key',
       'rateLimit.name',

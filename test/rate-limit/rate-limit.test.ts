@@ -289,6 +289,19 @@ describe('rateLimit() options', () => {
     expect((error as Error).message).toContain('burst must be an integer >= 1, got 1.5');
   });
 
+  it('refuses unknown options, with advice for another library’s names', () => {
+    let error: unknown;
+    try {
+      rateLimit({ ratePerSecond: 1, burst: 1, points: 10, brust: 2 } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect((error as InvalidOptionsError).violations.map((v) => v.option)).toEqual(['points', 'brust']);
+    expect((error as Error).message).toContain('use burst');
+    expect(() => memoryRateLimitStore({ maxKey: 3 } as never)).toThrow(InvalidOptionsError);
+  });
+
   it('requires ratePerSecond and burst', () => {
     expect(() => rateLimit({} as never)).toThrow(
       /ratePerSecond .* got undefined[\s\S]*burst .* got undefined/,

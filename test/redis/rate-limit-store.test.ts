@@ -182,6 +182,13 @@ describe('redisRateLimitStore() around Redis', () => {
     expect(calls.length).toBe(2);
   });
 
+  it('refuses an unknown option', () => {
+    const { client } = scripted(() => [1, 0, 0, 0]);
+    expect(() => redisRateLimitStore(client, { onStoreError: 'fail-open', timeout: 50 } as never)).toThrow(
+      /timeout/,
+    );
+  });
+
   it('requires an explicit onStoreError and lists every invalid option at once', () => {
     const { client } = scripted(() => [1, 0, 0, 0]);
     let error: unknown;

@@ -37,6 +37,7 @@ import type {
 const FASTIFY_KEYS: ReadonlySet<string> = new Set([
   ...optionKeys<BulwarkFastifyOptions>({
     bulkhead: true,
+    rateLimit: true,
     retryAfterSeconds: true,
     defaultTimeoutMs: true,
     maxTimeoutMs: true,

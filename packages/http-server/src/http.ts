@@ -9,6 +9,7 @@ import { applyRateLimit, limitRequest } from './rate-limit.ts';
 
 const HTTP_KEYS = optionKeys<BulwarkHttpOptions>({
   bulkhead: true,
+  rateLimit: true,
   retryAfterSeconds: true,
   defaultTimeoutMs: true,
   maxTimeoutMs: true,

@@ -1,6 +1,7 @@
 import type { BulkheadPolicy } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { checkInboundRateLimit, type InboundRateLimitOptions } from './rate-limit.ts';
 
 /**
  * The server options, plus what Fastify itself reads from a plugin's options
@@ -19,7 +20,6 @@ const SERVER_KEYS: ReadonlySet<string> = new Set([
   'logLevel',
   'logSerializers',
 ]);
-import { checkInboundRateLimit, type InboundRateLimitOptions } from './rate-limit.ts';
 
 /** Options shared by every server adapter: `bulwarkHttp()`, `bulwarkFastify`, `bulwarkExpress()`. */
 export interface BulwarkServerOptions {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OptionsChecker } from '@bulwark/core';
+import { type OptionsChecker, optionKeys } from '@bulwark/core';
 import type { HttpResponse } from '@bulwark/idempotency';
 import { problemResponse } from '@bulwark/idempotency';
 import type { RateLimitDecision, RateLimitPolicy } from '@bulwark/rate-limit';
@@ -40,6 +40,8 @@ export interface InboundRateLimitOutcome {
   readonly refused: HttpResponse | undefined;
 }
 
+const INBOUND_KEYS = optionKeys<InboundRateLimitOptions>({ limit: true, key: true, name: true });
+
 const TOKEN = /^[A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]*$/;
 
 /** Adds the violations of the `rateLimit` server option to `check`. */
@@ -49,6 +51,13 @@ export function checkInboundRateLimit(check: OptionsChecker, value: unknown): vo
   const isObject = typeof o === 'object' && o !== null;
   check.expect(isObject, 'rateLimit', value, 'an object ({ limit, key, name })');
   if (!isObject) return;
+  for (const key of Object.keys(o!))
+    check.expect(
+      INBOUND_KEYS.has(key) || (o as Record<string, unknown>)[key] === undefined,
+      `rateLimit.${key}`,
+      (o as Record<string, unknown>)[key],
+      'a known option (limit, key, name)',
+    );
   const limit = o!.limit as { take?: unknown; rule?: unknown } | undefined;
   check.expect(
     typeof limit?.take === 'function' && typeof limit.rule === 'object',

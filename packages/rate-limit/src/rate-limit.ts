@@ -8,6 +8,7 @@ import {
   type Listener,
   type Operation,
   OptionsChecker,
+  optionKeys,
   remainingMs,
 } from '@bulwark/core';
 import { RateLimitedError } from './errors.ts';
@@ -62,6 +63,27 @@ export interface RateLimitOptions {
   readonly clock?: Clock | undefined;
 }
 
+const RATE_LIMIT_KEYS = optionKeys<RateLimitOptions>({
+  ratePerSecond: true,
+  burst: true,
+  key: true,
+  store: true,
+  maxKeys: true,
+  wait: true,
+  maxWaitMs: true,
+  name: true,
+  clock: true,
+});
+
+/** Other libraries' names for rateLimit() options. */
+const RATE_LIMIT_HINTS = Object.freeze({
+  points: 'use burst (and ratePerSecond for the refill rate)',
+  duration: 'use ratePerSecond (points per duration seconds is ratePerSecond: points / duration)',
+  limit: 'use burst and ratePerSecond',
+  max: 'use burst and ratePerSecond',
+  windowMs: 'GCRA has no window: use ratePerSecond and burst',
+});
+
 /** The defaults of {@link RateLimitOptions}. */
 export const RATE_LIMIT_DEFAULTS = Object.freeze({
   key: 'default',
@@ -113,6 +135,7 @@ export class RateLimitPolicy extends BasePolicy {
   constructor(options: RateLimitOptions) {
     const check = new OptionsChecker('rateLimit()');
     const o = (options ?? {}) as Partial<RateLimitOptions>;
+    check.knownKeys(o, RATE_LIMIT_KEYS, RATE_LIMIT_HINTS);
     check.number('ratePerSecond', o.ratePerSecond, { above: 0, required: true });
     check.number('burst', o.burst, { integer: true, min: 1, required: true });
     check.expect(

@@ -1,4 +1,4 @@
-import { OptionsChecker } from '@bulwark/core';
+import { OptionsChecker, optionKeys } from '@bulwark/core';
 
 /**
  * The rule a store applies, fixed per limiter and frozen: GCRA with emission
@@ -133,6 +133,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   constructor(options: MemoryRateLimitStoreOptions = {}) {
     const check = new OptionsChecker('memoryRateLimitStore()');
+    check.knownKeys(options, optionKeys<MemoryRateLimitStoreOptions>({ maxKeys: true }));
     check.number('maxKeys', options.maxKeys, { integer: true, min: 1 });
     check.done();
     this.maxKeys = options.maxKeys ?? MEMORY_RATE_LIMIT_STORE_DEFAULTS.maxKeys;

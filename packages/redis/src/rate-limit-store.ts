@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { type Disposable, EventHub, type Listener, OptionsChecker } from '@bulwark/core';
+import { type Disposable, EventHub, type Listener, OptionsChecker, optionKeys } from '@bulwark/core';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import {
   type RateLimitDecision,
@@ -9,8 +9,8 @@ import {
   type RateLimitStoreFailure,
   type TakeRequest,
 } from '@bulwark/rate-limit';
-import { GCRA } from './rate-limit-script.ts';
 import { FleetStoreError } from './errors.ts';
+import { GCRA } from './rate-limit-script.ts';
 import { type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
 
 /** What a shared limit does when Redis cannot decide. */
@@ -74,6 +74,16 @@ export const REDIS_RATE_LIMIT_STORE_DEFAULTS = Object.freeze({
   insuranceShare: 1,
 });
 
+const RATE_LIMIT_STORE_KEYS = optionKeys<RedisRateLimitStoreOptions>({
+  onStoreError: true,
+  insurance: true,
+  insuranceShare: true,
+  prefix: true,
+  timeoutMs: true,
+  maxCachedKeys: true,
+  clock: true,
+});
+
 /** Counters of a {@link RedisRateLimitStore}. */
 export interface RedisRateLimitStoreStats {
   /** Decisions sent to Redis (each one script call; a first call on a server without the script costs one more). */
@@ -127,6 +137,7 @@ export class RedisRateLimitStore implements RateLimitStore {
       'a node-redis client (with eval and evalSha)',
     );
     const o = (options ?? {}) as Partial<RedisRateLimitStoreOptions>;
+    check.knownKeys(o, RATE_LIMIT_STORE_KEYS);
     check.oneOf('onStoreError', o.onStoreError, ['fail-open', 'fail-closed'] as const, true);
     check.expect(
       o.insurance === undefined || typeof (o.insurance as { take?: unknown })?.take === 'function',

@@ -1,4 +1,4 @@
-import { OptionsChecker, optionKeys } from '@bulwark/core';
+import { KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core';
 
 /**
  * The rule a store applies, fixed per limiter and frozen: GCRA with emission
@@ -120,15 +120,23 @@ export interface MemoryRateLimitStoreStats {
   readonly evictedLive: number;
 }
 
+/** The state of one key: its theoretical arrival time. */
+interface Cell {
+  tat: number | undefined;
+}
+
 /**
  * Per-key GCRA state in this process: one number per key (its theoretical
- * arrival time) in a Map kept in least-recently-used order, at most `maxKeys`
- * keys. Every decision is O(1): it reads and rewrites one entry and drops at
- * most two entries from the cold end.
+ * arrival time) in a `KeyedRegistry` (least recently used order, at most
+ * `maxKeys` keys). Every decision is O(1): it reads and rewrites one entry,
+ * drops at most two drained entries from the cold end, and at most one entry
+ * when the registry is full.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
   readonly maxKeys: number;
-  readonly #tats = new Map<string, number>();
+  readonly #cells: KeyedRegistry<string, Cell>;
+  #now = 0;
+  #sweeping = false;
   #evictedLive = 0;
 
   constructor(options: MemoryRateLimitStoreOptions = {}) {
@@ -137,42 +145,55 @@ export class MemoryRateLimitStore implements RateLimitStore {
     check.number('maxKeys', options.maxKeys, { integer: true, min: 1 });
     check.done();
     this.maxKeys = options.maxKeys ?? MEMORY_RATE_LIMIT_STORE_DEFAULTS.maxKeys;
+    this.#cells = new KeyedRegistry<string, Cell>({
+      maxKeys: this.maxKeys,
+      create: () => ({ tat: undefined }),
+      onRemove: (cell) => {
+        if (!this.#sweeping && cell.tat !== undefined && cell.tat > this.#now) this.#evictedLive++;
+      },
+    });
   }
 
   take(key: string, rule: RateLimitRule, request: TakeRequest): RateLimitDecision {
-    const tats = this.#tats;
     const now = request.now;
-    const { decision, tat } = gcra(tats.get(key), rule, now, request.maxDelayMs);
-    tats.delete(key);
-    if (tat !== undefined && tat > now) tats.set(key, tat);
-    this.#trim(now);
+    this.#now = now;
+    this.#sweep(now);
+    const cell = this.#cells.get(key);
+    const { decision, tat } = gcra(cell.tat, rule, now, request.maxDelayMs);
+    cell.tat = tat;
     return decision;
   }
 
-  #trim(now: number): void {
-    const tats = this.#tats;
+  #sweep(now: number): void {
     // Drained keys at the cold end cost nothing to forget: they would get their
     // whole burst anyway. Two per decision keeps the work O(1).
-    for (let i = 0; i < 2; i++) {
-      const oldest = tats.entries().next();
-      if (oldest.done || oldest.value[1] > now) break;
-      tats.delete(oldest.value[0]);
-    }
-    while (tats.size > this.maxKeys) {
-      const [key, tat] = tats.entries().next().value!;
-      if (tat > now) this.#evictedLive++;
-      tats.delete(key);
+    this.#sweeping = true;
+    try {
+      for (let i = 0; i < 2; i++) {
+        const oldest = this.#cells.entries().next();
+        if (oldest.done) break;
+        const tat = oldest.value[1].tat;
+        if (tat !== undefined && tat > now) break;
+        this.#cells.delete(oldest.value[0]);
+      }
+    } finally {
+      this.#sweeping = false;
     }
   }
 
   /** Keys kept now and keys dropped while still limited. */
   stats(): MemoryRateLimitStoreStats {
-    return { keys: this.#tats.size, evictedLive: this.#evictedLive };
+    return { keys: this.#cells.size, evictedLive: this.#evictedLive };
   }
 
   /** Forgets every key. */
   clear(): void {
-    this.#tats.clear();
+    this.#sweeping = true;
+    try {
+      for (const key of [...this.#cells.keys()]) this.#cells.delete(key);
+    } finally {
+      this.#sweeping = false;
+    }
   }
 }
 

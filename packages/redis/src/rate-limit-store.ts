@@ -1,5 +1,12 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { type Disposable, EventHub, type Listener, OptionsChecker, optionKeys } from '@bulwark/core';
+import {
+  type Disposable,
+  EventHub,
+  KeyedRegistry,
+  type Listener,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import {
   type RateLimitDecision,
@@ -122,7 +129,8 @@ export class RedisRateLimitStore implements RateLimitStore {
   readonly #insurance: RateLimitStore | undefined;
   readonly #share: number;
   readonly #insuranceRules = new WeakMap<RateLimitRule, RateLimitRule>();
-  readonly #refused = new WeakMap<RateLimitRule, Map<string, number>>();
+  /** Per rule: keys Redis refused, and until when (on `clock`) they stay refused. */
+  readonly #refused = new WeakMap<RateLimitRule, KeyedRegistry<string, { until: number }>>();
   readonly #errors = new EventHub<RateLimitStoreError>('redisRateLimitStore.onStoreError');
   #roundTrips = 0;
   #cachedRefusals = 0;
@@ -186,7 +194,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     const now = this.#clock.now();
     const cache = this.#refused.get(rule);
     if (cache !== undefined) {
-      const until = cache.get(key);
+      const until = cache.peek(key)?.until;
       if (until !== undefined) {
         const left = until - now;
         if (left <= 0) cache.delete(key);
@@ -275,12 +283,10 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (this.maxCachedKeys === 0) return;
     let cache = this.#refused.get(rule);
     if (cache === undefined) {
-      cache = new Map();
+      cache = new KeyedRegistry({ maxKeys: this.maxCachedKeys, create: () => ({ until: 0 }) });
       this.#refused.set(rule, cache);
     }
-    cache.delete(key);
-    cache.set(key, until);
-    while (cache.size > this.maxCachedKeys) cache.delete(cache.keys().next().value!);
+    cache.get(key).until = until;
   }
 
   #fail(

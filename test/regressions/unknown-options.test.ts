@@ -38,7 +38,13 @@ import { hedging } from '@bulwark/hedging';
 import { bulwarkHttp } from '@bulwark/http-server';
 import { httpIdempotency, idempotency, idempotencyKey, memoryStore } from '@bulwark/idempotency';
 import { postgresIdempotencyStore, sendCancelRequest, withQueryPolicy } from '@bulwark/postgres';
-import { redisBreakerStore, redisIdempotencyStore, redisSemaphoreStore } from '@bulwark/redis';
+import { memoryRateLimitStore, rateLimit } from '@bulwark/rate-limit';
+import {
+  redisBreakerStore,
+  redisIdempotencyStore,
+  redisRateLimitStore,
+  redisSemaphoreStore,
+} from '@bulwark/redis';
 import { exponential, retry, retryBudget } from '@bulwark/retry';
 import { presets } from 'bulwark';
 import { describe, expect, it } from 'vitest';
@@ -85,6 +91,12 @@ const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object
   ['redisIdempotencyStore()', (o) => redisIdempotencyStore(redisClient as never, o as never)],
   ['redisBreakerStore()', (o) => redisBreakerStore(redisClient as never, o as never)],
   ['redisSemaphoreStore()', (o) => redisSemaphoreStore(redisClient as never, o as never)],
+  ['rateLimit()', (o) => rateLimit({ ratePerSecond: 1, burst: 1, ...o } as never)],
+  ['memoryRateLimitStore()', (o) => memoryRateLimitStore(o as never)],
+  [
+    'redisRateLimitStore()',
+    (o) => redisRateLimitStore(redisClient as never, { onStoreError: 'fail-closed', ...o } as never),
+  ],
   [
     'distributedBulkhead()',
     (o) =>

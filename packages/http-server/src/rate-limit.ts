@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type OptionsChecker, optionKeys } from '@bulwark/core';
+import { type OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { HttpResponse } from '@bulwark/idempotency';
 import { problemResponse } from '@bulwark/idempotency';
 import type { RateLimitDecision, RateLimitPolicy } from '@bulwark/rate-limit';

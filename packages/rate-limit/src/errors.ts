@@ -1,4 +1,5 @@
-import { BulwarkError, formatMs } from '@bulwark/core';
+import { BulwarkError } from '@bulwark/core';
+import { formatMs } from '@bulwark/core/authoring';
 
 /**
  * A call the rate limiter refused: admitting it now would exceed the rate

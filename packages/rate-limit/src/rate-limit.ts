@@ -1,16 +1,13 @@
 import { type Clock, sleep } from '@bulwark/clock';
 import {
-  BasePolicy,
   CallbackError,
   type Disposable,
-  EventHub,
   type ExecutionContext,
   type Listener,
   type Operation,
-  OptionsChecker,
-  optionKeys,
   remainingMs,
 } from '@bulwark/core';
+import { BasePolicy, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { RateLimitedError } from './errors.ts';
 import {
   MEMORY_RATE_LIMIT_STORE_DEFAULTS,

@@ -1,4 +1,4 @@
-import { KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core';
+import { KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 
 /**
  * The rule a store applies, fixed per limiter and frozen: GCRA with emission

@@ -1,12 +1,6 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import {
-  type Disposable,
-  EventHub,
-  KeyedRegistry,
-  type Listener,
-  OptionsChecker,
-  optionKeys,
-} from '@bulwark/core';
+import type { Disposable, Listener } from '@bulwark/core';
+import { EventHub, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import {
   type RateLimitDecision,

@@ -4,7 +4,7 @@ import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import { FleetStoreError } from './errors.ts';
-import { type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
+import { checkScriptClient, type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
 import { BREAKER_CLOSE, BREAKER_OPEN, BREAKER_READ } from './scripts.ts';
 
 /** Options for {@link redisBreakerStore}. */
@@ -102,12 +102,7 @@ export class RedisBreakerStore implements BreakerStateStore {
   constructor(client: RedisScriptClient, options: RedisBreakerStoreOptions = {}) {
     const check = new OptionsChecker('redisBreakerStore()');
     check.knownKeys(options, BREAKER_STORE_KEYS);
-    check.expect(
-      typeof client?.eval === 'function' && typeof client.evalSha === 'function',
-      'client',
-      client,
-      'a node-redis client (with eval and evalSha)',
-    );
+    checkScriptClient(check, client);
     check.number('quorum', options.quorum, { integer: true, min: 1 });
     check.number('windowMs', options.windowMs, { above: 0 });
     check.number('syncIntervalMs', options.syncIntervalMs, { above: 0 });

@@ -12,7 +12,7 @@ import {
 } from '@bulwark/rate-limit';
 import { FleetStoreError } from './errors.ts';
 import { GCRA } from './rate-limit-script.ts';
-import { type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
+import { checkScriptClient, type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
 
 /** What a shared limit does when Redis cannot decide. */
 export type StoreErrorChoice = 'fail-open' | 'fail-closed';
@@ -132,12 +132,7 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   constructor(client: RedisScriptClient, options: RedisRateLimitStoreOptions) {
     const check = new OptionsChecker('redisRateLimitStore()');
-    check.expect(
-      typeof client?.eval === 'function' && typeof client.evalSha === 'function',
-      'client',
-      client,
-      'a node-redis client (with eval and evalSha)',
-    );
+    checkScriptClient(check, client);
     const o = (options ?? {}) as Partial<RedisRateLimitStoreOptions>;
     check.knownKeys(o, RATE_LIMIT_STORE_KEYS);
     check.oneOf('onStoreError', o.onStoreError, ['fail-open', 'fail-closed'] as const, true);

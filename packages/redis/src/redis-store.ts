@@ -6,7 +6,7 @@ import {
   listenForClientErrors,
   StoreUnavailableError,
 } from '@bulwark/idempotency';
-import { type RedisScriptClient, runScript, type Script, script } from './run-script.ts';
+import { checkScriptClient, type RedisScriptClient, runScript, type Script, script } from './run-script.ts';
 import { BEGIN, COMPLETE, RELEASE, RENEW } from './scripts.ts';
 
 const REDIS_STORE_KEYS = optionKeys<RedisStoreOptions>({ prefix: true });
@@ -40,12 +40,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(client: RedisScriptClient, options: RedisStoreOptions = {}) {
     const check = new OptionsChecker('redisIdempotencyStore()');
     check.knownKeys(options, REDIS_STORE_KEYS);
-    check.expect(
-      typeof client?.eval === 'function' && typeof client.evalSha === 'function',
-      'client',
-      client,
-      'a node-redis client (with eval and evalSha)',
-    );
+    checkScriptClient(check, client);
     check.expect(
       options.prefix === undefined || typeof options.prefix === 'string',
       'prefix',

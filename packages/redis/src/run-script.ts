@@ -1,4 +1,5 @@
 import { type Clock, describeValue } from '@bulwark/clock';
+import type { OptionsChecker } from '@bulwark/core/authoring';
 import { FleetStoreError } from './errors.ts';
 import { sha1 } from './scripts.ts';
 
@@ -22,6 +23,17 @@ export interface RedisScriptClient {
 export interface Script {
   readonly source: string;
   readonly sha: string;
+}
+
+/** Adds a violation to `check` unless `client` has the `eval` and `evalSha` every store calls. */
+export function checkScriptClient(check: OptionsChecker, client: unknown): void {
+  const c = client as Partial<RedisScriptClient> | null | undefined;
+  check.expect(
+    typeof c?.eval === 'function' && typeof c.evalSha === 'function',
+    'client',
+    client,
+    'a node-redis client (with eval and evalSha)',
+  );
 }
 
 export function script(source: string): Script {

@@ -3,7 +3,13 @@ import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import { FleetStoreError } from './errors.ts';
-import { type RedisScriptClient, runScriptWithin, type Script, script } from './run-script.ts';
+import {
+  checkScriptClient,
+  type RedisScriptClient,
+  runScriptWithin,
+  type Script,
+  script,
+} from './run-script.ts';
 import { SEMAPHORE_ACQUIRE, SEMAPHORE_RELEASE, SEMAPHORE_RENEW } from './scripts.ts';
 
 /** Options for {@link redisSemaphoreStore}. */
@@ -61,12 +67,7 @@ export class RedisSemaphoreStore implements SemaphoreStore {
   constructor(client: RedisScriptClient, options: RedisSemaphoreStoreOptions = {}) {
     const check = new OptionsChecker('redisSemaphoreStore()');
     check.knownKeys(options, SEMAPHORE_STORE_KEYS);
-    check.expect(
-      typeof client?.eval === 'function' && typeof client.evalSha === 'function',
-      'client',
-      client,
-      'a node-redis client (with eval and evalSha)',
-    );
+    checkScriptClient(check, client);
     check.expect(
       options.prefix === undefined || typeof options.prefix === 'string',
       'prefix',

@@ -43,3 +43,15 @@ export interface Detector {
    */
   suspectAt(): number;
 }
+
+/**
+ * The suspicion of a detector that expects the next heartbeat by `suspectAt`:
+ * the share of the allowed silence (`suspectAt - last`) used by `now` (1 and
+ * above: suspected); 0 before the first heartbeat (`last` undefined).
+ */
+export function silenceSuspicion(now: number, last: number | undefined, suspectAt: number): number {
+  if (last === undefined) return 0;
+  const allowed = suspectAt - last;
+  if (allowed <= 0) return Number.POSITIVE_INFINITY;
+  return Math.max(0, now - last) / allowed;
+}

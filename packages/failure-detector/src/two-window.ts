@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import type { Detector } from './detector.ts';
+import { type Detector, silenceSuspicion } from './detector.ts';
 import { RingBuffer } from './ring-buffer.ts';
 
 const TWO_WINDOW_KEYS = optionKeys<TwoWindowDetectorOptions>({
@@ -218,12 +218,7 @@ export class TwoWindowDetector implements Detector {
   }
 
   suspicion(): number {
-    const last = this.#last;
-    if (last === undefined) return 0;
-    const elapsed = Math.max(0, this.clock.now() - last);
-    const allowed = this.suspectAt() - last;
-    if (allowed <= 0) return Number.POSITIVE_INFINITY;
-    return elapsed / allowed;
+    return silenceSuspicion(this.clock.now(), this.#last, this.suspectAt());
   }
 
   isAvailable(): boolean {

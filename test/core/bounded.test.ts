@@ -105,4 +105,32 @@ describe('bounded()', () => {
     }
     expect(settled).toBe(2);
   });
+
+  it('with ownTimer, arms a timer of its own on the clock and clears it as soon as the call ends', async () => {
+    const clock = new VirtualClock();
+    let finish!: (value: string) => void;
+    const answered = bounded(() => new Promise<string>((resolve) => (finish = resolve)), {
+      at: 1000,
+      clock,
+      ownTimer: true,
+    });
+    expect(clock.pendingTimers).toBe(1);
+    finish('ok');
+    expect(await answered).toBe('ok');
+    expect(clock.pendingTimers).toBe(0);
+
+    const late = new Error('no answer');
+    const silent = bounded(() => new Promise<never>(() => {}), {
+      at: clock.now() + 300,
+      clock,
+      ownTimer: true,
+      expired: () => late,
+    });
+    const caught = silent.catch((e: unknown) => e);
+    await clock.advance(299);
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(1);
+    expect(await caught).toBe(late);
+    expect(clock.pendingTimers).toBe(0);
+  });
 });

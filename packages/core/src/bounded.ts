@@ -23,6 +23,13 @@ export interface BoundedOptions {
   readonly onEarly?: ((reason: unknown, ours: boolean) => void) | undefined;
   /** Whether the deadline's timer lets the process exit while it is pending. Default: false. */
   readonly unref?: boolean | undefined;
+  /**
+   * When true, the deadline gets a timer of its own on `clock` (`clock.setTimeout`),
+   * cleared as soon as the call ends, instead of a slot in the clock's shared
+   * `deadlineTimers()`. For rare, long bounds (a store's answer, a probe) where
+   * no timer may stay armed once the call is over. Default: false.
+   */
+  readonly ownTimer?: boolean | undefined;
   /** Called once when the call ends, however it ends (after `onEarly`): release what the call held. */
   readonly onSettle?: (() => void) | undefined;
 }
@@ -38,8 +45,9 @@ export interface BoundedOptions {
  * turn, and an aborted `signal` rejects at once without running `work`.
  *
  * This is the one race of a call against a deadline and a signal in bulwark:
- * the deadline and timeout policies, `execute()`'s caller signal and the
- * interop and failure-detector wrappers all use it.
+ * the deadline and timeout policies, `execute()`'s caller signal, the
+ * interop and failure-detector wrappers and the idempotency guard's store
+ * calls all use it.
  */
 export function bounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptions): Promise<T> {
   const { at, clock, signal, onSettle } = options;
@@ -67,14 +75,15 @@ export function bounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptio
     };
     const onAbort = (): void => early(signal!.reason, false);
     if (timed) {
-      timer = deadlineTimers(clock).schedule(
-        at,
-        () => {
-          const expired = options.expired;
-          early(expired === undefined ? new DeadlineExceededError('deadline', at - start) : expired(), true);
-        },
-        options.unref === true ? UNREF : undefined,
-      );
+      const fire = (): void => {
+        const expired = options.expired;
+        early(expired === undefined ? new DeadlineExceededError('deadline', at - start) : expired(), true);
+      };
+      const timerOptions = options.unref === true ? UNREF : undefined;
+      timer =
+        options.ownTimer === true
+          ? clock.setTimeout(fire, at - clock.now(), timerOptions)
+          : deadlineTimers(clock).schedule(at, fire, timerOptions);
     }
     signal?.addEventListener('abort', onAbort);
     let result: T | PromiseLike<T>;

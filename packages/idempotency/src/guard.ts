@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, defaultRandom, type Random, systemClock, type Timer } from '@bulwark/clock';
 import { CallbackError, type Disposable, isBulwarkError } from '@bulwark/core';
-import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { bounded, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { LeaseLostError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
 import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';
@@ -609,28 +609,15 @@ export class IdempotencyGuard<T = unknown> {
   /** `work`, or a rejection once `limit` (by default `storeTimeoutMs`) has passed without an answer. */
   #bounded<R>(command: string, work: Promise<R>, limit = this.storeTimeoutMs): Promise<R> {
     if (limit === undefined || limit === Number.POSITIVE_INFINITY) return work;
-    const pending = Promise.resolve(work); // tolerates a store that answers synchronously
-    return new Promise<R>((resolve, reject) => {
-      const timer = this.clock.setTimeout(
-        () =>
-          reject(
-            new Error(
-              `the store did not answer ${command} within ${limit} ms (${limit === this.storeTimeoutMs ? 'storeTimeoutMs' : 'leaseMs / 3'})`,
-            ),
-          ),
-        limit,
-        { unref: true },
-      );
-      pending.then(
-        (value) => {
-          timer.clear();
-          resolve(value);
-        },
-        (error: unknown) => {
-          timer.clear();
-          reject(error);
-        },
-      );
+    return bounded(() => work, {
+      at: this.clock.now() + limit,
+      clock: this.clock,
+      unref: true,
+      ownTimer: true,
+      expired: () =>
+        new Error(
+          `the store did not answer ${command} within ${limit} ms (${limit === this.storeTimeoutMs ? 'storeTimeoutMs' : 'leaseMs / 3'})`,
+        ),
     });
   }
 

@@ -170,6 +170,58 @@ describe('every factory refuses options it does not know', () => {
     expect(error.message).toMatch(/bogusOption: not an option/);
   });
 
+  it.each([
+    [
+      'circuitBreaker({ halfOpen })',
+      () => circuitBreaker({ halfOpen: BOGUS } as never),
+      'halfOpen.bogusOption',
+    ],
+    [
+      'circuitBreaker({ rideThrough })',
+      () => circuitBreaker({ rideThrough: BOGUS } as never),
+      'rideThrough.bogusOption',
+    ],
+    [
+      'circuitBreakers({ halfOpen })',
+      () => circuitBreakers({ halfOpen: { maxProbes: 2, ...BOGUS } } as never),
+      'halfOpen.bogusOption',
+    ],
+    [
+      "failureRate({ window: { kind: 'count' } })",
+      () => failureRate({ threshold: 0.5, window: { kind: 'count', size: 10, ...BOGUS } } as never),
+      'window.bogusOption',
+    ],
+    [
+      "slowCallRate({ window: { kind: 'time' } })",
+      () =>
+        slowCallRate({
+          threshold: 0.5,
+          slowerThanMs: 100,
+          window: { kind: 'time', ms: 1_000, buckets: 10, ...BOGUS },
+        } as never),
+      'window.bogusOption',
+    ],
+    [
+      "failureRate({ window: { kind: 'count', buckets } }): a time window's key on a count window",
+      () => failureRate({ threshold: 0.5, window: { kind: 'count', size: 10, buckets: 5 } } as never),
+      'window.buckets',
+    ],
+  ])('%s refuses an unknown key in a nested options object, naming its path', (_, make, option) => {
+    const error = violationsOf(make);
+    expect(error.violations.map((v) => v.option)).toEqual([option]);
+    expect(error.message).toContain(`${option}: not an option`);
+  });
+
+  it('a nested options object with only known keys passes', () => {
+    expect(() =>
+      circuitBreaker({
+        halfOpen: { maxProbes: 2, successThreshold: 2, probeTimeoutMs: 1_000 },
+        rideThrough: { maxWaiters: 8, maxWaitMs: 500, probeEstimateMs: 50 },
+        trip: failureRate({ threshold: 0.5, window: { kind: 'time', ms: 1_000, buckets: 10 } }),
+      }),
+    ).not.toThrow();
+  });
+
   it('the table covers every options check in the packages', () => {
     const root = new URL('../../packages/', import.meta.url).pathname;
     const found = new Set<string>();

@@ -59,6 +59,18 @@ const BREAKER_KEYS = optionKeys<CircuitBreakerOptions>({
   rideThrough: true,
 });
 
+const HALF_OPEN_KEYS = optionKeys<HalfOpenOptions>({
+  maxProbes: true,
+  successThreshold: true,
+  probeTimeoutMs: true,
+});
+
+const RIDE_THROUGH_KEYS = optionKeys<RideThroughOptions>({
+  maxWaiters: true,
+  maxWaitMs: true,
+  probeEstimateMs: true,
+});
+
 /**
  * What a call produced, as `failureOn` sees it: core's one `Outcome`.
  * @deprecated Use `Outcome` from @bulwark/core; this alias remains for existing imports.
@@ -437,6 +449,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
         'a number of milliseconds >= 0 or a backoff',
       );
     const half = options?.halfOpen;
+    check.knownKeys(half, HALF_OPEN_KEYS, undefined, 'halfOpen');
     check.number('halfOpen.maxProbes', half?.maxProbes, { integer: true, min: 1, max: 1_000_000 });
     check.number('halfOpen.successThreshold', half?.successThreshold, { integer: true, min: 1 });
     check.number('halfOpen.probeTimeoutMs', half?.probeTimeoutMs, { above: 0 });
@@ -449,6 +462,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       'a boolean or { maxWaiters, maxWaitMs, probeEstimateMs }',
     );
     const rideOptions = typeof ride === 'object' && ride !== null ? ride : undefined;
+    check.knownKeys(rideOptions, RIDE_THROUGH_KEYS, undefined, 'rideThrough');
     check.number('rideThrough.maxWaiters', rideOptions?.maxWaiters, {
       integer: true,
       min: 1,

@@ -15,6 +15,9 @@ const FAILURE_RATE_KEYS = optionKeys<FailureRateOptions>({
   window: true,
 });
 
+const COUNT_WINDOW_KEYS: ReadonlySet<string> = new Set(['kind', 'size']);
+const TIME_WINDOW_KEYS: ReadonlySet<string> = new Set(['kind', 'ms', 'buckets']);
+
 /** The window a rate-based trip judges over. */
 export type WindowSpec =
   | { readonly kind: 'count'; readonly size: number }
@@ -83,8 +86,10 @@ function checkWindow(check: OptionsChecker, window: unknown): void {
     return;
   }
   if (w.kind === 'count') {
+    check.knownKeys(w, COUNT_WINDOW_KEYS, undefined, 'window');
     check.number('window.size', w.size, { integer: true, min: 1, max: 1_000_000, required: true });
   } else if (w.kind === 'time') {
+    check.knownKeys(w, TIME_WINDOW_KEYS, undefined, 'window');
     check.number('window.ms', w.ms, { above: 0, required: true });
     check.number('window.buckets', w.buckets, { integer: true, min: 1, max: 10_000, required: true });
   } else {

@@ -143,9 +143,10 @@ export class OptionsChecker {
    * for one (`retries`, `resetTimeout`) is refused instead of silently ignored.
    * A key found in `hints` gets that advice; any other gets the closest known
    * name, or the list of them. Keys whose value is `undefined` pass (they have
-   * no effect either way). Returns whether every key was known.
+   * no effect either way). For a nested options object, `prefix` names it:
+   * its keys are reported as `prefix.key`. Returns whether every key was known.
    */
-  knownKeys(options: unknown, known: ReadonlySet<string>, hints?: OptionHints): boolean {
+  knownKeys(options: unknown, known: ReadonlySet<string>, hints?: OptionHints, prefix?: string): boolean {
     if (typeof options !== 'object' || options === null) return true;
     let ok = true;
     for (const key of Object.keys(options)) {
@@ -154,7 +155,7 @@ export class OptionsChecker {
       if (value === undefined) continue;
       ok = false;
       this.#violations.push({
-        option: key,
+        option: prefix === undefined ? key : `${prefix}.${key}`,
         expected: 'a known option',
         value,
         problem: unknownOptionProblem(key, known, hints),

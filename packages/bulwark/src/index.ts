@@ -13,6 +13,8 @@ export {
   type SleepOptions,
   Stopwatch,
   systemClock,
+  Ticker,
+  type TickerOptions,
   type Timer,
   type TimerOptions,
   VirtualClock,

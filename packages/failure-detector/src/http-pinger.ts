@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '@bulwark/clock';
+import { type Clock, Ticker } from '@bulwark/clock';
 import { DeadlineExceededError, type Disposable, type Listener } from '@bulwark/core';
 import { bounded, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { HeartbeatMonitor } from './monitor.ts';
@@ -84,9 +84,8 @@ export class HttpPinger implements Disposable {
   readonly #fetch: PingFetch;
   readonly #onProbe = new EventHub<ProbeEvent>('httpPinger.onProbe');
   readonly #counts: Record<ProbeOutcome, number> = { ok: 0, 'bad-status': 0, timeout: 0, error: 0 };
-  #timer: Timer | undefined;
+  readonly #ticker: Ticker;
   #inFlight: AbortController | undefined;
-  #nextAt: number;
   #disposed = false;
 
   constructor(options: HttpPingerOptions) {
@@ -141,8 +140,11 @@ export class HttpPinger implements Disposable {
     this.clock = options.clock ?? monitor.clock;
     this.#fetch = options.fetch ?? (globalThis.fetch as unknown as PingFetch);
     monitor.add(this.peerId);
-    this.#nextAt = this.clock.now();
-    this.#tick();
+    // A probe still in flight (within its deadline) skips the tick.
+    const tick = (): void => {
+      if (this.#inFlight === undefined) void this.#probe();
+    };
+    this.#ticker = new Ticker(tick, { intervalMs: this.intervalMs, clock: this.clock }).start();
   }
 
   /** Called when a probe ends. */
@@ -164,8 +166,7 @@ export class HttpPinger implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#timer?.clear();
-    this.#timer = undefined;
+    this.#ticker.stop();
     this.#inFlight?.abort(new Error('httpPinger disposed'));
     this.#inFlight = undefined;
   }
@@ -173,16 +174,6 @@ export class HttpPinger implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
-
-  readonly #tick = (): void => {
-    this.#timer = undefined;
-    if (this.#disposed) return;
-    if (this.#inFlight === undefined) void this.#probe();
-    const now = this.clock.now();
-    this.#nextAt += this.intervalMs;
-    if (this.#nextAt <= now) this.#nextAt = now + this.intervalMs;
-    this.#timer = this.clock.setTimeout(this.#tick, this.#nextAt - now, { unref: true });
-  };
 
   async #probe(): Promise<void> {
     const controller = new AbortController();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { type Clock, systemClock, type Timer, wallClockNow } from '@bulwark/clock';
+import { type Clock, systemClock, Ticker, wallClockNow } from '@bulwark/clock';
 import type { Disposable, Listener } from '@bulwark/core';
 import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
@@ -121,8 +121,7 @@ export class UdpHeartbeatSender implements Disposable {
   readonly #socket4: Socket | undefined;
   readonly #socket6: Socket | undefined;
   #sequence = 0;
-  #nextAt: number;
-  #timer: Timer | undefined;
+  readonly #ticker: Ticker;
   #disposed = false;
   #sent = 0;
   #errors = 0;
@@ -170,8 +169,11 @@ export class UdpHeartbeatSender implements Disposable {
       this.#socket6 = createSocket('udp6').on('error', onError);
       this.#socket6.unref();
     }
-    this.#nextAt = this.clock.now();
-    this.#tick();
+    // Keeps the cadence; after a stall (a paused process), sends once and resumes from then.
+    this.#ticker = new Ticker(() => this.sendNow(), {
+      intervalMs: this.intervalMs,
+      clock: this.clock,
+    }).start();
   }
 
   /** Counts of this sender. */
@@ -207,8 +209,7 @@ export class UdpHeartbeatSender implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#timer?.clear();
-    this.#timer = undefined;
+    this.#ticker.stop();
     this.#socket4?.close();
     this.#socket6?.close();
   }
@@ -216,17 +217,6 @@ export class UdpHeartbeatSender implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
-
-  readonly #tick = (): void => {
-    this.#timer = undefined;
-    if (this.#disposed) return;
-    this.sendNow();
-    const now = this.clock.now();
-    // Keep the cadence; after a stall (a paused process), send once and resume from now.
-    this.#nextAt += this.intervalMs;
-    if (this.#nextAt <= now) this.#nextAt = now + this.intervalMs;
-    this.#timer = this.clock.setTimeout(this.#tick, this.#nextAt - now, { unref: true });
-  };
 }
 
 /**

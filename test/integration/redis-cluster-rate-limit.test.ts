@@ -7,9 +7,14 @@ import { createInterface } from 'node:readline';
 import { isBulwarkError } from '@bulwark/core';
 import { RateLimitStoreError, rateLimit } from '@bulwark/rate-limit';
 import { type RedisScriptClient, redisRateLimitStore } from '@bulwark/redis';
-import { createClient, createCluster } from 'redis';
+import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterToolsAvailable, type RedisClusterProcesses, startRedisCluster } from './redis-cluster.ts';
+import {
+  clusterToolsAvailable,
+  nodeOfKey,
+  type RedisClusterProcesses,
+  startRedisCluster,
+} from './redis-cluster.ts';
 import { RUN_ID } from './services.ts';
 
 const available = clusterToolsAvailable();
@@ -21,25 +26,6 @@ if (!available) {
 const prefix = `bulwark:test:${RUN_ID}:cluster:`;
 
 type Cluster = ReturnType<typeof createCluster>;
-
-/** The slot of `key`, as the node on `port` computes it. */
-async function nodeOfKey(ports: readonly number[], key: string): Promise<number> {
-  for (const port of ports) {
-    const client = createClient({ url: `redis://127.0.0.1:${port}` });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      const slot = Number(await client.sendCommand(['CLUSTER', 'KEYSLOT', key]));
-      const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as Array<
-        [number, number, [string, number]]
-      >;
-      for (const [from, to, [, owner]] of ranges) if (slot >= from && slot <= to) return Number(owner);
-    } finally {
-      client.destroy();
-    }
-  }
-  throw new Error(`no node owns ${key}`);
-}
 
 describe.skipIf(!available)('Redis rate-limit store on a 3-node Redis Cluster', () => {
   let nodes: RedisClusterProcesses;

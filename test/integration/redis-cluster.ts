@@ -55,6 +55,27 @@ async function untilAnswers(
   throw new Error(`the cluster node on port ${port} did not come up`);
 }
 
+/** The port of the node that owns the slot of `key` (asked of the nodes on `ports`, first that answers). */
+export async function nodeOfKey(ports: readonly number[], key: string): Promise<number> {
+  for (const port of ports) {
+    const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const slot = Number(await client.sendCommand(['CLUSTER', 'KEYSLOT', key]));
+      const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as Array<
+        [number, number, [string, number]]
+      >;
+      for (const [from, to, [, owner]] of ranges) if (slot >= from && slot <= to) return Number(owner);
+    } catch {
+      // that node is down: ask the next
+    } finally {
+      if (client.isOpen) client.destroy();
+    }
+  }
+  throw new Error(`no node owns ${key}`);
+}
+
 /** Whether redis-server and redis-cli can make a cluster here. */
 export function clusterToolsAvailable(): boolean {
   return (

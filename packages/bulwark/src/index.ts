@@ -392,6 +392,7 @@ export {
   discardResponse,
   FETCH_DEFAULTS,
   type FetchFunction,
+  type FetchPolicies,
   isIdempotentMethod,
   isReplayableBody,
   ORIGIN_BULKHEAD_DEFAULTS,

@@ -49,6 +49,7 @@ import {
 import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
 import { httpOrigin } from './origin.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
+import { composePolicies, type FetchPolicies, runUnder } from './policies.ts';
 import { parseRetryAfter } from './retry-after.ts';
 import { telemetry } from './telemetry.ts';
 
@@ -72,6 +73,7 @@ const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
   safetyMarginMs: true,
   attemptHeader: true,
   maxDrainBytes: true,
+  policies: true,
   name: true,
   clock: true,
   random: true,
@@ -219,6 +221,13 @@ export interface CreateFetchOptions {
    * Default: false (none, and no cost).
    */
   readonly spans?: false | 'call' | 'attempts' | undefined;
+  /**
+   * Policies of your own composed into every call, by place: `call` (around
+   * the whole call, inside the deadline, outside the retries) and `attempt`
+   * (around each attempt, inside the breaker, the bulkhead and the attempt
+   * timeout). See {@link FetchPolicies}. Default: none.
+   */
+  readonly policies?: FetchPolicies | undefined;
   /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
   readonly name?: string | undefined;
   /** The monotonic clock every duration is measured on. Default: the system clock. */
@@ -496,6 +505,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   check.clock('clock', options.clock, true);
 
   const clock = options.clock ?? systemClock;
+  const composed = composePolicies(check, options.policies, clock);
+  const callPolicy = composed.call;
+  const attemptPolicy = composed.attempt;
   const name = options.name ?? FETCH_DEFAULTS.name;
   /** Builds a part; its own invalid options join this call's list, prefixed with `option`. */
   const build = <T>(option: string, make: () => T): T | undefined => {
@@ -756,8 +768,14 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         ? sendInSpan(call, input, ctx, deadline, outer)
         : sendOneAttempt(call, input, ctx, deadline, outer);
     };
+    const composedSend =
+      attemptPolicy === undefined
+        ? sendOnce
+        : (ctx: ExecutionContext) => runUnder('attempt', attemptPolicy, sendOnce, ctx);
     const timed =
-      attemptTimeout === undefined ? sendOnce : (ctx: ExecutionContext) => attemptTimeout.run(sendOnce, ctx);
+      attemptTimeout === undefined
+        ? composedSend
+        : (ctx: ExecutionContext) => attemptTimeout.run(composedSend, ctx);
     const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
     const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
     const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);
@@ -874,7 +892,19 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     );
     try {
       let response: Response;
-      if (call.retryable) response = await retryPolicy.run(attempt, ctx);
+      if (callPolicy !== undefined) {
+        const retryable = call.retryable;
+        response = await runUnder(
+          'call',
+          callPolicy,
+          (inner: ExecutionContext) => {
+            if (retryable) return retryPolicy.run(attempt, inner);
+            budget?.recordRequest();
+            return attempt(inner);
+          },
+          ctx,
+        );
+      } else if (call.retryable) response = await retryPolicy.run(attempt, ctx);
       else {
         budget?.recordRequest();
         response = await attempt(ctx);

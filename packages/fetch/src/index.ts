@@ -7,4 +7,5 @@ export {
 } from './create-fetch.ts';
 export { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
 export { ORIGIN_BULKHEAD_DEFAULTS, type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
+export type { FetchPolicies } from './policies.ts';
 export { parseRetryAfter } from './retry-after.ts';

@@ -20,7 +20,14 @@ import {
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
 import { fallback, InvalidOptionsError, noopPolicy, pipeline, traced, wrapMethods } from '@bulwark/core';
-import { Deadline, deadline, deadlineHeaders, timeout, withDeadline } from '@bulwark/deadline';
+import {
+  adaptiveTimeout,
+  Deadline,
+  deadline,
+  deadlineHeaders,
+  timeout,
+  withDeadline,
+} from '@bulwark/deadline';
 import { bulwarkErrorHandler, bulwarkExpress, idempotent } from '@bulwark/express';
 import {
   chenDetector,
@@ -72,6 +79,7 @@ const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object
   ['adaptiveLimit()', (o) => adaptiveLimit(o as never)],
   ['deadline()', (o) => deadline(100, o as never)],
   ['timeout()', (o) => timeout(100, o as never)],
+  ['adaptiveTimeout()', (o) => adaptiveTimeout(1_000, o as never)],
   ['Deadline.after()', (o) => Deadline.after(100, o as never)],
   ['Deadline.at()', (o) => Deadline.at(100, o as never)],
   ['withDeadline()', (o) => withDeadline(100, () => 1, o as never)],

@@ -64,6 +64,10 @@ export {
   type WrapMethodsOptions,
 } from '@bulwark/core';
 export {
+  ADAPTIVE_TIMEOUT_DEFAULTS,
+  adaptiveTimeout,
+  type AdaptiveTimeoutOptions,
+  AdaptiveTimeoutPolicy,
   currentDeadline,
   deadline,
   Deadline,

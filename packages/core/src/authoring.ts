@@ -1,7 +1,7 @@
 // `@bulwark/core/authoring`: the plumbing for writing a policy or a bulwark
 // package (option checks, scoped contexts, events, telemetry, the ambient
 // deadline, the shared mechanisms: bounded calls, bucketed windows, keyed
-// registries). Applications use the main entry, `@bulwark/core`; nothing is
+// registries, latency windows). Applications use the main entry, `@bulwark/core`; nothing is
 // exported from both.
 export { checkedDelayMs, isValidDelay } from './backoff.ts';
 export { type BoundedOptions, bounded } from './bounded.ts';
@@ -11,6 +11,7 @@ export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline
 export { bulwarkErrorBrand, formatMs, refusalBrand } from './errors.ts';
 export { disposable, EventHub } from './events.ts';
 export { type Evictable, KeyedRegistry, type KeyedRegistryOptions } from './keyed-registry.ts';
+export { LatencyWindow } from './latency-window.ts';
 export { formatValue, type OptionHints, OptionsChecker, optionKeys } from './options.ts';
 export { BasePolicy, type PolicyKind, policyKind } from './policy.ts';
 export {

@@ -1,5 +1,11 @@
 export { DeadlineExceededError, type DeadlineSource } from '@bulwark/core';
 export {
+  ADAPTIVE_TIMEOUT_DEFAULTS,
+  type AdaptiveTimeoutOptions,
+  AdaptiveTimeoutPolicy,
+  adaptiveTimeout,
+} from './adaptive-timeout.ts';
+export {
   DEADLINE_HEADERS,
   type DeadlineProblem,
   deadlineHeaders,

@@ -50,28 +50,35 @@ export interface DeadlineExpiredEvent {
   readonly operation: string | undefined;
 }
 
+/** Checks `deadline()`'s or `timeout()`'s arguments; returns whether to propagate. */
+function checkedLimit(kind: DeadlineSource, ms: number, options: DeadlinePolicyOptions | undefined): boolean {
+  const check = new OptionsChecker(`${kind}()`);
+  check.number('ms', ms, { min: 0, infinite: true, required: true });
+  check.knownKeys(options, DEADLINE_POLICY_KEYS, DEADLINE_POLICY_HINTS);
+  check.done();
+  return options?.propagate === true;
+}
+
 const expiredCounter = telemetry.counter('bulwark.deadline.exceeded', {
   description: 'Calls ended by a bulwark deadline or attempt timeout',
   unit: '{call}',
 });
 
-abstract class TimeLimitPolicy extends BasePolicy {
-  /** The limit, in milliseconds. */
-  readonly ms: number;
+/**
+ * What the time-limit policies share: the race of a call against a limit (or
+ * an earlier enclosing deadline), the expiry event and its telemetry. Not
+ * exported from the package.
+ */
+export abstract class TimeLimitPolicy extends BasePolicy {
   readonly #expired: EventHub<DeadlineExpiredEvent>;
   readonly #kind: DeadlineSource;
   readonly #propagate: boolean;
 
-  constructor(kind: DeadlineSource, ms: number, options: DeadlinePolicyOptions | undefined) {
-    const check = new OptionsChecker(`${kind}()`);
-    check.number('ms', ms, { min: 0, infinite: true, required: true });
-    check.knownKeys(options, DEADLINE_POLICY_KEYS, DEADLINE_POLICY_HINTS);
-    check.done();
-    super(options?.clock);
-    this.ms = ms;
+  constructor(kind: DeadlineSource, clock: Clock | undefined, propagate: boolean, component: string) {
+    super(clock);
     this.#kind = kind;
-    this.#propagate = options?.propagate === true;
-    this.#expired = new EventHub(`${kind}.onExpired`);
+    this.#propagate = propagate;
+    this.#expired = new EventHub(`${component}.onExpired`);
   }
 
   /** Subscribes to expiries. */
@@ -79,16 +86,26 @@ abstract class TimeLimitPolicy extends BasePolicy {
     return this.#expired.subscribe(listener);
   }
 
-  run<T>(fn: Operation<T>, parent: ExecutionContext): Promise<T> {
+  /**
+   * Runs `fn` with a limit of `ms` milliseconds from now, or the enclosing
+   * deadline when that comes first. `onOwnExpiry` is called when this limit,
+   * not the enclosing deadline nor an abort, ended the call.
+   */
+  protected runWithin<T>(
+    ms: number,
+    fn: Operation<T>,
+    parent: ExecutionContext,
+    onOwnExpiry?: () => void,
+  ): Promise<T> {
     const clock = parent.clock;
     const now = clock.now();
-    const own = now + this.ms;
+    const own = now + ms;
     const outer = parent.deadline;
     // Under a tighter enclosing deadline, running out is that deadline's doing.
     const bound = outer !== undefined && outer <= own;
     const at = bound ? outer : own;
     const source: DeadlineSource = bound ? 'deadline' : this.#kind;
-    const budgetMs = bound ? Math.max(0, outer - now) : this.ms;
+    const budgetMs = bound ? Math.max(0, outer - now) : ms;
     if (at <= now) return Promise.reject(this.#expire(source, budgetMs, parent));
     const scope = new ScopedContext(parent, at);
     return bounded(this.#propagate ? () => runWithDeadline(at, clock, () => fn(scope)) : () => fn(scope), {
@@ -101,7 +118,9 @@ abstract class TimeLimitPolicy extends BasePolicy {
       // pass its reason on and do not report an expiry.
       expired: () => {
         const outer = parent.signal;
-        return outer.aborted ? outer.reason : this.#expire(source, budgetMs, parent);
+        if (outer.aborted) return outer.reason;
+        if (!bound) onOwnExpiry?.();
+        return this.#expire(source, budgetMs, parent);
       },
       onEarly: (reason) => scope.abort(reason),
       onSettle: () => scope.release(),
@@ -132,8 +151,15 @@ abstract class TimeLimitPolicy extends BasePolicy {
 export class DeadlinePolicy extends TimeLimitPolicy {
   /** What `pipeline()` checks the order of. */
   readonly [policyKind] = 'deadline' as const;
+  /** The limit, in milliseconds. */
+  readonly ms: number;
   constructor(ms: number, options?: DeadlinePolicyOptions) {
-    super('deadline', ms, options);
+    super('deadline', options?.clock, checkedLimit('deadline', ms, options), 'deadline');
+    this.ms = ms;
+  }
+
+  run<T>(fn: Operation<T>, parent: ExecutionContext): Promise<T> {
+    return this.runWithin(this.ms, fn, parent);
   }
 }
 
@@ -146,8 +172,15 @@ export class DeadlinePolicy extends TimeLimitPolicy {
 export class TimeoutPolicy extends TimeLimitPolicy {
   /** What `pipeline()` checks the order of. */
   readonly [policyKind] = 'timeout' as const;
+  /** The limit, in milliseconds. */
+  readonly ms: number;
   constructor(ms: number, options?: DeadlinePolicyOptions) {
-    super('timeout', ms, options);
+    super('timeout', options?.clock, checkedLimit('timeout', ms, options), 'timeout');
+    this.ms = ms;
+  }
+
+  run<T>(fn: Operation<T>, parent: ExecutionContext): Promise<T> {
+    return this.runWithin(this.ms, fn, parent);
   }
 }
 

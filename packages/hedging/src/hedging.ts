@@ -12,13 +12,13 @@ import {
 import {
   BasePolicy,
   EventHub,
+  LatencyWindow,
   OptionsChecker,
   optionKeys,
   ScopedContext,
   withAttempt,
 } from '@bulwark/core/authoring';
 import { isRetryableError, RetryBudget } from '@bulwark/retry';
-import { LatencyWindow } from './latency-window.ts';
 import { deniedCounter, hedgesCounter, telemetry, winsCounter } from './telemetry.ts';
 
 const HEDGING_KEYS = optionKeys<HedgingOptions>({

@@ -1,11 +1,12 @@
 /**
- * The recent latencies of one hedging policy, in a fixed ring, and the
- * percentile of the fresh ones. Private to @bulwark/hedging.
+ * Recent latencies in a fixed ring, and a percentile of the fresh ones: the
+ * window behind hedging's adaptive delay and the adaptive attempt timeout.
  *
  * Recording is O(1). The percentile is recomputed (copy the fresh samples,
  * select the rank, O(n)) only every `capacity / 8` records or every `ttlMs / 10` milliseconds,
- * whichever comes first, so its cost per call is a small constant and the
- * delay lags the distribution by at most that much.
+ * whichever comes first, or when {@link LatencyWindow.refresh} asks for it, so
+ * its cost per call is a small constant and the value lags the distribution by
+ * at most that much. Times and latencies are milliseconds on one monotonic clock.
  */
 export class LatencyWindow {
   readonly capacity: number;
@@ -24,6 +25,12 @@ export class LatencyWindow {
   #current: number | undefined;
   #fresh = 0;
 
+  /**
+   * @param capacity samples kept, an integer >= 1 (the oldest is overwritten)
+   * @param ttlMs a sample older than this many milliseconds is not fresh
+   * @param percentile the percentile {@link value} returns, in (0, 1)
+   * @param minSamples fresh samples needed before {@link value} returns one
+   */
   constructor(capacity: number, ttlMs: number, percentile: number, minSamples: number) {
     this.capacity = capacity;
     this.ttlMs = ttlMs;
@@ -53,6 +60,14 @@ export class LatencyWindow {
   value(now: number): number | undefined {
     if (now - this.#computedAt >= this.#refreshMs) this.#compute(now);
     return this.#current;
+  }
+
+  /**
+   * Recomputes the percentile now, rather than at the next scheduled
+   * refresh: for a sample that must count at once (a timed-out attempt).
+   */
+  refresh(now: number): void {
+    this.#compute(now);
   }
 
   /** How many samples the last computation used. */

@@ -1,0 +1,205 @@
+import type { Clock } from '@bulwark/clock';
+import type { ExecutionContext, Operation, Outcome } from '@bulwark/core';
+import { LatencyWindow, OptionsChecker, optionKeys, policyKind } from '@bulwark/core/authoring';
+import { TimeLimitPolicy } from './policies.ts';
+
+/** Options for {@link adaptiveTimeout}. Every time is in milliseconds. */
+export interface AdaptiveTimeoutOptions {
+  /** The percentile of recent latencies the limit is derived from, in (0, 1). Default: 0.99 (p99). */
+  readonly percentile?: number | undefined;
+  /** The limit is the percentile times this, a number >= 1. Default: 1.5. */
+  readonly multiplier?: number | undefined;
+  /**
+   * The smallest limit it may choose, in milliseconds: a floor under a history
+   * of very fast calls. At most `maxMs`. Default: 100.
+   */
+  readonly minMs?: number | undefined;
+  /** Fresh samples needed before the limit adapts; until then it is `maxMs`. Default: 20. */
+  readonly minSamples?: number | undefined;
+  /** How many recent samples are kept (fixed memory), 8 to 65,536. Default: 512. */
+  readonly sampleSize?: number | undefined;
+  /** A sample older than this many milliseconds is forgotten. Default: 30,000. */
+  readonly sampleTtlMs?: number | undefined;
+  /**
+   * Whether an attempt's outcome is a latency sample. An attempt this policy
+   * timed out is always one (at the limit it had). Default: results are
+   * samples, errors are not (a fast failure says nothing of how long an answer
+   * takes).
+   */
+  readonly sampleOn?: ((outcome: Outcome) => boolean) | undefined;
+  /** The clock of contexts this policy creates itself. Default: the system clock. */
+  readonly clock?: Clock | undefined;
+  /** Also put the attempt's deadline in scope, as `timeout()`'s `propagate` does. Default: false. */
+  readonly propagate?: boolean | undefined;
+}
+
+/** The defaults of {@link adaptiveTimeout}. */
+export const ADAPTIVE_TIMEOUT_DEFAULTS = Object.freeze({
+  percentile: 0.99,
+  multiplier: 1.5,
+  minMs: 100,
+  minSamples: 20,
+  sampleSize: 512,
+  sampleTtlMs: 30_000,
+});
+
+const ADAPTIVE_TIMEOUT_KEYS = optionKeys<AdaptiveTimeoutOptions>({
+  percentile: true,
+  multiplier: true,
+  minMs: true,
+  minSamples: true,
+  sampleSize: true,
+  sampleTtlMs: true,
+  sampleOn: true,
+  clock: true,
+  propagate: true,
+});
+
+const ADAPTIVE_TIMEOUT_HINTS = {
+  maxMs: 'the largest limit is the first argument, in milliseconds',
+  timeout: 'the largest limit is the first argument, in milliseconds',
+  floorMs: 'use minMs',
+  factor: 'use multiplier',
+};
+
+const resultsOnly = (outcome: Outcome): boolean => outcome.ok;
+
+/**
+ * A per-attempt time limit derived from the latency observed. See
+ * {@link adaptiveTimeout}.
+ *
+ * The primitive is {@link currentMs} (the limit the next attempt gets) and
+ * {@link recordLatency} (a sample); `run` times the attempt, bounds it, and
+ * records what it saw.
+ */
+export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
+  /** What `pipeline()` checks the order of: a per-attempt limit. */
+  readonly [policyKind] = 'timeout' as const;
+  /** The largest limit, in milliseconds (the limit until `minSamples` are fresh). */
+  readonly maxMs: number;
+  /** The smallest limit, in milliseconds. */
+  readonly minMs: number;
+  /** The limit is this many times the percentile. */
+  readonly multiplier: number;
+  readonly #window: LatencyWindow;
+  readonly #sampleOn: (outcome: Outcome) => boolean;
+
+  constructor(maxMs: number, options?: AdaptiveTimeoutOptions) {
+    const o = options ?? {};
+    const check = new OptionsChecker('adaptiveTimeout()');
+    check.number('maxMs', maxMs, { above: 0, infinite: true, required: true });
+    check.knownKeys(options, ADAPTIVE_TIMEOUT_KEYS, ADAPTIVE_TIMEOUT_HINTS);
+    check.number('percentile', o.percentile, { above: 0, max: 0.999_999 });
+    check.number('multiplier', o.multiplier, { min: 1 });
+    check.number('minMs', o.minMs, { min: 0 });
+    check.number('minSamples', o.minSamples, { integer: true, min: 1 });
+    check.number('sampleSize', o.sampleSize, { integer: true, min: 8, max: 65_536 });
+    check.number('sampleTtlMs', o.sampleTtlMs, { above: 0 });
+    check.func('sampleOn', o.sampleOn);
+    check.clock('clock', o.clock, true);
+    check.expect(
+      o.propagate === undefined || typeof o.propagate === 'boolean',
+      'propagate',
+      o.propagate,
+      'a boolean',
+    );
+    const d = ADAPTIVE_TIMEOUT_DEFAULTS;
+    const minMs = o.minMs ?? d.minMs;
+    check.expect(!(typeof maxMs === 'number' && minMs > maxMs), 'minMs', minMs, `<= maxMs (${maxMs})`);
+    const sampleSize = o.sampleSize ?? d.sampleSize;
+    const minSamples = o.minSamples ?? d.minSamples;
+    check.expect(!(minSamples > sampleSize), 'minSamples', minSamples, `<= sampleSize (${sampleSize})`);
+    check.done();
+    super('timeout', o.clock, o.propagate === true, 'adaptiveTimeout');
+    this.maxMs = maxMs;
+    this.minMs = minMs;
+    this.multiplier = o.multiplier ?? d.multiplier;
+    this.#sampleOn = o.sampleOn ?? resultsOnly;
+    this.#window = new LatencyWindow(
+      sampleSize,
+      o.sampleTtlMs ?? d.sampleTtlMs,
+      o.percentile ?? d.percentile,
+      minSamples,
+    );
+  }
+
+  /**
+   * The limit the next attempt gets, in milliseconds, before the deadline's
+   * clamp: `multiplier` × the `percentile` of the fresh samples, within
+   * [`minMs`, `maxMs`]; `maxMs` while fewer than `minSamples` are fresh. `now`
+   * is the clock's reading, when the caller has one.
+   */
+  currentMs(now?: number): number {
+    const p = this.#window.value(now ?? this.clock.now());
+    if (p === undefined) return this.maxMs;
+    return Math.min(this.maxMs, Math.max(this.minMs, p * this.multiplier));
+  }
+
+  /**
+   * Adds a latency sample (milliseconds) taken at `now`. The policy records
+   * its own attempts; a caller that times attempts without it can feed it too.
+   */
+  recordLatency(ms: number, now?: number): void {
+    this.#window.record(ms, now ?? this.clock.now());
+  }
+
+  /** How many fresh samples the limit was last computed from. */
+  get freshSamples(): number {
+    return this.#window.freshSamples;
+  }
+
+  run<T>(fn: Operation<T>, parent: ExecutionContext): Promise<T> {
+    const clock = parent.clock;
+    const started = clock.now();
+    const limit = this.currentMs(started);
+    let timedOut = false;
+    const window = this.#window;
+    const pending = this.runWithin(limit, fn, parent, () => {
+      timedOut = true;
+      // A timed-out attempt took at least the limit: it counts at once, so
+      // that a limit too short for a slower service grows back.
+      const now = clock.now();
+      window.record(limit, now);
+      window.refresh(now);
+    });
+    const sampleOn = this.#sampleOn;
+    return pending.then(
+      (value) => {
+        if (sampleOn({ ok: true, value })) {
+          const now = clock.now();
+          window.record(now - started, now);
+        }
+        return value;
+      },
+      (error: unknown) => {
+        // Our own timeout is recorded above; an abort says nothing of latency.
+        if (!timedOut && !parent.signal.aborted && sampleOn({ ok: false, error })) {
+          const now = clock.now();
+          window.record(now - started, now);
+        }
+        throw error;
+      },
+    );
+  }
+}
+
+/**
+ * A per-attempt timeout set from the latency observed rather than guessed: the
+ * `percentile` (p99) of recent attempts times `multiplier` (1.5), never below
+ * `minMs` (100 ms) and never above `maxMs`, nor past the deadline in the
+ * context. Until `minSamples` (20) fresh samples are known the limit is
+ * `maxMs`. An attempt it times out counts as a sample at the limit it had, so a
+ * limit that became too short for a slower service grows back (by
+ * `multiplier` once the timeouts reach the percentile's share). Samples are
+ * kept in a fixed window of `sampleSize` (512) and forgotten after
+ * `sampleTtlMs` (30 s).
+ *
+ * Put it inside a retry, as `timeout()`: an attempt it ends rejects with
+ * `DeadlineExceededError` (`source: 'timeout'`, retryable).
+ *
+ * @param maxMs the largest limit, in milliseconds (`Infinity` for none until it adapts)
+ * @throws InvalidOptionsError (a RangeError) listing every invalid option.
+ */
+export function adaptiveTimeout(maxMs: number, options?: AdaptiveTimeoutOptions): AdaptiveTimeoutPolicy {
+  return new AdaptiveTimeoutPolicy(maxMs, options);
+}

@@ -33,6 +33,18 @@ export interface TcpProxy {
    * while its host still answers. Connections already open are not touched.
    */
   refuse(on: boolean): void;
+  /**
+   * Delays every byte from the server to the client by `ms` (0 forwards at
+   * once again), on open and new connections; requests reach the server at
+   * once: a server that acts at once but answers late.
+   */
+  delayReplies(ms: number): void;
+  /**
+   * While on, drops every byte from the server to the client, on open and new
+   * connections, while requests still reach the server: the server acts, and
+   * its answer is lost.
+   */
+  dropReplies(on: boolean): void;
   /** The connections open now. */
   readonly connections: number;
 }
@@ -62,6 +74,8 @@ export async function startProxy(host: string, port: number): Promise<TcpProxy> 
   const links = new Set<Link>();
   let frozen = false;
   let refusing = false;
+  let replyDelayMs = 0;
+  let droppingReplies = false;
   const server = createServer((inbound) => {
     if (refusing) {
       inbound.on('error', () => {});
@@ -83,7 +97,12 @@ export async function startProxy(host: string, port: number): Promise<TcpProxy> 
       if (!link.frozen) outbound.write(chunk);
     });
     outbound.on('data', (chunk: Buffer) => {
-      if (!link.frozen) inbound.write(chunk);
+      if (link.frozen || droppingReplies) return;
+      if (replyDelayMs === 0) inbound.write(chunk);
+      else
+        setTimeout(() => {
+          if (!inbound.destroyed && !link.frozen) inbound.write(chunk);
+        }, replyDelayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -99,6 +118,12 @@ export async function startProxy(host: string, port: number): Promise<TcpProxy> 
     },
     thaw: () => {
       frozen = false;
+    },
+    delayReplies: (ms) => {
+      replyDelayMs = ms;
+    },
+    dropReplies: (on) => {
+      droppingReplies = on;
     },
     refuse: (on) => {
       refusing = on;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '@bulwark/clock';
 import { BulwarkError, type ExecutionContext, type Operation } from '@bulwark/core';
-import { BasePolicy, OptionsChecker, optionKeys, ScopedContext } from '@bulwark/core/authoring';
+import { BasePolicy, bounded, OptionsChecker, optionKeys, ScopedContext } from '@bulwark/core/authoring';
 import { BulkheadRejectedError } from './errors.ts';
 
 /** A permit holder as a semaphore store reports it: its id and how often it has renewed. */
@@ -188,7 +188,9 @@ class Holder implements DistributedPermit {
  * drops it. A paused holder whose permit was dropped is fenced: its renewal
  * and release touch only its own id, and its work learns it through the
  * permit's signal (and the call's `ctx.signal`). A store failure fails closed:
- * the call is refused with the store's error.
+ * the call is refused with the store's error. The acquire of a call is bounded
+ * by the caller's signal (and so by its deadline): a permit granted after the
+ * caller has gone is released without running the call.
  */
 export class DistributedBulkheadPolicy extends BasePolicy {
   readonly maxConcurrent: number;
@@ -234,7 +236,8 @@ export class DistributedBulkheadPolicy extends BasePolicy {
   /**
    * Asks the store for a permit (one round trip): the permit, or undefined
    * when `maxConcurrent` live holders have it. Rejects with the store's error
-   * when the store fails (fail closed).
+   * when the store fails (fail closed), after sending a release for the
+   * permit in case the store granted it before its answer was lost.
    */
   async tryAcquire(): Promise<DistributedPermit | undefined> {
     const now = this.clock.now();
@@ -243,7 +246,16 @@ export class DistributedBulkheadPolicy extends BasePolicy {
       if (now - seen.since >= this.leaseMs) suspects.push({ holder, renewals: seen.renewals });
     }
     const id = randomUUID();
-    const result = await this.#store.acquire(this.key, id, this.maxConcurrent, suspects);
+    let result: SemaphoreAcquireResult;
+    try {
+      result = await this.#store.acquire(this.key, id, this.maxConcurrent, suspects);
+    } catch (error) {
+      // The store may have granted the permit before its answer was lost (a
+      // timeout, a reset connection): give it back, best effort, so that the
+      // slot does not stay taken for a lease interval by nobody.
+      this.#giveBack(id);
+      throw error;
+    }
     const answeredAt = this.clock.now();
     if (result.acquired) {
       for (const s of suspects) this.#seen.delete(s.holder);
@@ -260,8 +272,32 @@ export class DistributedBulkheadPolicy extends BasePolicy {
     return undefined;
   }
 
+  #giveBack(id: string): void {
+    const store = this.#store;
+    Promise.resolve()
+      .then(() => store.release(this.key, id))
+      .catch(() => {
+        // Unreachable still: contenders drop the permit after a lease interval.
+      });
+  }
+
   async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    const permit = await this.tryAcquire();
+    const signal = ctx.signal;
+    if (signal.aborted) throw signal.reason;
+    // The acquire is bounded by the caller's signal (which its deadline aborts):
+    // a caller that has gone gets its answer at once, and a permit granted
+    // after that is given back without running `fn`.
+    const acquiring = this.tryAcquire();
+    let permit: DistributedPermit | undefined;
+    try {
+      permit = await bounded(() => acquiring, { clock: this.clock, signal });
+    } catch (error) {
+      acquiring.then(
+        (late) => late?.release(),
+        () => {},
+      );
+      throw error;
+    }
     if (permit === undefined) {
       throw new BulkheadRejectedError('queue-full', { limit: this.maxConcurrent, maxQueue: 0 }, this.name);
     }

@@ -1,18 +1,30 @@
-// Fleet rate limits on one Redis on loopback: bulwark's rateLimit with
-// redisRateLimitStore beside rate-limiter-flexible's RateLimiterRedis (the most
-// used distributed limiter for Node), side by side on the same Redis and client.
-// Figures: decisions per second for an admitted call (each a round trip), for a
-// refused hot key (bulwark answers it from its refused-key cache; the peer is
-// given its own in-memory block, `inMemoryBlockOnConsumed`), and round trips per
-// decision, counted by wrapping the client.
+// Fleet rate limits on Redis: bulwark's rateLimit with redisRateLimitStore beside
+// rate-limiter-flexible's RateLimiterRedis (the most used distributed limiter for
+// Node), side by side on one Redis that this suite starts for itself on a free
+// loopback port (bench/redis-server.ts; REDIS_URL points it elsewhere) and stops
+// by its PID at the end, so a shared Redis is neither loaded nor counted.
+//
+// Figures:
+//   - round trips per decision, counted at the client (a proxy over it) and at
+//     the server (INFO commandstats: script calls, the commands they ran, and
+//     the server's microseconds per script call);
+//   - decisions per second: sequential awaited calls (latency-bound) and 32
+//     calls in flight on one connection (throughput-bound);
+//   - a refused hot key, which bulwark answers from its refused-key cache;
+//   - accuracy: 4 processes share 200/s (burst 20 for bulwark; a fixed window
+//     of 200 per second for the peer, which has no burst), calling as fast as
+//     they can for 5 s, and in a surge across a window edge.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { isBulwarkError } from '@bulwark/core';
 import { rateLimit } from '@bulwark/rate-limit';
 import { redisRateLimitStore } from '@bulwark/redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createClient } from 'redis';
-import { printTable, runSuite, target } from '../harness.ts';
+import { printTable, runSuite, save, target } from '../harness.ts';
+import { startBenchRedis } from '../redis-server.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN = `bench_${process.pid}`;
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -41,9 +53,136 @@ function unmeasured(description: string, limit: number, why: string): false {
   return false;
 }
 
+/** Calls and microseconds per command name since the last CONFIG RESETSTAT. */
+async function commandStats(redis: RedisClient): Promise<Map<string, { calls: number; usec: number }>> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m !== null) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return stats;
+}
+
+/** What the server did for `n` decisions: script calls, commands the scripts ran, µs per script. */
+async function serverWork(
+  redis: RedisClient,
+  n: number,
+  decide: () => Promise<unknown>,
+): Promise<{ scripts: number; inner: number; usecPerScript: number }> {
+  await redis.configResetStat();
+  for (let i = 0; i < n; i++) await decide();
+  const stats = await commandStats(redis);
+  let scripts = 0;
+  let scriptUsec = 0;
+  let others = 0;
+  for (const [name, s] of stats) {
+    if (name === 'eval' || name === 'evalsha') {
+      scripts += s.calls;
+      scriptUsec += s.usec;
+    } else if (name !== 'info' && !name.startsWith('config')) others += s.calls;
+  }
+  return { scripts: scripts / n, inner: others / n, usecPerScript: scriptUsec / Math.max(1, scripts) };
+}
+
+/** Decisions per second with `inFlight` calls in flight, best of `rounds` rounds of `n` decisions (subjects interleaved). */
+async function throughput(
+  subjects: ReadonlyArray<{ name: string; call: () => Promise<unknown> }>,
+  inFlight: number,
+  n: number,
+  rounds: number,
+): Promise<Map<string, number>> {
+  const best = new Map<string, number>(subjects.map((s) => [s.name, 0]));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < subjects.length; k++) {
+      const s = subjects[(round + k) % subjects.length]!;
+      const start = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          for (let i = 0; i < n / inFlight; i++) await s.call();
+        }),
+      );
+      const rate = n / (Number(process.hrtime.bigint() - start) / 1e9);
+      if (rate > best.get(s.name)!) best.set(s.name, rate);
+    }
+  }
+  return best;
+}
+
+interface WorkerResult {
+  admitted: number;
+  refused: number;
+  times: number[];
+}
+
+/** Runs 4 limiter processes of `library` on one key with the load `shape`; returns their results. */
+async function fleet(
+  library: 'bulwark' | 'rlf',
+  url: string,
+  shape: 'greedy' | 'edge',
+  seconds: number,
+): Promise<WorkerResult[]> {
+  const worker = fileURLToPath(new URL('../workers/rate-limiter.ts', import.meta.url));
+  const key = `${library}-${shape}`;
+  const prefix = `${RUN}:accuracy:${library}:`;
+  const children = Array.from({ length: 4 }, (_, i) =>
+    spawn(
+      process.execPath,
+      ['--conditions=bulwark-source', worker, library, url, prefix, key, shape, String(seconds), String(i)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    ),
+  );
+  try {
+    const outputs = children.map((child) => {
+      const lines = createInterface({ input: child.stdout! });
+      let ready!: () => void;
+      const isReady = new Promise<void>((resolve) => (ready = resolve));
+      const result = new Promise<WorkerResult>((resolve, reject) => {
+        lines.on('line', (line) => {
+          if (line === 'ready') ready();
+          else if (line.startsWith('{')) resolve(JSON.parse(line) as WorkerResult);
+        });
+        child.on('exit', (code) =>
+          reject(new Error(`a ${library} limiter process exited with code ${code}`)),
+        );
+      });
+      return { isReady, result };
+    });
+    await Promise.all(outputs.map((o) => o.isReady));
+    for (const child of children) child.stdin!.write('go\n');
+    return await Promise.all(outputs.map((o) => o.result));
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill();
+  }
+}
+
+/** The most admissions within any span shorter than 1 s. */
+function worstSecond(results: readonly WorkerResult[]): number {
+  const times = results.flatMap((r) => r.times).sort((a, b) => a - b);
+  let worst = 0;
+  for (let lo = 0, hi = 0; hi < times.length; hi++) {
+    while (times[hi]! - times[lo]! >= 1_000) lo++;
+    worst = Math.max(worst, hi - lo + 1);
+  }
+  return worst;
+}
+
 export async function run(): Promise<boolean> {
+  let server: Awaited<ReturnType<typeof startBenchRedis>>;
+  try {
+    server = await startBenchRedis();
+  } catch (error) {
+    return unmeasured('bulwark round trips per decision', 1, (error as Error).message);
+  }
+  try {
+    return await measure(server.url, server.pid);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function measure(url: string, pid: number | undefined): Promise<boolean> {
   const redis = createClient({
-    url: REDIS_URL,
+    url,
     socket: { connectTimeout: 1_000, reconnectStrategy: false },
     disableOfflineQueue: true,
   });
@@ -51,10 +190,15 @@ export async function run(): Promise<boolean> {
   try {
     await redis.connect();
   } catch (error) {
-    const why = `Redis at ${REDIS_URL} is unreachable (${(error as Error).message})`;
-    unmeasured('bulwark round trips per decision', 1, why);
-    return false;
+    return unmeasured(
+      'bulwark round trips per decision',
+      1,
+      `Redis at ${url} is unreachable (${(error as Error).message})`,
+    );
   }
+  console.log(
+    `\nRedis ${url}${pid === undefined ? ' (REDIS_URL)' : `, started for this suite (PID ${pid})`}, ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1] ?? '?'}`,
+  );
   const prefix = `${RUN}:bulwark:`;
   const peerPrefix = `${RUN}:rlf`;
   const noop = () => undefined;
@@ -62,20 +206,27 @@ export async function run(): Promise<boolean> {
   try {
     // Admitted: a limit far above what one client can send, so every call is admitted.
     const open = { ratePerSecond: 1e9, burst: 1_000_000 };
+    const bulwarkOn = (client: RedisClient) =>
+      rateLimit({
+        ...open,
+        key: 'hot',
+        store: redisRateLimitStore(client, { onStoreError: 'fail-closed', prefix, timeoutMs: 1_000 }),
+      });
+    const peerOn = (client: RedisClient) =>
+      new RateLimiterRedis({
+        storeClient: client,
+        useRedisPackage: true,
+        keyPrefix: `${peerPrefix}:open`,
+        points: 1e9,
+        duration: 1,
+      });
+    // Counted instances for the round trips, plain ones for the timings.
     const ours = counted(redis);
-    const bulwarkAdmit = rateLimit({
-      ...open,
-      key: 'hot',
-      store: redisRateLimitStore(ours.client, { onStoreError: 'fail-closed', prefix, timeoutMs: 1_000 }),
-    });
     const peer = counted(redis);
-    const peerAdmit = new RateLimiterRedis({
-      storeClient: peer.client,
-      useRedisPackage: true,
-      keyPrefix: `${peerPrefix}:open`,
-      points: 1e9,
-      duration: 1,
-    });
+    const bulwarkCounted = bulwarkOn(ours.client);
+    const peerCounted = peerOn(peer.client);
+    const bulwarkAdmit = bulwarkOn(redis);
+    const peerAdmit = peerOn(redis);
     // Refused: one call per 1,000 s; the first call uses it up.
     const bulwarkRefuse = rateLimit({
       ratePerSecond: 0.001,
@@ -96,20 +247,38 @@ export async function run(): Promise<boolean> {
       if (!isBulwarkError(error, 'ERR_RATE_LIMITED')) throw error;
     };
 
-    // Round trips per decision, over 1,000 admitted decisions each.
-    await bulwarkAdmit.execute(noop); // loads the script
-    await peerAdmit.consume('hot');
-    const n = 1_000;
+    // Round trips per decision, over 2,000 admitted decisions each, counted at both ends.
+    await bulwarkCounted.execute(noop); // loads the script
+    await peerCounted.consume('hot');
+    const n = 2_000;
     let before = ours.trips();
-    for (let i = 0; i < n; i++) await bulwarkAdmit.execute(noop);
+    const oursServer = await serverWork(redis, n, () => bulwarkCounted.execute(noop));
     const oursPerDecision = (ours.trips() - before) / n;
     before = peer.trips();
-    for (let i = 0; i < n; i++) await peerAdmit.consume('hot');
+    const peerServer = await serverWork(redis, n, () => peerCounted.consume('hot'));
     const peerPerDecision = (peer.trips() - before) / n;
-    printTable('round trips per admitted decision (1,000 decisions, counted at the client)', [
-      ['limiter', 'round trips'],
-      ['bulwark rateLimit + redisRateLimitStore', oursPerDecision.toFixed(3)],
-      ['rate-limiter-flexible RateLimiterRedis', peerPerDecision.toFixed(3)],
+    printTable('round trips and Redis work per admitted decision (2,000 decisions)', [
+      [
+        'limiter',
+        'round trips (client)',
+        'scripts (server)',
+        'commands in the script',
+        'Redis µs per script',
+      ],
+      [
+        'bulwark rateLimit + redisRateLimitStore',
+        oursPerDecision.toFixed(3),
+        oursServer.scripts.toFixed(3),
+        oursServer.inner.toFixed(3),
+        oursServer.usecPerScript.toFixed(2),
+      ],
+      [
+        'rate-limiter-flexible RateLimiterRedis',
+        peerPerDecision.toFixed(3),
+        peerServer.scripts.toFixed(3),
+        peerServer.inner.toFixed(3),
+        peerServer.usecPerScript.toFixed(2),
+      ],
     ]);
 
     const result = await runSuite(
@@ -141,15 +310,32 @@ export async function run(): Promise<boolean> {
     );
     const ns = (name: string) => result.measurements.find((m) => m.name === name)!.nsPerCall;
     const perSecond = (name: string) => 1e9 / ns(name);
-    printTable('decisions per second (best round, sequential awaited calls on one connection)', [
+    printTable('decisions per second, sequential awaited calls on one connection (best round)', [
       ['subject', 'decisions/s'],
       ...result.measurements.map((m) => [m.name, (1e9 / m.nsPerCall).toFixed(0)]),
     ]);
-    met = target('bulwark round trips per admitted decision', oursPerDecision, 1) && met;
+
+    const inFlight = 32;
+    const rates = await throughput(
+      [
+        { name: 'bulwark admitted (EVALSHA)', call: () => bulwarkAdmit.execute(noop) },
+        { name: 'rate-limiter-flexible admitted (EVAL)', call: () => peerAdmit.consume('hot') },
+      ],
+      inFlight,
+      20_000,
+      9,
+    );
+    printTable(
+      `decisions per second, ${inFlight} calls in flight on one connection (best of 9 rounds × 20,000)`,
+      [['subject', 'decisions/s'], ...[...rates].map(([name, rate]) => [name, rate.toFixed(0)])],
+    );
+
+    met = target('bulwark round trips per admitted decision (client)', oursPerDecision, 1) && met;
+    met = target('bulwark script calls per admitted decision (server)', oursServer.scripts, 1) && met;
     met =
       target(
-        "rate-limiter-flexible's admitted decisions/s ÷ bulwark's (≤ 1: bulwark at least as fast)",
-        perSecond('rate-limiter-flexible admitted (EVAL)') / perSecond('bulwark admitted (EVALSHA)'),
+        `rate-limiter-flexible's admitted decisions/s ÷ bulwark's, ${inFlight} in flight (≤ 1: bulwark at least as fast)`,
+        rates.get('rate-limiter-flexible admitted (EVAL)')! / rates.get('bulwark admitted (EVALSHA)')!,
         1,
       ) && met;
     met =
@@ -158,13 +344,70 @@ export async function run(): Promise<boolean> {
         (10 * perSecond('bulwark admitted (EVALSHA)')) / perSecond('bulwark refused hot key (cached)'),
         1,
       ) && met;
+
+    met = (await accuracy(url)) && met;
+    save({
+      suite: 'rate-limit-redis-work',
+      bulwark: { roundTrips: oursPerDecision, ...oursServer },
+      peer: { roundTrips: peerPerDecision, ...peerServer },
+      throughput: Object.fromEntries(rates),
+    });
   } finally {
-    for (const match of [`${prefix}*`, `${peerPrefix}*`]) {
+    for (const match of [`${RUN}:*`]) {
       for await (const keys of redis.scanIterator({ MATCH: match, COUNT: 1000 })) {
         if (keys.length > 0) await redis.del(keys);
       }
     }
     redis.destroy();
   }
+  return met;
+}
+
+/** The 4-process accuracy runs, for both libraries; returns whether bulwark's targets were met. */
+async function accuracy(url: string): Promise<boolean> {
+  const rate = 200;
+  const burst = 20;
+  const seconds = 5;
+  const expected = rate * seconds + burst;
+  const windowLimit = (rate + burst) * 1.02;
+  const rows: string[][] = [];
+  const json: Record<string, unknown>[] = [];
+  let met = true;
+  for (const shape of ['greedy', 'edge'] as const) {
+    for (const library of ['bulwark', 'rlf'] as const) {
+      const results = await fleet(library, url, shape, seconds);
+      const total = results.reduce((sum, r) => sum + r.admitted, 0);
+      const worst = worstSecond(results);
+      const totalMet = shape === 'edge' || Math.abs(total - expected) <= expected * 0.02;
+      const windowMet = worst <= windowLimit;
+      if (library === 'bulwark') met = met && totalMet && windowMet;
+      rows.push([
+        library === 'bulwark'
+          ? 'bulwark rateLimit (GCRA, 200/s, burst 20)'
+          : 'rate-limiter-flexible (fixed window, 200 per 1 s)',
+        shape === 'greedy' ? `as fast as possible, ${seconds} s` : 'surge 0.8-1.2 s',
+        String(total),
+        shape === 'greedy' ? `${expected} (${(((total - expected) / expected) * 100).toFixed(1)}%)` : '-',
+        shape === 'greedy' ? (totalMet ? 'MET' : 'MISS') : '-',
+        String(worst),
+        windowMet ? 'MET' : 'MISS',
+      ]);
+      json.push({
+        library,
+        shape,
+        admitted: total,
+        worstSecond: worst,
+        perProcess: results.map((r) => r.admitted),
+      });
+    }
+  }
+  printTable(
+    `accuracy: 4 processes share one limit of ${rate}/s (targets: total within 2% of ${rate} × ${seconds} + ${burst}; worst 1 s window ≤ (${rate} + ${burst}) × 1.02 = ${windowLimit.toFixed(1)})`,
+    [['limiter', 'load', 'admitted', 'expected (off by)', 'total', 'worst 1 s window', 'window'], ...rows],
+  );
+  save({ suite: 'rate-limit-accuracy', rate, burst, seconds, runs: json });
+  console.log(
+    `${met ? 'MET ' : 'MISS'} bulwark accuracy under 4-process load: ${met ? 'every bulwark row above MET' : 'a bulwark row above missed'}`,
+  );
   return met;
 }

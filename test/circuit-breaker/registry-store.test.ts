@@ -114,6 +114,48 @@ describe('circuitBreakers() registry', () => {
     ]);
     expect(() => circuitBreakers({ openMs: -5 })).toThrow(/openMs must be .*got -5/);
   });
+
+  // The registry used to check its breakers' options on a throwaway breaker
+  // built without the store, so a bad store or syncIntervalMs passed
+  // construction and failed at the first get().
+  it.each([
+    ['a store without publish and read', { store: {} }, 'store'],
+    ['a store that is not an object', { store: 'redis' }, 'store'],
+    [
+      'a syncIntervalMs of 0',
+      { store: { publish: async () => {}, read: async () => undefined, syncIntervalMs: 0 } },
+      'store.syncIntervalMs',
+    ],
+    ['a clock that is not a Clock', { clock: {} }, 'clock'],
+    ['an initialState (one per breaker, not per registry)', { initialState: { version: 1 } }, 'initialState'],
+    ['a storeKey (derived per key)', { storeKey: 'x' }, 'storeKey'],
+  ])('refuses %s when the registry is made, not at the first get()', (_, options, option) => {
+    let caught: unknown;
+    try {
+      circuitBreakers(options as never);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    expect((caught as InvalidOptionsError).message).toContain('circuitBreakers()');
+    expect((caught as InvalidOptionsError).violations.map((v) => v.option)).toEqual([option]);
+  });
+
+  it('builds every breaker from the options resolved once: shared trips, a storeKey per key', async () => {
+    const clock = new VirtualClock();
+    const store = memoryBreakerStateStore({ clock });
+    const trip = [consecutive(1)];
+    const registry = circuitBreakers({ clock, name: 'hosts', store, trip, openMs: 1_000 });
+    trip.length = 0; // the registry holds its own frozen copy
+    const a = registry.get('a');
+    const b = registry.get('b');
+    expect(a.trips).toBe(b.trips);
+    expect(Object.isFrozen(a.trips)).toBe(true);
+    expect(a.trips).toHaveLength(1);
+    await a.execute(fail).catch(() => undefined);
+    expect(store.read('hosts:a')?.state).toBe('open');
+    expect(store.read('hosts:b')).toBeUndefined();
+  });
 });
 
 describe('breaker state stores', () => {

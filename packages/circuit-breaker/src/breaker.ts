@@ -45,7 +45,8 @@ import {
 } from './telemetry.ts';
 import { consecutive, type Trip } from './trips.ts';
 
-const BREAKER_KEYS = optionKeys<CircuitBreakerOptions>({
+/** @internal The keys of {@link CircuitBreakerOptions}. */
+export const BREAKER_KEYS = optionKeys<CircuitBreakerOptions>({
   name: true,
   trip: true,
   openMs: true,
@@ -371,6 +372,159 @@ const IGNORED = 2;
 type Verdict = typeof SUCCESS | typeof FAILURE | typeof IGNORED;
 
 /**
+ * @internal A breaker's options, checked and resolved once into a frozen
+ * object: a registry holds one for all its breakers, and a breaker built from
+ * it checks nothing again.
+ */
+export interface ResolvedBreakerOptions {
+  readonly name: string | undefined;
+  readonly trips: readonly Trip[];
+  /** Whether any trip is timed (counts durations). */
+  readonly timed: boolean;
+  readonly openMs: number | Backoff;
+  readonly maxProbes: number;
+  readonly successThreshold: number;
+  readonly probeTimeoutMs: number;
+  readonly rideThrough: CircuitBreakerPolicy['rideThrough'];
+  readonly failureOn: ((outcome: CallOutcome) => boolean) | undefined;
+  readonly random: Random;
+  readonly store: BreakerStateStore | undefined;
+  readonly storeKey: string | undefined;
+  /** The store's `syncIntervalMs`. */
+  readonly syncMs: number | undefined;
+  readonly clock: Clock | undefined;
+  /** The checked `initialState`. */
+  readonly initialState: BreakerSnapshot | undefined;
+}
+
+/** The resolved options objects made here: the constructor takes them as they are. */
+const RESOLVED = new WeakSet<object>();
+
+/**
+ * @internal Checks breaker options (the keys in `known`, with every value) and
+ * resolves them into a frozen object, or throws one InvalidOptionsError that
+ * lists every violation, those `more` records too. `keyed`: for a registry,
+ * which derives each breaker's `storeKey` itself, so none is required.
+ */
+export function checkBreakerOptions(
+  component: string,
+  options: CircuitBreakerOptions | undefined,
+  known: ReadonlySet<string>,
+  keyed: boolean,
+  more?: (check: OptionsChecker) => void,
+): ResolvedBreakerOptions {
+  const check = new OptionsChecker(component);
+  check.knownKeys(options, known, BREAKER_OPTION_HINTS);
+  more?.(check);
+  const trip = options?.trip;
+  const trips: readonly Trip[] =
+    trip === undefined ? DEFAULT_TRIPS : Array.isArray(trip) ? trip : [trip as Trip];
+  check.expect(
+    trips.length > 0 &&
+      trips.every((t) => typeof t === 'object' && t !== null && typeof t.create === 'function'),
+    'trip',
+    trip,
+    'a trip (consecutive(), failureRate(), slowCallRate()) or a non-empty array of them',
+  );
+  const openMs = options?.openMs ?? CIRCUIT_BREAKER_DEFAULTS.openMs;
+  if (typeof openMs === 'number') check.number('openMs', openMs, { min: 0 });
+  else
+    check.expect(
+      typeof openMs === 'object' && openMs !== null && typeof openMs.delayMs === 'function',
+      'openMs',
+      openMs,
+      'a number of milliseconds >= 0 or a backoff',
+    );
+  const half = options?.halfOpen;
+  check.knownKeys(half, HALF_OPEN_KEYS, undefined, 'halfOpen');
+  check.number('halfOpen.maxProbes', half?.maxProbes, { integer: true, min: 1, max: 1_000_000 });
+  check.number('halfOpen.successThreshold', half?.successThreshold, { integer: true, min: 1 });
+  check.number('halfOpen.probeTimeoutMs', half?.probeTimeoutMs, { above: 0 });
+  check.func('failureOn', options?.failureOn);
+  const ride = options?.rideThrough;
+  check.expect(
+    ride === undefined || typeof ride === 'boolean' || (typeof ride === 'object' && ride !== null),
+    'rideThrough',
+    ride,
+    'a boolean or { maxWaiters, maxWaitMs, probeEstimateMs }',
+  );
+  const rideOptions = typeof ride === 'object' && ride !== null ? ride : undefined;
+  check.knownKeys(rideOptions, RIDE_THROUGH_KEYS, undefined, 'rideThrough');
+  check.number('rideThrough.maxWaiters', rideOptions?.maxWaiters, {
+    integer: true,
+    min: 1,
+    max: 1_000_000,
+  });
+  check.number('rideThrough.maxWaitMs', rideOptions?.maxWaitMs, { above: 0, infinite: true });
+  check.number('rideThrough.probeEstimateMs', rideOptions?.probeEstimateMs, { min: 0 });
+  check.func('random', options?.random);
+  const store = options?.store;
+  const storeOk =
+    store === undefined ||
+    (typeof store === 'object' &&
+      store !== null &&
+      typeof store.publish === 'function' &&
+      typeof store.read === 'function');
+  check.expect(storeOk, 'store', store, 'a BreakerStateStore (publish and read)');
+  check.expect(
+    keyed || store === undefined || (options?.storeKey ?? options?.name) !== undefined,
+    'storeKey',
+    options?.storeKey,
+    'a key (or a name) when a store is given',
+  );
+  const syncMs = storeOk ? store?.syncIntervalMs : undefined;
+  check.expect(
+    syncMs === undefined || (typeof syncMs === 'number' && syncMs > 0),
+    'store.syncIntervalMs',
+    syncMs,
+    'a number of milliseconds > 0, or undefined',
+  );
+  check.clock('clock', options?.clock, true);
+  check.done();
+  const resolved: ResolvedBreakerOptions = Object.freeze({
+    name: options?.name,
+    // A frozen array is shared rather than copied.
+    trips: Object.isFrozen(trips) ? trips : Object.freeze([...trips]),
+    timed: trips.some((t) => t.timed),
+    openMs,
+    maxProbes: half?.maxProbes ?? CIRCUIT_BREAKER_DEFAULTS.maxProbes,
+    successThreshold: half?.successThreshold ?? CIRCUIT_BREAKER_DEFAULTS.successThreshold,
+    probeTimeoutMs: half?.probeTimeoutMs ?? CIRCUIT_BREAKER_DEFAULTS.probeTimeoutMs,
+    rideThrough:
+      ride === undefined || ride === false
+        ? undefined
+        : Object.freeze({
+            maxWaiters: rideOptions?.maxWaiters ?? RIDE_THROUGH_DEFAULTS.maxWaiters,
+            maxWaitMs: rideOptions?.maxWaitMs ?? RIDE_THROUGH_DEFAULTS.maxWaitMs,
+            probeEstimateMs: rideOptions?.probeEstimateMs ?? RIDE_THROUGH_DEFAULTS.probeEstimateMs,
+          }),
+    failureOn: options?.failureOn,
+    random: options?.random ?? defaultRandom,
+    store,
+    storeKey: keyed ? undefined : (options?.storeKey ?? options?.name),
+    syncMs,
+    clock: options?.clock,
+    initialState:
+      keyed || options?.initialState === undefined ? undefined : checkSnapshot(options.initialState),
+  });
+  RESOLVED.add(resolved);
+  return resolved;
+}
+
+/** @internal A breaker from resolved options, under `storeKey` when it has a store. */
+export function breakerFromResolved(
+  resolved: ResolvedBreakerOptions,
+  storeKey: string | undefined,
+): CircuitBreakerPolicy {
+  let options = resolved;
+  if (resolved.store !== undefined && storeKey !== resolved.storeKey) {
+    options = Object.freeze({ ...resolved, storeKey });
+    RESOLVED.add(options);
+  }
+  return new CircuitBreakerPolicy(options as unknown as CircuitBreakerOptions);
+}
+
+/**
  * A circuit breaker. It holds no timer: open → half-open is decided when the
  * next call (or a read of `state`) arrives, from monotonic timestamps. An idle
  * breaker holds no timer and no reference to the functions it wrapped.
@@ -427,94 +581,24 @@ export class CircuitBreakerPolicy extends BasePolicy {
   #detached = false;
 
   constructor(options?: CircuitBreakerOptions) {
-    const check = new OptionsChecker('circuitBreaker()');
-    check.knownKeys(options, BREAKER_KEYS, BREAKER_OPTION_HINTS);
-    const trip = options?.trip;
-    const trips: readonly Trip[] =
-      trip === undefined ? DEFAULT_TRIPS : Array.isArray(trip) ? trip : [trip as Trip];
-    check.expect(
-      trips.length > 0 &&
-        trips.every((t) => typeof t === 'object' && t !== null && typeof t.create === 'function'),
-      'trip',
-      trip,
-      'a trip (consecutive(), failureRate(), slowCallRate()) or a non-empty array of them',
-    );
-    const openMs = options?.openMs ?? CIRCUIT_BREAKER_DEFAULTS.openMs;
-    if (typeof openMs === 'number') check.number('openMs', openMs, { min: 0 });
-    else
-      check.expect(
-        typeof openMs === 'object' && openMs !== null && typeof openMs.delayMs === 'function',
-        'openMs',
-        openMs,
-        'a number of milliseconds >= 0 or a backoff',
-      );
-    const half = options?.halfOpen;
-    check.knownKeys(half, HALF_OPEN_KEYS, undefined, 'halfOpen');
-    check.number('halfOpen.maxProbes', half?.maxProbes, { integer: true, min: 1, max: 1_000_000 });
-    check.number('halfOpen.successThreshold', half?.successThreshold, { integer: true, min: 1 });
-    check.number('halfOpen.probeTimeoutMs', half?.probeTimeoutMs, { above: 0 });
-    check.func('failureOn', options?.failureOn);
-    const ride = options?.rideThrough;
-    check.expect(
-      ride === undefined || typeof ride === 'boolean' || (typeof ride === 'object' && ride !== null),
-      'rideThrough',
-      ride,
-      'a boolean or { maxWaiters, maxWaitMs, probeEstimateMs }',
-    );
-    const rideOptions = typeof ride === 'object' && ride !== null ? ride : undefined;
-    check.knownKeys(rideOptions, RIDE_THROUGH_KEYS, undefined, 'rideThrough');
-    check.number('rideThrough.maxWaiters', rideOptions?.maxWaiters, {
-      integer: true,
-      min: 1,
-      max: 1_000_000,
-    });
-    check.number('rideThrough.maxWaitMs', rideOptions?.maxWaitMs, { above: 0, infinite: true });
-    check.number('rideThrough.probeEstimateMs', rideOptions?.probeEstimateMs, { min: 0 });
-    check.func('random', options?.random);
-    check.expect(
-      options?.store === undefined ||
-        (typeof options.store.publish === 'function' && typeof options.store.read === 'function'),
-      'store',
-      options?.store,
-      'a BreakerStateStore (publish and read)',
-    );
-    check.expect(
-      options?.store === undefined || (options.storeKey ?? options.name) !== undefined,
-      'storeKey',
-      options?.storeKey,
-      'a key (or a name) when a store is given',
-    );
-    const syncMs = options?.store?.syncIntervalMs;
-    check.expect(
-      syncMs === undefined || (typeof syncMs === 'number' && syncMs > 0),
-      'store.syncIntervalMs',
-      syncMs,
-      'a number of milliseconds > 0, or undefined',
-    );
-    check.done();
-    const initial = options?.initialState === undefined ? undefined : checkSnapshot(options.initialState);
-    super(options?.clock);
-    this.name = options?.name;
-    // A frozen array (a registry passes one) is shared rather than copied per breaker.
-    this.trips = Object.isFrozen(trips) ? trips : Object.freeze([...trips]);
-    this.openMs = openMs;
-    this.maxProbes = half?.maxProbes ?? CIRCUIT_BREAKER_DEFAULTS.maxProbes;
-    this.successThreshold = half?.successThreshold ?? CIRCUIT_BREAKER_DEFAULTS.successThreshold;
-    this.probeTimeoutMs = half?.probeTimeoutMs ?? CIRCUIT_BREAKER_DEFAULTS.probeTimeoutMs;
-    this.rideThrough =
-      ride === undefined || ride === false
-        ? undefined
-        : Object.freeze({
-            maxWaiters: rideOptions?.maxWaiters ?? RIDE_THROUGH_DEFAULTS.maxWaiters,
-            maxWaitMs: rideOptions?.maxWaitMs ?? RIDE_THROUGH_DEFAULTS.maxWaitMs,
-            probeEstimateMs: rideOptions?.probeEstimateMs ?? RIDE_THROUGH_DEFAULTS.probeEstimateMs,
-          });
-    this.#failureOn = options?.failureOn;
-    this.#random = options?.random ?? defaultRandom;
-    this.#timed = trips.some((t) => t.timed);
-    this.#store = options?.store;
-    this.#storeKey = options?.storeKey ?? options?.name;
-    this.#syncMs = syncMs;
+    const resolved = RESOLVED.has(options as object)
+      ? (options as unknown as ResolvedBreakerOptions)
+      : checkBreakerOptions('circuitBreaker()', options, BREAKER_KEYS, false);
+    const initial = resolved.initialState;
+    super(resolved.clock);
+    this.name = resolved.name;
+    this.trips = resolved.trips;
+    this.openMs = resolved.openMs;
+    this.maxProbes = resolved.maxProbes;
+    this.successThreshold = resolved.successThreshold;
+    this.probeTimeoutMs = resolved.probeTimeoutMs;
+    this.rideThrough = resolved.rideThrough;
+    this.#failureOn = resolved.failureOn;
+    this.#random = resolved.random;
+    this.#timed = resolved.timed;
+    this.#store = resolved.store;
+    this.#storeKey = resolved.storeKey;
+    this.#syncMs = resolved.syncMs;
     this.#attrs = breakerAttributes(this.name ?? 'unnamed');
     if (this.name !== undefined) countState(this.name, undefined, 'closed');
     if (initial !== undefined) this.#restore(initial);

@@ -1,7 +1,18 @@
-import { InvalidOptionsError } from '@bulwark/core';
-import { KeyedRegistry, OptionsChecker } from '@bulwark/core/authoring';
-import { type CircuitBreakerOptions, CircuitBreakerPolicy } from './breaker.ts';
-import type { Trip } from './trips.ts';
+import { KeyedRegistry } from '@bulwark/core/authoring';
+import {
+  BREAKER_KEYS,
+  breakerFromResolved,
+  type CircuitBreakerOptions,
+  type CircuitBreakerPolicy,
+  checkBreakerOptions,
+  type ResolvedBreakerOptions,
+} from './breaker.ts';
+
+/** A registry's keys: a breaker's, but `initialState` and `storeKey` (it derives one per key), and `maxKeys`. */
+const REGISTRY_KEYS: ReadonlySet<string> = new Set([
+  ...[...BREAKER_KEYS].filter((key) => key !== 'initialState' && key !== 'storeKey'),
+  'maxKeys',
+]);
 
 /** Options for {@link circuitBreakers}: every breaker's options, plus the bound. */
 export interface CircuitBreakerRegistryOptions
@@ -28,39 +39,25 @@ export class CircuitBreakerRegistry {
   readonly maxKeys: number;
   readonly #breakers: KeyedRegistry<string, CircuitBreakerPolicy>;
 
+  /** The options every breaker of the registry is built from, checked and resolved once. */
+  readonly #options: ResolvedBreakerOptions;
+
+  /** @throws InvalidOptionsError listing every invalid option, the breakers' included. */
   constructor(options?: CircuitBreakerRegistryOptions) {
-    const check = new OptionsChecker('circuitBreakers()');
-    check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 });
-    const trip = options?.trip;
-    // One frozen trip list for every breaker of the registry.
-    // Every other key is a breaker's option: circuitBreaker() checks them (unknown ones too).
-    const { maxKeys: _, ...breakerOptions } = options ?? {};
-    const shared: CircuitBreakerOptions = {
-      ...breakerOptions,
-      trip:
-        trip === undefined || trip === null || typeof trip !== 'object'
-          ? trip
-          : Object.freeze(Array.isArray(trip) ? [...trip] : [trip as Trip]),
-    };
-    // Validates the breaker options once, up front, rather than at the first
-    // get(), and reports their violations in the same error as maxKeys.
-    try {
-      new CircuitBreakerPolicy({ ...shared, name: undefined, store: undefined });
-    } catch (error) {
-      if (!(error instanceof InvalidOptionsError)) throw error;
-      check.adopt(undefined, error.violations);
-    }
-    check.done();
+    // The breakers' options are checked here, once, with maxKeys: every
+    // breaker is then built from the one resolved, frozen object.
+    const resolved = checkBreakerOptions('circuitBreakers()', options, REGISTRY_KEYS, true, (check) =>
+      check.number('maxKeys', options?.maxKeys, { integer: true, min: 1 }),
+    );
+    this.#options = resolved;
     this.maxKeys = options?.maxKeys ?? CIRCUIT_BREAKER_REGISTRY_DEFAULTS.maxKeys;
+    const prefix = `${resolved.name ?? 'breaker'}:`;
     this.#breakers = new KeyedRegistry({
       maxKeys: this.maxKeys,
       create: (key: string) => {
         if (typeof key !== 'string')
           throw new TypeError(`circuitBreakers().get(): key must be a string, got ${typeof key}`);
-        return new CircuitBreakerPolicy({
-          ...shared,
-          storeKey: shared.store === undefined ? undefined : `${shared.name ?? 'breaker'}:${key}`,
-        });
+        return breakerFromResolved(this.#options, resolved.store === undefined ? undefined : prefix + key);
       },
       // Idle closed breakers go first, then busy closed ones; an open,
       // half-open or isolated breaker is never evicted.

@@ -272,6 +272,19 @@ describe('every factory refuses options it does not know', () => {
   });
 });
 
+// retry({ clock: {} }) used to build without complaint and fail at the first
+// retry, while createFetch refused the same value; circuitBreaker(),
+// bulkhead(), deadline() and others took any clock too. Every factory now
+// refuses a clock that is not a Clock at construction (or, one that takes no
+// clock, the key itself), naming the option.
+describe('every factory checks its clock', () => {
+  it.each(FACTORIES)('%s refuses a clock that is not a Clock, naming it', (component, make) => {
+    const error = violationsOf(() => make({ clock: {} }));
+    expect(error.message).toContain(component);
+    expect(error.violations.map((v) => v.option)).toContain('clock');
+  });
+});
+
 describe('peer option names get the bulwark option in the message', () => {
   it.each([
     [

@@ -234,6 +234,7 @@ export class BulkheadPolicy extends BasePolicy {
     }
     check.number('maxQueue', options?.maxQueue, { integer: true, min: 0 });
     check.number('queueTimeoutMs', options?.queueTimeoutMs, { min: 0, infinite: true });
+    check.clock('clock', options?.clock, true);
     check.done();
     super(options.clock);
     this.name = options.name;

@@ -224,6 +224,7 @@ export class DatabaseClientPreset extends BasePolicy {
     check.number('openMs', options.openMs, { min: 0 });
     check.func('retryOn', options.retryOn);
     check.func('failureOn', options.failureOn);
+    check.clock('clock', options.clock, true);
     check.done();
     const clock = this.clock;
     const resolved = Object.freeze({

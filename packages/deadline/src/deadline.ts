@@ -32,6 +32,7 @@ export class Deadline {
     const check = new OptionsChecker('Deadline.after()');
     check.knownKeys(options, DEADLINE_KEYS);
     check.number('ms', ms, { min: 0, infinite: true, required: true });
+    check.clock('clock', options?.clock, true);
     check.done();
     const clock = options?.clock ?? systemClock;
     return new Deadline(clock.now() + ms, clock, ms);
@@ -42,6 +43,7 @@ export class Deadline {
     const check = new OptionsChecker('Deadline.at()');
     check.knownKeys(options, DEADLINE_KEYS);
     check.number('at', at, { infinite: true, required: true });
+    check.clock('clock', options?.clock, true);
     check.done();
     const clock = options?.clock ?? systemClock;
     return new Deadline(at, clock, Math.max(0, at - clock.now()));

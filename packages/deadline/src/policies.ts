@@ -55,6 +55,7 @@ function checkedLimit(kind: DeadlineSource, ms: number, options: DeadlinePolicyO
   const check = new OptionsChecker(`${kind}()`);
   check.number('ms', ms, { min: 0, infinite: true, required: true });
   check.knownKeys(options, DEADLINE_POLICY_KEYS, DEADLINE_POLICY_HINTS);
+  check.clock('clock', options?.clock, true);
   check.done();
   return options?.propagate === true;
 }

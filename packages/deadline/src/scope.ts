@@ -21,6 +21,7 @@ export function withDeadline<R>(ms: number, fn: () => R, options?: DeadlineScope
   check.knownKeys(options, SCOPE_KEYS);
   check.number('ms', ms, { min: 0, infinite: true, required: true });
   check.func('fn', fn, true);
+  check.clock('clock', options?.clock);
   check.done();
   const clock = options?.clock ?? systemClock;
   return runWithDeadline(clock.now() + ms, clock, fn);

@@ -317,6 +317,7 @@ export class IdempotencyGuard<T = unknown> {
       options?.codec,
       'an object with encode and decode functions',
     );
+    check.clock('clock', options?.clock, true);
     check.done();
     this.store = options.store;
     this.ttlMs = options.ttlMs ?? IDEMPOTENCY_DEFAULTS.ttlMs;

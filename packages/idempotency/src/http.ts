@@ -213,6 +213,7 @@ export class HttpIdempotency {
       options?.keyFormat,
       "'lenient' or 'structured'",
     );
+    check.clock('clock', options?.clock, true);
     check.done();
     const storeStatus = options.storeStatus ?? defaultStoreStatus;
     const {

@@ -39,6 +39,7 @@ export class IdempotencyKeyPolicy extends BasePolicy {
     const check = new OptionsChecker('idempotencyKey()');
     check.knownKeys(options, KEY_KEYS);
     check.func('generate', options.generate);
+    check.clock('clock', options.clock, true);
     check.done();
     super(options.clock ?? systemClock);
     this.#generate = options.generate ?? newIdempotencyKey;

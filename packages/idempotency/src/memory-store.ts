@@ -60,6 +60,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const check = new OptionsChecker('memoryStore()');
     check.knownKeys(options, MEMORY_STORE_KEYS);
     check.number('maxEntries', options.maxEntries, { integer: true, min: 1 });
+    check.clock('clock', options.clock);
     check.done();
     this.maxEntries = options.maxEntries ?? DEFAULT_MEMORY_STORE_MAX_ENTRIES;
     this.#clock = options.clock ?? systemClock;

@@ -66,6 +66,7 @@ export class RetryBudget {
     check.number('ratio', ratio, { min: 0, max: 1000 });
     check.number('minRetriesPerSecond', minRetriesPerSecond, { min: 0 });
     check.number('windowMs', windowMs, { min: 1 });
+    check.clock('clock', options?.clock);
     check.done();
     this.ratio = ratio;
     this.minRetriesPerSecond = minRetriesPerSecond;

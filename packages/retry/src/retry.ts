@@ -180,6 +180,7 @@ export class RetryPolicy extends BasePolicy {
       budget,
       'a retry budget from retryBudget()',
     );
+    check.clock('clock', options?.clock, true);
     check.done();
     super(options?.clock);
     this.maxAttempts = options?.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;

@@ -252,6 +252,20 @@ describe('hedging(): budget and deadline', () => {
     expect(log.starts).toHaveLength(1);
   });
 
+  it('counts no request with countRequests: false, leaving that to an enclosing retry() on the same budget', async () => {
+    const clock = new VirtualClock();
+    const counted = retryBudget({ ratio: 0.1, minRetriesPerSecond: 0, clock });
+    const quiet = retryBudget({ ratio: 0.1, minRetriesPerSecond: 0, clock });
+    const fn = async () => 'ok';
+    for (let i = 0; i < 32; i++) {
+      await hedging({ clock, budget: counted }).execute(fn);
+      await hedging({ clock, budget: quiet, countRequests: false }).execute(fn);
+    }
+    expect(counted.stats().requests).toBe(32);
+    expect(quiet.stats().requests).toBe(0);
+    expect(() => hedging({ countRequests: 1 as never })).toThrow(/countRequests must be a boolean, got 1/);
+  });
+
   it('counts every call as a request, so sustained hedging stays within the ratio', async () => {
     const clock = new VirtualClock();
     const budget = retryBudget({ ratio: 0.1, minRetriesPerSecond: 0, windowMs: 100_000, clock });

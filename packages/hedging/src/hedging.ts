@@ -32,6 +32,7 @@ const HEDGING_KEYS = optionKeys<HedgingOptions>({
   minSamples: true,
   maxHedgedAttempts: true,
   budget: true,
+  countRequests: true,
   hedgeOn: true,
   minAttemptMs: true,
   clock: true,
@@ -85,6 +86,15 @@ export interface HedgingOptions {
    */
   readonly budget?: RetryBudget | undefined;
   /**
+   * Whether each call is counted as a request in the budget (the deposit
+   * hedges are withdrawn against). Set it to false when something around this
+   * policy already counts each call in the same budget: a `retry()` that
+   * shares the budget and encloses this policy counts the call once, and this
+   * policy, run once per attempt, would count its retries as calls too.
+   * `createFetch()` sets it for the hedging it builds. Default: true.
+   */
+  readonly countRequests?: boolean | undefined;
+  /**
    * Which outcomes are failures to hedge past. Default: errors that
    * `isRetryableError` accepts; other errors are fatal; results win.
    */
@@ -111,6 +121,7 @@ export const HEDGING_DEFAULTS = Object.freeze({
   sampleTtlMs: 30_000,
   minSamples: 20,
   maxHedgedAttempts: 1,
+  countRequests: true,
   minAttemptMs: 0,
   budgetRatio: 0.1,
   budgetMinPerSecond: 1,
@@ -186,6 +197,7 @@ export class HedgingPolicy extends BasePolicy {
   readonly maxHedgedAttempts: number;
   readonly budget: RetryBudget;
   readonly minAttemptMs: number;
+  readonly countRequests: boolean;
   readonly name: string | undefined;
   readonly #fixedMs: number;
   readonly #minDelayMs: number;
@@ -212,6 +224,12 @@ export class HedgingPolicy extends BasePolicy {
     check.number('maxHedgedAttempts', o.maxHedgedAttempts, { integer: true, min: 1, max: 10 });
     check.number('minAttemptMs', o.minAttemptMs, { min: 0 });
     check.func('hedgeOn', o.hedgeOn);
+    check.expect(
+      o.countRequests === undefined || typeof o.countRequests === 'boolean',
+      'countRequests',
+      o.countRequests,
+      'a boolean',
+    );
     check.clock('clock', o.clock, true);
     check.expect(
       o.budget === undefined || (typeof o.budget === 'object' && typeof o.budget?.tryWithdraw === 'function'),
@@ -246,6 +264,7 @@ export class HedgingPolicy extends BasePolicy {
     this.#maxDelayMs = maxDelayMs;
     this.maxHedgedAttempts = o.maxHedgedAttempts ?? HEDGING_DEFAULTS.maxHedgedAttempts;
     this.minAttemptMs = o.minAttemptMs ?? HEDGING_DEFAULTS.minAttemptMs;
+    this.countRequests = o.countRequests ?? HEDGING_DEFAULTS.countRequests;
     this.budget =
       o.budget ??
       new RetryBudget({
@@ -342,7 +361,7 @@ export class HedgingPolicy extends BasePolicy {
   }
 
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    this.budget.recordRequest();
+    if (this.countRequests) this.budget.recordRequest();
     return new Promise<T>((resolve, reject) => {
       new HedgedCall(this, fn, ctx, resolve, reject).start();
     });

@@ -32,6 +32,7 @@ import {
   type TelemetrySpan,
 } from '@bulwark/core/authoring';
 import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
+import { type HedgingOptions, HedgingPolicy } from '@bulwark/hedging';
 import {
   formatIdempotencyKeyHeader,
   IDEMPOTENCY_IN_PROGRESS_HEADER,
@@ -74,6 +75,7 @@ const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
   attemptHeader: true,
   maxDrainBytes: true,
   policies: true,
+  hedging: true,
   name: true,
   clock: true,
   random: true,
@@ -119,6 +121,8 @@ export interface ResilientFetch {
   readonly breakers: CircuitBreakerRegistry | undefined;
   /** One bulkhead per origin, or undefined when disabled. */
   readonly bulkheads: OriginBulkheads | undefined;
+  /** The hedging policy (subscribe to `onHedge`, `onDenied`), or undefined when hedging is off. */
+  readonly hedging: HedgingPolicy | undefined;
 }
 
 /** Options for {@link createFetch}. Every time is in milliseconds. */
@@ -228,6 +232,23 @@ export interface CreateFetchOptions {
    * timeout). See {@link FetchPolicies}. Default: none.
    */
   readonly policies?: FetchPolicies | undefined;
+  /**
+   * Hedged requests, for GET and HEAD requests and requests that carry an
+   * `Idempotency-Key` (and whose body can be sent again): when an attempt has
+   * not answered within the hedging delay, another one starts, and the first
+   * answer wins. Each attempt of the retries is hedged on its own, between the
+   * retries and the origin's breaker, so every hedge passes the breaker, the
+   * bulkhead and the attempt timeout. The attempts that lose are aborted
+   * through their signals, and the body of any response they brought is read
+   * out or cancelled.
+   *
+   * Hedging options (`@bulwark/hedging`), with this fetch's clock, name and
+   * retry budget unless they give their own: hedges and retries are withdrawn
+   * from one budget, and each call is counted in it once. Or a
+   * `HedgingPolicy` to use as it is (on this fetch's clock), or `false`.
+   * Default: false (no hedging).
+   */
+  readonly hedging?: HedgingOptions | HedgingPolicy | false | undefined;
   /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
   readonly name?: string | undefined;
   /** The monotonic clock every duration is measured on. Default: the system clock. */
@@ -362,6 +383,53 @@ function abortOnAbort(signal: AbortSignal, target: AbortController): void {
   else signal.addEventListener('abort', () => target.abort(signal.reason), ONCE);
 }
 
+/**
+ * The controller of each hedged attempt's response with a body: the deadline
+ * watches the winner's only, and the winner is known once the race is over.
+ */
+const hedgedBodies = new WeakMap<Response, AbortController>();
+
+/**
+ * One attempt as a race of hedged attempts under `hedger`. Every response an
+ * attempt brings that does not win is discarded (read out or cancelled): one
+ * that came before the race ended when the race ends, one that comes later
+ * at once. The winner's body is the one the deadline aborts.
+ */
+function raceHedged(
+  hedger: HedgingPolicy,
+  send: (ctx: ExecutionContext) => Promise<Response>,
+  deadline: CallDeadline | undefined,
+  maxDrainBytes: number,
+): (ctx: ExecutionContext) => Promise<Response> {
+  return (ctx) => {
+    const answers: Response[] = [];
+    let over = false;
+    const attempt = (attemptCtx: ExecutionContext): Promise<Response> =>
+      send(attemptCtx).then((response) => {
+        if (over) discardResponse(response, maxDrainBytes);
+        else answers.push(response);
+        return response;
+      });
+    const end = (winner: Response | undefined): void => {
+      over = true;
+      for (const response of answers) if (response !== winner) discardResponse(response, maxDrainBytes);
+      answers.length = 0;
+    };
+    return hedger.run(attempt, ctx).then(
+      (winner) => {
+        end(winner);
+        const controller = hedgedBodies.get(winner);
+        if (deadline !== undefined && controller !== undefined) deadline.body = controller;
+        return winner;
+      },
+      (error: unknown) => {
+        end(undefined);
+        throw error;
+      },
+    );
+  };
+}
+
 function isFiniteNumberList(value: unknown): value is readonly number[] {
   return (
     Array.isArray(value) &&
@@ -386,6 +454,8 @@ interface PreparedCall {
   readonly key: string | undefined;
   /** The request has an `Idempotency-Key` and a body that can be sent again: an in-progress 409 is polled. */
   readonly pollable: boolean;
+  /** Hedging is on and the request may be sent more than once at a time: GET, HEAD, or keyed, with a replayable body. */
+  readonly hedged: boolean;
   /** The request's URL, for span attributes. */
   readonly url: string;
 }
@@ -425,9 +495,10 @@ function markStatus(span: TelemetrySpan, response: Response): Response {
 
 /**
  * A drop-in `fetch` with bulwark's policies around every call, outermost first:
- * an overall deadline (`deadlineMs`), retries with jittered backoff and a
- * budget, a circuit breaker and a bulkhead per origin, and a timeout per
- * attempt (`attemptTimeoutMs`).
+ * an overall deadline (`deadlineMs`), your call-level `policies`, retries with
+ * jittered backoff and a budget, hedging (when on), a circuit breaker and a
+ * bulkhead per origin, a timeout per attempt (`attemptTimeoutMs`), and your
+ * attempt-level `policies`.
  *
  * HTTP semantics:
  * - retries network errors, attempt timeouts, and 408, 429, 502, 503 and 504
@@ -565,6 +636,31 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     if (ok) bulkheads = build('bulkheads', () => new OriginBulkheads({ name, clock, ...bulkheadsOption }));
   }
 
+  const hedgingOption = options.hedging;
+  let hedger: HedgingPolicy | undefined;
+  if (isInstanceOf(hedgingOption, HedgingPolicy)) hedger = hedgingOption;
+  else if (hedgingOption !== undefined && hedgingOption !== false) {
+    const ok = typeof hedgingOption === 'object' && hedgingOption !== null;
+    check.expect(ok, 'hedging', hedgingOption, 'hedging options, a HedgingPolicy, or false');
+    if (ok) {
+      // The fetch's budget, counted once per call by the fetch itself.
+      const shared = hedgingOption.budget === undefined && budget !== undefined;
+      hedger = build(
+        'hedging',
+        () =>
+          new HedgingPolicy({
+            clock,
+            name,
+            ...(shared ? { budget, countRequests: false } : {}),
+            ...hedgingOption,
+          }),
+      );
+    }
+  }
+  if (hedger !== undefined && hedger.clock !== clock) {
+    check.expect(false, 'hedging.clock', hedger.clock, "createFetch()'s clock (give both the same clock)");
+  }
+
   const deadlineMs = options.deadlineMs ?? FETCH_DEFAULTS.deadlineMs;
   const attemptTimeoutMs = options.attemptTimeoutMs ?? FETCH_DEFAULTS.attemptTimeoutMs;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? FETCH_DEFAULTS.maxRetryAfterMs;
@@ -650,6 +746,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const keyed = headers?.has(IDEMPOTENCY_KEY_HEADER) === true;
     const retryable = canRetry && replayable && (idempotent || keyed);
     const pollable = pollInProgress && replayable && keyed;
+    const hedged = hedger !== undefined && replayable && (method === 'GET' || method === 'HEAD' || keyed);
     return {
       origin,
       method,
@@ -657,9 +754,10 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       request,
       init,
       retryable,
-      cloneRequest: (retryable || pollable) && bodyFromRequest,
+      cloneRequest: (retryable || pollable || hedged) && bodyFromRequest,
       key,
       pollable,
+      hedged,
       url: request !== undefined ? request.url : String(input),
     };
   };
@@ -723,7 +821,11 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         if (response.body !== null) {
           // A later attempt's response replaces this one; a response the retry
           // loop discards has its body read or cancelled by discardResponse.
-          if (deadline !== undefined) deadline.body = controller;
+          // Hedged, the race's winner is known only later (see raceHedged).
+          if (deadline !== undefined) {
+            if (call.hedged) hedgedBodies.set(response, controller);
+            else deadline.body = controller;
+          }
           if (outer !== undefined) abortOnAbort(outer, controller);
         }
         return response;
@@ -780,7 +882,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
     const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);
     const guarded = breaker === undefined ? limited : (ctx: ExecutionContext) => breaker.run(limited, ctx);
-    return call.pollable ? (ctx: ExecutionContext) => pollWhileInProgress(guarded, ctx) : guarded;
+    const sent = call.pollable ? (ctx: ExecutionContext) => pollWhileInProgress(guarded, ctx) : guarded;
+    return call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
   };
 
   /**
@@ -927,6 +1030,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     budget: { value: budget, enumerable: true },
     breakers: { value: breakers, enumerable: true },
     bulkheads: { value: bulkheads, enumerable: true },
+    hedging: { value: hedger, enumerable: true },
     name: { value: 'resilientFetch' },
   }) as ResilientFetch;
 }

@@ -57,7 +57,7 @@ describe('bad options', () => {
       violations(() =>
         twoWindowDetector({ safetyMarginMs: undefined as never, longWindowSize: 0, intervalMs: 0 }),
       ),
-    ).toEqual(['safetyMarginMs', 'longWindowSize', 'intervalMs']);
+    ).toEqual(['longWindowSize', 'safetyMarginMs', 'intervalMs']);
     expect(
       violations(() => twoWindowDetector({ safetyMarginMs: 1, longWindowSize: 5, shortWindowSize: 6 })),
     ).toEqual(['shortWindowSize']);

@@ -330,6 +330,9 @@ export {
   type UnfingerprintableReason,
 } from '@bulwark/idempotency';
 export {
+  ARRIVAL_ESTIMATE_DEFAULTS,
+  ArrivalEstimateDetector,
+  type ArrivalEstimateOptions,
   CHEN_DEFAULTS,
   chenDetector,
   ChenDetector,

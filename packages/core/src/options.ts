@@ -217,6 +217,14 @@ export class OptionsChecker {
     return ok;
   }
 
+  /** Checks that a value is a boolean; `undefined` passes unless `required`. Returns whether it passed. */
+  boolean(option: string, value: unknown, required = false): boolean {
+    if (value === undefined && !required) return true;
+    const ok = typeof value === 'boolean';
+    this.expect(ok, option, value, 'a boolean');
+    return ok;
+  }
+
   /** Checks that a value is a function; `undefined` passes unless `required`. */
   func(option: string, value: unknown, required = false): boolean {
     if (value === undefined && !required) return true;

@@ -1,6 +1,10 @@
-import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { type Detector, silenceSuspicion } from './detector.ts';
+import {
+  ARRIVAL_ESTIMATE_DEFAULTS,
+  ArrivalEstimateDetector,
+  type ArrivalEstimateOptions,
+  checkArrivalOptions,
+} from './arrival-estimate.ts';
 import { RingBuffer } from './ring-buffer.ts';
 
 const CHEN_KEYS = optionKeys<ChenDetectorOptions>({
@@ -13,48 +17,24 @@ const CHEN_KEYS = optionKeys<ChenDetectorOptions>({
 });
 
 /** Options for {@link chenDetector}. */
-export interface ChenDetectorOptions {
+export interface ChenDetectorOptions extends ArrivalEstimateOptions {
   /** How many recent arrivals the expected arrival is estimated from: an integer >= 2. Default: 1000. */
   readonly windowSize?: number | undefined;
-  /**
-   * The safety margin α, in milliseconds, added to the expected arrival of the
-   * next heartbeat: a finite number >= 0. Required.
-   */
-  readonly safetyMarginMs: number;
-  /**
-   * The interval η, in milliseconds, at which the peer sends heartbeats (Chen
-   * et al. take it as known): a finite number > 0. Default: 1000.
-   */
-  readonly intervalMs?: number | undefined;
   /**
    * Follow a shift of the sender's schedule at once instead of over
    * `windowSize` heartbeats: when two heartbeats in a row arrive past the
    * freshness point the window gives, about an interval apart, the window
-   * restarts from them. Default: true.
+   * restarts from them. Default: true. With `coalesceBursts: false` too, the
+   * detector is the 2002 algorithm unchanged.
    */
   readonly reanchor?: boolean | undefined;
-  /**
-   * Count a burst of heartbeats delivered together as one observation of the
-   * channel: a heartbeat that arrives less than a hundredth of an interval
-   * after the previous one was queued behind it (a FIFO channel delivering a
-   * backlog), and its lateness replaces the previous one's in the window
-   * instead of adding to it, so only the freshest heartbeat of a burst is
-   * kept. Default: true. `false` (with `reanchor: false`) gives the 2002
-   * algorithm unchanged.
-   */
-  readonly coalesceBursts?: boolean | undefined;
-  /** The clock heartbeats are timed on. Default: the system clock. */
-  readonly clock?: Clock | undefined;
 }
 
 /** The defaults of {@link chenDetector}. */
 export const CHEN_DEFAULTS = Object.freeze({
   windowSize: 1000,
-  intervalMs: 1000,
   reanchor: true,
-  coalesceBursts: true,
-  /** A heartbeat arriving less than this fraction of the interval after the previous one is part of a burst. */
-  burstFraction: 0.01,
+  ...ARRIVAL_ESTIMATE_DEFAULTS,
 });
 
 /**
@@ -104,57 +84,28 @@ export const CHEN_DEFAULTS = Object.freeze({
  * `suspicion()` is the fraction of the allowed silence used: (now − last
  * arrival) / (freshness point − last arrival); 1 and above is suspected.
  */
-export class ChenDetector implements Detector {
-  readonly clock: Clock;
-  readonly threshold = 1;
+export class ChenDetector extends ArrivalEstimateDetector {
   readonly windowSize: number;
-  readonly safetyMarginMs: number;
-  readonly intervalMs: number;
   readonly reanchor: boolean;
-  readonly coalesceBursts: boolean;
   /** Aᵢ − η·sᵢ for the arrivals in the window. */
   readonly #lateness: RingBuffer;
-  #sequence = 0;
-  #last: number | undefined;
   /** The lateness of the last heartbeat when it was late (it arrived past the freshness point), else undefined. */
   #pending: number | undefined;
   /** The bar (window mean + α) the last heartbeat outside a burst was judged late against. */
   #bar = Number.POSITIVE_INFINITY;
   #reanchors = 0;
-  #stale = 0;
-  #coalesced = 0;
 
   constructor(options: ChenDetectorOptions) {
     const check = new OptionsChecker('chenDetector()');
     check.knownKeys(options, CHEN_KEYS);
     check.number('windowSize', options?.windowSize, { integer: true, min: 2 });
-    check.number('safetyMarginMs', options?.safetyMarginMs, { min: 0, required: true });
-    check.number('intervalMs', options?.intervalMs, { above: 0 });
-    check.expect(
-      options?.reanchor === undefined || typeof options.reanchor === 'boolean',
-      'reanchor',
-      options?.reanchor,
-      'a boolean',
-    );
-    check.expect(
-      options?.coalesceBursts === undefined || typeof options.coalesceBursts === 'boolean',
-      'coalesceBursts',
-      options?.coalesceBursts,
-      'a boolean',
-    );
-    check.clock('clock', options?.clock);
+    check.boolean('reanchor', options?.reanchor);
+    checkArrivalOptions(check, options);
     check.done();
-    this.clock = options.clock ?? systemClock;
+    super(options);
     this.windowSize = options.windowSize ?? CHEN_DEFAULTS.windowSize;
-    this.safetyMarginMs = options.safetyMarginMs;
-    this.intervalMs = options.intervalMs ?? CHEN_DEFAULTS.intervalMs;
     this.reanchor = options.reanchor ?? CHEN_DEFAULTS.reanchor;
-    this.coalesceBursts = options.coalesceBursts ?? CHEN_DEFAULTS.coalesceBursts;
     this.#lateness = new RingBuffer(this.windowSize);
-  }
-
-  get lastHeartbeatAt(): number | undefined {
-    return this.#last;
   }
 
   /** The arrivals the estimate is made from (at most `windowSize`). */
@@ -162,62 +113,19 @@ export class ChenDetector implements Detector {
     return this.#lateness.size;
   }
 
-  /** The sequence number inferred for the last heartbeat (0 for the first). */
-  get sequence(): number {
-    return this.#sequence;
-  }
-
   /** How many times the window restarted on a shift of the sender's schedule. */
   get reanchors(): number {
     return this.#reanchors;
   }
 
-  /** How many heartbeats were ignored because their sequence number did not increase. */
-  get staleHeartbeats(): number {
-    return this.#stale;
-  }
-
-  /** How many heartbeats arrived in a burst and took the previous one's place in the window. */
-  get coalescedHeartbeats(): number {
-    return this.#coalesced;
-  }
-
-  /**
-   * Records a heartbeat arriving now, with its sequence number when the
-   * transport carries one. A sequence number that does not increase is stale:
-   * the heartbeat is ignored.
-   */
-  heartbeat(sequence?: number): void {
-    const now = this.clock.now();
-    const last = this.#last;
-    // Queued behind the previous heartbeat: the burst is one observation, its freshest heartbeat.
-    const burst =
-      this.coalesceBursts && last !== undefined && now - last < this.intervalMs * CHEN_DEFAULTS.burstFraction;
-    let s: number;
-    if (sequence !== undefined && Number.isFinite(sequence)) {
-      if (last !== undefined && sequence <= this.#sequence) {
-        this.#stale++;
-        return;
-      }
-      s = sequence;
-    } else if (last === undefined) {
-      s = 0;
-    } else {
-      // An inferred number does not advance within a burst: the silence before
-      // it was counted as lost heartbeats, which the burst's members are.
-      s = burst ? this.#sequence : this.#sequence + Math.max(1, Math.round((now - last) / this.intervalMs));
-    }
-    const lateness = now - this.intervalMs * s;
+  protected record(lateness: number, burst: boolean, first: boolean): void {
     const window = this.#lateness;
-    this.#sequence = s;
-    this.#last = now;
     if (burst) {
       window.replaceNewest(lateness);
       if (this.#pending !== undefined) this.#pending = lateness > this.#bar ? lateness : undefined;
-      this.#coalesced++;
       return;
     }
-    if (this.reanchor && last !== undefined) {
+    if (this.reanchor && !first) {
       this.#bar = window.mean + this.safetyMarginMs;
       if (lateness > this.#bar) {
         const pending = this.#pending;
@@ -239,23 +147,9 @@ export class ChenDetector implements Detector {
 
   /** The instant the next heartbeat is expected (Infinity before the first). */
   expectedArrival(): number {
-    if (this.#last === undefined) return Number.POSITIVE_INFINITY;
     const mean = this.#lateness.mean;
     const pending = this.#pending;
-    const lateness = pending !== undefined && pending > mean ? pending : mean;
-    return lateness + (this.#sequence + 1) * this.intervalMs;
-  }
-
-  suspectAt(): number {
-    return this.expectedArrival() + this.safetyMarginMs;
-  }
-
-  suspicion(): number {
-    return silenceSuspicion(this.clock.now(), this.#last, this.suspectAt());
-  }
-
-  isAvailable(): boolean {
-    return this.#last === undefined || this.clock.now() < this.suspectAt();
+    return this.arrivalAfter(pending !== undefined && pending > mean ? pending : mean);
   }
 }
 

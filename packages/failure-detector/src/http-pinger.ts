@@ -1,7 +1,7 @@
 import { type Clock, Ticker } from '@bulwark/clock';
 import { DeadlineExceededError, type Disposable, type Listener } from '@bulwark/core';
 import { bounded, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import type { HeartbeatMonitor } from './monitor.ts';
+import { checkMonitor, type HeartbeatMonitor } from './monitor.ts';
 import { probesCounter } from './telemetry.ts';
 
 const PINGER_KEYS = optionKeys<HttpPingerOptions>({
@@ -104,12 +104,7 @@ export class HttpPinger implements Disposable {
       'an http(s) URL',
     );
     const monitor = options?.monitor;
-    check.expect(
-      typeof monitor === 'object' && monitor !== null && typeof monitor.heartbeat === 'function',
-      'monitor',
-      monitor,
-      'a heartbeat monitor',
-    );
+    checkMonitor(check, monitor);
     check.expect(
       options?.peerId === undefined || (typeof options.peerId === 'string' && options.peerId.length > 0),
       'peerId',

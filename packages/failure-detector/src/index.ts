@@ -1,3 +1,8 @@
+export {
+  ARRIVAL_ESTIMATE_DEFAULTS,
+  ArrivalEstimateDetector,
+  type ArrivalEstimateOptions,
+} from './arrival-estimate.ts';
 export { CHEN_DEFAULTS, ChenDetector, type ChenDetectorOptions, chenDetector } from './chen.ts';
 export type { Detector } from './detector.ts';
 export { MonitorDisposedError, PeerSuspectedError } from './errors.ts';

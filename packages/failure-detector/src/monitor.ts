@@ -80,6 +80,16 @@ interface Peer {
   suspectedAt: number;
 }
 
+/** Records a violation into `check` unless `monitor` is a heartbeat monitor (the transports' `monitor` option). */
+export function checkMonitor(check: OptionsChecker, monitor: unknown): monitor is HeartbeatMonitor {
+  const ok =
+    typeof monitor === 'object' &&
+    monitor !== null &&
+    typeof (monitor as Partial<HeartbeatMonitor>).heartbeat === 'function';
+  check.expect(ok, 'monitor', monitor, 'a heartbeat monitor');
+  return ok;
+}
+
 /**
  * Tracks many peers, each with its own detector, and evaluates them all from
  * one timer. See {@link heartbeatMonitor}.
@@ -107,12 +117,7 @@ export class HeartbeatMonitor implements Disposable {
     check.knownKeys(options, MONITOR_KEYS);
     check.func('detector', options?.detector, true);
     check.number('checkIntervalMs', options?.checkIntervalMs, { above: 0 });
-    check.expect(
-      options?.autoAdd === undefined || typeof options.autoAdd === 'boolean',
-      'autoAdd',
-      options?.autoAdd,
-      'a boolean',
-    );
+    check.boolean('autoAdd', options?.autoAdd);
     check.clock('clock', options?.clock, true);
     check.expect(
       options?.name === undefined || typeof options.name === 'string',

@@ -168,12 +168,7 @@ export class PhiAccrualDetector implements Detector {
     check.number('minStdDeviationMs', options?.minStdDeviationMs, { above: 0 });
     check.number('acceptablePauseMs', options?.acceptablePauseMs, { min: 0 });
     check.number('firstHeartbeatEstimateMs', options?.firstHeartbeatEstimateMs, { above: 0 });
-    check.expect(
-      options?.coalesceBursts === undefined || typeof options.coalesceBursts === 'boolean',
-      'coalesceBursts',
-      options?.coalesceBursts,
-      'a boolean',
-    );
+    check.boolean('coalesceBursts', options?.coalesceBursts);
     check.clock('clock', options?.clock);
     check.done();
     this.clock = options?.clock ?? systemClock;

@@ -5,7 +5,7 @@ import { type Clock, systemClock, Ticker, wallClockNow } from '@bulwark/clock';
 import type { Disposable, Listener } from '@bulwark/core';
 import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
-import type { HeartbeatMonitor } from './monitor.ts';
+import { checkMonitor, type HeartbeatMonitor } from './monitor.ts';
 import {
   type DropReason,
   decodeHeartbeat,
@@ -350,12 +350,7 @@ export class UdpHeartbeatReceiver implements Disposable {
     const check = new OptionsChecker('udpHeartbeatReceiver()');
     check.knownKeys(options, RECEIVER_KEYS);
     const monitor = options?.monitor;
-    check.expect(
-      typeof monitor === 'object' && monitor !== null && typeof monitor.heartbeat === 'function',
-      'monitor',
-      monitor,
-      'a heartbeat monitor',
-    );
+    checkMonitor(check, monitor);
     check.number('port', options?.port, { integer: true, min: 0, max: 65535 });
     check.expect(
       options?.host === undefined || typeof options.host === 'string',

@@ -424,12 +424,7 @@ export function bulwarkFastify(
     const check = new OptionsChecker('bulwarkFastify()');
     check.knownKeys(options, FASTIFY_KEYS);
     checkServerOptions(check, options);
-    check.expect(
-      options?.errorHandler === undefined || typeof options.errorHandler === 'boolean',
-      'errorHandler',
-      options?.errorHandler,
-      'a boolean',
-    );
+    check.boolean('errorHandler', options?.errorHandler);
     // A second copy would take two slots per request and two idempotency keys.
     check.expect(
       !fastify.hasRequestDecorator('bulwark'),

@@ -188,12 +188,7 @@ export class HttpIdempotency {
   constructor(options: HttpIdempotencyOptions) {
     const check = new OptionsChecker('httpIdempotency()');
     check.knownKeys(options, HTTP_IDEMPOTENCY_KEYS);
-    check.expect(
-      options?.required === undefined || typeof options.required === 'boolean',
-      'required',
-      options?.required,
-      'a boolean',
-    );
+    check.boolean('required', options?.required);
     check.func('storeStatus', options?.storeStatus);
     check.expect(
       options?.problemTypeBase === undefined || typeof options.problemTypeBase === 'string',

@@ -154,7 +154,7 @@ export class RateLimitPolicy extends BasePolicy {
       o.maxKeys,
       'left out when a store is given (it bounds the default in-memory store)',
     );
-    check.expect(o.wait === undefined || typeof o.wait === 'boolean', 'wait', o.wait, 'a boolean');
+    check.boolean('wait', o.wait);
     check.number('maxWaitMs', o.maxWaitMs, { min: 0 });
     check.expect(
       o.maxWaitMs === undefined || o.wait === true,

@@ -48,7 +48,36 @@ describe('redisRateLimitStore() around Redis', () => {
     });
     const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', prefix: 'api:' });
     await rateLimit({ ratePerSecond: 200, burst: 20, store, key: 'tenant-7' }).execute(() => 1);
-    expect(seen).toEqual({ keys: ['api:{tenant-7}'], arguments: ['5000', '20', '100000', '0'] });
+    // interval, tolerance (burst × interval), horizon, longest accepted delay
+    expect(seen).toEqual({ keys: ['api:{tenant-7}'], arguments: ['5000', '100000', '100000', '0'] });
+  });
+
+  it('reads an integer reply: at or above 0 admitted now (TAT − now), below 0 refused (− retry-after)', async () => {
+    const clock = new VirtualClock();
+    const replies = [5_000, 100_000, 66_667, -2_500];
+    const { client } = scripted((n) => replies[n - 1]);
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', clock });
+    const rule = rateLimit({ ratePerSecond: 200, burst: 20, store }).rule;
+    const take = () => store.take('k', rule, { now: 0, maxDelayMs: 0, budgetMs: Infinity });
+    // An idle key: one interval of the 20 used.
+    expect(await take()).toEqual({ allowed: true, delayMs: 0, retryAfterMs: 0, remaining: 19, resetMs: 5 });
+    // The whole burst used.
+    expect(await take()).toEqual({ allowed: true, delayMs: 0, retryAfterMs: 0, remaining: 0, resetMs: 100 });
+    expect((await take()).remaining).toBe(6);
+    const refused = await take();
+    expect(refused).toEqual({ allowed: false, delayMs: 0, retryAfterMs: 2.5, remaining: 0, resetMs: 97.5 });
+    // The refusal is cached until its retry-after.
+    expect((await take()).allowed).toBe(false);
+    expect(store.stats()).toEqual({ roundTrips: 4, cachedRefusals: 1, storeErrors: 0 });
+  });
+
+  it('reads remaining right when the interval is not a whole number of microseconds', async () => {
+    // 300/s: 3,333.33 µs per call; an idle key's first call leaves 2 of 3, the reply rounded to 3,333.
+    const { client } = scripted(() => 3_333);
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed' });
+    const rule = rateLimit({ ratePerSecond: 300, burst: 3, store }).rule;
+    const decision = await store.take('k', rule, { now: 0, maxDelayMs: 0, budgetMs: Infinity });
+    expect(decision.remaining).toBe(2);
   });
 
   it('times a decision out on the injected clock and fails closed with a typed error', async () => {
@@ -123,6 +152,8 @@ describe('redisRateLimitStore() around Redis', () => {
       () => 'OK',
       () => [1, 'x', 0, 0],
       () => [7, 0, 0, 0],
+      () => 1.5,
+      () => Number.NaN,
     ]) {
       const { client } = scripted(answer);
       const limit = rateLimit({

@@ -123,6 +123,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   readonly #insurance: RateLimitStore | undefined;
   readonly #share: number;
   readonly #insuranceRules = new WeakMap<RateLimitRule, RateLimitRule>();
+  readonly #argsByRule = new WeakMap<RateLimitRule, readonly [string, string, string]>();
   /** Per rule: keys Redis refused, and until when (on `clock`) they stay refused. */
   readonly #refused = new WeakMap<RateLimitRule, KeyedRegistry<string, { until: number }>>();
   readonly #errors = new EventHub<RateLimitStoreError>('redisRateLimitStore.onStoreError');
@@ -204,11 +205,12 @@ export class RedisRateLimitStore implements RateLimitStore {
   ): Promise<RateLimitDecision> {
     const tolerance = rule.burst * rule.intervalMs;
     const maxDelayMs = Math.max(0, Math.min(request.maxDelayMs, rule.horizonMs - tolerance));
+    const ruleArgs = this.#ruleArgs(rule);
     const args = [
-      String(rule.intervalMs * 1000),
-      String(rule.burst),
-      String(Math.ceil(rule.horizonMs * 1000)),
-      String(Math.floor(maxDelayMs * 1000)),
+      ruleArgs[0],
+      ruleArgs[1],
+      ruleArgs[2],
+      maxDelayMs === 0 ? '0' : String(Math.floor(maxDelayMs * 1000)),
     ];
     const budget = Math.min(this.timeoutMs, request.budgetMs);
     let reply: unknown;
@@ -232,6 +234,30 @@ export class RedisRateLimitStore implements RateLimitStore {
             ? error.cause.message
             : String(error instanceof Error ? error.message : error);
       return this.#fail(reason, key, rule, request, detail, error);
+    }
+    if (typeof reply === 'number' && Number.isInteger(reply)) {
+      const intervalUs = rule.intervalMs * 1000;
+      const toleranceUs = tolerance * 1000;
+      if (reply >= 0) {
+        // Admitted now; the reply is the new TAT minus now (rounded to a microsecond).
+        const remaining = Math.floor((toleranceUs - reply + 0.5) / intervalUs + 1e-6);
+        return {
+          allowed: true,
+          delayMs: 0,
+          retryAfterMs: 0,
+          remaining: Math.max(0, Math.min(rule.burst - 1, remaining)),
+          resetMs: reply / 1000,
+        };
+      }
+      const retryAfterMs = -reply / 1000;
+      this.#remember(rule, key, startedAt + retryAfterMs);
+      return {
+        allowed: false,
+        delayMs: 0,
+        retryAfterMs,
+        remaining: 0,
+        resetMs: (-reply + toleranceUs - intervalUs) / 1000,
+      };
     }
     if (!Array.isArray(reply) || reply.length < 2)
       return this.#fail(
@@ -266,6 +292,20 @@ export class RedisRateLimitStore implements RateLimitStore {
     const retryAfterMs = a / 1000;
     this.#remember(rule, key, startedAt + retryAfterMs);
     return { allowed: false, delayMs: 0, retryAfterMs, remaining: 0, resetMs: resetUs / 1000 };
+  }
+
+  /** The script's arguments fixed by a rule (interval, tolerance, horizon, in microseconds), formatted once. */
+  #ruleArgs(rule: RateLimitRule): readonly [string, string, string] {
+    let args = this.#argsByRule.get(rule);
+    if (args === undefined) {
+      args = [
+        String(rule.intervalMs * 1000),
+        String(rule.burst * rule.intervalMs * 1000),
+        String(Math.ceil(rule.horizonMs * 1000)),
+      ];
+      this.#argsByRule.set(rule, args);
+    }
+    return args;
   }
 
   #remember(rule: RateLimitRule, key: string, until: number): void {

@@ -133,4 +133,54 @@ describe('bounded()', () => {
     expect(await caught).toBe(late);
     expect(clock.pendingTimers).toBe(0);
   });
+
+  it('calls the hooks as methods of the options, so one object per call can hold them', async () => {
+    const clock = new VirtualClock();
+    class Call {
+      readonly clock = clock;
+      readonly at = 100;
+      readonly events: string[] = [];
+      expired(): Error {
+        this.events.push('expired');
+        return new Error(`expired at ${this.at}`);
+      }
+      onEarly(reason: unknown, ours: boolean): void {
+        this.events.push(`early ${String((reason as Error).message)} ${ours}`);
+      }
+      onSettle(): void {
+        this.events.push('settled');
+      }
+    }
+    const call = new Call();
+    const caught = bounded(() => new Promise<never>(() => {}), call).catch((e: unknown) => e);
+    await clock.advance(100);
+    expect(await caught).toMatchObject({ message: 'expired at 100' });
+    expect(call.events).toEqual(['expired', 'early expired at 100 true', 'settled']);
+
+    const quiet = new Call();
+    expect(await bounded(async () => 'ok', quiet)).toBe('ok');
+    expect(quiet.events).toEqual(['settled']);
+    const unbounded = { clock, events: [] as string[], onSettle: Call.prototype.onSettle };
+    expect(await bounded(async () => 'ok', unbounded)).toBe('ok');
+    expect(unbounded.events).toEqual(['settled']);
+  });
+
+  it('settles once when the work settles after the signal aborted, and leaves no listener', async () => {
+    const clock = new VirtualClock();
+    const { controller, live } = countingSignal();
+    let finish!: (value: string) => void;
+    let settled = 0;
+    const call = bounded(() => new Promise<string>((resolve) => (finish = resolve)), {
+      at: 1000,
+      clock,
+      signal: controller.signal,
+      onSettle: () => settled++,
+    });
+    expect(live()).toBe(1);
+    controller.abort('gone');
+    finish('too late');
+    await expect(call).rejects.toBe('gone');
+    expect(live()).toBe(0);
+    expect(settled).toBe(1);
+  });
 });

@@ -240,6 +240,9 @@ const shared = new WeakMap<Clock, DeadlineTimers>();
  * @throws TypeError when `clock` is given but is not a Clock (e.g. `null`).
  */
 export function deadlineTimers(clock: Clock = systemClock): DeadlineTimers {
+  // Almost every call asks for the same clock's (the system clock's): one
+  // comparison instead of a WeakMap read.
+  if (clock === lastClock) return lastTimers!;
   let timers = shared.get(clock);
   if (timers === undefined) {
     // Checked only on a miss (a WeakMap answers undefined for a non-object key),
@@ -248,5 +251,10 @@ export function deadlineTimers(clock: Clock = systemClock): DeadlineTimers {
     timers = new DeadlineTimers(clock);
     shared.set(clock, timers);
   }
+  lastClock = clock;
+  lastTimers = timers;
   return timers;
 }
+
+let lastClock: Clock | undefined;
+let lastTimers: DeadlineTimers | undefined;

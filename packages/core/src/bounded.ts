@@ -1,7 +1,11 @@
 import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError } from './errors.ts';
 
-/** Options for {@link bounded}. */
+/**
+ * Options for {@link bounded}. The hooks (`expired`, `onEarly`, `onSettle`)
+ * are called as methods of this object, so a policy can pass one object per
+ * call that holds them as methods rather than a closure per hook.
+ */
 export interface BoundedOptions {
   /** The instant on `clock` the call must settle by. Default: none (Infinity is none too). */
   readonly at?: number | undefined;
@@ -50,96 +54,136 @@ export interface BoundedOptions {
  * calls all use it.
  */
 export function bounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptions): Promise<T> {
-  const { at, clock, signal, onSettle } = options;
+  const signal = options.signal;
   if (signal?.aborted) {
-    onSettle?.();
+    options.onSettle?.();
     return Promise.reject(signal.reason);
   }
+  const at = options.at;
   const timed = at !== undefined && at !== Number.POSITIVE_INFINITY;
-  if (!timed && signal === undefined) return unbounded(work, onSettle);
-  const start = timed && options.expired === undefined ? clock.now() : 0;
-  return new Promise<T>((resolve, reject) => {
-    let done = false;
-    let timer: Timer | undefined;
-    const end = (): void => {
-      done = true;
-      timer?.clear();
-      signal?.removeEventListener('abort', onAbort);
-      onSettle?.();
-    };
-    const early = (reason: unknown, ours: boolean): void => {
-      if (done) return;
-      options.onEarly?.(reason, ours);
-      end();
-      reject(reason);
-    };
-    const onAbort = (): void => early(signal!.reason, false);
+  if (!timed && signal === undefined) return unbounded(work, options);
+  const race = new Race<T>(options);
+  return new Promise<T>((resolve, reject) => race.run(work, resolve, reject, timed));
+}
+
+/**
+ * One bounded call: its promise's settle functions, its timer, and the
+ * listener on the caller's signal (the race itself, through `handleEvent`),
+ * so that a call allocates one object rather than a closure per role.
+ */
+class Race<T> {
+  readonly options: BoundedOptions;
+  resolve: ((value: T) => void) | undefined = undefined;
+  reject: ((reason: unknown) => void) | undefined = undefined;
+  timer: Timer | undefined = undefined;
+  done = false;
+  /** When the call started, for the default expiry's budget (read only when needed). */
+  start = 0;
+
+  constructor(options: BoundedOptions) {
+    this.options = options;
+  }
+
+  run(
+    work: () => T | PromiseLike<T>,
+    resolve: (value: T) => void,
+    reject: (reason: unknown) => void,
+    timed: boolean,
+  ): void {
+    this.resolve = resolve;
+    this.reject = reject;
+    const options = this.options;
     if (timed) {
-      const fire = (): void => {
-        const expired = options.expired;
-        early(expired === undefined ? new DeadlineExceededError('deadline', at - start) : expired(), true);
-      };
+      const clock = options.clock;
+      if (options.expired === undefined) this.start = clock.now();
       const timerOptions = options.unref === true ? UNREF : undefined;
-      timer =
+      this.timer =
         options.ownTimer === true
-          ? clock.setTimeout(fire, at - clock.now(), timerOptions)
-          : deadlineTimers(clock).schedule(at, fire, timerOptions);
+          ? clock.setTimeout(() => this.expire(), options.at! - clock.now(), timerOptions)
+          : deadlineTimers(clock).schedule(options.at!, () => this.expire(), timerOptions);
     }
-    signal?.addEventListener('abort', onAbort);
+    options.signal?.addEventListener('abort', this);
     let result: T | PromiseLike<T>;
     try {
       result = work();
     } catch (error) {
-      if (!done) {
-        end();
-        reject(error);
-      }
+      this.lose(error);
       return;
     }
-    if (!isThenable(result)) {
-      if (!done) {
-        end();
-        resolve(result);
-      }
-      return;
-    }
-    result.then(
-      (value) => {
-        if (done) return;
-        end();
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (done) return;
-        end();
-        reject(error);
-      },
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.win(value),
+        (error: unknown) => this.lose(error),
+      );
+    } else this.win(result);
+  }
+
+  /** The caller's signal aborted (the race is its listener). */
+  handleEvent(): void {
+    this.early(this.options.signal!.reason, false);
+  }
+
+  /** Our deadline passed first. */
+  expire(): void {
+    const options = this.options;
+    this.early(
+      options.expired === undefined
+        ? new DeadlineExceededError('deadline', options.at! - this.start)
+        : options.expired(),
+      true,
     );
-  });
+  }
+
+  early(reason: unknown, ours: boolean): void {
+    if (this.done) return;
+    this.options.onEarly?.(reason, ours);
+    this.end();
+    this.reject!(reason);
+  }
+
+  win(value: T): void {
+    if (this.done) return;
+    this.end();
+    this.resolve!(value);
+  }
+
+  lose(error: unknown): void {
+    if (this.done) return;
+    this.end();
+    this.reject!(error);
+  }
+
+  end(): void {
+    this.done = true;
+    const options = this.options;
+    this.timer?.clear();
+    options.signal?.removeEventListener('abort', this);
+    options.onSettle?.();
+  }
 }
 
 const UNREF = Object.freeze({ unref: true });
 
-function unbounded<T>(work: () => T | PromiseLike<T>, onSettle: (() => void) | undefined): Promise<T> {
+function unbounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptions): Promise<T> {
   let result: T | PromiseLike<T>;
   try {
     result = work();
   } catch (error) {
-    onSettle?.();
+    options.onSettle?.();
     return Promise.reject(error);
   }
-  if (onSettle === undefined) return Promise.resolve(result);
+  if (options.onSettle === undefined) return Promise.resolve(result);
   if (!isThenable(result)) {
-    onSettle();
+    options.onSettle();
     return Promise.resolve(result);
   }
   return Promise.resolve(result).then(
     (value) => {
-      onSettle();
+      options.onSettle?.();
       return value;
     },
     (error: unknown) => {
-      onSettle();
+      options.onSettle?.();
       throw error;
     },
   );

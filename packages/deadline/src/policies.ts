@@ -9,6 +9,7 @@ import {
 } from '@bulwark/core';
 import {
   BasePolicy,
+  type BoundedOptions,
   bounded,
   EventHub,
   type OptionHints,
@@ -108,24 +109,17 @@ export abstract class TimeLimitPolicy extends BasePolicy {
     const source: DeadlineSource = bound ? 'deadline' : this.#kind;
     const budgetMs = bound ? Math.max(0, outer - now) : ms;
     if (at <= now) return Promise.reject(this.#expire(source, budgetMs, parent));
-    const scope = new ScopedContext(parent, at);
-    return bounded(this.#propagate ? () => runWithDeadline(at, clock, () => fn(scope)) : () => fn(scope), {
-      at,
-      clock,
-      // The enclosing context's signal is raced by whoever made it (execute(),
-      // an enclosing deadline); here it is only consulted when our deadline
-      // fires. If the caller (or an enclosing policy) gave up first and the
-      // function ignored it, that abort, not this deadline, ended the call:
-      // pass its reason on and do not report an expiry.
-      expired: () => {
-        const outer = parent.signal;
-        if (outer.aborted) return outer.reason;
-        if (!bound) onOwnExpiry?.();
-        return this.#expire(source, budgetMs, parent);
-      },
-      onEarly: (reason) => scope.abort(reason),
-      onSettle: () => scope.release(),
-    });
+    const call = new TimeLimitCall(this, parent, at, source, budgetMs, bound ? undefined : onOwnExpiry);
+    const scope = call.scope;
+    return bounded(
+      this.#propagate ? () => runWithDeadline(at, clock, () => fn(scope)) : () => fn(scope),
+      call,
+    );
+  }
+
+  /** @internal Reports an expiry and gives the error to reject with. */
+  _expire(source: DeadlineSource, budgetMs: number, ctx: ExecutionContext): DeadlineExceededError {
+    return this.#expire(source, budgetMs, ctx);
   }
 
   #expire(source: DeadlineSource, budgetMs: number, ctx: ExecutionContext): DeadlineExceededError {
@@ -140,6 +134,60 @@ export abstract class TimeLimitPolicy extends BasePolicy {
       this.#expired.emit({ source, budgetMs, attempt: ctx.attempt, operation: ctx.operation });
     }
     return error;
+  }
+}
+
+/**
+ * One call under a deadline or timeout: the options of its bounded race, with
+ * the hooks as methods rather than closures made per call.
+ */
+class TimeLimitCall implements BoundedOptions {
+  readonly at: number;
+  readonly clock: Clock;
+  readonly scope: ScopedContext;
+  readonly #policy: TimeLimitPolicy;
+  readonly #parent: ExecutionContext;
+  readonly #source: DeadlineSource;
+  readonly #budgetMs: number;
+  /** Called when this limit itself (not an enclosing deadline) ended the call. */
+  readonly #onOwnExpiry: (() => void) | undefined;
+
+  constructor(
+    policy: TimeLimitPolicy,
+    parent: ExecutionContext,
+    at: number,
+    source: DeadlineSource,
+    budgetMs: number,
+    onOwnExpiry: (() => void) | undefined,
+  ) {
+    this.at = at;
+    this.clock = parent.clock;
+    this.scope = new ScopedContext(parent, at);
+    this.#policy = policy;
+    this.#parent = parent;
+    this.#source = source;
+    this.#budgetMs = budgetMs;
+    this.#onOwnExpiry = onOwnExpiry;
+  }
+
+  // The enclosing context's signal is raced by whoever made it (execute(), an
+  // enclosing deadline); here it is only consulted when our deadline fires. If
+  // the caller (or an enclosing policy) gave up first and the function ignored
+  // it, that abort, not this deadline, ended the call: pass its reason on and
+  // do not report an expiry.
+  expired(): unknown {
+    const outer = this.#parent.signal;
+    if (outer.aborted) return outer.reason;
+    this.#onOwnExpiry?.();
+    return this.#policy._expire(this.#source, this.#budgetMs, this.#parent);
+  }
+
+  onEarly(reason: unknown): void {
+    this.scope.abort(reason);
+  }
+
+  onSettle(): void {
+    this.scope.release();
   }
 }
 

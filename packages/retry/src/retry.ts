@@ -265,25 +265,35 @@ export class RetryPolicy extends BasePolicy {
     return { retry: true, delayMs };
   }
 
-  async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    this.budget?.recordRequest();
-    if (this.minAttemptMs > 0 && ctx.deadline !== undefined) {
-      const left = remainingMs(ctx);
-      if (left < this.minAttemptMs) throw this.#refuse(left, ctx);
-    }
-    let outcome: Outcome<T>;
+  run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    // Not an async function: the happy path is one `.then` on the first
+    // attempt, with no promise of its own.
     try {
-      const value = await fn(ctx.attempt === 1 ? ctx : withAttempt(ctx, 1));
-      if (this.#retryOn === undefined) {
-        attemptsCounter.add(1, FIRST);
-        if (this.#onSuccess.listening) this.#onSuccess.emit({ attempts: 1, operation: ctx.operation });
-        return value;
+      this.budget?.recordRequest();
+      if (this.minAttemptMs > 0 && ctx.deadline !== undefined) {
+        const left = remainingMs(ctx);
+        if (left < this.minAttemptMs) return Promise.reject(this.#refuse(left, ctx));
       }
-      outcome = { ok: true, value };
     } catch (error) {
-      outcome = { ok: false, error };
+      return Promise.reject(error);
     }
-    return this.#loop(fn, ctx, outcome);
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(ctx.attempt === 1 ? ctx : withAttempt(ctx, 1));
+    } catch (error) {
+      return this.#loop(fn, ctx, { ok: false, error });
+    }
+    return (result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result)).then(
+      (value) => this.#firstSucceeded(value, fn, ctx),
+      (error: unknown) => this.#loop(fn, ctx, { ok: false, error }),
+    );
+  }
+
+  #firstSucceeded<T>(value: T, fn: Operation<T>, ctx: ExecutionContext): T | Promise<T> {
+    if (this.#retryOn !== undefined) return this.#loop(fn, ctx, { ok: true, value });
+    attemptsCounter.add(1, FIRST);
+    if (this.#onSuccess.listening) this.#onSuccess.emit({ attempts: 1, operation: ctx.operation });
+    return value;
   }
 
   async #loop<T>(fn: Operation<T>, ctx: ExecutionContext, first: Outcome<T>): Promise<T> {

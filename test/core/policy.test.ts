@@ -202,6 +202,40 @@ describe('ExecutionContext', () => {
     expect(listeners()).toBe(0);
   });
 
+  it('aborts a nested scope read only at the innermost level, with one listener on the caller at most', () => {
+    const controller = new AbortController();
+    const root = rootContext(new VirtualClock(), { signal: controller.signal });
+    const outer = new ScopedContext(root, 100);
+    const inner = new ScopedContext(withAttempt(new ScopedContext(withAttempt(outer, 2), 80), 2), 50);
+    const signal = inner.signal;
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    outer.abort('outer gave up');
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBe('outer gave up');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+
+    const followsCaller = new ScopedContext(new ScopedContext(root, 100), 50);
+    const late = followsCaller.signal;
+    controller.abort('caller left');
+    expect(late.reason).toBe('caller left');
+  });
+
+  it('lets a nested scope stop following when released, and follows nothing under a root without a signal', () => {
+    const outer = new ScopedContext(rootContext(new VirtualClock()), 100);
+    const first = new ScopedContext(withAttempt(outer, 1), 50);
+    const firstSignal = first.signal;
+    first.release();
+    const second = new ScopedContext(withAttempt(outer, 2), 50);
+    const secondSignal = second.signal;
+    outer.abort('stop');
+    expect(firstSignal.aborted).toBe(false);
+    expect(secondSignal.reason).toBe('stop');
+    // Read after the outer scope aborted: aborted at once with its reason.
+    expect(new ScopedContext(outer, 10).signal.reason).toBe('stop');
+    const free = new ScopedContext(rootContext(new VirtualClock()), 100);
+    expect(free.signal.aborted).toBe(false);
+  });
+
   it('aborts a scoped signal on its own without touching the parent', () => {
     const controller = new AbortController();
     const scope = new ScopedContext(rootContext(new VirtualClock(), { signal: controller.signal }), 50);

@@ -10,13 +10,34 @@ import {
   timeout,
   withDeadline,
 } from '@bulwark/deadline';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 /** A function that waits on ctx.signal and never finishes by itself. */
 const hang = (ctx: ExecutionContext) =>
   new Promise<never>((_, reject) => {
     ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
   });
+
+/** Counts the AbortSignals read from AbortControllers from now on. */
+function countSignals(): () => number {
+  const descriptor = Object.getOwnPropertyDescriptor(AbortController.prototype, 'signal')!;
+  const made = new WeakSet<AbortController>();
+  let count = 0;
+  Object.defineProperty(AbortController.prototype, 'signal', {
+    ...descriptor,
+    get(this: AbortController) {
+      if (!made.has(this)) {
+        made.add(this);
+        count++;
+      }
+      return descriptor.get!.call(this);
+    },
+  });
+  onTestFinished(() => {
+    Object.defineProperty(AbortController.prototype, 'signal', descriptor);
+  });
+  return () => count;
+}
 
 describe('deadline()', () => {
   it('rejects with DeadlineExceededError when the budget runs out, and aborts the signal', async () => {
@@ -285,6 +306,73 @@ describe('listener hygiene', () => {
       await p.execute((ctx) => ctx.signal.aborted, { signal: controller.signal });
     }
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('the signal a time limit gives its function', () => {
+  it('is made only when read, and aborts at expiry when first read late in the call', async () => {
+    const clock = new VirtualClock();
+    const made = countSignals();
+    let signal: AbortSignal | undefined;
+    const call = pipeline(deadline(500, { clock }), timeout(200, { clock }))
+      .execute(async (ctx) => {
+        await sleep(150, { clock });
+        // Read for the first time only now, 150 ms into the attempt.
+        signal = ctx.signal;
+        return new Promise<never>(() => {});
+      })
+      .catch((e: unknown) => e);
+    expect(made()).toBe(0);
+    await clock.advance(150);
+    expect(made()).toBe(1);
+    expect(signal?.aborted).toBe(false);
+    await clock.advance(50);
+    const error = await call;
+    expect(error).toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED', source: 'timeout', budgetMs: 200 });
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBe(error);
+  });
+
+  it('follows the caller when first read late, and drops its listener on the caller at settle', async () => {
+    const clock = new VirtualClock();
+    const caller = new AbortController();
+    let signal: AbortSignal | undefined;
+    const call = timeout(1_000, { clock })
+      .execute(
+        async (ctx) => {
+          await sleep(10, { clock });
+          signal = ctx.signal;
+          return new Promise<never>(() => {});
+        },
+        { signal: caller.signal },
+      )
+      .catch((e: unknown) => e);
+    await clock.advance(10);
+    expect(signal?.aborted).toBe(false);
+    caller.abort('stop');
+    expect(await call).toBe('stop');
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBe('stop');
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('never aborts when first read after the call settled, and leaves no listener on the caller', async () => {
+    const clock = new VirtualClock();
+    const caller = new AbortController();
+    let kept: ExecutionContext | undefined;
+    expect(
+      await timeout(100, { clock }).execute(
+        (ctx) => {
+          kept = ctx;
+          return 'done';
+        },
+        { signal: caller.signal },
+      ),
+    ).toBe('done');
+    const signal = kept!.signal;
+    await clock.advance(200);
+    expect(signal.aborted).toBe(false);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
   });
 });
 

@@ -40,6 +40,22 @@ export function remainingMs(ctx: ExecutionContext): number {
   return Math.max(0, deadline - ctx.clock.now());
 }
 
+/**
+ * How a {@link ScopedContext} follows its parent's abort without the parent's
+ * signal: `follow` answers {@link NEVER} when the parent can never abort, the
+ * scope that will abort the child itself (the child must `unfollow` it when
+ * it stops following), or undefined when the child must listen to
+ * `parent.signal` instead. Private to this copy of the package: a context from
+ * another copy is followed through its signal.
+ */
+const FOLLOW: unique symbol = Symbol('bulwark.follow');
+const NEVER = 0;
+type Followed = ScopedContext | typeof NEVER | undefined;
+
+interface Followable {
+  [FOLLOW]?(child: ScopedContext): Followed;
+}
+
 /** The context a policy's `execute` starts from. */
 class RootContext implements ExecutionContext {
   readonly attempt = 1;
@@ -47,12 +63,13 @@ class RootContext implements ExecutionContext {
   readonly clock: Clock;
   readonly operation: string | undefined;
   readonly idempotencyKey: string | undefined;
+  readonly #caller: AbortSignal | undefined;
   #signal: AbortSignal | undefined;
 
   constructor(clock: Clock, options: ExecuteOptions | undefined) {
     this.clock = clock;
     this.deadline = ambientDeadline(clock);
-    this.#signal = options?.signal;
+    this.#caller = this.#signal = options?.signal;
     this.operation = options?.operation;
     this.idempotencyKey = options?.idempotencyKey;
   }
@@ -62,6 +79,11 @@ class RootContext implements ExecutionContext {
     // never aborts, made only if something reads it.
     this.#signal ??= new AbortController().signal;
     return this.#signal;
+  }
+
+  /** Without a caller signal, nothing can abort the root: nothing to follow. */
+  [FOLLOW](): Followed {
+    return this.#caller === undefined ? NEVER : undefined;
   }
 }
 
@@ -83,6 +105,9 @@ class DerivedContext implements ExecutionContext {
   }
   get signal(): AbortSignal {
     return this.#parent.signal;
+  }
+  [FOLLOW](child: ScopedContext): Followed {
+    return (this.#parent as Followable)[FOLLOW]?.(child);
   }
   get deadline(): number | undefined {
     return this.#parent.deadline;
@@ -109,16 +134,27 @@ export function withIdempotencyKey(parent: ExecutionContext, key: string): Execu
  * A context with a deadline of its own and a signal that can be aborted
  * independently of its parent's (while still following the parent's abort).
  *
- * The signal, its AbortController and the listener on the parent's signal are
- * created only when something reads `signal`. Call {@link release} when the call
- * settles so that a long-lived parent signal does not collect listeners.
+ * The signal and its AbortController are created only when something reads
+ * `signal`. Reading it makes the scope follow its parent: a parent scope of
+ * this package aborts its followers directly, so the signals of the scopes in
+ * between are never made; a root context without a caller signal can never
+ * abort, so nothing follows it; anything else is followed through a listener
+ * on its signal. Call {@link release} when the call settles so that a
+ * long-lived parent does not keep followers.
  */
 export class ScopedContext implements ExecutionContext {
   readonly #parent: ExecutionContext;
   readonly deadline: number | undefined;
   #controller: AbortController | undefined;
+  /** Whether this scope follows its parent already (or found nothing to follow). */
+  #following = false;
+  /** The scope that aborts this one, when it follows one directly. */
+  #followed: ScopedContext | undefined;
+  /** The parent's signal, when this scope follows it through a listener. */
   #listening: AbortSignal | undefined;
   #onParentAbort: (() => void) | undefined;
+  /** Scopes that follow this one (most often one at a time, the current attempt's). */
+  #followers: ScopedContext[] | undefined;
   #aborted = false;
   #released = false;
   #reason: unknown;
@@ -145,22 +181,55 @@ export class ScopedContext implements ExecutionContext {
     if (this.#controller !== undefined) return this.#controller.signal;
     const controller = new AbortController();
     this.#controller = controller;
-    if (this.#aborted) {
-      controller.abort(this.#reason);
-    } else {
-      const parent = this.#parent.signal;
-      if (parent.aborted) {
-        controller.abort(parent.reason);
-      } else if (!this.#released) {
-        this.#onParentAbort = () => {
-          this.#listening = undefined;
-          this.abort(parent.reason);
-        };
-        parent.addEventListener('abort', this.#onParentAbort, { once: true });
-        this.#listening = parent;
-      }
-    }
+    if (this.#aborted) controller.abort(this.#reason);
+    else this.#follow();
     return controller.signal;
+  }
+
+  /** Starts following the parent's abort, once, unless released or aborted. */
+  #follow(): void {
+    if (this.#following || this.#released || this.#aborted) return;
+    this.#following = true;
+    const parent = this.#parent;
+    const followed = (parent as Followable)[FOLLOW]?.(this);
+    if (followed === NEVER) return;
+    if (followed !== undefined) {
+      if (!this.#aborted) this.#followed = followed;
+      return;
+    }
+    const signal = parent.signal;
+    if (signal.aborted) {
+      this.abort(signal.reason);
+      return;
+    }
+    this.#onParentAbort = () => {
+      this.#listening = undefined;
+      this.abort(signal.reason);
+    };
+    signal.addEventListener('abort', this.#onParentAbort, { once: true });
+    this.#listening = signal;
+  }
+
+  /** @internal `child` follows this scope: it is aborted when this scope is. */
+  [FOLLOW](child: ScopedContext): Followed {
+    if (this.#released && !this.#aborted) return NEVER;
+    this.#follow();
+    if (this.#aborted) {
+      child.abort(this.#reason);
+      return NEVER;
+    }
+    if (this.#released) return NEVER;
+    if (this.#followers === undefined) this.#followers = [child];
+    else this.#followers.push(child);
+    return this;
+  }
+
+  /** `child` stopped following this scope. */
+  #unfollow(child: ScopedContext): void {
+    const followers = this.#followers;
+    if (followers === undefined) return;
+    const i = followers.indexOf(child);
+    if (i !== -1) followers.splice(i, 1);
   }
 
   /** Aborts this context's signal with `reason` (once; later calls do nothing). */
@@ -170,6 +239,14 @@ export class ScopedContext implements ExecutionContext {
     this.#reason = reason;
     this.#release();
     this.#controller?.abort(reason);
+    // One at a time, so that a follower released meanwhile (it unfollows) is not aborted.
+    const followers = this.#followers;
+    if (followers !== undefined) {
+      for (let follower = followers.shift(); follower !== undefined; follower = followers.shift()) {
+        follower.abort(reason);
+      }
+      this.#followers = undefined;
+    }
   }
 
   /**
@@ -180,9 +257,14 @@ export class ScopedContext implements ExecutionContext {
   release(): void {
     this.#released = true;
     this.#release();
+    this.#followers = undefined;
   }
 
   #release(): void {
+    if (this.#followed !== undefined) {
+      this.#followed.#unfollow(this);
+      this.#followed = undefined;
+    }
     if (this.#listening !== undefined) {
       this.#listening.removeEventListener('abort', this.#onParentAbort!);
       this.#listening = undefined;

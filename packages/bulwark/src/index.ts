@@ -397,6 +397,7 @@ export {
   createFetch,
   type CreateFetchOptions,
   discardResponse,
+  type EquivalentOrigins,
   FETCH_DEFAULTS,
   type FetchFunction,
   type FetchPolicies,

@@ -47,6 +47,7 @@ import {
   RetryPolicy,
   type RetryVerdict,
 } from '@bulwark/retry';
+import { type EquivalentOrigins, OriginChooser, resolveOrigins, retarget } from './equivalent-origins.ts';
 import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
 import { httpOrigin } from './origin.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
@@ -76,6 +77,7 @@ const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
   maxDrainBytes: true,
   policies: true,
   hedging: true,
+  origins: true,
   name: true,
   clock: true,
   random: true,
@@ -249,6 +251,19 @@ export interface CreateFetchOptions {
    * Default: false (no hedging).
    */
   readonly hedging?: HedgingOptions | HedgingPolicy | false | undefined;
+  /**
+   * Groups of equivalent origins (`scheme://host[:port]`), for example
+   * `[['https://a.example', 'https://b.example', 'https://c.example']]`: a
+   * request to an origin of a group may be sent to any other, its URL's origin
+   * replaced and its path, query and fragment kept. Each attempt picks its
+   * origin: the first the requested one, unless its circuit breaker is open
+   * (then the next of the group whose breaker admits); a retry or a hedge one
+   * not yet tried in this call whose breaker admits, never the one that just
+   * failed while another admits. Each origin keeps its own breaker and
+   * bulkhead. An origin may be in one group only. Default: none (every
+   * attempt goes to the requested URL).
+   */
+  readonly origins?: EquivalentOrigins | undefined;
   /** The name of the breakers and bulkheads in telemetry, and the operation name. Default: `"fetch"`. */
   readonly name?: string | undefined;
   /** The monotonic clock every duration is measured on. Default: the system clock. */
@@ -458,6 +473,10 @@ interface PreparedCall {
   readonly hedged: boolean;
   /** The request's URL, for span attributes. */
   readonly url: string;
+  /** The request's group of equivalent origins, when it has one. */
+  readonly group: readonly string[] | undefined;
+  /** The URL to send to instead of the request's, when an attempt goes to an equivalent origin. */
+  readonly target: string | undefined;
 }
 
 /** What a call's span learns from its attempts. */
@@ -512,6 +531,8 @@ function markStatus(span: TelemetrySpan, response: Response): Response {
  *   deadline, without spending retries on it (`pollInProgress`); other 409s
  *   are final;
  * - reads or cancels the body of every response it does not return;
+ * - sends a retry or a hedge to another origin of the request's group of
+ *   equivalent origins (`origins`) whose breaker admits it;
  * - sends the time left in `x-request-timeout-ms` and the attempt number in
  *   `x-retry-attempt`;
  * - errors the returned response's body with `DeadlineExceededError` when the
@@ -661,6 +682,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     check.expect(false, 'hedging.clock', hedger.clock, "createFetch()'s clock (give both the same clock)");
   }
 
+  const originGroups = resolveOrigins(check, options.origins);
+
   const deadlineMs = options.deadlineMs ?? FETCH_DEFAULTS.deadlineMs;
   const attemptTimeoutMs = options.attemptTimeoutMs ?? FETCH_DEFAULTS.attemptTimeoutMs;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? FETCH_DEFAULTS.maxRetryAfterMs;
@@ -759,6 +782,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       pollable,
       hedged,
       url: request !== undefined ? request.url : String(input),
+      group: originGroups?.get(origin),
+      target: undefined,
     };
   };
 
@@ -785,8 +810,12 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
       }
     }
-    const attemptInput =
+    let attemptInput =
       call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
+    const target = call.target;
+    if (target !== undefined) {
+      attemptInput = attemptInput instanceof Request ? new Request(target, attemptInput) : target;
+    }
     // Each attempt is sent with a controller of its own that follows ctx's
     // signal (under the attempt timeout, that timeout's scope) until the headers
     // arrive. After that only the body's read remains, bounded by the call's
@@ -857,7 +886,40 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     });
   };
 
+  /**
+   * One attempt as the retries see it: hedged when the call is, and sent to
+   * an origin of the call's group when it has one (see OriginChooser).
+   */
   const attemptThrough = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    deadline: CallDeadline | undefined,
+    outer: AbortSignal | undefined,
+    traced: CallTrace | undefined,
+  ): ((ctx: ExecutionContext) => Promise<Response>) => {
+    const group = call.group;
+    let sent: (ctx: ExecutionContext) => Promise<Response>;
+    if (group === undefined) sent = attemptTo(call, input, deadline, outer, traced);
+    else {
+      const chooser = new OriginChooser(call.origin, group, breakers);
+      const routes = new Map<string, (ctx: ExecutionContext) => Promise<Response>>();
+      sent = (ctx) => {
+        const origin = chooser.next();
+        let send = routes.get(origin);
+        if (send === undefined) {
+          const moved: PreparedCall =
+            origin === call.origin ? call : { ...call, origin, target: retarget(call.url, origin) };
+          send = attemptTo(moved, input, deadline, outer, traced);
+          routes.set(origin, send);
+        }
+        return send(ctx);
+      };
+    }
+    return call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
+  };
+
+  /** One attempt to `call.origin`: its breaker, its bulkhead, the attempt timeout, attempt policies, the transport; polled while in progress. */
+  const attemptTo = (
     call: PreparedCall,
     input: string | URL | Request,
     deadline: CallDeadline | undefined,
@@ -882,8 +944,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
     const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);
     const guarded = breaker === undefined ? limited : (ctx: ExecutionContext) => breaker.run(limited, ctx);
-    const sent = call.pollable ? (ctx: ExecutionContext) => pollWhileInProgress(guarded, ctx) : guarded;
-    return call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
+    return call.pollable ? (ctx: ExecutionContext) => pollWhileInProgress(guarded, ctx) : guarded;
   };
 
   /**

@@ -5,6 +5,7 @@ export {
   type FetchFunction,
   type ResilientFetch,
 } from './create-fetch.ts';
+export type { EquivalentOrigins } from './equivalent-origins.ts';
 export { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
 export { ORIGIN_BULKHEAD_DEFAULTS, type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 export type { FetchPolicies } from './policies.ts';

@@ -93,7 +93,7 @@ function checkCommon(check: OptionsChecker, o: ChaosOptions): void {
   );
   check.func('random', o.random);
   check.clock('clock', o.clock, true);
-  check.expect(o.name === undefined || typeof o.name === 'string', 'name', o.name, 'a string');
+  check.string('name', o.name);
 }
 
 /**

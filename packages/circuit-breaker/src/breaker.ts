@@ -298,20 +298,13 @@ class Permit implements CircuitPermit {
     return this.probeId !== 0;
   }
   success(durationMs?: number, value?: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.breaker._report(
-      this.generation,
-      this.probeId,
-      this.startedAt,
-      this.seq,
-      this.source,
-      false,
-      value,
-      durationMs,
-    );
+    this.#report(false, value, durationMs);
   }
   failure(error: unknown, durationMs?: number): void {
+    this.#report(true, error, durationMs);
+  }
+  /** Reports once: the first success or failure counts, later ones do nothing. */
+  #report(failed: boolean, outcome: unknown, durationMs: number | undefined): void {
     if (this.done) return;
     this.done = true;
     this.breaker._report(
@@ -320,8 +313,8 @@ class Permit implements CircuitPermit {
       this.startedAt,
       this.seq,
       this.source,
-      true,
-      error,
+      failed,
+      outcome,
       durationMs,
     );
   }

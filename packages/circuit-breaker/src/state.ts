@@ -68,6 +68,12 @@ export function expireProbes(state: HalfOpenState, probeTimeoutMs: number, now: 
   }
 }
 
+/** Whether a probe slot is free now, once the probes past `probeTimeoutMs` gave theirs back. */
+function hasFreeSlot(state: HalfOpenState, maxProbes: number, probeTimeoutMs: number, now: number): boolean {
+  expireProbes(state, probeTimeoutMs, now);
+  return state.probes.size < maxProbes;
+}
+
 /** Admits a probe: its id, or 0 when every slot is taken. */
 export function admitProbe(
   state: HalfOpenState,
@@ -75,8 +81,7 @@ export function admitProbe(
   probeTimeoutMs: number,
   now: number,
 ): number {
-  expireProbes(state, probeTimeoutMs, now);
-  if (state.probes.size >= maxProbes) return 0;
+  if (!hasFreeSlot(state, maxProbes, probeTimeoutMs, now)) return 0;
   state.probes.set(++state.seq, now);
   return state.seq;
 }
@@ -88,8 +93,7 @@ export function probeRetryAfterMs(
   probeTimeoutMs: number,
   now: number,
 ): number {
-  expireProbes(state, probeTimeoutMs, now);
-  if (state.probes.size < maxProbes) return 0;
+  if (hasFreeSlot(state, maxProbes, probeTimeoutMs, now)) return 0;
   // Every slot is taken: the oldest probe gives its permit back first.
   for (const start of state.probes.values()) return Math.max(0, start + probeTimeoutMs - now);
   return 0;

@@ -192,7 +192,7 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
     check.func('classify', o.classify);
     check.func('random', o.random);
     check.clock('clock', o.clock);
-    check.expect(o.name === undefined || typeof o.name === 'string', 'name', o.name, 'a string');
+    check.string('name', o.name);
     check.done();
     super(o.clock);
     this.k = o.k ?? ADAPTIVE_THROTTLE_DEFAULTS.k;

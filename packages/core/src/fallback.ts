@@ -78,12 +78,7 @@ export class FallbackPolicy<R = unknown> extends BasePolicy {
     check.func('handler', handler, true);
     check.func('on', options?.on);
     check.clock('clock', options?.clock);
-    check.expect(
-      options?.name === undefined || typeof options.name === 'string',
-      'name',
-      options?.name,
-      'a string',
-    );
+    check.string('name', options?.name);
     check.done();
     super(options?.clock);
     this.#handler = handler;

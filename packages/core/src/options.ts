@@ -217,6 +217,14 @@ export class OptionsChecker {
     return ok;
   }
 
+  /** Checks that a value is a string; `undefined` passes unless `required`. Returns whether it passed. */
+  string(option: string, value: unknown, required = false): boolean {
+    if (value === undefined && !required) return true;
+    const ok = typeof value === 'string';
+    this.expect(ok, option, value, 'a string');
+    return ok;
+  }
+
   /** Checks that a value is a boolean; `undefined` passes unless `required`. Returns whether it passed. */
   boolean(option: string, value: unknown, required = false): boolean {
     if (value === undefined && !required) return true;

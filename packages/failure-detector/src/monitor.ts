@@ -119,12 +119,7 @@ export class HeartbeatMonitor implements Disposable {
     check.number('checkIntervalMs', options?.checkIntervalMs, { above: 0 });
     check.boolean('autoAdd', options?.autoAdd);
     check.clock('clock', options?.clock, true);
-    check.expect(
-      options?.name === undefined || typeof options.name === 'string',
-      'name',
-      options?.name,
-      'a string',
-    );
+    check.string('name', options?.name);
     const peers = options?.peers;
     check.expect(
       peers === undefined ||

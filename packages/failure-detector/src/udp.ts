@@ -100,7 +100,7 @@ function checkTarget(check: OptionsChecker, target: unknown, i: number): void {
   check.expect(typeof t === 'object' && t !== null, `targets[${i}]`, target, 'an object { host?, port }');
   if (typeof t !== 'object' || t === null) return;
   check.number(`targets[${i}].port`, t.port, { integer: true, min: 1, max: 65535, required: true });
-  check.expect(t.host === undefined || typeof t.host === 'string', `targets[${i}].host`, t.host, 'a string');
+  check.string(`targets[${i}].host`, t.host);
 }
 
 /**
@@ -352,12 +352,7 @@ export class UdpHeartbeatReceiver implements Disposable {
     const monitor = options?.monitor;
     checkMonitor(check, monitor);
     check.number('port', options?.port, { integer: true, min: 0, max: 65535 });
-    check.expect(
-      options?.host === undefined || typeof options.host === 'string',
-      'host',
-      options?.host,
-      'a string',
-    );
+    check.string('host', options?.host);
     check.expect(
       options?.key === undefined || isValidKey(options.key),
       'key',

@@ -15,6 +15,7 @@ import {
   type RequestScope,
   type ResolvedServerOptions,
   routeIdempotency,
+  SERVER_OPTION_KEYS,
   type RouteIdempotencyOptions as ServerRouteIdempotencyOptions,
   type StoreErrorPhase,
   settleBefore,
@@ -35,15 +36,8 @@ import type {
 
 /** The plugin's options, plus what Fastify itself reads from a plugin's options when it is registered. */
 const FASTIFY_KEYS: ReadonlySet<string> = new Set([
-  ...optionKeys<BulwarkFastifyOptions>({
-    bulkhead: true,
-    rateLimit: true,
-    retryAfterSeconds: true,
-    defaultTimeoutMs: true,
-    maxTimeoutMs: true,
-    clock: true,
-    errorHandler: true,
-  }),
+  ...SERVER_OPTION_KEYS,
+  ...optionKeys<Omit<BulwarkFastifyOptions, keyof BulwarkServerOptions>>({ errorHandler: true }),
   'prefix',
   'logLevel',
   'logSerializers',

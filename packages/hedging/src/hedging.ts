@@ -237,7 +237,7 @@ export class HedgingPolicy extends BasePolicy {
       o.budget,
       'a retry budget from retryBudget()',
     );
-    check.expect(o.name === undefined || typeof o.name === 'string', 'name', o.name, 'a string');
+    check.string('name', o.name);
     const minDelayMs = o.minDelayMs ?? HEDGING_DEFAULTS.minDelayMs;
     const maxDelayMs = o.maxDelayMs ?? HEDGING_DEFAULTS.maxDelayMs;
     check.expect(!(minDelayMs > maxDelayMs), 'minDelayMs', minDelayMs, `<= maxDelayMs (${maxDelayMs})`);

@@ -4,18 +4,18 @@ import { type HttpResponse, problemResponse } from '@bulwark/idempotency';
 import { admitRequest, answerExpired, enterDeadline } from './admission.ts';
 import type { BulwarkRequestContext } from './context.ts';
 import { errorResponse } from './errors.ts';
-import { type BulwarkServerOptions, checkServerOptions, withServerDefaults } from './options.ts';
+import {
+  type BulwarkServerOptions,
+  checkServerOptions,
+  SERVER_OPTION_KEYS,
+  withServerDefaults,
+} from './options.ts';
 import { applyRateLimit, limitRequest } from './rate-limit.ts';
 
-const HTTP_KEYS = optionKeys<BulwarkHttpOptions>({
-  bulkhead: true,
-  rateLimit: true,
-  retryAfterSeconds: true,
-  defaultTimeoutMs: true,
-  maxTimeoutMs: true,
-  clock: true,
-  onError: true,
-});
+const HTTP_KEYS: ReadonlySet<string> = new Set([
+  ...SERVER_OPTION_KEYS,
+  ...optionKeys<Omit<BulwarkHttpOptions, keyof BulwarkServerOptions>>({ onError: true }),
+]);
 
 /** Writes `response` (status, headers and body) and ends it. */
 export function sendResponse(res: ServerResponse, response: HttpResponse): void {

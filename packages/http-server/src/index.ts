@@ -28,6 +28,7 @@ export {
   checkServerOptions,
   type ResolvedServerOptions,
   resolveServerOptions,
+  SERVER_OPTION_KEYS,
   withServerDefaults,
 } from './options.ts';
 export {

@@ -4,18 +4,24 @@ import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { checkInboundRateLimit, type InboundRateLimitOptions } from './rate-limit.ts';
 
 /**
+ * The keys of {@link BulwarkServerOptions}, for an adapter's own check of
+ * unknown keys: its options are these plus its own.
+ */
+export const SERVER_OPTION_KEYS: ReadonlySet<string> = optionKeys<BulwarkServerOptions>({
+  bulkhead: true,
+  rateLimit: true,
+  retryAfterSeconds: true,
+  defaultTimeoutMs: true,
+  maxTimeoutMs: true,
+  clock: true,
+});
+
+/**
  * The server options, plus what Fastify itself reads from a plugin's options
  * when it is registered (`prefix`, `logLevel`, `logSerializers`).
  */
 const SERVER_KEYS: ReadonlySet<string> = new Set([
-  ...optionKeys<BulwarkServerOptions>({
-    bulkhead: true,
-    rateLimit: true,
-    retryAfterSeconds: true,
-    defaultTimeoutMs: true,
-    maxTimeoutMs: true,
-    clock: true,
-  }),
+  ...SERVER_OPTION_KEYS,
   'prefix',
   'logLevel',
   'logSerializers',

@@ -190,12 +190,7 @@ export class HttpIdempotency {
     check.knownKeys(options, HTTP_IDEMPOTENCY_KEYS);
     check.boolean('required', options?.required);
     check.func('storeStatus', options?.storeStatus);
-    check.expect(
-      options?.problemTypeBase === undefined || typeof options.problemTypeBase === 'string',
-      'problemTypeBase',
-      options?.problemTypeBase,
-      'a string',
-    );
+    check.string('problemTypeBase', options?.problemTypeBase);
     check.number('inProgressRetryAfterSeconds', options?.inProgressRetryAfterSeconds, {
       integer: true,
       min: 1,

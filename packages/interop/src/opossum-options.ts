@@ -1,6 +1,7 @@
 import { type BreakerSnapshot, type CircuitBreakerOptions, SNAPSHOT_VERSION } from '@bulwark/circuit-breaker';
-import { OptionsChecker } from '@bulwark/core/authoring';
+import type { OptionsChecker } from '@bulwark/core/authoring';
 import { OPOSSUM_RATE_DEFAULTS, opossumRate } from './opossum-rate.ts';
+import { peerOptionsChecker } from './peer.ts';
 
 /** The saved state opossum accepts as `options.state` (what `breaker.toJSON().state` gives). */
 export interface OpossumState {
@@ -98,11 +99,7 @@ export function checkOpossumOptions(
   options: unknown,
   more?: (check: OptionsChecker) => void,
 ): void {
-  const check = new OptionsChecker(component);
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    check.expect(false, 'options', options, 'an object of opossum options');
-    check.done();
-  }
+  const check = peerOptionsChecker(component, options, 'opossum');
   const o = (options ?? {}) as Record<keyof OpossumOptions, unknown>;
   if (o.timeout !== false) check.number('timeout', o.timeout, { min: 0 });
   check.number('resetTimeout', o.resetTimeout, { min: 0 });
@@ -113,7 +110,7 @@ export function checkOpossumOptions(
   check.number('capacity', o.capacity, { integer: true, min: 0 });
   check.func('errorFilter', o.errorFilter);
   check.func('cacheGetKey', o.cacheGetKey);
-  check.expect(o.name === undefined || typeof o.name === 'string', 'name', o.name, 'a string');
+  check.string('name', o.name);
   check.expect(
     o.state === undefined || (typeof o.state === 'object' && o.state !== null),
     'state',

@@ -1,6 +1,7 @@
 import type { Backoff } from '@bulwark/core';
-import { OptionsChecker } from '@bulwark/core/authoring';
+import type { OptionsChecker } from '@bulwark/core/authoring';
 import { constant, exponential, fromFunction, type RetryOn, type RetryOptions } from '@bulwark/retry';
+import { peerOptionsChecker } from './peer.ts';
 
 /** What p-retry passes to its callbacks. */
 export interface PRetryContext {
@@ -75,11 +76,7 @@ export function checkPRetryOptions(
   options: unknown,
   more?: (check: OptionsChecker) => void,
 ): void {
-  const check = new OptionsChecker(component);
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    check.expect(false, 'options', options, 'an object of p-retry options');
-    check.done();
-  }
+  const check = peerOptionsChecker(component, options, 'p-retry');
   const o = (options ?? {}) as Record<keyof PRetryOptions | 'forever', unknown>;
   check.expect(
     o.retries == null ||

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { OptionsChecker } from '@bulwark/core/authoring';
 import { MissingPeerDependencyError } from './errors.ts';
 
 /** Loads a module by name, as `require` does. */
@@ -35,4 +36,18 @@ export function requirePeer<T>(name: string, entry: string, load: ModuleLoader =
     if (isNotFound(error, name)) throw new MissingPeerDependencyError(name, entry, error);
     throw error;
   }
+}
+
+/**
+ * A checker for a peer library's options object (`library` names it in the
+ * message): a value that is neither undefined nor an object is refused at once,
+ * since no option of it can be read.
+ */
+export function peerOptionsChecker(component: string, options: unknown, library: string): OptionsChecker {
+  const check = new OptionsChecker(component);
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    check.expect(false, 'options', options, `an object of ${library} options`);
+    check.done();
+  }
+  return check;
 }

@@ -270,12 +270,7 @@ export function withQueryPolicy<P extends PgPool>(
     pool,
     'a pg Pool',
   );
-  check.expect(
-    options?.operation === undefined || typeof options.operation === 'string',
-    'operation',
-    options?.operation,
-    'a string',
-  );
+  check.string('operation', options?.operation);
   check.number('cancelTimeoutMs', options?.cancelTimeoutMs, { above: 0 });
   check.done();
   const operation = options?.operation ?? 'pg.query';

@@ -162,7 +162,7 @@ export class RateLimitPolicy extends BasePolicy {
       o.maxWaitMs,
       'given only with wait: true',
     );
-    check.expect(o.name === undefined || typeof o.name === 'string', 'name', o.name, 'a string');
+    check.string('name', o.name);
     check.clock('clock', o.clock, true);
     check.done();
     super(o.clock);

@@ -114,12 +114,7 @@ export class RedisBreakerStore implements BreakerStateStore {
       options.instanceId,
       'a non-empty string',
     );
-    check.expect(
-      options.prefix === undefined || typeof options.prefix === 'string',
-      'prefix',
-      options.prefix,
-      'a string',
-    );
+    check.string('prefix', options.prefix);
     check.clock('clock', options.clock, true);
     check.done();
     listenForClientErrors(client);

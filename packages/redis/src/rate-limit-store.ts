@@ -259,25 +259,18 @@ export class RedisRateLimitStore implements RateLimitStore {
         resetMs: (-reply + toleranceUs - intervalUs) / 1000,
       };
     }
-    if (!Array.isArray(reply) || reply.length < 2)
-      return this.#fail(
-        'unavailable',
-        key,
-        rule,
-        request,
-        `unexpected reply ${JSON.stringify(reply)}`,
-        undefined,
-      );
-    if (reply[0] === 'corrupt')
+    const fields = Array.isArray(reply) && reply.length >= 2 ? (reply as unknown[]) : undefined;
+    if (fields?.[0] === 'corrupt')
       return this.#fail(
         'corrupt',
         key,
         rule,
         request,
-        `Redis key ${JSON.stringify(this.redisKey(key))} holds ${reply[1] === 'type' ? 'a value of another type' : 'a value bulwark did not write'}; delete it to reset the limit`,
+        `Redis key ${JSON.stringify(this.redisKey(key))} holds ${fields[1] === 'type' ? 'a value of another type' : 'a value bulwark did not write'}; delete it to reset the limit`,
         undefined,
       );
-    const [status, a, remaining, resetUs] = reply.map(Number) as [number, number, number, number];
+    // Not an array of two or more: no number is finite, so the reply is unexpected.
+    const [status, a, remaining, resetUs] = (fields?.map(Number) ?? []) as [number, number, number, number];
     if (![a, remaining, resetUs].every(Number.isFinite) || (status !== 0 && status !== 1))
       return this.#fail(
         'unavailable',

@@ -41,12 +41,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const check = new OptionsChecker('redisIdempotencyStore()');
     check.knownKeys(options, REDIS_STORE_KEYS);
     checkScriptClient(check, client);
-    check.expect(
-      options.prefix === undefined || typeof options.prefix === 'string',
-      'prefix',
-      options.prefix,
-      'a string',
-    );
+    check.string('prefix', options.prefix);
     check.done();
     listenForClientErrors(client);
     this.#client = client;

@@ -68,12 +68,7 @@ export class RedisSemaphoreStore implements SemaphoreStore {
     const check = new OptionsChecker('redisSemaphoreStore()');
     check.knownKeys(options, SEMAPHORE_STORE_KEYS);
     checkScriptClient(check, client);
-    check.expect(
-      options.prefix === undefined || typeof options.prefix === 'string',
-      'prefix',
-      options.prefix,
-      'a string',
-    );
+    check.string('prefix', options.prefix);
     check.number('retainMs', options.retainMs, { integer: true, min: 1 });
     check.number('timeoutMs', options.timeoutMs, { above: 0 });
     check.clock('clock', options.clock, true);

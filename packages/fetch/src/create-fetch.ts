@@ -4,18 +4,9 @@ import {
   CircuitBreakerRegistry,
   type CircuitBreakerRegistryOptions,
 } from '@bulwark/circuit-breaker';
-import {
-  type Clock,
-  deadlineTimers,
-  type Random,
-  sleep,
-  systemClock,
-  type Timer,
-  wallClockNow,
-} from '@bulwark/clock';
+import { type Clock, type Random, sleep, systemClock, wallClockNow } from '@bulwark/clock';
 import {
   type Backoff,
-  CallbackError,
   DeadlineExceededError,
   type ExecutionContext,
   InvalidOptionsError,
@@ -23,22 +14,10 @@ import {
   type Outcome,
   remainingMs,
 } from '@bulwark/core';
-import {
-  ambientDeadline,
-  failSpan,
-  type OptionHints,
-  OptionsChecker,
-  optionKeys,
-  type TelemetrySpan,
-} from '@bulwark/core/authoring';
-import { DEADLINE_HEADERS, encodeTimeoutMs, type TimeoutPolicy, timeout } from '@bulwark/deadline';
+import { ambientDeadline, type OptionHints, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { type TimeoutPolicy, timeout } from '@bulwark/deadline';
 import { type HedgingOptions, HedgingPolicy } from '@bulwark/hedging';
-import {
-  formatIdempotencyKeyHeader,
-  IDEMPOTENCY_IN_PROGRESS_HEADER,
-  IDEMPOTENCY_KEY_HEADER,
-  newIdempotencyKey,
-} from '@bulwark/idempotency';
+import { IDEMPOTENCY_IN_PROGRESS_HEADER, newIdempotencyKey } from '@bulwark/idempotency';
 import {
   isRetryableError,
   RETRY_OPTION_HINTS,
@@ -48,12 +27,13 @@ import {
   type RetryVerdict,
 } from '@bulwark/retry';
 import { type EquivalentOrigins, OriginChooser, resolveOrigins, retarget } from './equivalent-origins.ts';
-import { discardResponse, isIdempotentMethod, isReplayableBody, RETRY_ATTEMPT_HEADER } from './http.ts';
-import { httpOrigin } from './origin.ts';
+import { discardResponse } from './http.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 import { composePolicies, type FetchPolicies, runUnder } from './policies.ts';
+import { callPreparer, type PreparedCall } from './prepared-call.ts';
 import { parseRetryAfter } from './retry-after.ts';
-import { telemetry } from './telemetry.ts';
+import { markStatus, requestAttributes, telemetry } from './telemetry.ts';
+import { attemptSenders, CallDeadline, raceHedged } from './transport.ts';
 
 const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
   spans: true,
@@ -343,108 +323,6 @@ class CallContext implements ExecutionContext {
 
 const neverAborts = new AbortController().signal;
 
-const ONCE = Object.freeze({ once: true });
-const UNREF = Object.freeze({ unref: true });
-
-/**
- * A call's deadline: one entry in the clock's shared deadline timer. While the
- * call runs it aborts the call's controller. Once a response with a body is
- * returned it must still abort that body's read, so it stays scheduled until
- * the deadline passes (nothing tells it when the caller has finished with the
- * body). For that stretch it keeps only what the abort needs: this object and
- * the answering attempt's controller (whose signal the underlying fetch
- * follows), plus, when the caller gave a signal, the call's controller, whose
- * signal joins the caller's to that body. Not the request, the response, the
- * call's closures, contexts or the policies' state.
- */
-class CallDeadline {
-  /** The call's controller, while something may listen to its signal. */
-  call: AbortController | undefined;
-  /** The controller of the attempt whose response (with a body) came last: it aborts that body's read. */
-  body: AbortController | undefined;
-  readonly #budgetMs: number;
-  readonly #timer: Timer;
-
-  constructor(clock: Clock, at: number, budgetMs: number, call: AbortController) {
-    this.call = call;
-    this.body = undefined;
-    this.#budgetMs = budgetMs;
-    // Unref'd: while the call runs its socket holds the process; after it
-    // returns, the entry waits for a body nobody may read, and must not.
-    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire(), UNREF);
-  }
-
-  /** The call ended with nothing left to watch: an error, or a response without a body. */
-  cancel(): void {
-    this.#timer.clear();
-    this.body = this.call = undefined;
-  }
-
-  #expire(): void {
-    const error = new DeadlineExceededError('deadline', this.#budgetMs);
-    // The body first, so that it ends with this error rather than with the
-    // reason the call's signal would pass on to it.
-    this.body?.abort(error);
-    this.call?.abort(error);
-  }
-}
-
-/**
- * Aborts `target` with `signal`'s reason when `signal` aborts. A function of
- * its own so that the listener holds only these two, not the attempt's state.
- */
-function abortOnAbort(signal: AbortSignal, target: AbortController): void {
-  if (signal.aborted) target.abort(signal.reason);
-  else signal.addEventListener('abort', () => target.abort(signal.reason), ONCE);
-}
-
-/**
- * The controller of each hedged attempt's response with a body: the deadline
- * watches the winner's only, and the winner is known once the race is over.
- */
-const hedgedBodies = new WeakMap<Response, AbortController>();
-
-/**
- * One attempt as a race of hedged attempts under `hedger`. Every response an
- * attempt brings that does not win is discarded (read out or cancelled): one
- * that came before the race ended when the race ends, one that comes later
- * at once. The winner's body is the one the deadline aborts.
- */
-function raceHedged(
-  hedger: HedgingPolicy,
-  send: (ctx: ExecutionContext) => Promise<Response>,
-  deadline: CallDeadline | undefined,
-  maxDrainBytes: number,
-): (ctx: ExecutionContext) => Promise<Response> {
-  return (ctx) => {
-    const answers: Response[] = [];
-    let over = false;
-    const attempt = (attemptCtx: ExecutionContext): Promise<Response> =>
-      send(attemptCtx).then((response) => {
-        if (over) discardResponse(response, maxDrainBytes);
-        else answers.push(response);
-        return response;
-      });
-    const end = (winner: Response | undefined): void => {
-      over = true;
-      for (const response of answers) if (response !== winner) discardResponse(response, maxDrainBytes);
-      answers.length = 0;
-    };
-    return hedger.run(attempt, ctx).then(
-      (winner) => {
-        end(winner);
-        const controller = hedgedBodies.get(winner);
-        if (deadline !== undefined && controller !== undefined) deadline.body = controller;
-        return winner;
-      },
-      (error: unknown) => {
-        end(undefined);
-        throw error;
-      },
-    );
-  };
-}
-
 function isFiniteNumberList(value: unknown): value is readonly number[] {
   return (
     Array.isArray(value) &&
@@ -456,60 +334,9 @@ function isInstanceOf<T>(value: unknown, ctor: abstract new (...args: never[]) =
   return value instanceof ctor;
 }
 
-/** Everything one call needs, worked out once before its first attempt. */
-interface PreparedCall {
-  readonly origin: string;
-  readonly method: string;
-  /** The request's own headers; undefined when it has none (a string or URL and no `init.headers`). */
-  readonly headers: Headers | undefined;
-  readonly request: Request | undefined;
-  readonly init: RequestInit | undefined;
-  readonly retryable: boolean;
-  readonly cloneRequest: boolean;
-  readonly key: string | undefined;
-  /** The request has an `Idempotency-Key` and a body that can be sent again: an in-progress 409 is polled. */
-  readonly pollable: boolean;
-  /** Hedging is on and the request may be sent more than once at a time: GET, HEAD, or keyed, with a replayable body. */
-  readonly hedged: boolean;
-  /** The request's URL, for span attributes. */
-  readonly url: string;
-  /** The request's group of equivalent origins, when it has one. */
-  readonly group: readonly string[] | undefined;
-  /** The URL to send to instead of the request's, when an attempt goes to an equivalent origin. */
-  readonly target: string | undefined;
-}
-
 /** What a call's span learns from its attempts. */
 interface CallTrace {
   attempts: number;
-}
-
-type Attributes = Record<string, string | number>;
-
-/** The HTTP client span attributes of a request (semantic conventions: url.full without credentials). */
-function requestAttributes(method: string, url: string): Attributes {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { 'http.request.method': method };
-  }
-  parsed.username = '';
-  parsed.password = '';
-  const port = parsed.port === '' ? (parsed.protocol === 'https:' ? 443 : 80) : Number(parsed.port);
-  return {
-    'http.request.method': method,
-    'url.full': parsed.href,
-    'server.address': parsed.hostname,
-    'server.port': port,
-  };
-}
-
-/** Records a response's status on a span; 4xx and 5xx mark it failed, as the HTTP client conventions say. */
-function markStatus(span: TelemetrySpan, response: Response): Response {
-  span.setAttribute('http.response.status_code', response.status);
-  if (response.status >= 400) failSpan(span, { code: String(response.status) });
-  return response;
 }
 
 /**
@@ -734,157 +561,23 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     if (outcome.ok && outcome.value instanceof Response) discardResponse(outcome.value, maxDrainBytes);
   });
 
-  const prepare = (
-    input: string | URL | Request,
-    init: RequestInit | undefined,
-  ): PreparedCall | undefined => {
-    const request = input instanceof Request ? input : undefined;
-    let origin: string | null;
-    if (input instanceof URL) {
-      origin = input.protocol === 'http:' || input.protocol === 'https:' ? input.origin : null;
-    } else {
-      // Parsed once per distinct scheme and authority (see origin.ts), not once per call.
-      origin = httpOrigin(request !== undefined ? request.url : String(input));
-    }
-    // Not a valid http(s) URL: the underlying fetch answers it (a TypeError, or its own scheme).
-    if (origin === null) return undefined;
-    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-    const given = init?.headers ?? request?.headers;
-    // Without headers of its own, a call's attempts start each from an empty set.
-    let headers = given === undefined ? undefined : new Headers(given);
-    let key: string | undefined;
-    const idempotent = isIdempotentMethod(method);
-    if (!idempotent && idempotencyKeys && !headers?.has(IDEMPOTENCY_KEY_HEADER)) {
-      try {
-        key = generateKey();
-      } catch (error) {
-        throw new CallbackError('generateIdempotencyKey', error);
-      }
-      headers ??= new Headers();
-      headers.set(IDEMPOTENCY_KEY_HEADER, formatIdempotencyKeyHeader(key));
-    }
-    const initBody = init?.body;
-    const bodyFromRequest = initBody === undefined && request !== undefined && request.body !== null;
-    const replayable = initBody === undefined || isReplayableBody(initBody);
-    const keyed = headers?.has(IDEMPOTENCY_KEY_HEADER) === true;
-    const retryable = canRetry && replayable && (idempotent || keyed);
-    const pollable = pollInProgress && replayable && keyed;
-    const hedged = hedger !== undefined && replayable && (method === 'GET' || method === 'HEAD' || keyed);
-    return {
-      origin,
-      method,
-      headers,
-      request,
-      init,
-      retryable,
-      cloneRequest: (retryable || pollable || hedged) && bodyFromRequest,
-      key,
-      pollable,
-      hedged,
-      url: request !== undefined ? request.url : String(input),
-      group: originGroups?.get(origin),
-      target: undefined,
-    };
-  };
+  const prepare = callPreparer({
+    generateKey,
+    idempotencyKeys,
+    canRetry,
+    pollInProgress,
+    hedging: hedger !== undefined,
+    originGroups,
+  });
 
-  const sendOneAttempt = (
-    call: PreparedCall,
-    input: string | URL | Request,
-    ctx: ExecutionContext,
-    deadline: CallDeadline | undefined,
-    outer: AbortSignal | undefined,
-  ): Promise<Response> => {
-    const signal = ctx.signal;
-    if (signal.aborted) return Promise.reject(signal.reason);
-    const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
-    // Inside the attempt's span: its context goes downstream.
-    if (attemptSpans) telemetry.injectContext(headers);
-    if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
-    if (sendDeadline) {
-      const left = remainingMs(ctx);
-      if (left !== Number.POSITIVE_INFINITY) {
-        let budgetMs = Math.max(0, left - safetyMarginMs);
-        const given = call.headers === undefined ? null : headers.get(DEADLINE_HEADERS.requestTimeoutMs);
-        // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
-        if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
-        headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
-      }
-    }
-    let attemptInput =
-      call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
-    const target = call.target;
-    if (target !== undefined) {
-      attemptInput = attemptInput instanceof Request ? new Request(target, attemptInput) : target;
-    }
-    // Each attempt is sent with a controller of its own that follows ctx's
-    // signal (under the attempt timeout, that timeout's scope) until the headers
-    // arrive. After that only the body's read remains, bounded by the call's
-    // deadline and the caller's signal, which abort this controller directly:
-    // what stays reachable from them until the deadline is this controller, not
-    // the attempt's scope and the contexts, signals and listeners it holds.
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, ONCE);
-    const sendSignal = controller.signal;
-    const init = call.init;
-    let pending: Promise<Response>;
-    try {
-      pending = baseFetch(
-        attemptInput,
-        init === undefined
-          ? { method: call.method, headers, signal: sendSignal }
-          : { ...init, method: call.method, headers, signal: sendSignal },
-      );
-    } catch (error) {
-      signal.removeEventListener('abort', onAbort);
-      return Promise.reject(error);
-    }
-    return pending.then(
-      (response) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) {
-          // The attempt timed out as the answer arrived: nobody will read it.
-          discardResponse(response, maxDrainBytes);
-          throw signal.reason;
-        }
-        if (response.body !== null) {
-          // A later attempt's response replaces this one; a response the retry
-          // loop discards has its body read or cancelled by discardResponse.
-          // Hedged, the race's winner is known only later (see raceHedged).
-          if (deadline !== undefined) {
-            if (call.hedged) hedgedBodies.set(response, controller);
-            else deadline.body = controller;
-          }
-          if (outer !== undefined) abortOnAbort(outer, controller);
-        }
-        return response;
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        throw error;
-      },
-    );
-  };
-
-  /** One CLIENT span per attempt, as the OpenTelemetry HTTP client conventions describe it. */
-  const sendInSpan = (
-    call: PreparedCall,
-    input: string | URL | Request,
-    ctx: ExecutionContext,
-    deadline: CallDeadline | undefined,
-    outer: AbortSignal | undefined,
-  ): Promise<Response> => {
-    if (!telemetry.tracing) return sendOneAttempt(call, input, ctx, deadline, outer);
-    const attempt = ctx.attempt;
-    const attributes = (): Attributes => {
-      const base = requestAttributes(call.method, call.url);
-      return attempt > 1 ? { ...base, 'http.request.resend_count': attempt - 1 } : base;
-    };
-    return telemetry.inSpan(call.method, { kind: 'client', attributes }, (span) => {
-      const pending = sendOneAttempt(call, input, ctx, deadline, outer);
-      return span === undefined ? pending : pending.then((response) => markStatus(span, response));
-    });
-  };
+  const { sendOneAttempt, sendInSpan } = attemptSenders({
+    baseFetch,
+    attemptSpans,
+    sendAttempt,
+    sendDeadline,
+    safetyMarginMs,
+    maxDrainBytes,
+  });
 
   /**
    * One attempt as the retries see it: hedged when the call is, and sent to

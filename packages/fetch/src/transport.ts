@@ -1,0 +1,247 @@
+import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
+import { DeadlineExceededError, type ExecutionContext, remainingMs } from '@bulwark/core';
+import { DEADLINE_HEADERS, encodeTimeoutMs } from '@bulwark/deadline';
+import type { HedgingPolicy } from '@bulwark/hedging';
+import type { FetchFunction } from './create-fetch.ts';
+import { discardResponse, RETRY_ATTEMPT_HEADER } from './http.ts';
+import type { PreparedCall } from './prepared-call.ts';
+import { type Attributes, markStatus, requestAttributes, telemetry } from './telemetry.ts';
+
+const ONCE = Object.freeze({ once: true });
+const UNREF = Object.freeze({ unref: true });
+
+/**
+ * A call's deadline: one entry in the clock's shared deadline timer. While the
+ * call runs it aborts the call's controller. Once a response with a body is
+ * returned it must still abort that body's read, so it stays scheduled until
+ * the deadline passes (nothing tells it when the caller has finished with the
+ * body). For that stretch it keeps only what the abort needs: this object and
+ * the answering attempt's controller (whose signal the underlying fetch
+ * follows), plus, when the caller gave a signal, the call's controller, whose
+ * signal joins the caller's to that body. Not the request, the response, the
+ * call's closures, contexts or the policies' state.
+ */
+export class CallDeadline {
+  /** The call's controller, while something may listen to its signal. */
+  call: AbortController | undefined;
+  /** The controller of the attempt whose response (with a body) came last: it aborts that body's read. */
+  body: AbortController | undefined;
+  readonly #budgetMs: number;
+  readonly #timer: Timer;
+
+  constructor(clock: Clock, at: number, budgetMs: number, call: AbortController) {
+    this.call = call;
+    this.body = undefined;
+    this.#budgetMs = budgetMs;
+    // Unref'd: while the call runs its socket holds the process; after it
+    // returns, the entry waits for a body nobody may read, and must not.
+    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire(), UNREF);
+  }
+
+  /** The call ended with nothing left to watch: an error, or a response without a body. */
+  cancel(): void {
+    this.#timer.clear();
+    this.body = this.call = undefined;
+  }
+
+  #expire(): void {
+    const error = new DeadlineExceededError('deadline', this.#budgetMs);
+    // The body first, so that it ends with this error rather than with the
+    // reason the call's signal would pass on to it.
+    this.body?.abort(error);
+    this.call?.abort(error);
+  }
+}
+
+/**
+ * Aborts `target` with `signal`'s reason when `signal` aborts. A function of
+ * its own so that the listener holds only these two, not the attempt's state.
+ */
+function abortOnAbort(signal: AbortSignal, target: AbortController): void {
+  if (signal.aborted) target.abort(signal.reason);
+  else signal.addEventListener('abort', () => target.abort(signal.reason), ONCE);
+}
+
+/**
+ * The controller of each hedged attempt's response with a body: the deadline
+ * watches the winner's only, and the winner is known once the race is over.
+ */
+const hedgedBodies = new WeakMap<Response, AbortController>();
+
+/**
+ * One attempt as a race of hedged attempts under `hedger`. Every response an
+ * attempt brings that does not win is discarded (read out or cancelled): one
+ * that came before the race ended when the race ends, one that comes later
+ * at once. The winner's body is the one the deadline aborts.
+ */
+export function raceHedged(
+  hedger: HedgingPolicy,
+  send: (ctx: ExecutionContext) => Promise<Response>,
+  deadline: CallDeadline | undefined,
+  maxDrainBytes: number,
+): (ctx: ExecutionContext) => Promise<Response> {
+  return (ctx) => {
+    const answers: Response[] = [];
+    let over = false;
+    const attempt = (attemptCtx: ExecutionContext): Promise<Response> =>
+      send(attemptCtx).then((response) => {
+        if (over) discardResponse(response, maxDrainBytes);
+        else answers.push(response);
+        return response;
+      });
+    const end = (winner: Response | undefined): void => {
+      over = true;
+      for (const response of answers) if (response !== winner) discardResponse(response, maxDrainBytes);
+      answers.length = 0;
+    };
+    return hedger.run(attempt, ctx).then(
+      (winner) => {
+        end(winner);
+        const controller = hedgedBodies.get(winner);
+        if (deadline !== undefined && controller !== undefined) deadline.body = controller;
+        return winner;
+      },
+      (error: unknown) => {
+        end(undefined);
+        throw error;
+      },
+    );
+  };
+}
+
+/** Sends one attempt of a prepared call. */
+export type SendAttempt = (
+  call: PreparedCall,
+  input: string | URL | Request,
+  ctx: ExecutionContext,
+  deadline: CallDeadline | undefined,
+  outer: AbortSignal | undefined,
+) => Promise<Response>;
+
+/** What {@link attemptSenders} needs of a fetch's resolved options. */
+export interface TransportSettings {
+  readonly baseFetch: FetchFunction;
+  /** One CLIENT span per attempt, whose context goes downstream. */
+  readonly attemptSpans: boolean;
+  /** Send the attempt number. */
+  readonly sendAttempt: boolean;
+  /** Send the time left. */
+  readonly sendDeadline: boolean;
+  readonly safetyMarginMs: number;
+  readonly maxDrainBytes: number;
+}
+
+/**
+ * The per-attempt transport: `sendOneAttempt` builds an attempt's headers
+ * (attempt number, time left, trace context), sends it through the underlying
+ * fetch with a controller of its own, and hands the response's body to the
+ * call's deadline and the caller's signal; `sendInSpan` does the same inside
+ * a CLIENT span.
+ */
+export function attemptSenders(settings: TransportSettings): {
+  readonly sendOneAttempt: SendAttempt;
+  readonly sendInSpan: SendAttempt;
+} {
+  const { baseFetch, attemptSpans, sendAttempt, sendDeadline, safetyMarginMs, maxDrainBytes } = settings;
+
+  const sendOneAttempt = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    ctx: ExecutionContext,
+    deadline: CallDeadline | undefined,
+    outer: AbortSignal | undefined,
+  ): Promise<Response> => {
+    const signal = ctx.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
+    // Inside the attempt's span: its context goes downstream.
+    if (attemptSpans) telemetry.injectContext(headers);
+    if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
+    if (sendDeadline) {
+      const left = remainingMs(ctx);
+      if (left !== Number.POSITIVE_INFINITY) {
+        let budgetMs = Math.max(0, left - safetyMarginMs);
+        const given = call.headers === undefined ? null : headers.get(DEADLINE_HEADERS.requestTimeoutMs);
+        // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
+        if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
+        headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
+      }
+    }
+    let attemptInput =
+      call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
+    const target = call.target;
+    if (target !== undefined) {
+      attemptInput = attemptInput instanceof Request ? new Request(target, attemptInput) : target;
+    }
+    // Each attempt is sent with a controller of its own that follows ctx's
+    // signal (under the attempt timeout, that timeout's scope) until the headers
+    // arrive. After that only the body's read remains, bounded by the call's
+    // deadline and the caller's signal, which abort this controller directly:
+    // what stays reachable from them until the deadline is this controller, not
+    // the attempt's scope and the contexts, signals and listeners it holds.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, ONCE);
+    const sendSignal = controller.signal;
+    const init = call.init;
+    let pending: Promise<Response>;
+    try {
+      pending = baseFetch(
+        attemptInput,
+        init === undefined
+          ? { method: call.method, headers, signal: sendSignal }
+          : { ...init, method: call.method, headers, signal: sendSignal },
+      );
+    } catch (error) {
+      signal.removeEventListener('abort', onAbort);
+      return Promise.reject(error);
+    }
+    return pending.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) {
+          // The attempt timed out as the answer arrived: nobody will read it.
+          discardResponse(response, maxDrainBytes);
+          throw signal.reason;
+        }
+        if (response.body !== null) {
+          // A later attempt's response replaces this one; a response the retry
+          // loop discards has its body read or cancelled by discardResponse.
+          // Hedged, the race's winner is known only later (see raceHedged).
+          if (deadline !== undefined) {
+            if (call.hedged) hedgedBodies.set(response, controller);
+            else deadline.body = controller;
+          }
+          if (outer !== undefined) abortOnAbort(outer, controller);
+        }
+        return response;
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        throw error;
+      },
+    );
+  };
+
+  /** One CLIENT span per attempt, as the OpenTelemetry HTTP client conventions describe it. */
+  const sendInSpan = (
+    call: PreparedCall,
+    input: string | URL | Request,
+    ctx: ExecutionContext,
+    deadline: CallDeadline | undefined,
+    outer: AbortSignal | undefined,
+  ): Promise<Response> => {
+    if (!telemetry.tracing) return sendOneAttempt(call, input, ctx, deadline, outer);
+    const attempt = ctx.attempt;
+    const attributes = (): Attributes => {
+      const base = requestAttributes(call.method, call.url);
+      return attempt > 1 ? { ...base, 'http.request.resend_count': attempt - 1 } : base;
+    };
+    return telemetry.inSpan(call.method, { kind: 'client', attributes }, (span) => {
+      const pending = sendOneAttempt(call, input, ctx, deadline, outer);
+      return span === undefined ? pending : pending.then((response) => markStatus(span, response));
+    });
+  };
+
+  return { sendOneAttempt, sendInSpan };
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '@bulwark/clock';
-import { BulwarkError, type ExecutionContext, type Operation } from '@bulwark/core';
+import { type ExecutionContext, type LeaseLossReason, LeaseLostError, type Operation } from '@bulwark/core';
 import { BasePolicy, bounded, OptionsChecker, optionKeys, ScopedContext } from '@bulwark/core/authoring';
 import { BulkheadRejectedError } from './errors.ts';
 
@@ -76,19 +76,19 @@ export const DISTRIBUTED_BULKHEAD_DEFAULTS = Object.freeze({ leaseMs: 10_000 });
  * A distributed permit was lost: another process dropped it after not seeing
  * it renewed for a lease interval (`taken-over`), or this process could not
  * renew it for a lease interval (`unconfirmed`). The work holding it should
- * stop: the slot may already be someone else's.
+ * stop: the slot may already be someone else's. A core `LeaseLostError`
+ * (`ERR_LEASE_LOST`) whose `key` is the bulkhead's.
  */
-export class PermitLostError extends BulwarkError<'ERR_LEASE_LOST'> {
-  readonly reason: 'taken-over' | 'unconfirmed';
-  constructor(key: string, reason: PermitLostError['reason'], cause?: unknown) {
+export class PermitLostError extends LeaseLostError {
+  constructor(key: string, reason: LeaseLossReason, cause?: unknown) {
     super(
-      'ERR_LEASE_LOST',
+      key,
+      reason,
+      cause,
       reason === 'taken-over'
         ? `the permit of distributed bulkhead "${key}" was taken away (it was not renewed for a lease interval); stop the work it guarded`
         : `the permit of distributed bulkhead "${key}" could not be renewed for a lease interval; another process may hold its slot`,
-      { cause },
     );
-    this.reason = reason;
   }
 }
 
@@ -156,7 +156,7 @@ class Holder implements DistributedPermit {
     if (held === true) this.#confirmedAt = Math.max(this.#confirmedAt, sentAt);
   }
 
-  #lose(reason: PermitLostError['reason']): void {
+  #lose(reason: LeaseLossReason): void {
     this.#timer?.clear();
     this.#timer = undefined;
     if (!this.#controller.signal.aborted) this.#controller.abort(new PermitLostError(this.#key, reason));

@@ -380,3 +380,10 @@ export function injectLatency(options: InjectLatencyOptions): InjectLatencyPolic
 export function injectOutcome<R>(options: InjectOutcomeOptions<R>): InjectOutcomePolicy<R> {
   return new InjectOutcomePolicy(options);
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_INJECTED_FAULT: InjectedFaultError;
+  }
+}

@@ -1,5 +1,6 @@
 import { BulwarkError } from '@bulwark/core';
 import { formatMs } from '@bulwark/core/authoring';
+import type { ThrottledError } from './throttle.ts';
 
 /** The states of a breaker. `isolated` means held open by hand (`isolate()`). */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -53,5 +54,6 @@ declare module '@bulwark/core' {
   interface BulwarkErrorMap {
     ERR_CIRCUIT_OPEN: BrokenCircuitError;
     ERR_CIRCUIT_CLOSED: CircuitClosedError;
+    ERR_THROTTLED: ThrottledError;
   }
 }

@@ -23,6 +23,8 @@ export interface BulwarkErrorMap {
   ERR_DEADLINE_EXCEEDED: DeadlineExceededError;
   ERR_CALLBACK_FAILED: CallbackError;
   ERR_INVALID_OPTIONS: InvalidOptionsError;
+  ERR_STORE_UNAVAILABLE: StoreUnavailableError;
+  ERR_LEASE_LOST: LeaseLostError;
 }
 
 /**
@@ -183,6 +185,101 @@ export class CallbackError extends BulwarkError<'ERR_CALLBACK_FAILED'> {
   constructor(callback: string, cause: unknown) {
     super('ERR_CALLBACK_FAILED', `${callback} threw: ${describe(cause)}`, { cause });
     this.callback = callback;
+  }
+}
+
+/** Why a store could not answer. */
+export type StoreFailure =
+  /** It was unreachable, or failed the command. */
+  | 'unavailable'
+  /** It did not answer within the time allowed. */
+  | 'timeout'
+  /** It held a value bulwark did not write (another type, a field it cannot parse). */
+  | 'corrupt';
+
+/** What a {@link StoreUnavailableError} says beyond its operation and cause. */
+export interface StoreUnavailableDetails {
+  /**
+   * What the store keeps: `"idempotency"`, `"rate-limit"`, `"breaker-state"`,
+   * `"semaphore"`, or the name of a store of your own. Default: `"idempotency"`.
+   */
+  readonly store?: string | undefined;
+  /** Why it failed. Default: `"unavailable"`. */
+  readonly reason?: StoreFailure | undefined;
+  /** The key the command was for, when there is one. */
+  readonly key?: string | undefined;
+  /** The whole message, when the default one does not fit. */
+  readonly message?: string | undefined;
+}
+
+/**
+ * A store could not answer: idempotency records, a shared rate limit, shared
+ * breaker state or distributed permits, on Redis, PostgreSQL or a store of
+ * your own. It was unreachable or failed a command (`reason: 'unavailable'`),
+ * did not answer in time (`'timeout'`), or held a value bulwark did not write
+ * (`'corrupt'`). Every store failure in bulwark is one of these (some packages
+ * add a subclass with a message of their own), so one check covers them all:
+ * `isBulwarkError(e, 'ERR_STORE_UNAVAILABLE')` narrows to this class. What
+ * the call then gets is the store's fail-open or fail-closed choice.
+ */
+export class StoreUnavailableError extends BulwarkError<'ERR_STORE_UNAVAILABLE'> {
+  /** What the store keeps (see {@link StoreUnavailableDetails.store}). */
+  readonly store: string;
+  /** The store command that failed: for example `"begin"`, `"take"`, `"publish"`, `"acquire"`. */
+  readonly operation: string;
+  readonly reason: StoreFailure;
+  /** The key the command was for, when there is one. */
+  readonly key: string | undefined;
+
+  /** `cause`: the store's own error, when there is one. */
+  constructor(operation: string, cause?: unknown, details?: StoreUnavailableDetails) {
+    const store = details?.store ?? 'idempotency';
+    const reason = details?.reason ?? 'unavailable';
+    const key = details?.key;
+    const on = key === undefined ? '' : ` on key ${JSON.stringify(key)}`;
+    const why = reason === 'unavailable' ? '' : ` (${reason})`;
+    super(
+      'ERR_STORE_UNAVAILABLE',
+      details?.message ??
+        `${store} store unavailable during ${operation}${on}${why}${cause === undefined ? '' : `: ${describe(cause)}`}`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.store = store;
+    this.operation = operation;
+    this.reason = reason;
+    this.key = key;
+  }
+}
+
+/** Why a lease can no longer be counted on. */
+export type LeaseLossReason =
+  /** A renewal found that another owner took it (this owner was paused or cut off past its lease). */
+  | 'taken-over'
+  /** No renewal reached the store for a whole lease interval: another owner may take it. */
+  | 'unconfirmed';
+
+/**
+ * A lease held in a store (an idempotency key's, a distributed bulkhead's
+ * permit) can no longer be counted on; the work it guards should stop as soon
+ * as it safely can. The reason a lease's `signal` aborts with.
+ * `isBulwarkError(e, 'ERR_LEASE_LOST')` narrows to this class.
+ */
+export class LeaseLostError extends BulwarkError<'ERR_LEASE_LOST'> {
+  /** The key the lease was on. */
+  readonly key: string;
+  readonly reason: LeaseLossReason;
+
+  constructor(key: string, reason: LeaseLossReason, cause?: unknown, message?: string) {
+    super(
+      'ERR_LEASE_LOST',
+      message ??
+        (reason === 'taken-over'
+          ? `the lease on ${JSON.stringify(key)} was taken over by another owner`
+          : `the lease on ${JSON.stringify(key)} could not be renewed for a whole lease interval; another owner may take it over`),
+      cause === undefined ? undefined : { cause },
+    );
+    this.key = key;
+    this.reason = reason;
   }
 }
 

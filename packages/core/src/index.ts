@@ -13,6 +13,11 @@ export {
   type DeadlineSource,
   isBulwarkError,
   isRefusal,
+  type LeaseLossReason,
+  LeaseLostError,
+  type StoreFailure,
+  type StoreUnavailableDetails,
+  StoreUnavailableError,
 } from './errors.ts';
 export type { Disposable, Listener } from './events.ts';
 export {

@@ -601,3 +601,10 @@ class HedgedCall<T> {
 export function hedging(options?: HedgingOptions): HedgingPolicy {
   return new HedgingPolicy(options);
 }
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_HEDGE_LOST: HedgeLostError;
+  }
+}

@@ -1,21 +1,15 @@
-import { BulwarkError } from '@bulwark/core';
+import { BulwarkError, type LeaseLossReason, LeaseLostError, StoreUnavailableError } from '@bulwark/core';
 
 /**
- * The idempotency store could not be reached or failed a command. The guard
- * fails closed: the operation did not run. Maps to HTTP 503. The store's own
- * error is the `cause`.
+ * The guard's store failure: the idempotency store could not be reached or
+ * failed a command, so the guard failed closed and the operation did not run.
+ * Maps to HTTP 503. The store's own error is the `cause`.
  */
-export class StoreUnavailableError extends BulwarkError<'ERR_STORE_UNAVAILABLE'> {
-  /** The store command that failed: `"begin"`, `"complete"` or `"release"`. */
-  readonly operation: string;
-  constructor(operation: string, cause: unknown) {
-    super(
-      'ERR_STORE_UNAVAILABLE',
-      `idempotency store unavailable during ${operation}: ${cause instanceof Error ? cause.message : String(cause)}; the operation did not run, retry later`,
-      { cause },
-    );
-    this.operation = operation;
-  }
+export function storeUnavailable(operation: string, cause: unknown): StoreUnavailableError {
+  return new StoreUnavailableError(operation, cause, {
+    store: 'idempotency',
+    message: `idempotency store unavailable during ${operation}: ${cause instanceof Error ? cause.message : String(cause)}; the operation did not run, retry later`,
+  });
 }
 
 /**
@@ -136,38 +130,28 @@ export class UnfingerprintableError extends BulwarkError<'ERR_UNFINGERPRINTABLE'
 }
 
 /**
- * The reason a lease's `signal` aborts: this owner can no longer count on
- * holding the key, so the operation should stop as soon as it safely can.
- * `reason` is `"taken-over"` when a renewal found that another owner took the
- * key (the owner was paused or cut off past its lease; a completion will be
- * refused with `lease-lost`), or `"unconfirmed"` when no renewal has reached the
- * store for a whole lease interval, so a contender may be free to take over.
+ * The reason an idempotency lease's `signal` aborts: `"taken-over"` when a
+ * renewal found that another owner took the key (the owner was paused or cut
+ * off past its lease; a completion will be refused with `lease-lost`), or
+ * `"unconfirmed"` when no renewal has reached the store for a whole lease
+ * interval, so a contender may be free to take over.
  */
-export class LeaseLostError extends BulwarkError<'ERR_LEASE_LOST'> {
-  /** The key the lease was on, as stored (with its scope, when one was given). */
-  readonly key: string;
-  /** Why the lease cannot be counted on: `"taken-over"` or `"unconfirmed"`. */
-  readonly reason: 'taken-over' | 'unconfirmed';
-  constructor(key: string, reason: LeaseLostError['reason'], cause?: unknown) {
-    super(
-      'ERR_LEASE_LOST',
-      reason === 'taken-over'
-        ? `the lease on idempotency key ${JSON.stringify(key)} was taken over by another owner; this owner's result will not be stored`
-        : `the lease on idempotency key ${JSON.stringify(key)} could not be renewed for a whole lease interval; another owner may take it over`,
-      { cause },
-    );
-    this.key = key;
-    this.reason = reason;
-  }
+export function leaseLost(key: string, reason: LeaseLossReason, cause?: unknown): LeaseLostError {
+  return new LeaseLostError(
+    key,
+    reason,
+    cause,
+    reason === 'taken-over'
+      ? `the lease on idempotency key ${JSON.stringify(key)} was taken over by another owner; this owner's result will not be stored`
+      : `the lease on idempotency key ${JSON.stringify(key)} could not be renewed for a whole lease interval; another owner may take it over`,
+  );
 }
 
 declare module '@bulwark/core' {
   /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
   interface BulwarkErrorMap {
-    ERR_STORE_UNAVAILABLE: StoreUnavailableError;
     ERR_INVALID_IDEMPOTENCY_KEY: InvalidIdempotencyKeyError;
     ERR_LEASE_SETTLED: LeaseSettledError;
     ERR_UNFINGERPRINTABLE: UnfingerprintableError;
-    ERR_LEASE_LOST: LeaseLostError;
   }
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, defaultRandom, type Random, systemClock, type Timer } from '@bulwark/clock';
-import { CallbackError, type Disposable, isBulwarkError } from '@bulwark/core';
+import { CallbackError, type Disposable, isBulwarkError, type LeaseLostError } from '@bulwark/core';
 import { bounded, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { LeaseLostError, LeaseSettledError, StoreUnavailableError } from './errors.ts';
+import { LeaseSettledError, leaseLost, storeUnavailable } from './errors.ts';
 import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';
 import { encodeScope } from './scope.ts';
@@ -463,9 +463,7 @@ export class IdempotencyGuard<T = unknown> {
       // be held until a retry takes it over after a lease.
       new Lease<T>(this, scoped, token, sentAt)._releaseUnanswered();
       this.#report(key, 'store-error', started);
-      throw isBulwarkError(error, 'ERR_STORE_UNAVAILABLE')
-        ? error
-        : new StoreUnavailableError('begin', error);
+      throw isBulwarkError(error, 'ERR_STORE_UNAVAILABLE') ? error : storeUnavailable('begin', error);
     }
     this.#report(key, decision.kind === 'acquired' ? 'executed' : decision.kind, started);
     return decision;
@@ -739,7 +737,7 @@ class Renewal {
     // a hair before the sum it was computed from: compare with a tolerance.
     const now = this.#guard.clock.now() + TIMER_TOLERANCE_MS;
     if (now - this.#confirmedAt >= this.#guard.leaseMs) {
-      this.#abort(new LeaseLostError(this.#key, 'unconfirmed'));
+      this.#abort(leaseLost(this.#key, 'unconfirmed'));
     }
     if (now - this.#sentAt >= this.#everyMs) this.#renew(this.#guard.clock.now());
     this.#schedule();
@@ -755,7 +753,7 @@ class Renewal {
         } else {
           this.lost = true;
           this.stop();
-          this.#abort(new LeaseLostError(this.#key, 'taken-over'));
+          this.#abort(leaseLost(this.#key, 'taken-over'));
           this.#onLost?.();
         }
       },
@@ -765,7 +763,7 @@ class Renewal {
         // renewal has been confirmed for a lease interval.
         if (this.#stopped) return;
         if (this.#guard.clock.now() - this.#confirmedAt >= this.#guard.leaseMs) {
-          this.#abort(new LeaseLostError(this.#key, 'unconfirmed', error));
+          this.#abort(leaseLost(this.#key, 'unconfirmed', error));
         }
       },
     );

@@ -1,8 +1,9 @@
+// The store and lease errors are core's, shared with every store (re-exported
+// here, where idempotency users have always imported them).
+export { LeaseLostError, StoreUnavailableError } from '@bulwark/core';
 export {
   InvalidIdempotencyKeyError,
-  LeaseLostError,
   LeaseSettledError,
-  StoreUnavailableError,
   UnfingerprintableError,
   type UnfingerprintableReason,
 } from './errors.ts';

@@ -1,10 +1,10 @@
+import { StoreUnavailableError } from '@bulwark/core';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   type BeginOutcome,
   type BeginRequest,
   type IdempotencyStore,
   listenForClientErrors,
-  StoreUnavailableError,
 } from '@bulwark/idempotency';
 
 const POSTGRES_STORE_KEYS = optionKeys<PostgresStoreOptions>({ table: true });
@@ -181,6 +181,7 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
           new Error(
             `the completed record for key ${JSON.stringify(request.key)} in table ${this.table} has a NULL payload (it was changed outside bulwark); delete the row to let the key execute again`,
           ),
+          { store: 'idempotency', reason: 'corrupt', key: request.key },
         );
       }
       return { status: 'completed', payload: row.payload };
@@ -191,6 +192,7 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
         new Error(
           `the in-progress record for key ${JSON.stringify(request.key)} in table ${this.table} has a NULL owner (it was changed outside bulwark); delete the row to let the key execute again`,
         ),
+        { store: 'idempotency', reason: 'corrupt', key: request.key },
       );
     }
     return { status: 'in-progress', owner: row.owner, renewals: Number(row.renewals) };

@@ -1,4 +1,4 @@
-import { BulwarkError } from '@bulwark/core';
+import { BulwarkError, type StoreFailure, StoreUnavailableError } from '@bulwark/core';
 import { formatMs } from '@bulwark/core/authoring';
 
 /**
@@ -32,28 +32,37 @@ export class RateLimitedError extends BulwarkError<'ERR_RATE_LIMITED'> {
   }
 }
 
-/** Why a rate-limit store could not decide. */
-export type RateLimitStoreFailure = 'unavailable' | 'timeout' | 'corrupt';
+/** Why a rate-limit store could not decide (core's `StoreFailure`). */
+export type RateLimitStoreFailure = StoreFailure;
 
 /**
  * A shared rate-limit store could not decide: it was unreachable or failed
  * (`unavailable`), did not answer within its command timeout or the caller's
  * deadline (`timeout`), or found a value at the key that it did not write
  * (`corrupt`). With `onStoreError: 'fail-closed'` the call is refused with this
- * error; with `'fail-open'` it is admitted and the error is only reported.
+ * error; with `'fail-open'` it is admitted and the error is only reported. A
+ * core `StoreUnavailableError` (`store: 'rate-limit'`, `operation: 'take'`).
  */
-export class RateLimitStoreError extends BulwarkError<'ERR_STORE_UNAVAILABLE'> {
+export class RateLimitStoreError extends StoreUnavailableError {
+  /** Why the store could not decide (the same as `reason`). */
   readonly failure: RateLimitStoreFailure;
   /** The key the decision was for. */
-  readonly key: string;
+  declare readonly key: string;
 
   constructor(failure: RateLimitStoreFailure, key: string, detail: string, cause?: unknown) {
-    super(
-      'ERR_STORE_UNAVAILABLE',
-      `rate-limit store could not decide for key ${JSON.stringify(key)} (${failure}): ${detail}`,
-      cause === undefined ? undefined : { cause },
-    );
+    super('take', cause, {
+      store: 'rate-limit',
+      reason: failure,
+      key,
+      message: `rate-limit store could not decide for key ${JSON.stringify(key)} (${failure}): ${detail}`,
+    });
     this.failure = failure;
-    this.key = key;
+  }
+}
+
+declare module '@bulwark/core' {
+  /** This package's error codes, for `isBulwarkError(e, code)` to narrow by. */
+  interface BulwarkErrorMap {
+    ERR_RATE_LIMITED: RateLimitedError;
   }
 }

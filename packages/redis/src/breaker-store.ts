@@ -184,7 +184,16 @@ export class RedisBreakerStore implements BreakerStateStore {
   async #run(s: typeof open, redisKey: string, args: string[], operation: string): Promise<unknown> {
     this.#roundTrips++;
     try {
-      return await runScriptWithin(this.#client, s, [redisKey], args, this.timeoutMs, this.#clock, operation);
+      return await runScriptWithin(
+        this.#client,
+        s,
+        [redisKey],
+        args,
+        this.timeoutMs,
+        this.#clock,
+        'breaker-state',
+        operation,
+      );
     } catch (error) {
       this.#failures++;
       if (error instanceof FleetStoreError && error.reason === 'timeout') this.#timeouts++;
@@ -203,7 +212,7 @@ export class RedisBreakerStore implements BreakerStateStore {
         : status === 'corrupt'
           ? `field ${JSON.stringify(String(r[1]))} is not "openedAt:until:trips" (it was written outside bulwark); delete the key`
           : `unexpected reply ${JSON.stringify(reply)}`;
-    throw new FleetStoreError(operation, redisKey, 'corrupt', detail);
+    throw new FleetStoreError('breaker-state', operation, redisKey, 'corrupt', detail);
   }
 }
 

@@ -1,29 +1,35 @@
-import { BulwarkError } from '@bulwark/core';
+import { type StoreFailure, StoreUnavailableError } from '@bulwark/core';
 
-/** Why a fleet store command failed. */
-export type FleetStoreFailure = 'unavailable' | 'timeout' | 'corrupt';
+/** Why a fleet store command failed (core's `StoreFailure`). */
+export type FleetStoreFailure = StoreFailure;
+
+/** What a fleet store keeps, as its errors name it. */
+export type FleetStoreKind = 'breaker-state' | 'semaphore' | 'rate-limit';
 
 /**
- * A command of a fleet store (shared breaker state, distributed semaphore)
- * that failed: Redis was unreachable or answered with an error
- * (`unavailable`), did not answer within the store's `timeoutMs` (`timeout`),
- * or the value at the key was not one bulwark wrote (`corrupt`: another type,
- * or a field it cannot parse).
+ * A command of a fleet store (shared breaker state, distributed semaphore,
+ * shared rate limit) that failed: Redis was unreachable or answered with an
+ * error (`unavailable`), did not answer within the store's `timeoutMs`
+ * (`timeout`), or the value at the key was not one bulwark wrote (`corrupt`:
+ * another type, or a field it cannot parse). A core `StoreUnavailableError`
+ * (`ERR_STORE_UNAVAILABLE`) whose `key` is the Redis key.
  */
-export class FleetStoreError extends BulwarkError<'ERR_STORE_UNAVAILABLE'> {
-  /** The store command: for example `"publish"`, `"read"`, `"acquire"`. */
-  readonly operation: string;
+export class FleetStoreError extends StoreUnavailableError {
   /** The Redis key the command was on. */
-  readonly key: string;
-  readonly reason: FleetStoreFailure;
-  constructor(operation: string, key: string, reason: FleetStoreFailure, detail: string, cause?: unknown) {
-    super(
-      'ERR_STORE_UNAVAILABLE',
-      `fleet store ${operation} on Redis key ${JSON.stringify(key)} failed (${reason}): ${detail}`,
-      { cause },
-    );
-    this.operation = operation;
-    this.key = key;
-    this.reason = reason;
+  declare readonly key: string;
+  constructor(
+    store: FleetStoreKind,
+    operation: string,
+    key: string,
+    reason: FleetStoreFailure,
+    detail: string,
+    cause?: unknown,
+  ) {
+    super(operation, cause, {
+      store,
+      reason,
+      key,
+      message: `fleet store ${operation} on Redis key ${JSON.stringify(key)} failed (${reason}): ${detail}`,
+    });
   }
 }

@@ -5,7 +5,7 @@ export {
   type RedisBreakerStoreStats,
   redisBreakerStore,
 } from './breaker-store.ts';
-export { FleetStoreError, type FleetStoreFailure } from './errors.ts';
+export { FleetStoreError, type FleetStoreFailure, type FleetStoreKind } from './errors.ts';
 export {
   REDIS_RATE_LIMIT_STORE_DEFAULTS,
   RedisRateLimitStore,

@@ -224,6 +224,7 @@ export class RedisRateLimitStore implements RateLimitStore {
         budget,
         this.#clock,
         'rate-limit',
+        'take',
       );
     } catch (error) {
       const reason = error instanceof FleetStoreError ? error.reason : 'unavailable';

@@ -1,10 +1,10 @@
+import { StoreUnavailableError } from '@bulwark/core';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   type BeginOutcome,
   type BeginRequest,
   type IdempotencyStore,
   listenForClientErrors,
-  StoreUnavailableError,
 } from '@bulwark/idempotency';
 import { checkScriptClient, type RedisScriptClient, runScript, type Script, script } from './run-script.ts';
 import { BEGIN, COMPLETE, RELEASE, RENEW } from './scripts.ts';
@@ -75,6 +75,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
             new Error(
               `the completed record for key ${JSON.stringify(request.key)} (Redis key ${JSON.stringify(this.prefix + request.key)}) has no payload field (it was changed outside bulwark); delete it to let the key execute again`,
             ),
+            { store: 'idempotency', reason: 'corrupt', key: request.key },
           );
         }
         return { status: 'completed', payload: String(reply[1]) };
@@ -86,6 +87,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
             new Error(
               `the in-progress record for key ${JSON.stringify(request.key)} (Redis key ${JSON.stringify(this.prefix + request.key)}) has no owner field (it was changed outside bulwark); delete it to let the key execute again`,
             ),
+            { store: 'idempotency', reason: 'corrupt', key: request.key },
           );
         }
         return { status: 'in-progress', owner: String(reply[1]), renewals: Number(reply[2]) };

@@ -1,6 +1,6 @@
 import { type Clock, describeValue } from '@bulwark/clock';
 import type { OptionsChecker } from '@bulwark/core/authoring';
-import { FleetStoreError } from './errors.ts';
+import { FleetStoreError, type FleetStoreKind } from './errors.ts';
 import { sha1 } from './scripts.ts';
 
 /** Arguments of a script call, as node-redis takes them. */
@@ -72,11 +72,15 @@ export function runScriptWithin(
   args: string[],
   timeoutMs: number,
   clock: Clock,
+  store: FleetStoreKind,
   operation: string,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = clock.setTimeout(
-      () => reject(new FleetStoreError(operation, keys[0]!, 'timeout', `no answer within ${timeoutMs} ms`)),
+      () =>
+        reject(
+          new FleetStoreError(store, operation, keys[0]!, 'timeout', `no answer within ${timeoutMs} ms`),
+        ),
       timeoutMs,
       { unref: true },
     );
@@ -95,6 +99,7 @@ export function runScriptWithin(
         timer.clear();
         reject(
           new FleetStoreError(
+            store,
             operation,
             keys[0]!,
             'unavailable',

@@ -104,6 +104,7 @@ export class RedisSemaphoreStore implements SemaphoreStore {
       const renewals = Number(all[i + 1]);
       if (!Number.isSafeInteger(renewals) || renewals < 0) {
         throw new FleetStoreError(
+          'semaphore',
           'acquire',
           redisKey,
           'corrupt',
@@ -133,12 +134,14 @@ export class RedisSemaphoreStore implements SemaphoreStore {
       args,
       this.timeoutMs,
       this.#clock,
+      'semaphore',
       operation,
     );
     const r = reply as unknown[];
     const status = Array.isArray(r) ? r[0] : undefined;
     if (status === 'foreign') {
       throw new FleetStoreError(
+        'semaphore',
         operation,
         redisKey,
         'corrupt',
@@ -146,7 +149,13 @@ export class RedisSemaphoreStore implements SemaphoreStore {
       );
     }
     if (status !== 'ok' && status !== 'lost' && status !== 'acquired' && status !== 'full') {
-      throw new FleetStoreError(operation, redisKey, 'corrupt', `unexpected reply ${JSON.stringify(reply)}`);
+      throw new FleetStoreError(
+        'semaphore',
+        operation,
+        redisKey,
+        'corrupt',
+        `unexpected reply ${JSON.stringify(reply)}`,
+      );
     }
     return r;
   }

@@ -45,9 +45,6 @@ const DATABASE_PRESET_KEYS = optionKeys<DatabaseClientPresetOptions>({
   random: true,
 });
 
-const ATTEMPT_ABOVE_DEADLINE =
-  "a timed-out attempt would use the whole call's budget, so it could never be retried";
-
 const DATABASE_PRESET_HINTS: OptionHints = {
   ...RETRY_OPTION_HINTS,
   timeout: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
@@ -199,15 +196,7 @@ export class DatabaseClientPreset extends BasePolicy {
     const d = DATABASE_CLIENT_DEFAULTS;
     const check = new OptionsChecker('presets.databaseClient()');
     check.knownKeys(options, DATABASE_PRESET_KEYS, DATABASE_PRESET_HINTS);
-    check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
-    check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
-    check.atMost(
-      'attemptTimeoutMs',
-      options.attemptTimeoutMs,
-      'deadlineMs',
-      options.deadlineMs,
-      ATTEMPT_ABOVE_DEADLINE,
-    );
+    check.deadlineAndAttempt(options.deadlineMs, options.attemptTimeoutMs);
     check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
     check.number('maxConcurrent', options.maxConcurrent, { integer: true, min: 1 });
     check.number('maxQueue', options.maxQueue, { integer: true, min: 0 });

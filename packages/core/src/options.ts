@@ -119,6 +119,9 @@ function describeRule(rule: NumberRule): string {
   return parts.join(' ');
 }
 
+const ATTEMPT_ABOVE_DEADLINE =
+  "a timed-out attempt would use the whole call's budget, so it could never be retried";
+
 /**
  * Collects every violation in a set of options, then throws them together as
  * one {@link InvalidOptionsError}.
@@ -186,6 +189,18 @@ export class OptionsChecker {
       problem: `is above ${limitOption} (${formatValue(limit)}): ${why}`,
     });
     return false;
+  }
+
+  /**
+   * Checks a call's `deadlineMs` and its per-attempt `attemptTimeoutMs` (each a
+   * number of milliseconds > 0, or Infinity) and that the attempt timeout is not
+   * above the deadline: a timed-out attempt would then use the whole call's
+   * budget, so it could never be retried.
+   */
+  deadlineAndAttempt(deadlineMs: unknown, attemptTimeoutMs: unknown): void {
+    this.number('deadlineMs', deadlineMs, { above: 0, infinite: true });
+    this.number('attemptTimeoutMs', attemptTimeoutMs, { above: 0, infinite: true });
+    this.atMost('attemptTimeoutMs', attemptTimeoutMs, 'deadlineMs', deadlineMs, ATTEMPT_ABOVE_DEADLINE);
   }
 
   /** Records a violation unless `ok`. */

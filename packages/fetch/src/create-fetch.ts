@@ -64,9 +64,6 @@ const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
   wallClock: true,
 });
 
-const ATTEMPT_ABOVE_DEADLINE =
-  "a timed-out attempt would use the whole call's budget, so it could never be retried";
-
 const FETCH_OPTION_HINTS: OptionHints = {
   ...RETRY_OPTION_HINTS,
   timeout: 'use attemptTimeoutMs for one attempt, deadlineMs for the whole call',
@@ -376,15 +373,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const check = new OptionsChecker('createFetch()');
   check.knownKeys(options, CREATE_FETCH_KEYS, FETCH_OPTION_HINTS);
   check.func('fetch', options.fetch);
-  check.number('deadlineMs', options.deadlineMs, { above: 0, infinite: true });
-  check.number('attemptTimeoutMs', options.attemptTimeoutMs, { above: 0, infinite: true });
-  check.atMost(
-    'attemptTimeoutMs',
-    options.attemptTimeoutMs,
-    'deadlineMs',
-    options.deadlineMs,
-    ATTEMPT_ABOVE_DEADLINE,
-  );
+  check.deadlineAndAttempt(options.deadlineMs, options.attemptTimeoutMs);
   check.number('maxAttempts', options.maxAttempts, { integer: true, min: 1 });
   check.number('minAttemptMs', options.minAttemptMs, { min: 0 });
   check.number('maxRetryAfterMs', options.maxRetryAfterMs, { min: 0, infinite: true });

@@ -281,6 +281,42 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
       ],
     ]);
 
+    // Redis memory of one key's state, after one decision, for a key name of 12 characters.
+    const tenant = 'tenant-00042';
+    const bulwarkStore = redisRateLimitStore(redis, {
+      onStoreError: 'fail-closed',
+      prefix,
+      timeoutMs: 1_000,
+    });
+    await rateLimit({ ratePerSecond: 200, burst: 20, key: tenant, store: bulwarkStore }).execute(noop);
+    const peerTenant = new RateLimiterRedis({
+      storeClient: redis,
+      useRedisPackage: true,
+      keyPrefix: `${peerPrefix}:tenants`,
+      points: 200,
+      duration: 1,
+    });
+    await peerTenant.consume(tenant);
+    const memory = {
+      bulwark: (await redis.memoryUsage(bulwarkStore.redisKey(tenant))) ?? 0,
+      peer: (await redis.memoryUsage(peerTenant.getKey(tenant))) ?? 0,
+    };
+    printTable(`Redis memory of one limited key ("${tenant}", after one decision)`, [
+      ['limiter', 'Redis key', 'bytes (MEMORY USAGE)', 'expires'],
+      [
+        'bulwark',
+        bulwarkStore.redisKey(tenant).replace(RUN, '…'),
+        String(memory.bulwark),
+        'when drained (burst ÷ rate)',
+      ],
+      [
+        'rate-limiter-flexible',
+        peerTenant.getKey(tenant).replace(RUN, '…'),
+        String(memory.peer),
+        'at the window end',
+      ],
+    ]);
+
     const result = await runSuite(
       'rate-limit-redis',
       [
@@ -323,10 +359,10 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
       ],
       inFlight,
       20_000,
-      9,
+      15,
     );
     printTable(
-      `decisions per second, ${inFlight} calls in flight on one connection (best of 9 rounds × 20,000)`,
+      `decisions per second, ${inFlight} calls in flight on one connection (best of 15 rounds × 20,000)`,
       [['subject', 'decisions/s'], ...[...rates].map(([name, rate]) => [name, rate.toFixed(0)])],
     );
 
@@ -360,6 +396,7 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
       bulwark: { roundTrips: oursPerDecision, ...oursServer },
       peer: { roundTrips: peerPerDecision, ...peerServer },
       throughput: Object.fromEntries(rates),
+      memory,
     });
   } finally {
     for (const match of [`${RUN}:*`]) {

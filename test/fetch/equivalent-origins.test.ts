@@ -3,7 +3,9 @@ import { VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError } from '@bulwark/core';
 import { createFetch } from '@bulwark/fetch';
 import { constant } from '@bulwark/retry';
-import { describe, expect, it } from 'vitest';
+import { SpanKind } from '@opentelemetry/api';
+import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 import { fakeFetch, hang, type Script, settle } from './helpers.ts';
 
 const A = 'http://a.test';
@@ -48,6 +50,10 @@ const failing =
     origins.includes(new URL(request.url).origin)
       ? Promise.reject(new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }))
       : new Response(`from ${new URL(request.url).host}`);
+
+afterEach(async () => {
+  await resetOtel();
+});
 
 describe('createFetch() equivalent origins', () => {
   it('retries on another origin of the group, keeping path, query and fragment', async () => {
@@ -130,6 +136,15 @@ describe('createFetch() equivalent origins', () => {
     expect(await response.text()).toBe('fast replica');
     expect(originsOf(fake.seen)).toEqual([A, B]);
     expect(fake.seen[0]!.request.signal.aborted).toBe(true);
+  });
+
+  it('names the origin an attempt went to on its CLIENT span', async () => {
+    const otel = installOtel({ tracing: true });
+    const { clock, fetch } = setup(failing([A]), { spans: 'attempts' });
+    await drive(clock, fetch(`${A}/items?q=1`));
+    const clients = otel.spans().filter((span) => span.kind === SpanKind.CLIENT);
+    expect(clients.map((span) => span.attributes['url.full'])).toEqual([`${A}/items?q=1`, `${B}/items?q=1`]);
+    expect(clients[1]!.attributes['server.port']).toBe(8080);
   });
 
   it('refuses bad groups, naming the value', () => {

@@ -571,17 +571,16 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   /**
    * One attempt as the retries see it: hedged when the call is, and sent to
    * an origin of the call's group when it has one (see OriginChooser).
+   * `route(call)` is the attempt to `call.origin`.
    */
   const attemptThrough = (
     call: PreparedCall,
-    input: string | URL | Request,
+    route: (to: PreparedCall) => (ctx: ExecutionContext) => Promise<Response>,
     deadline: CallDeadline | undefined,
-    outer: AbortSignal | undefined,
-    traced: CallTrace | undefined,
   ): ((ctx: ExecutionContext) => Promise<Response>) => {
     const group = call.group;
     let sent: (ctx: ExecutionContext) => Promise<Response>;
-    if (group === undefined) sent = attemptTo(call, input, deadline, outer, traced);
+    if (group === undefined) sent = route(call);
     else {
       const chooser = new OriginChooser(call.origin, group, breakers);
       const routes = new Map<string, (ctx: ExecutionContext) => Promise<Response>>();
@@ -589,9 +588,12 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         const origin = chooser.next();
         let send = routes.get(origin);
         if (send === undefined) {
-          const moved: PreparedCall =
-            origin === call.origin ? call : { ...call, origin, target: retarget(call.url, origin) };
-          send = attemptTo(moved, input, deadline, outer, traced);
+          let moved = call;
+          if (origin !== call.origin) {
+            const target = retarget(call.url, origin);
+            moved = { ...call, origin, url: target, target };
+          }
+          send = route(moved);
           routes.set(origin, send);
         }
         return send(ctx);
@@ -729,13 +731,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     );
     // A body's read follows the caller's signal, when there is one, through
     // the call's own signal; the deadline aborts the answering attempt itself.
-    const attempt = attemptThrough(
-      call,
-      input,
-      deadline,
-      callerSignal === undefined ? undefined : signal,
-      traced,
-    );
+    const outer = callerSignal === undefined ? undefined : signal;
+    const attempt = attemptThrough(call, (to) => attemptTo(to, input, deadline, outer, traced), deadline);
     try {
       let response: Response;
       if (callPolicy !== undefined) {

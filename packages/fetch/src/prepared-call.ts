@@ -19,7 +19,7 @@ export interface PreparedCall {
   readonly pollable: boolean;
   /** Hedging is on and the request may be sent more than once at a time: GET, HEAD, or keyed, with a replayable body. */
   readonly hedged: boolean;
-  /** The request's URL, for span attributes. */
+  /** The URL the attempts go to (the request's, or with an equivalent origin), for span attributes. */
   readonly url: string;
   /** The request's group of equivalent origins, when it has one. */
   readonly group: readonly string[] | undefined;

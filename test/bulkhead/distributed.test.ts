@@ -8,7 +8,8 @@ import {
   type SemaphoreStore,
 } from '@bulwark/bulkhead';
 import { VirtualClock } from '@bulwark/clock';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { installOtel, resetOtel } from '../support/otel.ts';
 
 /** Permits in a map; `grant` decides how an acquire answers once the permit is recorded. */
 class MemorySemaphore implements SemaphoreStore {
@@ -85,5 +86,79 @@ describe('distributedBulkhead', () => {
     const reason = new Error('gone');
     await expect(limit.execute(() => 'ran', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
     expect(asked).toBe(0);
+  });
+});
+
+describe('distributedBulkhead telemetry', () => {
+  afterEach(resetOtel);
+
+  it('reports permits held, refusals by reason and permits lost while held, by reason', async () => {
+    const otel = installOtel();
+    const clock = new VirtualClock();
+    const store = new MemorySemaphore();
+    const limit = distributedBulkhead({ maxConcurrent: 2, leaseMs: 300, name: 'db', store, clock });
+    const points = async (name: string) =>
+      (await otel.collect()).points(name).filter((p) => p.bulkhead === 'db');
+
+    const a = (await limit.tryAcquire())!;
+    const b = (await limit.tryAcquire())!;
+    expect(await limit.tryAcquire()).toBeUndefined(); // full
+    expect(limit.held).toBe(2);
+    expect(await points('bulwark.bulkhead.distributed.held')).toEqual([{ bulkhead: 'db', value: 2 }]);
+
+    // Another process dropped a's permit: its next renewal finds it gone.
+    store.holders.delete([...store.holders.keys()][0]!);
+    await clock.advance(100);
+    await flush();
+    expect(a.signal.aborted).toBe(true);
+    expect(await points('bulwark.bulkhead.distributed.held')).toEqual([{ bulkhead: 'db', value: 1 }]);
+
+    // The store stops answering renewals: after a lease without a confirmed one, b is lost too.
+    store.renew = () => Promise.reject(new Error('store down'));
+    await clock.advance(300);
+    await flush();
+    await clock.advance(100);
+    await flush();
+    expect(b.signal.aborted).toBe(true);
+    expect(limit.held).toBe(0);
+    expect(await points('bulwark.bulkhead.distributed.held')).toEqual([{ bulkhead: 'db', value: 0 }]);
+    expect(await points('bulwark.bulkhead.distributed.lease_losses')).toEqual(
+      expect.arrayContaining([
+        { bulkhead: 'db', reason: 'taken-over', value: 1 },
+        { bulkhead: 'db', reason: 'unconfirmed', value: 1 },
+      ]),
+    );
+
+    // A store failure refuses (fail closed), counted apart from a full limit.
+    store.grant = () => Promise.reject(new Error('store down'));
+    store.holders.clear();
+    await expect(limit.execute(() => 'ran')).rejects.toThrow('store down');
+    expect(await points('bulwark.bulkhead.distributed.rejections')).toEqual(
+      expect.arrayContaining([
+        { bulkhead: 'db', reason: 'full', value: 1 },
+        { bulkhead: 'db', reason: 'store-unavailable', value: 1 },
+      ]),
+    );
+    await a.release();
+    await b.release(); // lost permits released: still counted once
+    expect(await points('bulwark.bulkhead.distributed.held')).toEqual([{ bulkhead: 'db', value: 0 }]);
+  });
+
+  it('counts a released permit out once, and names a bulkhead without a name by its key', async () => {
+    const otel = installOtel();
+    const limit = distributedBulkhead({
+      maxConcurrent: 1,
+      key: 'payments',
+      store: new MemorySemaphore(),
+      clock: new VirtualClock(),
+    });
+    const permit = (await limit.tryAcquire())!;
+    await permit.release();
+    await permit.release();
+    await expect(limit.execute(() => 'ran')).resolves.toBe('ran');
+    expect(limit.held).toBe(0);
+    expect((await otel.collect()).points('bulwark.bulkhead.distributed.held')).toEqual([
+      { bulkhead: 'payments', value: 0 },
+    ]);
   });
 });

@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '@bulwark/clock';
 import { type ExecutionContext, type LeaseLossReason, LeaseLostError, type Operation } from '@bulwark/core';
-import { BasePolicy, bounded, OptionsChecker, optionKeys, ScopedContext } from '@bulwark/core/authoring';
+import {
+  BasePolicy,
+  bounded,
+  OptionsChecker,
+  optionKeys,
+  ScopedContext,
+  type UpDownLevel,
+} from '@bulwark/core/authoring';
 import { BulkheadRejectedError } from './errors.ts';
+import { distributedRejectionsCounter, heldCounter, leaseLossesCounter } from './telemetry.ts';
 
 /** A permit holder as a semaphore store reports it: its id and how often it has renewed. */
 export interface SemaphoreHolder {
@@ -110,6 +118,7 @@ class Holder implements DistributedPermit {
   /** When the last renewal that succeeded was sent (or the acquire, at first). */
   #confirmedAt: number;
   #released: Promise<void> | undefined;
+  #counted = true;
 
   constructor(
     policy: DistributedBulkheadPolicy,
@@ -124,6 +133,15 @@ class Holder implements DistributedPermit {
     this.id = id;
     this.#confirmedAt = sentAt;
     this.#schedule();
+    policy._held(1);
+  }
+
+  /** Stops counting this permit as held (once): it was lost or released. */
+  #uncount(): void {
+    if (this.#counted) {
+      this.#counted = false;
+      this.#policy._held(-1);
+    }
   }
 
   get signal(): AbortSignal {
@@ -159,13 +177,17 @@ class Holder implements DistributedPermit {
   #lose(reason: LeaseLossReason): void {
     this.#timer?.clear();
     this.#timer = undefined;
-    if (!this.#controller.signal.aborted) this.#controller.abort(new PermitLostError(this.#key, reason));
+    if (this.#controller.signal.aborted) return;
+    this.#uncount();
+    this.#policy._lost(reason);
+    this.#controller.abort(new PermitLostError(this.#key, reason));
   }
 
   release(): Promise<void> {
     this.#released ??= (async () => {
       this.#timer?.clear();
       this.#timer = undefined;
+      this.#uncount();
       try {
         await this.#store.release(this.#key, this.id);
       } catch {
@@ -200,6 +222,12 @@ export class DistributedBulkheadPolicy extends BasePolicy {
   readonly #store: SemaphoreStore;
   /** Holders seen when the limit was full: their count, and since when (on our clock) it has not changed. */
   readonly #seen = new Map<string, { renewals: number; since: number }>();
+  readonly #attrs: Readonly<
+    Record<'full' | 'store' | 'takenOver' | 'unconfirmed', Readonly<Record<string, string>>>
+  >;
+  readonly #heldLevel: UpDownLevel;
+  /** Permits this process holds now (not lost, not released). */
+  #holding = 0;
 
   constructor(options: DistributedBulkheadOptions) {
     const check = new OptionsChecker('distributedBulkhead()');
@@ -231,6 +259,30 @@ export class DistributedBulkheadPolicy extends BasePolicy {
     this.name = options.name;
     this.key = options.key ?? options.name ?? 'default';
     this.#store = store;
+    const bulkhead = this.name ?? this.key;
+    this.#attrs = Object.freeze({
+      full: Object.freeze({ bulkhead, reason: 'full' }),
+      store: Object.freeze({ bulkhead, reason: 'store-unavailable' }),
+      takenOver: Object.freeze({ bulkhead, reason: 'taken-over' }),
+      unconfirmed: Object.freeze({ bulkhead, reason: 'unconfirmed' }),
+    });
+    this.#heldLevel = heldCounter.level(Object.freeze({ bulkhead }));
+  }
+
+  /** Permits this process holds now: acquired, neither lost nor released. */
+  get held(): number {
+    return this.#holding;
+  }
+
+  /** @internal A permit of this policy started or stopped being held. */
+  _held(delta: 1 | -1): void {
+    this.#holding += delta;
+    this.#heldLevel.set(this.#holding);
+  }
+
+  /** @internal A permit of this policy was lost while held. */
+  _lost(reason: LeaseLossReason): void {
+    leaseLossesCounter.add(1, reason === 'taken-over' ? this.#attrs.takenOver : this.#attrs.unconfirmed);
   }
 
   /**
@@ -254,6 +306,7 @@ export class DistributedBulkheadPolicy extends BasePolicy {
       // timeout, a reset connection): give it back, best effort, so that the
       // slot does not stay taken for a lease interval by nobody.
       this.#giveBack(id);
+      distributedRejectionsCounter.add(1, this.#attrs.store);
       throw error;
     }
     const answeredAt = this.clock.now();
@@ -269,6 +322,7 @@ export class DistributedBulkheadPolicy extends BasePolicy {
         this.#seen.set(holder, { renewals, since: answeredAt });
     }
     for (const holder of this.#seen.keys()) if (!current.has(holder)) this.#seen.delete(holder);
+    distributedRejectionsCounter.add(1, this.#attrs.full);
     return undefined;
   }
 

@@ -14,3 +14,17 @@ export const rejectionsCounter = telemetry.counter('bulwark.bulkhead.rejections'
   description: 'Calls a bulkhead refused, by reason',
   unit: '{call}',
 });
+
+// The distributed bulkhead: what this process holds and sees of the fleet's limit.
+export const heldCounter = telemetry.upDownCounter('bulwark.bulkhead.distributed.held', {
+  description: 'Distributed bulkhead permits this process holds (not lost, not released)',
+  unit: '{permit}',
+});
+export const distributedRejectionsCounter = telemetry.counter('bulwark.bulkhead.distributed.rejections', {
+  description: 'Permits a distributed bulkhead refused, by reason',
+  unit: '{call}',
+});
+export const leaseLossesCounter = telemetry.counter('bulwark.bulkhead.distributed.lease_losses', {
+  description: 'Distributed bulkhead permits lost while held, by reason',
+  unit: '{permit}',
+});

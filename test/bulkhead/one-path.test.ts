@@ -3,7 +3,8 @@
 // does not depend on whether a pipeline or a server plugin made it.
 import { BulkheadRejectedError, bulkhead, type LimitSample, type LimitSource } from '@bulwark/bulkhead';
 import { VirtualClock } from '@bulwark/clock';
-import { DeadlineExceededError } from '@bulwark/core';
+import { DeadlineExceededError, pipeline } from '@bulwark/core';
+import { timeout } from '@bulwark/deadline';
 import { describe, expect, it } from 'vitest';
 
 /** A limit source that records what it is told. */
@@ -73,5 +74,27 @@ describe('bulkhead policy and permit', () => {
   ] as const)('teach an adaptive limit the same from a call that ends with %s', async (how, expected) => {
     expect(await viaPolicy(how)).toBe(expected);
     expect(await viaPermit(how)).toBe(expected);
+  });
+});
+
+describe('a bulkhead around a timeout', () => {
+  it('frees its slot as the attempt succeeds, fails or times out', async () => {
+    const clock = new VirtualClock();
+    const slots = bulkhead({ maxConcurrent: 1, clock });
+    const guarded = pipeline(slots, timeout(100, { clock }));
+    let release!: (value: string) => void;
+    const ok = guarded.execute(() => new Promise<string>((resolve) => (release = resolve)));
+    expect(slots.active).toBe(1);
+    release('done');
+    expect(await ok).toBe('done');
+    expect(slots.active).toBe(0);
+    await expect(guarded.execute(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    expect(slots.active).toBe(0);
+    const slow = guarded.execute(() => new Promise<never>(() => {})).catch((e: unknown) => e);
+    expect(slots.active).toBe(1);
+    await clock.advance(100);
+    expect(await slow).toBeInstanceOf(DeadlineExceededError);
+    expect(slots.active).toBe(0);
+    expect(slots.stats()).toMatchObject({ admitted: 3 });
   });
 });

@@ -16,7 +16,7 @@ import {
   isBulwarkError,
   pipeline,
 } from '@bulwark/core';
-import { deadline } from '@bulwark/deadline';
+import { deadline, timeout } from '@bulwark/deadline';
 import { exponential } from '@bulwark/retry';
 import { describe, expect, it } from 'vitest';
 
@@ -279,6 +279,36 @@ describe('circuitBreaker() transitions', () => {
       'closed->isolated:isolate',
       'isolated->closed:reset',
     ]);
+  });
+});
+
+describe('a breaker around a timeout', () => {
+  it('judges each attempt as it ends: a success, an error and an expiry, and opens on the failures', async () => {
+    const clock = new VirtualClock();
+    const breaker = circuitBreaker({ clock, trip: consecutive(2) });
+    const guarded = pipeline(breaker, timeout(100, { clock }));
+    expect(await guarded.execute(async () => 'ok')).toBe('ok');
+    await expect(guarded.execute(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    const slow = guarded.execute(() => new Promise<never>(() => {})).catch((e: unknown) => e);
+    await clock.advance(100);
+    expect(isBulwarkError(await slow, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect(breaker.stats()).toMatchObject({ admitted: 3, successes: 1, failures: 2 });
+    expect(breaker.state).toBe('open');
+    await expect(guarded.execute(async () => 'ok')).rejects.toBeInstanceOf(BrokenCircuitError);
+  });
+
+  it('ignores an attempt the caller gave up on', async () => {
+    const clock = new VirtualClock();
+    const breaker = circuitBreaker({ clock, trip: consecutive(1) });
+    const caller = new AbortController();
+    const call = pipeline(breaker, timeout(100, { clock }))
+      .execute(() => new Promise<never>(() => {}), { signal: caller.signal })
+      .catch((e: unknown) => e);
+    caller.abort('gone');
+    expect(await call).toBe('gone');
+    await clock.advance(100);
+    expect(breaker.stats()).toMatchObject({ admitted: 1, ignored: 1, failures: 0 });
+    expect(breaker.state).toBe('closed');
   });
 });
 

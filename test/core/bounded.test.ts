@@ -1,6 +1,6 @@
 import { VirtualClock } from '@bulwark/clock';
 import { type DeadlineExceededError, isBulwarkError } from '@bulwark/core';
-import { bounded } from '@bulwark/core/authoring';
+import { bounded, joinRace } from '@bulwark/core/authoring';
 import { describe, expect, it } from 'vitest';
 
 /** A signal that counts its live abort listeners. */
@@ -182,5 +182,44 @@ describe('bounded()', () => {
     await expect(call).rejects.toBe('gone');
     expect(live()).toBe(0);
     expect(settled).toBe(1);
+  });
+
+  it('lets watchers join the pending race it just returned, told innermost first before anyone awaiting it', async () => {
+    const clock = new VirtualClock();
+    const heard: string[] = [];
+    let finish!: (value: string) => void;
+    const call = bounded(() => new Promise<string>((resolve) => (finish = resolve)), { at: 1000, clock });
+    const race = joinRace(call);
+    expect(race).toBeDefined();
+    race!.observe({ settled: (v) => heard.push(`inner ${v}`), failed: () => heard.push('inner failed') });
+    joinRace(call)!.observe({
+      settled: (v) => heard.push(`outer ${v}`),
+      failed: () => heard.push('outer failed'),
+    });
+    const awaited = call.then((v) => heard.push(`awaited ${v}`));
+    finish('ok');
+    await awaited;
+    expect(heard).toEqual(['inner ok', 'outer ok', 'awaited ok']);
+    // Settled: nothing left to join; other promises were never joinable.
+    expect(joinRace(call)).toBeUndefined();
+    expect(joinRace(Promise.resolve('ok'))).toBeUndefined();
+    expect(joinRace(bounded(() => 'sync', { at: 1000, clock }))).toBeUndefined();
+  });
+
+  it('tells joined watchers of an expiry with the reason the call rejects with', async () => {
+    const clock = new VirtualClock();
+    const failures: unknown[] = [];
+    const call = bounded(() => new Promise<never>(() => {}), { at: 100, clock });
+    joinRace(call)!.observe({ settled: () => failures.push('settled?'), failed: (e) => failures.push(e) });
+    const older = call;
+    // Another bounded call since: the older one can no longer be joined.
+    const newer = bounded(() => new Promise<never>(() => {}), { at: 100, clock });
+    expect(joinRace(older)).toBeUndefined();
+    const caught = older.catch((e: unknown) => e);
+    newer.catch(() => {});
+    await clock.advance(100);
+    const error = await caught;
+    expect(isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect(failures).toEqual([error]);
   });
 });

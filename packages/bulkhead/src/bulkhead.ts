@@ -9,9 +9,11 @@ import {
 import {
   BasePolicy,
   EventHub,
+  joinRace,
   type OptionHints,
   OptionsChecker,
   optionKeys,
+  type SettleObserver,
   type UpDownLevel,
 } from '@bulwark/core/authoring';
 import { BulkheadRejectedError, type BulkheadRejectReason } from './errors.ts';
@@ -343,6 +345,11 @@ export class BulkheadPolicy extends BasePolicy {
     this._release(NONE, 0, 0);
     throw error;
   };
+  /** The same, told by the call's own race when the call is a bounded one (no promise of ours). */
+  readonly #slotObserver: SettleObserver<unknown> = {
+    settled: () => this._release(NONE, 0, 0),
+    failed: () => this._release(NONE, 0, 0),
+  };
 
   /** Runs `fn` holding a slot, and reports through `permit` (undefined: a fixed limit's slot). */
   #runHolding<T>(permit: BulkheadPermit | undefined, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
@@ -353,6 +360,13 @@ export class BulkheadPolicy extends BasePolicy {
       if (permit === undefined) this._release(NONE, 0, 0);
       else permit.failure(error);
       return Promise.reject(error);
+    }
+    if (permit === undefined) {
+      const race = joinRace(result);
+      if (race !== undefined) {
+        race.observe(this.#slotObserver as SettleObserver<T>);
+        return result as Promise<T>;
+      }
     }
     const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
     if (permit === undefined) return promise.then(this.#releaseOnValue, this.#releaseOnError);

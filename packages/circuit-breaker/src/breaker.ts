@@ -14,8 +14,10 @@ import {
   checkedDelayMs,
   disposable,
   EventHub,
+  joinRace,
   OptionsChecker,
   optionKeys,
+  type SettleObserver,
 } from '@bulwark/core/authoring';
 import { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
 import { BREAKER_OPTION_HINTS } from './hints.ts';
@@ -517,6 +519,58 @@ export function breakerFromResolved(
   return new CircuitBreakerPolicy(options as unknown as CircuitBreakerOptions);
 }
 
+/** How a call the breaker admitted ended, told by the call's own race (no promise of the breaker's). */
+class CallReport implements SettleObserver<unknown> {
+  readonly #breaker: CircuitBreakerPolicy;
+  readonly #generation: number;
+  readonly #probeId: number;
+  readonly #startedAt: number;
+  readonly #seq: number;
+  readonly #source: SignalSource;
+
+  constructor(
+    breaker: CircuitBreakerPolicy,
+    generation: number,
+    probeId: number,
+    startedAt: number,
+    seq: number,
+    source: SignalSource,
+  ) {
+    this.#breaker = breaker;
+    this.#generation = generation;
+    this.#probeId = probeId;
+    this.#startedAt = startedAt;
+    this.#seq = seq;
+    this.#source = source;
+  }
+
+  settled(value: unknown): void {
+    this.#breaker._report(
+      this.#generation,
+      this.#probeId,
+      this.#startedAt,
+      this.#seq,
+      this.#source,
+      false,
+      value,
+      undefined,
+    );
+  }
+
+  failed(error: unknown): void {
+    this.#breaker._report(
+      this.#generation,
+      this.#probeId,
+      this.#startedAt,
+      this.#seq,
+      this.#source,
+      true,
+      error,
+      undefined,
+    );
+  }
+}
+
 /**
  * A circuit breaker. It holds no timer: open → half-open is decided when the
  * next call (or a read of `state`) arrives, from monotonic timestamps. An idle
@@ -753,6 +807,11 @@ export class CircuitBreakerPolicy extends BasePolicy {
     } catch (error) {
       this._report(generation, probeId, startedAt, seq, ctx, true, error, undefined);
       return Promise.reject(error);
+    }
+    const race = joinRace(result);
+    if (race !== undefined) {
+      race.observe(new CallReport(this, generation, probeId, startedAt, seq, ctx));
+      return result as Promise<T>;
     }
     const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
     return promise.then(

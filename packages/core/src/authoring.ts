@@ -4,7 +4,13 @@
 // registries, latency windows). Applications use the main entry, `@bulwark/core`; nothing is
 // exported from both.
 export { checkedDelayMs, isValidDelay } from './backoff.ts';
-export { type BoundedOptions, bounded } from './bounded.ts';
+export {
+  type BoundedOptions,
+  bounded,
+  joinRace,
+  type RaceJoin,
+  type SettleObserver,
+} from './bounded.ts';
 export { BucketedWindow } from './bucketed-window.ts';
 export { rootContext, ScopedContext, withAttempt, withIdempotencyKey } from './context.ts';
 export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline-scope.ts';

@@ -63,7 +63,50 @@ export function bounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptio
   const timed = at !== undefined && at !== Number.POSITIVE_INFINITY;
   if (!timed && signal === undefined) return unbounded(work, options);
   const race = new Race<T>(options);
-  return new Promise<T>((resolve, reject) => race.run(work, resolve, reject, timed));
+  const promise = new Promise<T>((resolve, reject) => race.run(work, resolve, reject, timed));
+  if (!race.done) {
+    race.promise = promise;
+    lastRace = race as Race<unknown>;
+  }
+  return promise;
+}
+
+/**
+ * Told how a call ended, as it ends: see {@link joinRace}. Called as
+ * methods of the observer, so a policy can pass one object per call.
+ */
+export interface SettleObserver<T> {
+  /** The call resolved with `value`. */
+  settled(value: T): void;
+  /** The call rejected with `error`. */
+  failed(error: unknown): void;
+}
+
+/** The race {@link bounded} returned last, while it is pending: what {@link joinRace} can join. */
+let lastRace: Race<unknown> | undefined;
+
+/** A pending bounded call that others can watch: see {@link joinRace}. */
+export interface RaceJoin<T> {
+  /** Has `observer` told how the call ends, as it ends. */
+  observe(observer: SettleObserver<T>): void;
+}
+
+/**
+ * The pending call behind `result` when `result` is the promise a
+ * {@link bounded} call just returned (as a deadline or timeout policy
+ * returns it), else undefined. A policy that only watches how a call ends (a
+ * breaker, a bulkhead) can then have its observer called as that call
+ * settles, before anyone awaiting it hears, and return `result` itself,
+ * instead of a `.then` and a promise of its own per call. Observers are told
+ * innermost first, as `.then` handlers would be.
+ *
+ * An observer must not throw: what it throws is reported as an uncaught
+ * exception, and the call settles as it would have.
+ */
+export function joinRace<T>(result: T | PromiseLike<T>): RaceJoin<T> | undefined {
+  const race = lastRace;
+  if (race === undefined || race.promise !== result || race.done) return undefined;
+  return race as RaceJoin<unknown> as RaceJoin<T>;
 }
 
 /**
@@ -71,12 +114,16 @@ export function bounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptio
  * listener on the caller's signal (the race itself, through `handleEvent`),
  * so that a call allocates one object rather than a closure per role.
  */
-class Race<T> {
+class Race<T> implements RaceJoin<T> {
   readonly options: BoundedOptions;
   resolve: ((value: T) => void) | undefined = undefined;
   reject: ((reason: unknown) => void) | undefined = undefined;
   timer: Timer | undefined = undefined;
   done = false;
+  /** The promise this race settles (set once `bounded()` has it). */
+  promise: Promise<T> | undefined = undefined;
+  /** Who joined through {@link joinRace}, innermost first: one, or an array when several. */
+  observers: SettleObserver<T> | Array<SettleObserver<T>> | undefined = undefined;
   /** When the call started, for the default expiry's budget (read only when needed). */
   start = 0;
 
@@ -138,27 +185,57 @@ class Race<T> {
     if (this.done) return;
     this.options.onEarly?.(reason, ours);
     this.end();
+    if (this.observers !== undefined) this.tell(false, reason);
     this.reject!(reason);
   }
 
   win(value: T): void {
     if (this.done) return;
     this.end();
+    if (this.observers !== undefined) this.tell(true, value);
     this.resolve!(value);
   }
 
   lose(error: unknown): void {
     if (this.done) return;
     this.end();
+    if (this.observers !== undefined) this.tell(false, error);
     this.reject!(error);
+  }
+
+  observe(observer: SettleObserver<T>): void {
+    const observers = this.observers;
+    if (observers === undefined) this.observers = observer;
+    else if (Array.isArray(observers)) observers.push(observer);
+    else this.observers = [observers, observer];
+  }
+
+  /** Tells the observers how the call ended, innermost first, as `.then` handlers would hear. */
+  tell(ok: boolean, outcome: unknown): void {
+    const observers = this.observers!;
+    this.observers = undefined;
+    if (!Array.isArray(observers)) notify(observers, ok, outcome);
+    else for (const observer of observers) notify(observer, ok, outcome);
   }
 
   end(): void {
     this.done = true;
+    if (lastRace === (this as Race<unknown>)) lastRace = undefined;
     const options = this.options;
     this.timer?.clear();
     options.signal?.removeEventListener('abort', this);
     options.onSettle?.();
+  }
+}
+
+function notify<T>(observer: SettleObserver<T>, ok: boolean, outcome: unknown): void {
+  try {
+    if (ok) observer.settled(outcome as T);
+    else observer.failed(outcome);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }
 

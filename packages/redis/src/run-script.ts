@@ -45,19 +45,23 @@ function isNoScript(error: unknown): boolean {
 }
 
 /** Runs `s` by its SHA, and by its source once when the server does not have it yet. */
-export async function runScript(
+export function runScript(
   client: RedisScriptClient,
   s: Script,
   keys: string[],
   args: string[],
 ): Promise<unknown> {
   const options = { keys, arguments: args };
+  let first: Promise<unknown>;
   try {
-    return await client.evalSha(s.sha, options);
+    first = client.evalSha(s.sha, options);
   } catch (error) {
+    return Promise.reject(error);
+  }
+  return first.then(undefined, (error: unknown) => {
     if (!isNoScript(error)) throw error;
     return client.eval(s.source, options);
-  }
+  });
 }
 
 /**

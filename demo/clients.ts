@@ -1,6 +1,6 @@
 // The two clients the demo compares.
 import { systemClock } from '@bulwark/clock';
-import { failureRate, isBulwarkError, presets } from 'bulwark';
+import { isBulwarkError, presets } from 'bulwark';
 import type { RequestResult } from './stats.ts';
 
 /**
@@ -45,27 +45,12 @@ export function naiveClient(url: string): DemoClient {
 }
 
 /**
- * `presets.httpClient()` with times scaled to the demo's short phases: 1.5 s
- * per call, 1 s per attempt, and a breaker that opens for 500 ms when half
- * of at least 10 calls in 2 s failed, then lets two probes through.
+ * `presets.httpClient()` given the caller's SLO as its deadline and nothing
+ * else: the preset's defaults as a user who sets only the deadline gets them.
  */
 export function bulwarkClient(url: string): DemoClient {
   const origin = new URL(url).origin;
-  const fetchWithPolicies = presets.httpClient({
-    name: 'demo',
-    deadlineMs: SLO_MS,
-    attemptTimeoutMs: 1_000,
-    breakers: {
-      trip: failureRate({
-        threshold: 0.5,
-        minimumCalls: 10,
-        window: { kind: 'time', ms: 2_000, buckets: 10 },
-      }),
-      openMs: 500,
-      halfOpen: { maxProbes: 2 },
-    },
-    bulkheads: { maxConcurrent: 32, maxQueue: 32, queueTimeoutMs: 200 },
-  });
+  const fetchWithPolicies = presets.httpClient({ name: 'demo', deadlineMs: SLO_MS });
   return {
     name: 'bulwark',
     async send() {

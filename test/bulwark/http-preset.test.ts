@@ -1,4 +1,4 @@
-import { VirtualClock } from '@bulwark/clock';
+import { sleep, VirtualClock } from '@bulwark/clock';
 import { HTTP_CLIENT_DEFAULTS, isBulwarkError, presets } from 'bulwark';
 import { describe, expect, it } from 'vitest';
 import { fakeFetch, hang } from '../fetch/helpers.ts';
@@ -10,11 +10,12 @@ describe('presets.httpClient()', () => {
     expect(HTTP_CLIENT_DEFAULTS).toEqual({
       deadlineMs: 10_000,
       attemptTimeoutMs: 2_000,
+      adaptiveAttemptTimeout: true,
       maxAttempts: 3,
       idempotencyKeys: true,
       failureRateThreshold: 0.5,
-      minimumCalls: 20,
-      failureWindowMs: 10_000,
+      minimumCalls: 10,
+      failureWindowMs: 2_000,
       openMs: { initialMs: 250, maxMs: 500 },
       rideThroughMaxWaiters: 256,
       maxConcurrentPerOrigin: 64,
@@ -56,15 +57,63 @@ describe('presets.httpClient()', () => {
     expect(seen.map((s) => s.body)).toEqual(['{"sku":"A-1"}', '{"sku":"A-1"}']);
   });
 
-  it('opens the origin breaker when half of at least 20 calls fail, and not on fewer', async () => {
+  it('opens the origin breaker when half of at least 10 calls in 2 s fail, and not on fewer', async () => {
     const clock = new VirtualClock();
     const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));
     const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
-    for (let i = 0; i < 19; i++) expect((await api(`${origin}/x`)).status).toBe(500);
+    for (let i = 0; i < 9; i++) expect((await api(`${origin}/x`)).status).toBe(500);
     expect(api.breakers?.peek(origin)?.state).toBe('closed');
     expect((await api(`${origin}/x`)).status).toBe(500);
     expect(api.breakers?.peek(origin)?.state).toBe('open');
     expect(api.breakers?.peek(origin)?.stats().openRemainingMs).toBe(250);
+  });
+
+  it('trips soon after a long healthy stretch: only the last 2 s of calls are judged', async () => {
+    const clock = new VirtualClock();
+    let down = false;
+    const { fetch } = fakeFetch(() => new Response(down ? 'down' : 'ok', { status: down ? 500 : 200 }));
+    const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
+    // 10 s of healthy calls, 50 a second.
+    for (let i = 0; i < 500; i++) {
+      await api(`${origin}/x`);
+      await clock.advance(20);
+    }
+    down = true;
+    let failed = 0;
+    while (api.breakers!.peek(origin)!.state === 'closed') {
+      await api(`${origin}/x`);
+      failed++;
+      await clock.advance(20);
+    }
+    // Half of the last 2 s: about 50 failures, 1 s at 50 calls a second (a 10 s window took 250).
+    expect(failed).toBeLessThanOrEqual(60);
+  });
+
+  it("cuts an attempt at 1.5 × the p99 of the origin's answers once 20 are known, and retries it", async () => {
+    const clock = new VirtualClock();
+    let calls = 0;
+    const { fetch, seen } = fakeFetch(async (request) => {
+      calls++;
+      if (calls === 21) return hang(request);
+      await sleep(200, { clock, signal: request.signal });
+      return new Response('ok');
+    });
+    const api = presets.httpClient({ fetch, clock, random: () => 0, deadlineMs: 1_500 });
+    for (let i = 0; i < 20; i++) {
+      const call = api(`${origin}/x`);
+      await clock.advance(200);
+      expect((await call).status).toBe(200);
+    }
+    await clock.advance(3_000);
+    const started = clock.now();
+    const call = api(`${origin}/x`);
+    await clock.advance(299);
+    expect(seen).toHaveLength(21);
+    await clock.advance(1);
+    await clock.advance(200);
+    expect((await call).status).toBe(200);
+    expect(seen).toHaveLength(22);
+    expect(clock.now() - started).toBe(500);
   });
 
   it('recovers within half a second of a long outage ending, and lets waiting calls ride through', async () => {
@@ -72,7 +121,7 @@ describe('presets.httpClient()', () => {
     let down = true;
     const { fetch, seen } = fakeFetch(() => new Response(down ? 'down' : 'ok', { status: down ? 500 : 200 }));
     const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
-    for (let i = 0; i < 20; i++) await api(`${origin}/x`);
+    for (let i = 0; i < 10; i++) await api(`${origin}/x`);
     const breaker = api.breakers!.peek(origin)!;
     expect(breaker.state).toBe('open');
     // A 15 s outage: the breaker probes, fails, and stays open at most 500 ms each time.
@@ -101,7 +150,7 @@ describe('presets.httpClient()', () => {
     const clock = new VirtualClock();
     const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));
     const api = presets.httpClient({ fetch, clock, maxAttempts: 1, deadlineMs: 300 });
-    for (let i = 0; i < 20; i++) await api(`${origin}/x`);
+    for (let i = 0; i < 10; i++) await api(`${origin}/x`);
     expect(api.breakers?.peek(origin)?.state).toBe('open');
     // 250 ms until the probe, plus the probe and the call itself: more than 300 ms.
     const refused = await api(`${origin}/x`).catch((error: unknown) => error);

@@ -76,21 +76,33 @@ describe('adaptiveTimeout()', () => {
     expect(signal?.reason).toBe(error);
   });
 
-  it('grows back after timeouts: a timed-out attempt counts as a sample at its limit', async () => {
+  it('goes back to maxMs once timed-out attempts (of unknown latency) reach the percentile', async () => {
     const clock = new VirtualClock();
-    const policy = adaptiveTimeout(2_000, { clock, minSamples: 10, sampleSize: 20 });
-    for (let i = 0; i < 20; i++) policy.recordLatency(100);
+    // 200 samples: the p99 (nearest rank) is the 3rd largest.
+    const policy = adaptiveTimeout(2_000, { clock, minSamples: 10, sampleSize: 200 });
+    for (let i = 0; i < 200; i++) policy.recordLatency(100);
     expect(policy.currentMs()).toBe(150);
-    // The service slows to 1 s per answer: each timeout raises the limit by 1.5×.
-    const limits: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      limits.push(policy.currentMs());
-      const outcome = await attempt(policy, clock, 1_000);
-      if (outcome === 'ok') break;
-      expect(isBulwarkError(outcome, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    // The service slows to 1 s per answer: two timeouts are below the p99's rank...
+    for (let i = 0; i < 2; i++) {
+      expect(await attempt(policy, clock, 1_000)).toBeInstanceOf(DeadlineExceededError);
+      expect(policy.currentMs()).toBe(150);
     }
-    expect(limits).toEqual([150, 225, 337.5, 506.25, 759.375, 1139.0625]);
+    // ...the third reaches it: the p99 is unknown, so the limit is maxMs again, at once.
+    const third = await attempt(policy, clock, 1_000);
+    expect(isBulwarkError(third, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
+    expect(policy.currentMs()).toBe(2_000);
     expect(await attempt(policy, clock, 1_000)).toBe('ok');
+  });
+
+  it('adapts again from the answers once the timed-out samples have left the window', async () => {
+    const clock = new VirtualClock();
+    const policy = adaptiveTimeout(2_000, { clock, minSamples: 4, sampleSize: 8 });
+    for (let i = 0; i < 8; i++) policy.recordLatency(100);
+    expect(await attempt(policy, clock, 1_000)).toBeInstanceOf(DeadlineExceededError);
+    expect(policy.currentMs()).toBe(2_000);
+    // Eight answers of 1 s push the timeout out of the ring of 8.
+    for (let i = 0; i < 8; i++) expect(await attempt(policy, clock, 1_000)).toBe('ok');
+    expect(policy.currentMs()).toBe(1_500);
   });
 
   it('never lets an attempt outlive the deadline around it, and does not count the deadline as a sample', async () => {

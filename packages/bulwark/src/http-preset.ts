@@ -3,24 +3,30 @@ import { type CreateFetchOptions, createFetch, type ResilientFetch } from '@bulw
 import { exponential } from '@bulwark/retry';
 
 /**
- * The defaults of {@link httpClient}, chosen for calls between services: a
- * caller rarely waits more than a few seconds, so the whole call gets 10 s and
- * one attempt 2 s; a breaker opens per origin when half of at least 20 calls in
- * 10 s failed, and stays open 250 ms after a first trip, 500 ms after trips
- * that follow one another (so an origin is back within about half a second of
- * its fault ending, and is probed at most twice a second while it is down); a
- * call that meets the open breaker waits for the probe's verdict when its
- * deadline allows (ride-through, up to 256 waiting per origin); every POST and
- * PATCH gets an idempotency key, so it can be retried safely.
+ * The defaults of {@link httpClient}, chosen for calls between services (see
+ * docs/presets.md for the measurements behind them): a caller rarely waits
+ * more than a few seconds, so the whole call gets 10 s; one attempt gets 1.5 ×
+ * the p99 of its origin's recent answers (at least 100 ms), and 2 s (or the
+ * whole deadline when that is shorter) until 20 answers are known or while the
+ * origin is slower than that as a whole; a breaker opens per origin when half
+ * of at least 10 calls in the last 2 s failed (so a hard-down origin is refused
+ * within about a second, even after a long healthy stretch), and stays open
+ * 250 ms after a first trip, 500 ms after trips that follow one another (so an
+ * origin is back within about half a second of its fault ending, and is probed
+ * at most twice a second while it is down); a call that meets the open breaker
+ * waits for the probe's verdict when its deadline allows (ride-through, up to
+ * 256 waiting per origin); every POST and PATCH gets an idempotency key, so it
+ * can be retried safely.
  */
 export const HTTP_CLIENT_DEFAULTS = Object.freeze({
   deadlineMs: 10_000,
   attemptTimeoutMs: 2_000,
+  adaptiveAttemptTimeout: true,
   maxAttempts: 3,
   idempotencyKeys: true,
   failureRateThreshold: 0.5,
-  minimumCalls: 20,
-  failureWindowMs: 10_000,
+  minimumCalls: 10,
+  failureWindowMs: 2_000,
   openMs: Object.freeze({ initialMs: 250, maxMs: 500 }),
   rideThroughMaxWaiters: 256,
   maxConcurrentPerOrigin: 64,
@@ -43,6 +49,7 @@ export function httpClient(options: CreateFetchOptions = {}): ResilientFetch {
     // attempt timeout above the deadline when both are given).
     attemptTimeoutMs:
       typeof given === 'number' && given > 0 ? Math.min(d.attemptTimeoutMs, given) : d.attemptTimeoutMs,
+    adaptiveAttemptTimeout: d.adaptiveAttemptTimeout,
     maxAttempts: d.maxAttempts,
     idempotencyKeys: d.idempotencyKeys,
     breakers: {

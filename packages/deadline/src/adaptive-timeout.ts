@@ -22,7 +22,7 @@ export interface AdaptiveTimeoutOptions {
   readonly sampleTtlMs?: number | undefined;
   /**
    * Whether an attempt's outcome is a latency sample. An attempt this policy
-   * timed out is always one (at the limit it had). Default: results are
+   * timed out is always one, of unknown latency. Default: results are
    * samples, errors are not (a fast failure says nothing of how long an answer
    * takes).
    */
@@ -126,8 +126,9 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
   /**
    * The limit the next attempt gets, in milliseconds, before the deadline's
    * clamp: `multiplier` × the `percentile` of the fresh samples, within
-   * [`minMs`, `maxMs`]; `maxMs` while fewer than `minSamples` are fresh. `now`
-   * is the clock's reading, when the caller has one.
+   * [`minMs`, `maxMs`]; `maxMs` while fewer than `minSamples` are fresh, and
+   * while timed-out attempts (samples of unknown latency) make up the
+   * percentile. `now` is the clock's reading, when the caller has one.
    */
   currentMs(now?: number): number {
     const p = this.#window.value(now ?? this.clock.now());
@@ -156,10 +157,12 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
     const window = this.#window;
     const pending = this.runWithin(limit, fn, parent, () => {
       timedOut = true;
-      // A timed-out attempt took at least the limit: it counts at once, so
-      // that a limit too short for a slower service grows back.
+      // A timed-out attempt's latency is unknown, only known to exceed its
+      // limit: it counts at once, as a sample above every answer. Once such
+      // samples reach the percentile's share of the window, the percentile is
+      // unknown too, and the limit goes back to maxMs (see currentMs).
       const now = clock.now();
-      window.record(limit, now);
+      window.record(Number.POSITIVE_INFINITY, now);
       window.refresh(now);
     });
     const sampleOn = this.#sampleOn;
@@ -188,11 +191,12 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
  * `percentile` (p99) of recent attempts times `multiplier` (1.5), never below
  * `minMs` (100 ms) and never above `maxMs`, nor past the deadline in the
  * context. Until `minSamples` (20) fresh samples are known the limit is
- * `maxMs`. An attempt it times out counts as a sample at the limit it had, so a
- * limit that became too short for a slower service grows back (by
- * `multiplier` once the timeouts reach the percentile's share). Samples are
- * kept in a fixed window of `sampleSize` (512) and forgotten after
- * `sampleTtlMs` (30 s).
+ * `maxMs`. An attempt it times out counts at once as a sample of unknown
+ * latency, above every answer: when the service slows down as a whole, a
+ * handful of timeouts (the percentile's share of the window: 1% of it for
+ * p99) put the limit back to `maxMs`, and it adapts again from the answers
+ * once those samples have left the window. Samples are kept in a fixed window
+ * of `sampleSize` (512) and forgotten after `sampleTtlMs` (30 s).
  *
  * Put it inside a retry, as `timeout()`: an attempt it ends rejects with
  * `DeadlineExceededError` (`source: 'timeout'`, retryable).

@@ -14,8 +14,19 @@ import {
   type Outcome,
   remainingMs,
 } from '@bulwark/core';
-import { ambientDeadline, type OptionHints, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { type TimeoutPolicy, timeout } from '@bulwark/deadline';
+import {
+  ambientDeadline,
+  KeyedRegistry,
+  type OptionHints,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core/authoring';
+import {
+  type AdaptiveTimeoutOptions,
+  AdaptiveTimeoutPolicy,
+  type TimeoutPolicy,
+  timeout,
+} from '@bulwark/deadline';
 import { type HedgingOptions, HedgingPolicy } from '@bulwark/hedging';
 import { IDEMPOTENCY_IN_PROGRESS_HEADER, newIdempotencyKey } from '@bulwark/idempotency';
 import {
@@ -40,6 +51,7 @@ const CREATE_FETCH_KEYS = optionKeys<CreateFetchOptions>({
   fetch: true,
   deadlineMs: true,
   attemptTimeoutMs: true,
+  adaptiveAttemptTimeout: true,
   maxAttempts: true,
   backoff: true,
   minAttemptMs: true,
@@ -82,6 +94,12 @@ const FETCH_OPTION_HINTS: OptionHints = {
     'use idempotencyKeys: true (adds one to non-idempotent requests) or set the header yourself',
 };
 
+/** What `adaptiveAttemptTimeout` may tune: the options of `adaptiveTimeout()` that are not the fetch's own. */
+export type FetchAdaptiveTimeoutOptions = Omit<AdaptiveTimeoutOptions, 'clock' | 'sampleOn' | 'propagate'>;
+
+/** The most origins `adaptiveAttemptTimeout` keeps a latency window for. */
+const MAX_TIMED_ORIGINS = 1_000;
+
 /** A function with the signature of the global `fetch`. */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -119,6 +137,20 @@ export interface CreateFetchOptions {
    * bounded by `deadlineMs`). `Infinity` for none. Default: 10,000.
    */
   readonly attemptTimeoutMs?: number | undefined;
+  /**
+   * Set each attempt's timeout from the latency observed on its origin rather
+   * than a fixed `attemptTimeoutMs`: `adaptiveTimeout()` of @bulwark/deadline,
+   * one per origin (at most 1,000, least recently used forgotten, about 12 KB
+   * each with the default window), `attemptTimeoutMs` its largest limit, never
+   * past the deadline. By default an attempt then gets 1.5 × the p99 of its
+   * origin's recent answers, at least 100 ms; until 20 answers are known it
+   * gets `attemptTimeoutMs`. Answers count as samples, except those the breaker
+   * counts as failures (500, 502, 503, 504) and errors, which come fast and
+   * say nothing of how long an answer takes. `true` for those defaults, or
+   * options to change them (`percentile`, `multiplier`, `minMs`, `minSamples`,
+   * `sampleSize`, `sampleTtlMs`). Default: false.
+   */
+  readonly adaptiveAttemptTimeout?: boolean | FetchAdaptiveTimeoutOptions | undefined;
   /** Attempts in all, counting the first: an integer >= 1 (1 turns retries off). Default: 3. */
   readonly maxAttempts?: number | undefined;
   /** The delay schedule between attempts. Default: `exponential()` from @bulwark/retry (full jitter, 100 ms → 10 s). */
@@ -293,6 +325,11 @@ function breakerFailureOn(outcome: Outcome): boolean {
     return value instanceof Response && BREAKER_FAILURE_STATUSES.has(value.status);
   }
   return !isRefusal(outcome.error);
+}
+
+/** An attempt's latency is a sample of its origin's: an answer the breaker does not count as a failure. */
+function isLatencySample(outcome: Outcome): boolean {
+  return outcome.ok && !breakerFailureOn(outcome);
 }
 
 /** The context a call starts from: the caller's signal joined with the deadline. */
@@ -506,6 +543,36 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const retryStatuses: ReadonlySet<number> = new Set(options.retryStatuses ?? FETCH_DEFAULTS.retryStatuses);
   const wallClock = options.wallClock ?? wallClockNow;
 
+  const adaptiveOption = options.adaptiveAttemptTimeout;
+  let adaptiveTimeouts: KeyedRegistry<string, AdaptiveTimeoutPolicy> | undefined;
+  if (adaptiveOption !== undefined && adaptiveOption !== false) {
+    const ok = adaptiveOption === true || (typeof adaptiveOption === 'object' && adaptiveOption !== null);
+    check.expect(ok, 'adaptiveAttemptTimeout', adaptiveOption, 'a boolean, or adaptiveTimeout() options');
+    if (ok) {
+      const tuned: FetchAdaptiveTimeoutOptions = adaptiveOption === true ? {} : adaptiveOption;
+      for (const own of ['clock', 'sampleOn', 'propagate'] as const) {
+        check.expect(
+          (tuned as AdaptiveTimeoutOptions)[own] === undefined,
+          `adaptiveAttemptTimeout.${own}`,
+          (tuned as AdaptiveTimeoutOptions)[own],
+          "unset: the fetch's own",
+        );
+      }
+      const policyOptions: AdaptiveTimeoutOptions = { ...tuned, clock, sampleOn: isLatencySample };
+      const validMax = typeof attemptTimeoutMs === 'number' && attemptTimeoutMs > 0;
+      // Built once here so that its invalid options join this call's list.
+      if (
+        validMax &&
+        build('adaptiveAttemptTimeout', () => new AdaptiveTimeoutPolicy(attemptTimeoutMs, policyOptions))
+      ) {
+        adaptiveTimeouts = new KeyedRegistry({
+          maxKeys: MAX_TIMED_ORIGINS,
+          create: () => new AdaptiveTimeoutPolicy(attemptTimeoutMs, policyOptions),
+        });
+      }
+    }
+  }
+
   const retryOn = (outcome: Outcome): RetryVerdict => {
     if (!outcome.ok) return isRetryableError(outcome.error);
     const response = outcome.value as Response;
@@ -531,7 +598,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   });
 
   const attemptTimeout: TimeoutPolicy | undefined =
-    attemptTimeoutMs === Number.POSITIVE_INFINITY ? undefined : timeout(attemptTimeoutMs, { clock });
+    adaptiveTimeouts !== undefined || attemptTimeoutMs === Number.POSITIVE_INFINITY
+      ? undefined
+      : timeout(attemptTimeoutMs, { clock });
   const baseFetch: FetchFunction = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const generateKey = options.generateIdempotencyKey ?? newIdempotencyKey;
   const idempotencyKeys = options.idempotencyKeys ?? FETCH_DEFAULTS.idempotencyKeys;
@@ -620,10 +689,10 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       attemptPolicy === undefined
         ? sendOnce
         : (ctx: ExecutionContext) => runUnder('attempt', attemptPolicy, sendOnce, ctx);
+    const limit: AdaptiveTimeoutPolicy | TimeoutPolicy | undefined =
+      adaptiveTimeouts === undefined ? attemptTimeout : adaptiveTimeouts.get(call.origin);
     const timed =
-      attemptTimeout === undefined
-        ? composedSend
-        : (ctx: ExecutionContext) => attemptTimeout.run(composedSend, ctx);
+      limit === undefined ? composedSend : (ctx: ExecutionContext) => limit.run(composedSend, ctx);
     const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
     const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
     const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);

@@ -879,7 +879,7 @@ class Settlement {
     this.#timer?.clear();
     this.#timer = undefined;
     if (!this.#background) {
-      this.#onFirst(result === 'lease-lost' ? false : true, undefined);
+      this.#onFirst(result !== 'lease-lost', undefined);
       return;
     }
     this.#guard._forget(this);

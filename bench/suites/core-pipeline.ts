@@ -3,7 +3,9 @@
 // (deadline, retry, circuitBreaker, bulkhead, timeout) next to a bare call and
 // to cockatiel's wrap(bulkhead, retry, breaker, timeout); deadline + timeout
 // next to cockatiel's cooperative timeout; and the breaker, the bulkhead and
-// retry each alone next to cockatiel's equivalent.
+// retry each alone next to cockatiel's equivalent. Then, for information and
+// in a table of its own, the two pipelines around a function that reads its
+// signal, as one that hands it to fetch or a driver does.
 
 import { bulkhead } from '@bulwark/bulkhead';
 import { circuitBreaker } from '@bulwark/circuit-breaker';
@@ -25,6 +27,9 @@ import { overhead, runSuite, target } from '../harness.ts';
 
 export async function run(): Promise<boolean> {
   const work = async (): Promise<number> => 1;
+  // What a call that hands its signal on (to fetch, a driver) does: read it.
+  const readsSignal = async (ctx: { readonly signal: AbortSignal }): Promise<number> =>
+    ctx.signal.aborted ? 0 : 1;
   const one = new NoopPolicy(systemClock);
   const three = pipeline(
     new NoopPolicy(systemClock),
@@ -75,6 +80,8 @@ export async function run(): Promise<boolean> {
     cockatielBulkhead: 'cockatiel bulkhead(10, 10)',
     retry: 'bulwark retry()',
     cockatielRetry: 'cockatiel retry(handleAll, 3)',
+    pipelineSignal: 'bulwark 5-policy pipeline, function reads ctx.signal',
+    wrapSignal: 'cockatiel wrap(...), function reads its signal',
   };
   const result = await runSuite('pipeline', [
     { name: names.bare, call: () => work() },
@@ -106,6 +113,7 @@ export async function run(): Promise<boolean> {
   for (const [label, a, b] of pairs) {
     console.log(`ratio of overheads, ${label}: ${(overhead(result, a) / overhead(result, b)).toFixed(3)}`);
   }
+
   const met = [
     target('pipeline of three noop policies <= 1.5 x one noop policy', noopRatio, 1.5),
     target('5-policy pipeline time per call <= 5 x a bare call', perBare, 5),
@@ -115,5 +123,15 @@ export async function run(): Promise<boolean> {
       return target(`overhead, ${label} <= ${limit}`, oursNs / theirsNs, limit, [oursNs, theirsNs]);
     }),
   ];
+  // For information (no target), run after the targets so that it cannot
+  // colour them: the same two pipelines around a function that reads its signal.
+  const signal = await runSuite('pipeline-reading-signal', [
+    { name: names.bare, call: () => work() },
+    { name: names.pipelineSignal, call: () => ours.pipeline.execute(readsSignal) },
+    { name: names.wrapSignal, call: () => theirs.wrap.execute(readsSignal) },
+  ]);
+  console.log(
+    `ratio of overheads, 5-policy pipeline / cockatiel wrap, function reads its signal: ${(overhead(signal, names.pipelineSignal) / overhead(signal, names.wrapSignal)).toFixed(3)}`,
+  );
   return met.every(Boolean);
 }

@@ -145,19 +145,10 @@ export function withIdempotencyKey(parent: ExecutionContext, key: string): Execu
 export class ScopedContext implements ExecutionContext {
   readonly #parent: ExecutionContext;
   readonly deadline: number | undefined;
-  #controller: AbortController | undefined;
-  /** Whether this scope follows its parent already (or found nothing to follow). */
-  #following = false;
-  /** The scope that aborts this one, when it follows one directly. */
-  #followed: ScopedContext | undefined;
-  /** The parent's signal, when this scope follows it through a listener. */
-  #listening: AbortSignal | undefined;
-  #onParentAbort: (() => void) | undefined;
-  /** Scopes that follow this one (most often one at a time, the current attempt's). */
-  #followers: ScopedContext[] | undefined;
-  #aborted = false;
-  #released = false;
-  #reason: unknown;
+  /** ABORTED, RELEASED and FOLLOWING. */
+  #flags = 0;
+  /** What only a scope whose signal was read, or that aborted, needs: made then. */
+  #link: ScopeLink | undefined = undefined;
 
   constructor(parent: ExecutionContext, deadline: number | undefined) {
     this.#parent = parent;
@@ -178,23 +169,25 @@ export class ScopedContext implements ExecutionContext {
   }
 
   get signal(): AbortSignal {
-    if (this.#controller !== undefined) return this.#controller.signal;
+    const link = this.#linked();
+    if (link.controller !== undefined) return link.controller.signal;
     const controller = new AbortController();
-    this.#controller = controller;
-    if (this.#aborted) controller.abort(this.#reason);
+    link.controller = controller;
+    if ((this.#flags & ABORTED) !== 0) controller.abort(link.reason);
     else this.#follow();
     return controller.signal;
   }
 
   /** Starts following the parent's abort, once, unless released or aborted. */
   #follow(): void {
-    if (this.#following || this.#released || this.#aborted) return;
-    this.#following = true;
+    if ((this.#flags & (FOLLOWING | RELEASED | ABORTED)) !== 0) return;
+    this.#flags |= FOLLOWING;
     const parent = this.#parent;
     const followed = (parent as Followable)[FOLLOW]?.(this);
     if (followed === NEVER) return;
+    const link = this.#linked();
     if (followed !== undefined) {
-      if (!this.#aborted) this.#followed = followed;
+      if ((this.#flags & ABORTED) === 0) link.followed = followed;
       return;
     }
     const signal = parent.signal;
@@ -202,31 +195,32 @@ export class ScopedContext implements ExecutionContext {
       this.abort(signal.reason);
       return;
     }
-    this.#onParentAbort = () => {
-      this.#listening = undefined;
+    link.onParentAbort = () => {
+      link.listening = undefined;
       this.abort(signal.reason);
     };
-    signal.addEventListener('abort', this.#onParentAbort, { once: true });
-    this.#listening = signal;
+    signal.addEventListener('abort', link.onParentAbort, { once: true });
+    link.listening = signal;
   }
 
   /** @internal `child` follows this scope: it is aborted when this scope is. */
   [FOLLOW](child: ScopedContext): Followed {
-    if (this.#released && !this.#aborted) return NEVER;
+    if ((this.#flags & (RELEASED | ABORTED)) === RELEASED) return NEVER;
     this.#follow();
-    if (this.#aborted) {
-      child.abort(this.#reason);
+    if ((this.#flags & ABORTED) !== 0) {
+      child.abort(this.#link!.reason);
       return NEVER;
     }
-    if (this.#released) return NEVER;
-    if (this.#followers === undefined) this.#followers = [child];
-    else this.#followers.push(child);
+    if ((this.#flags & RELEASED) !== 0) return NEVER;
+    const link = this.#linked();
+    if (link.followers === undefined) link.followers = [child];
+    else link.followers.push(child);
     return this;
   }
 
   /** `child` stopped following this scope. */
   #unfollow(child: ScopedContext): void {
-    const followers = this.#followers;
+    const followers = this.#link?.followers;
     if (followers === undefined) return;
     const i = followers.indexOf(child);
     if (i !== -1) followers.splice(i, 1);
@@ -234,18 +228,19 @@ export class ScopedContext implements ExecutionContext {
 
   /** Aborts this context's signal with `reason` (once; later calls do nothing). */
   abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.#release();
-    this.#controller?.abort(reason);
+    if ((this.#flags & ABORTED) !== 0) return;
+    this.#flags |= ABORTED;
+    const link = this.#linked();
+    link.reason = reason;
+    this.#unlink(link);
+    link.controller?.abort(reason);
     // One at a time, so that a follower released meanwhile (it unfollows) is not aborted.
-    const followers = this.#followers;
+    const followers = link.followers;
     if (followers !== undefined) {
       for (let follower = followers.shift(); follower !== undefined; follower = followers.shift()) {
         follower.abort(reason);
       }
-      this.#followers = undefined;
+      link.followers = undefined;
     }
   }
 
@@ -255,21 +250,51 @@ export class ScopedContext implements ExecutionContext {
    * that outlives its call cannot leave a listener on a long-lived signal.
    */
   release(): void {
-    this.#released = true;
-    this.#release();
-    this.#followers = undefined;
+    this.#flags |= RELEASED;
+    const link = this.#link;
+    if (link !== undefined) {
+      this.#unlink(link);
+      link.followers = undefined;
+    }
   }
 
-  #release(): void {
-    if (this.#followed !== undefined) {
-      this.#followed.#unfollow(this);
-      this.#followed = undefined;
+  #linked(): ScopeLink {
+    let link = this.#link;
+    if (link === undefined) {
+      link = new ScopeLink();
+      this.#link = link;
     }
-    if (this.#listening !== undefined) {
-      this.#listening.removeEventListener('abort', this.#onParentAbort!);
-      this.#listening = undefined;
+    return link;
+  }
+
+  /** Stops following the parent. */
+  #unlink(link: ScopeLink): void {
+    if (link.followed !== undefined) {
+      link.followed.#unfollow(this);
+      link.followed = undefined;
+    }
+    if (link.listening !== undefined) {
+      link.listening.removeEventListener('abort', link.onParentAbort!);
+      link.listening = undefined;
     }
     // The listener's closure holds the parent's signal: let both go with the call.
-    this.#onParentAbort = undefined;
+    link.onParentAbort = undefined;
   }
+}
+
+const ABORTED = 1;
+const RELEASED = 2;
+const FOLLOWING = 4;
+
+/** The part of a {@link ScopedContext} that only a read signal or an abort needs. */
+class ScopeLink {
+  controller: AbortController | undefined = undefined;
+  /** The scope that aborts this one, when it follows one directly. */
+  followed: ScopedContext | undefined = undefined;
+  /** The parent's signal, when the scope follows it through a listener. */
+  listening: AbortSignal | undefined = undefined;
+  onParentAbort: (() => void) | undefined = undefined;
+  /** Scopes that follow this one (most often one at a time, the current attempt's). */
+  followers: ScopedContext[] | undefined = undefined;
+  reason: unknown = undefined;
 }

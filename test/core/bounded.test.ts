@@ -222,4 +222,33 @@ describe('bounded()', () => {
     expect(isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
     expect(failures).toEqual([error]);
   });
+  it('reports a joined watcher that throws as a warning; the call and the other watchers carry on', async () => {
+    const clock = new VirtualClock();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      let finish!: (value: string) => void;
+      const call = bounded(() => new Promise<string>((resolve) => (finish = resolve)), { at: 1000, clock });
+      const heard: string[] = [];
+      joinRace(call)!.observe({
+        settled: () => {
+          throw new Error('observer broke');
+        },
+        failed: () => {},
+      });
+      joinRace(call)!.observe({ settled: (v) => heard.push(v), failed: () => heard.push('failed') });
+      finish('ok');
+      await expect(call).resolves.toBe('ok');
+      expect(heard).toEqual(['ok']);
+      // process warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((w) => (w as Error & { code?: string }).code)).toEqual(['BULWARK_LISTENER_ERROR']);
+      expect(warnings[0]!.message).toContain('observer broke');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

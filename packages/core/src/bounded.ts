@@ -1,5 +1,6 @@
 import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError } from './errors.ts';
+import { reportListenerError } from './events.ts';
 
 /**
  * Options for {@link bounded}. The hooks (`expired`, `onEarly`, `onSettle`)
@@ -100,8 +101,9 @@ export interface RaceJoin<T> {
  * instead of a `.then` and a promise of its own per call. Observers are told
  * innermost first, as `.then` handlers would be.
  *
- * An observer must not throw: what it throws is reported as an uncaught
- * exception, and the call settles as it would have.
+ * An observer should not throw: what it throws is reported as a process
+ * warning (code `BULWARK_LISTENER_ERROR`), and the call settles as it would
+ * have.
  */
 export function joinRace<T>(result: T | PromiseLike<T>): RaceJoin<T> | undefined {
   const race = lastRace;
@@ -233,9 +235,7 @@ function notify<T>(observer: SettleObserver<T>, ok: boolean, outcome: unknown): 
     if (ok) observer.settled(outcome as T);
     else observer.failed(outcome);
   } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
+    reportListenerError('race observer', error);
   }
 }
 

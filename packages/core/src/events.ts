@@ -74,7 +74,8 @@ export class EventHub<E> {
   }
 }
 
-function reportListenerError(name: string, error: unknown): void {
+/** Reports a listener or observer that threw as a process warning: it never breaks the caller. */
+export function reportListenerError(name: string, error: unknown): void {
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.emitWarning(`a ${name} listener threw: ${detail}`, { code: 'BULWARK_LISTENER_ERROR' });
 }

@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { BulkheadRejectedError, bulkhead } from '@bulwark/bulkhead';
+import { BulkheadPolicy, BulkheadRejectedError, bulkhead, checkBulkheadOptions } from '@bulwark/bulkhead';
 import { VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { describe, expect, it } from 'vitest';
@@ -295,5 +295,48 @@ describe('bulkhead()', () => {
       /maxConcurrent must be an integer >= 1 or a limit source/,
     );
     expect(() => bulkhead({} as never)).toThrow(/maxConcurrent/);
+  });
+});
+
+describe('checkBulkheadOptions()', () => {
+  it('resolves options into a frozen object with every default, which a bulkhead takes as it is', () => {
+    const clock = new VirtualClock();
+    const resolved = checkBulkheadOptions('pool()', { maxConcurrent: 3, name: 'db', clock });
+    expect(Object.isFrozen(resolved)).toBe(true);
+    expect(resolved).toEqual({
+      maxConcurrent: 3,
+      maxQueue: 0,
+      queueTimeoutMs: Number.POSITIVE_INFINITY,
+      name: 'db',
+      clock,
+    });
+    const b = new BulkheadPolicy(resolved);
+    expect([b.limit, b.maxQueue, b.name, b.clock]).toEqual([3, 0, 'db', clock]);
+  });
+
+  it("refuses bad options in one error named after the component, with the holder's own checks", () => {
+    let caught: unknown;
+    try {
+      checkBulkheadOptions(
+        'pool()',
+        { maxConcurrent: -2, maxQueue: 1.5, size: 3 } as never,
+        new Set(['maxConcurrent', 'maxQueue', 'size']),
+        (check) => check.number('size', 3, { max: 2 }),
+      );
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    const message = (caught as Error).message;
+    expect(message).toContain('pool()');
+    expect(message).toContain('maxConcurrent must be an integer >= 1, got -2');
+    expect(message).toContain('maxQueue must be an integer >= 0, got 1.5');
+    expect(message).toMatch(/size .*got 3/);
+  });
+
+  it('refuses keys it does not know', () => {
+    expect(() => checkBulkheadOptions('bulkhead()', { maxConcurrent: 1, limit: 2 } as never)).toThrow(
+      /limit/,
+    );
   });
 });

@@ -106,6 +106,38 @@ describe('discardResponse()', () => {
 });
 
 describe('OriginBulkheads', () => {
+  it('refuses bad bulkhead options at construction, naming each value, with maxOrigins', () => {
+    let caught: unknown;
+    try {
+      new OriginBulkheads({ maxConcurrent: 0, maxQueue: -1, queueTimeoutMs: -5, maxOrigins: 1.5 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    const message = (caught as Error).message;
+    expect(message).toContain('OriginBulkheads');
+    expect(message).toContain('maxConcurrent must be an integer >= 1, got 0');
+    expect(message).toContain('maxQueue must be an integer >= 0, got -1');
+    expect(message).toMatch(/queueTimeoutMs .*got -5/);
+    expect(message).toContain('maxOrigins must be an integer >= 1, got 1.5');
+    expect(() => new OriginBulkheads({ capacity: 3 } as never)).toThrow(/capacity/);
+  });
+
+  it('builds every bulkhead from its resolved options', () => {
+    const bulkheads = new OriginBulkheads({ maxConcurrent: 2, queueTimeoutMs: 50, name: 'api' });
+    const a = bulkheads.get('http://a.test');
+    const b = bulkheads.get('http://b.test');
+    expect(a).not.toBe(b);
+    for (const bulkhead of [a, b]) {
+      expect([bulkhead.limit, bulkhead.maxQueue, bulkhead.queueTimeoutMs, bulkhead.name]).toEqual([
+        2,
+        256,
+        50,
+        'api',
+      ]);
+    }
+  });
+
   it('gives each origin its own bulkhead', async () => {
     const bulkheads = new OriginBulkheads({ maxConcurrent: 1, maxQueue: 0 });
     const a = bulkheads.get('http://a.test');

@@ -57,6 +57,70 @@ export interface BulkheadOptions {
 /** The defaults of {@link bulkhead}. */
 export const BULKHEAD_DEFAULTS = Object.freeze({ maxQueue: 0, queueTimeoutMs: Number.POSITIVE_INFINITY });
 
+/** Bulkhead options checked and resolved by {@link checkBulkheadOptions}: every default filled in, frozen. */
+export interface ResolvedBulkheadOptions {
+  readonly maxConcurrent: number | LimitSource;
+  readonly maxQueue: number;
+  readonly queueTimeoutMs: number;
+  readonly name: string | undefined;
+  readonly clock: Clock | undefined;
+}
+
+/** The resolved options objects made here: the constructor takes them as they are. */
+const RESOLVED = new WeakSet<object>();
+
+/**
+ * Checks bulkhead options and resolves them into a frozen object that
+ * {@link BulkheadPolicy}'s constructor takes without checking again, so that
+ * something holding many bulkheads (one per origin, per tenant) checks its
+ * options once, up front. Throws one `InvalidOptionsError` (a `RangeError`)
+ * named after `component` that lists every violation with its value, those
+ * `more` records too (the holder's own options). `known`: the keys allowed in
+ * `options` (default: the bulkhead's own).
+ *
+ * A `LimitSource` in `maxConcurrent` is kept as it is: every bulkhead built
+ * from the resolved object shares it.
+ *
+ * @throws InvalidOptionsError listing every invalid option.
+ */
+export function checkBulkheadOptions(
+  component: string,
+  options: BulkheadOptions,
+  known: ReadonlySet<string> = BULKHEAD_KEYS,
+  more?: (check: OptionsChecker) => void,
+): ResolvedBulkheadOptions {
+  const check = new OptionsChecker(component);
+  check.knownKeys(options, known, BULKHEAD_OPTION_HINTS);
+  more?.(check);
+  const max = options?.maxConcurrent;
+  if (typeof max === 'number' || max === undefined) {
+    check.number('maxConcurrent', max, { integer: true, min: 1, required: true });
+  } else {
+    check.expect(
+      typeof max === 'object' &&
+        max !== null &&
+        typeof max.onSample === 'function' &&
+        typeof max.limit === 'number',
+      'maxConcurrent',
+      max,
+      'an integer >= 1 or a limit source from adaptiveLimit()',
+    );
+  }
+  check.number('maxQueue', options?.maxQueue, { integer: true, min: 0 });
+  check.number('queueTimeoutMs', options?.queueTimeoutMs, { min: 0, infinite: true });
+  check.clock('clock', options?.clock, true);
+  check.done();
+  const resolved: ResolvedBulkheadOptions = Object.freeze({
+    maxConcurrent: max!,
+    maxQueue: options.maxQueue ?? BULKHEAD_DEFAULTS.maxQueue,
+    queueTimeoutMs: options.queueTimeoutMs ?? BULKHEAD_DEFAULTS.queueTimeoutMs,
+    name: options.name,
+    clock: options.clock,
+  });
+  RESOLVED.add(resolved);
+  return resolved;
+}
+
 /** Options for `acquire`. */
 export interface AcquireOptions {
   /** Leaves the queue at once when it aborts, rejecting with its reason. */
@@ -217,34 +281,23 @@ export class BulkheadPolicy extends BasePolicy {
   #onReject: EventHub<BulkheadRejectEvent> | undefined;
   #onWarning: EventHub<BulkheadWarningEvent> | undefined;
 
-  constructor(options: BulkheadOptions) {
-    const check = new OptionsChecker('bulkhead()');
-    check.knownKeys(options, BULKHEAD_KEYS, BULKHEAD_OPTION_HINTS);
-    const max = options?.maxConcurrent;
-    if (typeof max === 'number' || max === undefined) {
-      check.number('maxConcurrent', max, { integer: true, min: 1, required: true });
-    } else {
-      check.expect(
-        typeof max === 'object' &&
-          max !== null &&
-          typeof max.onSample === 'function' &&
-          typeof max.limit === 'number',
-        'maxConcurrent',
-        max,
-        'an integer >= 1 or a limit source from adaptiveLimit()',
-      );
-    }
-    check.number('maxQueue', options?.maxQueue, { integer: true, min: 0 });
-    check.number('queueTimeoutMs', options?.queueTimeoutMs, { min: 0, infinite: true });
-    check.clock('clock', options?.clock, true);
-    check.done();
-    super(options.clock);
-    this.name = options.name;
-    this.limitSource = typeof max === 'number' ? new FixedLimit(max) : max!;
+  /**
+   * @param options Options, or the frozen object {@link checkBulkheadOptions}
+   * resolved them into (taken as it is, without checking again).
+   * @throws InvalidOptionsError listing every invalid option.
+   */
+  constructor(options: BulkheadOptions | ResolvedBulkheadOptions) {
+    const resolved = RESOLVED.has(options)
+      ? (options as ResolvedBulkheadOptions)
+      : checkBulkheadOptions('bulkhead()', options);
+    super(resolved.clock);
+    const max = resolved.maxConcurrent;
+    this.name = resolved.name;
+    this.limitSource = typeof max === 'number' ? new FixedLimit(max) : max;
     this.#adaptive = this.limitSource.adaptive;
     this.#fixed = typeof max === 'number' ? max : 0;
-    this.maxQueue = options.maxQueue ?? BULKHEAD_DEFAULTS.maxQueue;
-    this.queueTimeoutMs = options.queueTimeoutMs ?? BULKHEAD_DEFAULTS.queueTimeoutMs;
+    this.maxQueue = resolved.maxQueue;
+    this.queueTimeoutMs = resolved.queueTimeoutMs;
     const bulkheadName = this.name ?? 'unnamed';
     this.#attrs = Object.freeze({
       base: Object.freeze({ bulkhead: bulkheadName }),

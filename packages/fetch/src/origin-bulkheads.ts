@@ -1,7 +1,6 @@
-import { type BulkheadOptions, BulkheadPolicy } from '@bulwark/bulkhead';
+import { BulkheadPolicy, checkBulkheadOptions, type ResolvedBulkheadOptions } from '@bulwark/bulkhead';
 import type { Clock } from '@bulwark/clock';
-import { InvalidOptionsError } from '@bulwark/core';
-import { KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { KeyedRegistry, optionKeys } from '@bulwark/core/authoring';
 
 const ORIGIN_BULKHEAD_KEYS = optionKeys<
   OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock }
@@ -47,34 +46,30 @@ export const ORIGIN_BULKHEAD_DEFAULTS = Object.freeze({
  */
 export class OriginBulkheads {
   readonly maxOrigins: number;
-  readonly #options: BulkheadOptions;
+  /** The options every bulkhead is built from, checked and resolved once. */
+  readonly #options: ResolvedBulkheadOptions;
   readonly #bulkheads: KeyedRegistry<string, BulkheadPolicy>;
 
+  /** @throws InvalidOptionsError listing every invalid option, the bulkheads' included. */
   constructor(options: OriginBulkheadOptions & { readonly name?: string; readonly clock?: Clock } = {}) {
-    const check = new OptionsChecker('OriginBulkheads');
-    check.knownKeys(options, ORIGIN_BULKHEAD_KEYS);
-    check.number('maxOrigins', options.maxOrigins, { integer: true, min: 1 });
-    this.maxOrigins = options.maxOrigins ?? ORIGIN_BULKHEAD_DEFAULTS.maxOrigins;
-    this.#options = Object.freeze({
-      maxConcurrent: options.maxConcurrent ?? ORIGIN_BULKHEAD_DEFAULTS.maxConcurrent,
-      maxQueue: options.maxQueue ?? ORIGIN_BULKHEAD_DEFAULTS.maxQueue,
-      queueTimeoutMs: options.queueTimeoutMs ?? ORIGIN_BULKHEAD_DEFAULTS.queueTimeoutMs,
-      name: options.name,
-      clock: options.clock,
-    });
-    // Validates the bulkhead options once, up front, rather than at the first get(),
-    // and reports them together with maxOrigins.
-    try {
-      new BulkheadPolicy(this.#options);
-    } catch (error) {
-      if (!(error instanceof InvalidOptionsError)) throw error;
-      for (const v of error.violations) check.expect(false, v.option, v.value, v.expected);
-    }
-    check.done();
-    const bulkheadOptions = this.#options;
+    // The bulkheads' options are checked here, once, with maxOrigins: every
+    // bulkhead is then built from the one resolved, frozen object.
+    const given =
+      typeof options === 'object' && options !== null
+        ? {
+            ...options,
+            maxConcurrent: options.maxConcurrent ?? ORIGIN_BULKHEAD_DEFAULTS.maxConcurrent,
+            maxQueue: options.maxQueue ?? ORIGIN_BULKHEAD_DEFAULTS.maxQueue,
+          }
+        : options;
+    const resolved = checkBulkheadOptions('OriginBulkheads', given, ORIGIN_BULKHEAD_KEYS, (check) =>
+      check.number('maxOrigins', options?.maxOrigins, { integer: true, min: 1 }),
+    );
+    this.#options = resolved;
+    this.maxOrigins = options?.maxOrigins ?? ORIGIN_BULKHEAD_DEFAULTS.maxOrigins;
     this.#bulkheads = new KeyedRegistry({
       maxKeys: this.maxOrigins,
-      create: () => new BulkheadPolicy(bulkheadOptions),
+      create: () => new BulkheadPolicy(this.#options),
       // Only an idle bulkhead (nothing running, nothing queued) is dropped.
       evictable: (bulkhead) => bulkhead.active === 0 && bulkhead.queued === 0,
       whenFull: 'overflow',

@@ -2,8 +2,8 @@ import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError, type ExecutionContext, remainingMs } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
-import type { FetchFunction } from './create-fetch.ts';
 import { discardResponse, RETRY_ATTEMPT_HEADER } from './http.ts';
+import type { FetchFunction } from './options.ts';
 import type { PreparedCall } from './prepared-call.ts';
 import { type Attributes, markStatus, requestAttributes, telemetry } from './telemetry.ts';
 

@@ -2,7 +2,7 @@ import { pipeline } from '@bulwark/core';
 import { adaptiveTimeout, deadline } from '@bulwark/deadline';
 import { retry } from '@bulwark/retry';
 
-// Two seconds for the whole call. Each attempt gets 1.5 × the p99 of recent
+// Two seconds for the whole call. Each attempt gets 1.5 × the p99.9 of recent
 // answers (at least 100 ms), at most one second, and never past the deadline.
 const policy = pipeline(deadline(2_000), retry({ maxAttempts: 3 }), adaptiveTimeout(1_000));
 

@@ -11,7 +11,7 @@ describe('presets.httpClient()', () => {
       deadlineMs: 10_000,
       attemptTimeoutMs: 2_000,
       adaptiveAttemptTimeout: true,
-      maxAttempts: 3,
+      maxAttempts: 4,
       idempotencyKeys: true,
       failureRateThreshold: 0.5,
       minimumCalls: 10,
@@ -35,10 +35,10 @@ describe('presets.httpClient()', () => {
     );
     await clock.runAll();
     const { at, error } = await result;
-    // Three attempts of 2 s each (full jitter with random 0 waits 0 ms): the attempts ran out first.
-    expect(seen).toHaveLength(3);
+    // Four attempts of 2 s each (full jitter with random 0 waits 0 ms): the attempts ran out first.
+    expect(seen).toHaveLength(4);
     expect(isBulwarkError(error, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
-    expect(at).toBe(6_000);
+    expect(at).toBe(8_000);
   });
 
   it('adds one Idempotency-Key to a POST and keeps it on every attempt', async () => {
@@ -89,17 +89,17 @@ describe('presets.httpClient()', () => {
     expect(failed).toBeLessThanOrEqual(60);
   });
 
-  it("cuts an attempt at 1.5 × the p99 of the origin's answers once 20 are known, and retries it", async () => {
+  it("cuts an attempt at 1.5 × the p99.9 of the origin's answers once 100 are known, and retries it", async () => {
     const clock = new VirtualClock();
     let calls = 0;
     const { fetch, seen } = fakeFetch(async (request) => {
       calls++;
-      if (calls === 21) return hang(request);
+      if (calls === 101) return hang(request);
       await sleep(200, { clock, signal: request.signal });
       return new Response('ok');
     });
     const api = presets.httpClient({ fetch, clock, random: () => 0, deadlineMs: 1_500 });
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 100; i++) {
       const call = api(`${origin}/x`);
       await clock.advance(200);
       expect((await call).status).toBe(200);
@@ -108,11 +108,11 @@ describe('presets.httpClient()', () => {
     const started = clock.now();
     const call = api(`${origin}/x`);
     await clock.advance(299);
-    expect(seen).toHaveLength(21);
+    expect(seen).toHaveLength(101);
     await clock.advance(1);
     await clock.advance(200);
     expect((await call).status).toBe(200);
-    expect(seen).toHaveLength(22);
+    expect(seen).toHaveLength(102);
     expect(clock.now() - started).toBe(500);
   });
 

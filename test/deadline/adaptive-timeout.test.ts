@@ -40,7 +40,13 @@ describe('adaptiveTimeout()', () => {
   it('is multiplier × the percentile of recent latencies, within [minMs, maxMs]', () => {
     const clock = new VirtualClock();
     // sampleSize 200: the percentile is recomputed every 25 samples, so at the 100th.
-    const policy = adaptiveTimeout(1_000, { clock, minMs: 10, minSamples: 10, sampleSize: 200 });
+    const policy = adaptiveTimeout(1_000, {
+      clock,
+      percentile: 0.99,
+      minMs: 10,
+      minSamples: 10,
+      sampleSize: 200,
+    });
     // Latencies 1..100 ms: the p99 (nearest rank) is 99.
     for (let ms = 1; ms <= 100; ms++) policy.recordLatency(ms);
     expect(policy.currentMs()).toBeCloseTo(148.5, 9);
@@ -79,7 +85,7 @@ describe('adaptiveTimeout()', () => {
   it('goes back to maxMs once timed-out attempts (of unknown latency) reach the percentile', async () => {
     const clock = new VirtualClock();
     // 200 samples: the p99 (nearest rank) is the 3rd largest.
-    const policy = adaptiveTimeout(2_000, { clock, minSamples: 10, sampleSize: 200 });
+    const policy = adaptiveTimeout(2_000, { clock, percentile: 0.99, minSamples: 10, sampleSize: 200 });
     for (let i = 0; i < 200; i++) policy.recordLatency(100);
     expect(policy.currentMs()).toBe(150);
     // The service slows to 1 s per answer: two timeouts are below the p99's rank...
@@ -92,6 +98,15 @@ describe('adaptiveTimeout()', () => {
     expect(isBulwarkError(third, 'ERR_DEADLINE_EXCEEDED')).toBe(true);
     expect(policy.currentMs()).toBe(2_000);
     expect(await attempt(policy, clock, 1_000)).toBe('ok');
+  });
+
+  it('by default (p99.9) one timeout in a window of 512 puts the limit back to maxMs', async () => {
+    const clock = new VirtualClock();
+    const policy = adaptiveTimeout(2_000, { clock });
+    for (let i = 0; i < 512; i++) policy.recordLatency(100);
+    expect(policy.currentMs()).toBe(150);
+    expect(await attempt(policy, clock, 1_000)).toBeInstanceOf(DeadlineExceededError);
+    expect(policy.currentMs()).toBe(2_000);
   });
 
   it('adapts again from the answers once the timed-out samples have left the window', async () => {
@@ -243,10 +258,10 @@ describe('adaptiveTimeout()', () => {
 
   it('documents its defaults', () => {
     expect(ADAPTIVE_TIMEOUT_DEFAULTS).toEqual({
-      percentile: 0.99,
+      percentile: 0.999,
       multiplier: 1.5,
       minMs: 100,
-      minSamples: 20,
+      minSamples: 100,
       sampleSize: 512,
       sampleTtlMs: 30_000,
     });

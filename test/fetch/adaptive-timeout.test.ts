@@ -58,16 +58,16 @@ async function cutAfter(ctx: ReturnType<typeof setup>, url = URL_A): Promise<num
 }
 
 describe('createFetch({ adaptiveAttemptTimeout })', () => {
-  it('cuts a stuck attempt at 1.5 × the p99 of its origin (at least 100 ms) once 20 answers are known, and retries it', async () => {
+  it('cuts a stuck attempt at 1.5 × the p99.9 of its origin (at least 100 ms) once 100 answers are known, and retries it', async () => {
     const ctx = setup({ attemptTimeoutMs: 1_000, adaptiveAttemptTimeout: true }, { ms: 200 });
-    await ctx.warm(20);
+    await ctx.warm(100);
     await ctx.clock.advance(3_000); // past the window's scheduled refresh
     expect(await cutAfter(ctx)).toBe(300);
   });
 
-  it('uses attemptTimeoutMs until the origin has 20 answers, and keeps one window per origin', async () => {
+  it('uses attemptTimeoutMs until the origin has 100 answers, and keeps one window per origin', async () => {
     const ctx = setup({ attemptTimeoutMs: 1_000, adaptiveAttemptTimeout: true }, { ms: 200 });
-    await ctx.warm(19);
+    await ctx.warm(99);
     await ctx.clock.advance(3_000);
     expect(await cutAfter(ctx, URL_B)).toBe(1_000);
     await ctx.warm(1);
@@ -82,7 +82,7 @@ describe('createFetch({ adaptiveAttemptTimeout })', () => {
       { attemptTimeoutMs: 1_000, adaptiveAttemptTimeout: true, maxAttempts: 2 },
       { ms: 1, status: 503 },
     );
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 120; i++) {
       const call = ctx.fetch(URL_A);
       await ctx.clock.advance(1);
       await settle();
@@ -113,7 +113,7 @@ describe('createFetch({ adaptiveAttemptTimeout })', () => {
 
   it('is off by default: attemptTimeoutMs is the limit whatever the latency', async () => {
     const ctx = setup({ attemptTimeoutMs: 1_000 }, { ms: 200 });
-    await ctx.warm(40);
+    await ctx.warm(120);
     await ctx.clock.advance(3_000);
     expect(await cutAfter(ctx)).toBe(1_000);
   });

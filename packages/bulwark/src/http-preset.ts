@@ -6,8 +6,8 @@ import { exponential } from '@bulwark/retry';
  * The defaults of {@link httpClient}, chosen for calls between services (see
  * docs/presets.md for the measurements behind them): a caller rarely waits
  * more than a few seconds, so the whole call gets 10 s; one attempt gets 1.5 ×
- * the p99 of its origin's recent answers (at least 100 ms), and 2 s (or the
- * whole deadline when that is shorter) until 20 answers are known or while the
+ * the p99.9 of its origin's recent answers (at least 100 ms), and 2 s (or the
+ * whole deadline when that is shorter) until 100 answers are known or while the
  * origin is slower than that as a whole; a breaker opens per origin when half
  * of at least 10 calls in the last 2 s failed (so a hard-down origin is refused
  * within about a second, even after a long healthy stretch), and stays open
@@ -22,7 +22,7 @@ export const HTTP_CLIENT_DEFAULTS = Object.freeze({
   deadlineMs: 10_000,
   attemptTimeoutMs: 2_000,
   adaptiveAttemptTimeout: true,
-  maxAttempts: 3,
+  maxAttempts: 4,
   idempotencyKeys: true,
   failureRateThreshold: 0.5,
   minimumCalls: 10,

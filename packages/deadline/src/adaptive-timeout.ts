@@ -5,7 +5,12 @@ import { TimeLimitPolicy } from './policies.ts';
 
 /** Options for {@link adaptiveTimeout}. Every time is in milliseconds. */
 export interface AdaptiveTimeoutOptions {
-  /** The percentile of recent latencies the limit is derived from, in (0, 1). Default: 0.99 (p99). */
+  /**
+   * The percentile of recent latencies the limit is derived from, in (0, 1):
+   * about the share of good answers a limit at the percentile itself would
+   * cut is 1 − percentile. Default: 0.999 (p99.9; with the default window of
+   * 512, the largest fresh sample).
+   */
   readonly percentile?: number | undefined;
   /** The limit is the percentile times this, a number >= 1. Default: 1.5. */
   readonly multiplier?: number | undefined;
@@ -14,7 +19,13 @@ export interface AdaptiveTimeoutOptions {
    * of very fast calls. At most `maxMs`. Default: 100.
    */
   readonly minMs?: number | undefined;
-  /** Fresh samples needed before the limit adapts; until then it is `maxMs`. Default: 20. */
+  /**
+   * Fresh samples needed before the limit adapts; until then it is `maxMs`.
+   * Fewer than about 1 / (1 − percentile) samples cannot show the percentile:
+   * the largest of 100 is about the p99, and 1.5 × the p99 still cuts only
+   * about 0.1% of answers with an exponential tail (1.5 × the largest of 20,
+   * about the p95, would cut 1%). Default: 100.
+   */
   readonly minSamples?: number | undefined;
   /** How many recent samples are kept (fixed memory), 8 to 65,536. Default: 512. */
   readonly sampleSize?: number | undefined;
@@ -35,10 +46,10 @@ export interface AdaptiveTimeoutOptions {
 
 /** The defaults of {@link adaptiveTimeout}. */
 export const ADAPTIVE_TIMEOUT_DEFAULTS = Object.freeze({
-  percentile: 0.99,
+  percentile: 0.999,
   multiplier: 1.5,
   minMs: 100,
-  minSamples: 20,
+  minSamples: 100,
   sampleSize: 512,
   sampleTtlMs: 30_000,
 });
@@ -188,14 +199,14 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
 
 /**
  * A per-attempt timeout set from the latency observed rather than guessed: the
- * `percentile` (p99) of recent attempts times `multiplier` (1.5), never below
+ * `percentile` (p99.9) of recent attempts times `multiplier` (1.5), never below
  * `minMs` (100 ms) and never above `maxMs`, nor past the deadline in the
- * context. Until `minSamples` (20) fresh samples are known the limit is
+ * context. Until `minSamples` (100) fresh samples are known the limit is
  * `maxMs`. An attempt it times out counts at once as a sample of unknown
  * latency, above every answer: when the service slows down as a whole, a
- * handful of timeouts (the percentile's share of the window: 1% of it for
- * p99) put the limit back to `maxMs`, and it adapts again from the answers
- * once those samples have left the window. Samples are kept in a fixed window
+ * handful of timeouts (the percentile's share of the window: 0.1% of it for
+ * p99.9, so one in a window of up to 1,000) put the limit back to `maxMs`,
+ * and it adapts again from the answers once those samples have left the window. Samples are kept in a fixed window
  * of `sampleSize` (512) and forgotten after `sampleTtlMs` (30 s).
  *
  * Put it inside a retry, as `timeout()`: an attempt it ends rejects with

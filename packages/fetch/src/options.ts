@@ -87,8 +87,8 @@ export interface CreateFetchOptions {
    * than a fixed `attemptTimeoutMs`: `adaptiveTimeout()` of @bulwark/deadline,
    * one per origin (at most 1,000, least recently used forgotten, about 12 KB
    * each with the default window), `attemptTimeoutMs` its largest limit, never
-   * past the deadline. By default an attempt then gets 1.5 × the p99 of its
-   * origin's recent answers, at least 100 ms; until 20 answers are known it
+   * past the deadline. By default an attempt then gets 1.5 × the p99.9 of its
+   * origin's recent answers, at least 100 ms; until 100 answers are known it
    * gets `attemptTimeoutMs`. Answers count as samples, except those the breaker
    * counts as failures (500, 502, 503, 504) and errors, which come fast and
    * say nothing of how long an answer takes. `true` for those defaults, or

@@ -6,7 +6,8 @@
 // with one origin always the same; with three equivalent origins it starts at
 // the caller's origin and moves to the next one on each attempt, as a client
 // with a list of hosts does by hand. bulwark's preset is given the first URL
-// only: createFetch retries on the origin it was given.
+// and, with three origins, the same list as its documented `origins` option
+// (createFetch then picks each retry's origin by its breakers).
 //
 // `stop` aborts whatever is still running when the run ends; it is the
 // harness's, not a caller's deadline (callers leave at the SLO without telling
@@ -58,7 +59,8 @@ export const CLIENT_CONFIGS: Readonly<Record<ClientName, string>> = {
     'wrap(retry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() }), circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) })) (README opening example); one breaker per origin',
   opossum:
     'new CircuitBreaker(action, { timeout: 3000, errorThresholdPercentage: 50, resetTimeout: 30000 }) (README "Usage"); one breaker per origin, no retry',
-  bulwark: 'presets.httpClient({ deadlineMs: 1500 })',
+  bulwark:
+    'presets.httpClient({ deadlineMs: 1500 }); with three equivalent origins also origins: [[the three]] (docs/fetch.md "Equivalent origins")',
 };
 
 async function get(url: string, signal: AbortSignal): Promise<Response> {
@@ -172,11 +174,25 @@ function opossumClient(): ScenarioClient {
 }
 
 function bulwarkClient(): ScenarioClient {
-  const fetchWithPolicies = presets.httpClient({ deadlineMs: 1500 });
+  // One client per set of origins the harness hands out: the warm-up server's,
+  // then the scenario's (one, or three equivalent ones).
+  const clients = new Map<string, ReturnType<typeof presets.httpClient>>();
+  const clientFor = (pick: (attempt: number) => string): ReturnType<typeof presets.httpClient> => {
+    const group = [...new Set([1, 2, 3].map((attempt) => new URL(pick(attempt)).origin))].sort();
+    const key = group.join(' ');
+    let client = clients.get(key);
+    if (client === undefined) {
+      client = presets.httpClient(
+        group.length > 1 ? { deadlineMs: 1500, origins: [group] } : { deadlineMs: 1500 },
+      );
+      clients.set(key, client);
+    }
+    return client;
+  };
   return {
     async call(pick, stop) {
       try {
-        const response = await fetchWithPolicies(pick(1), { signal: stop });
+        const response = await clientFor(pick)(pick(1), { signal: stop });
         await response.arrayBuffer();
         return response.ok || failed({ name: `HTTP ${response.status}` });
       } catch (error) {

@@ -20,6 +20,7 @@ import {
 } from '@bulwark/circuit-breaker';
 import { VirtualClock } from '@bulwark/clock';
 import { fallback, InvalidOptionsError, noopPolicy, pipeline, traced, wrapMethods } from '@bulwark/core';
+import { keyed } from '@bulwark/core/authoring';
 import {
   adaptiveTimeout,
   Deadline,
@@ -67,6 +68,7 @@ const fakeFastify = { hasRequestDecorator: () => false } as never;
 const FACTORIES: ReadonlyArray<readonly [component: string, make: (extra: object) => unknown]> = [
   ['createFetch()', (o) => createFetch(o as never)],
   ['OriginBulkheads', (o) => new OriginBulkheads(o as never)],
+  ['keyed()', (o) => keyed({ get: () => noopPolicy }, () => 'key', o as never)],
   ['retry()', (o) => retry(o as never)],
   ['retryBudget()', (o) => retryBudget(o as never)],
   ['exponential()', (o) => exponential(o as never)],

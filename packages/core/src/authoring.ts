@@ -1,7 +1,7 @@
 // `@bulwark/core/authoring`: the plumbing for writing a policy or a bulwark
 // package (option checks, scoped contexts, events, telemetry, the ambient
 // deadline, the shared mechanisms: bounded calls, bucketed windows, keyed
-// registries, latency windows). Applications use the main entry, `@bulwark/core`; nothing is
+// registries and the keyed policy over them, latency windows). Applications use the main entry, `@bulwark/core`; nothing is
 // exported from both.
 export { checkedDelayMs, isValidDelay } from './backoff.ts';
 export {
@@ -12,10 +12,22 @@ export {
   type SettleObserver,
 } from './bounded.ts';
 export { BucketedWindow } from './bucketed-window.ts';
-export { rootContext, ScopedContext, withAttempt, withIdempotencyKey } from './context.ts';
+export {
+  DerivedContext,
+  rootContext,
+  ScopedContext,
+  withAttempt,
+  withIdempotencyKey,
+} from './context.ts';
 export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline-scope.ts';
 export { bulwarkErrorBrand, formatMs, refusalBrand } from './errors.ts';
 export { disposable, EventHub } from './events.ts';
+export {
+  KeyedPolicy,
+  type KeyedPolicyOptions,
+  keyed,
+  type PolicyRegistry,
+} from './keyed-policy.ts';
 export { type Evictable, KeyedRegistry, type KeyedRegistryOptions } from './keyed-registry.ts';
 export { LatencyWindow } from './latency-window.ts';
 export { formatValue, type OptionHints, OptionsChecker, optionKeys } from './options.ts';

@@ -92,8 +92,13 @@ export function rootContext(clock: Clock, options?: ExecuteOptions): ExecutionCo
   return new RootContext(clock, options);
 }
 
-/** A context that differs from its parent in attempt or idempotency key, and shares its signal. */
-class DerivedContext implements ExecutionContext {
+/**
+ * A context that differs from its parent in attempt or idempotency key, and
+ * shares its signal: a scope under it follows the parent's abort as directly
+ * as a scope under the parent would. Extend it to carry something of your own
+ * down a pipeline (the origin an attempt goes to, say).
+ */
+export class DerivedContext implements ExecutionContext {
   readonly #parent: ExecutionContext;
   readonly attempt: number;
   readonly idempotencyKey: string | undefined;
@@ -106,6 +111,7 @@ class DerivedContext implements ExecutionContext {
   get signal(): AbortSignal {
     return this.#parent.signal;
   }
+  /** @internal A scope under this context follows its parent. */
   [FOLLOW](child: ScopedContext): Followed {
     return (this.#parent as Followable)[FOLLOW]?.(child);
   }

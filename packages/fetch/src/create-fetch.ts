@@ -1,13 +1,13 @@
-import type { BulkheadPolicy } from '@bulwark/bulkhead';
-import type { CircuitBreakerPolicy, CircuitBreakerRegistry } from '@bulwark/circuit-breaker';
+import type { CircuitBreakerRegistry } from '@bulwark/circuit-breaker';
 import { type Clock, sleep } from '@bulwark/clock';
 import { DeadlineExceededError, type ExecutionContext, type Outcome, remainingMs } from '@bulwark/core';
 import { ambientDeadline } from '@bulwark/core/authoring';
-import type { AdaptiveTimeoutPolicy, TimeoutPolicy } from '@bulwark/deadline';
+import type { TimeoutPolicy } from '@bulwark/deadline';
 import { timeout } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
 import { IDEMPOTENCY_IN_PROGRESS_HEADER } from '@bulwark/idempotency';
 import { isRetryableError, type RetryBudget, RetryPolicy, type RetryVerdict } from '@bulwark/retry';
+import { attemptChain } from './attempt-chain.ts';
 import { OriginChooser, retarget } from './equivalent-origins.ts';
 import { discardResponse } from './http.ts';
 import type { CreateFetchOptions } from './options.ts';
@@ -159,6 +159,15 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     adaptiveTimeouts !== undefined || attemptTimeoutMs === Number.POSITIVE_INFINITY
       ? undefined
       : timeout(attemptTimeoutMs, { clock });
+  // Built once: every attempt of every call runs through it.
+  const chain = attemptChain({
+    clock,
+    breakers,
+    bulkheads,
+    adaptiveTimeouts,
+    attemptTimeout,
+    attemptPolicy,
+  });
   const deadlineMs = resolved.deadlineMs;
   const attemptSpans = spans === 'attempts';
   const minAttemptMs = retryPolicy.minAttemptMs;
@@ -235,18 +244,11 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         ? sendInSpan(call, input, ctx, deadline, outer)
         : sendOneAttempt(call, input, ctx, deadline, outer);
     };
-    const composedSend =
-      attemptPolicy === undefined
-        ? sendOnce
-        : (ctx: ExecutionContext) => runUnder('attempt', attemptPolicy, sendOnce, ctx);
-    const limit: AdaptiveTimeoutPolicy | TimeoutPolicy | undefined =
-      adaptiveTimeouts === undefined ? attemptTimeout : adaptiveTimeouts.get(call.origin);
-    const timed =
-      limit === undefined ? composedSend : (ctx: ExecutionContext) => limit.run(composedSend, ctx);
-    const bulkhead: BulkheadPolicy | undefined = bulkheads?.get(call.origin);
-    const limited = bulkhead === undefined ? timed : (ctx: ExecutionContext) => bulkhead.run(timed, ctx);
-    const breaker: CircuitBreakerPolicy | undefined = breakers?.get(call.origin);
-    const guarded = breaker === undefined ? limited : (ctx: ExecutionContext) => breaker.run(limited, ctx);
+    let guarded = sendOnce;
+    if (chain !== undefined) {
+      const origin = call.origin;
+      guarded = (ctx: ExecutionContext) => chain.run(sendOnce, ctx, origin);
+    }
     return call.pollable ? (ctx: ExecutionContext) => pollWhileInProgress(guarded, ctx) : guarded;
   };
 

@@ -58,6 +58,23 @@ function start(promise: Promise<Response>) {
 }
 
 describe('createFetch() hedging', () => {
+  it("keeps the first attempt when a hedge is refused by the origin's full bulkhead", async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = setup(
+      (request) => answerAfter(clock, 300, request, () => new Response('first')),
+      { bulkheads: { maxConcurrent: 1, maxQueue: 0 } },
+      clock,
+    );
+    const call = start(fetch(URL_A));
+    await clock.advance(100);
+    await settle();
+    await clock.advance(200);
+    await call.done;
+    expect(call.state.error).toBeUndefined();
+    expect(await call.state.response?.text()).toBe('first');
+    expect(seen).toHaveLength(1);
+  });
+
   it('hedges a slow GET after the delay; the first answer wins and the loser is aborted', async () => {
     const clock = new VirtualClock();
     const { fetch, seen } = setup(

@@ -1,4 +1,5 @@
 import { getEventListeners } from 'node:events';
+import { BulkheadRejectedError } from '@bulwark/bulkhead';
 import { injectLatency } from '@bulwark/chaos';
 import { seededRandom, sleep, VirtualClock } from '@bulwark/clock';
 import {
@@ -123,6 +124,29 @@ describe('hedging(): the race', () => {
     expect(r.error).toBe(fatal);
     expect(r.at).toBe(120);
     expect(log.aborts.map((a) => a.attempt)).toEqual([1]);
+  });
+
+  it('keeps racing the attempts still running when a hedge is refused without running (a full bulkhead, an open breaker)', async () => {
+    const clock = new VirtualClock();
+    const policy = hedging({ clock, delayMs: 100, budget: ample(clock) });
+    const refused = new BulkheadRejectedError('queue-full', { limit: 1, maxQueue: 0 });
+    const { fn, log } = planned(clock, [{ ms: 300 }, { ms: 0, error: () => refused }]);
+    const r = await settle(clock, policy.execute(fn));
+    expect(r).toEqual({ value: 'v1', at: 300 });
+    expect(log.aborts).toEqual([]);
+  });
+
+  it('ends the call with the refusal when no other attempt is running', async () => {
+    const clock = new VirtualClock();
+    const policy = hedging({ clock, delayMs: 100, budget: ample(clock) });
+    const refused = new BulkheadRejectedError('queue-full', { limit: 1, maxQueue: 0 });
+    const { fn } = planned(clock, [
+      { ms: 10, error: reset },
+      { ms: 0, error: () => refused },
+    ]);
+    const r = await settle(clock, policy.execute(fn));
+    expect(r.error).toBe(refused);
+    expect(r.at).toBe(10);
   });
 
   it('throws the error of the attempt that finished last when every attempt failed', async () => {

@@ -5,6 +5,7 @@ import {
   CallbackError,
   type Disposable,
   type ExecutionContext,
+  isRefusal,
   type Listener,
   type Operation,
   remainingMs,
@@ -493,6 +494,11 @@ class HedgedCall<T> {
       this.#settle({ ok: false, error: ctx.signal.reason }, undefined);
       return;
     }
+    if (!outcome.ok && live.length > 0 && isRefusal(outcome.error)) {
+      // Refused without running (a full bulkhead, an open breaker): says
+      // nothing of the attempts still running, which go on racing.
+      return;
+    }
     let handled: boolean;
     try {
       handled = policy._handles(outcome, entry.ctx);
@@ -588,6 +594,9 @@ class HedgedCall<T> {
  * - A failed attempt (one `hedgeOn` accepts: by default a transient error)
  *   starts the next hedge at once, as Polly's hedging does; a fatal error
  *   ends the call with that error and aborts the others.
+ * - An attempt refused without running (`isRefusal`: a full bulkhead, an
+ *   open breaker) ends nothing while other attempts run: they go on racing.
+ *   It ends the call only when no other attempt is running.
  * - When every attempt failed and no more may start, the call settles with the
  *   outcome of the attempt that finished last (an error is thrown, a result
  *   `hedgeOn` rejected is returned), as `retry()` does.

@@ -11,6 +11,7 @@ import {
 import { BasePolicy } from '@bulwark/core/authoring';
 import { deadline, timeout } from '@bulwark/deadline';
 import { createFetch } from '@bulwark/fetch';
+import { hedging } from '@bulwark/hedging';
 import { RateLimitedError, rateLimit } from '@bulwark/rate-limit';
 import { constant, retry } from '@bulwark/retry';
 import { describe, expect, it } from 'vitest';
@@ -221,6 +222,38 @@ describe('createFetch() policies: bad values', () => {
       { attempt: [deadline(1_000, { clock })] },
       /policies\.attempt\[0\]: a deadline\(\) inside the retries/,
     );
+  });
+
+  it('refuses hedging() at either place: it would send a POST without a key more than once', () => {
+    refuse({ call: [hedging({ clock })] }, /policies\.call\[0\]: .*use the hedging option/);
+    refuse({ attempt: [hedging({ clock })] }, /policies\.attempt\[0\]: .*use the hedging option/);
+  });
+
+  it('sends a POST without an Idempotency-Key once, whatever its policies', async () => {
+    const { fake, fetch } = (() => {
+      const fake = fakeFetch((request) => hang(request));
+      let made: ReturnType<typeof createFetch> | undefined;
+      try {
+        made = createFetch({
+          clock,
+          fetch: fake.fetch,
+          policies: { attempt: [hedging({ clock, delayMs: 10 })] },
+        });
+      } catch {
+        // Refused: nothing can send it twice.
+      }
+      return { fake, fetch: made };
+    })();
+    if (fetch !== undefined) {
+      const controller = new AbortController();
+      const call = fetch(URL_A, { method: 'POST', body: 'charge', signal: controller.signal });
+      call.catch(() => {});
+      await clock.advance(50);
+      await settle();
+      controller.abort(new Error('done'));
+      await settle();
+    }
+    expect(fake.seen.length).toBeLessThanOrEqual(1);
   });
 
   it('accepts a deadline() around the call and a timeout() around each attempt', () => {

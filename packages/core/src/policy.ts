@@ -6,12 +6,15 @@ import { InvalidOptionsError, type OptionViolation } from './options.ts';
 /**
  * Where a policy says what kind it is, for {@link pipeline} to check the order
  * of its policies: `'retry'`, `'timeout'` (a per-attempt limit) or `'deadline'`
- * (a limit on the whole call). Shared across copies of the package.
+ * (a limit on the whole call); and `'hedging'` (runs the call more than once
+ * at a time), which `pipeline()` does not order but integrations that know
+ * which calls may be sent twice (createFetch()) refuse. Shared across copies of
+ * the package.
  */
 export const policyKind: unique symbol = Symbol.for('bulwark.policyKind') as never;
 
-/** The kinds {@link pipeline} knows the order of. */
-export type PolicyKind = 'retry' | 'timeout' | 'deadline';
+/** The kinds a policy may declare: {@link pipeline} knows the order of `retry`, `timeout` and `deadline`. */
+export type PolicyKind = 'retry' | 'timeout' | 'deadline' | 'hedging';
 
 function kindOf(policy: unknown): PolicyKind | undefined {
   return (policy as { [policyKind]?: PolicyKind } | null)?.[policyKind];

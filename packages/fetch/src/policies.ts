@@ -18,7 +18,8 @@ export interface FetchPolicies {
    * throttle's) ends the call without sending anything; a `fallback()` here
    * may answer with a `Response` of its own. Not `retry()` (the fetch retries
    * already) nor `timeout()` (it would bound all attempts together: use
-   * `deadlineMs`). Default: none.
+   * `deadlineMs`), nor `hedging()` (at either place: use the `hedging`
+   * option, which hedges only requests that may be sent twice). Default: none.
    */
   readonly call?: readonly Policy[] | undefined;
   /**
@@ -50,10 +51,14 @@ const REFUSED: Readonly<Record<Place, Partial<Record<PolicyKind, string>>>> = {
     retry:
       'createFetch() retries already (maxAttempts, backoff, budget); a second retry() would multiply attempts',
     timeout: 'a timeout() around the call bounds all attempts together: use deadlineMs',
+    hedging:
+      'hedging() here would send any request more than once, a POST without an Idempotency-Key too: use the hedging option, which hedges GET, HEAD and keyed requests only',
   },
   attempt: {
     retry: 'a retry() inside each attempt would multiply attempts: use maxAttempts',
     deadline: 'a deadline() inside the retries ends the call at the first slow attempt: use attemptTimeoutMs',
+    hedging:
+      'hedging() here would send any request more than once, a POST without an Idempotency-Key too: use the hedging option, which hedges GET, HEAD and keyed requests only',
   },
 };
 

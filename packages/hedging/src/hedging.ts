@@ -16,6 +16,7 @@ import {
   LatencyWindow,
   OptionsChecker,
   optionKeys,
+  policyKind,
   ScopedContext,
   withAttempt,
 } from '@bulwark/core/authoring';
@@ -194,6 +195,8 @@ const ATTR = Object.freeze({
  * attempts and acts on them.
  */
 export class HedgingPolicy extends BasePolicy {
+  /** What integrations read to refuse hedging where a call may not be sent twice. */
+  readonly [policyKind] = 'hedging' as const;
   readonly mode: HedgeDelayMode;
   readonly maxHedgedAttempts: number;
   readonly budget: RetryBudget;

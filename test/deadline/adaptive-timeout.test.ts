@@ -26,6 +26,19 @@ async function attempt(policy: AdaptiveTimeoutPolicy, clock: VirtualClock, ms: n
 }
 
 describe('adaptiveTimeout()', () => {
+  it('refuses a latency sample that is not a number of milliseconds >= 0, naming it, and keeps its limit', () => {
+    const clock = new VirtualClock();
+    const policy = adaptiveTimeout(1_000, { clock, minSamples: 1, sampleSize: 8 });
+    for (const bad of [Number.NaN, -1, '5' as unknown as number]) {
+      expect(() => policy.recordLatency(bad)).toThrow(RangeError);
+    }
+    expect(() => policy.recordLatency(Number.NaN)).toThrow(/recordLatency.*NaN/);
+    expect(() => policy.recordLatency(5, Number.NaN)).toThrow(/recordLatency.*now.*NaN/);
+    expect(policy.currentMs()).toBe(1_000);
+    policy.recordLatency(200);
+    expect(policy.currentMs()).toBe(300);
+  });
+
   it('is maxMs until minSamples latencies are known', async () => {
     const clock = new VirtualClock();
     const policy = adaptiveTimeout(2_000, { clock, minSamples: 5 });

@@ -66,6 +66,14 @@ async function settle<T>(
 const ample = (clock: VirtualClock) => retryBudget({ ratio: 1000, minRetriesPerSecond: 1000, clock });
 
 describe('hedging(): the race', () => {
+  it('refuses a latency sample that is not a number of milliseconds >= 0, naming it', () => {
+    const clock = new VirtualClock();
+    const policy = hedging({ clock, delay: 'adaptive', delayMs: 50, minSamples: 1, sampleSize: 8 });
+    expect(() => policy.recordLatency(Number.NaN)).toThrow(RangeError);
+    expect(() => policy.recordLatency(-3)).toThrow(/recordLatency.*-3/);
+    expect(policy.delayMs()).toBe(50);
+  });
+
   it('starts no hedge when the first attempt answers within the delay, and leaves no timer', async () => {
     const clock = new VirtualClock();
     const policy = hedging({ clock, delayMs: 100, budget: ample(clock) });

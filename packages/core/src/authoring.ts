@@ -29,7 +29,7 @@ export {
   type PolicyRegistry,
 } from './keyed-policy.ts';
 export { type Evictable, KeyedRegistry, type KeyedRegistryOptions } from './keyed-registry.ts';
-export { LatencyWindow } from './latency-window.ts';
+export { checkLatencySample, LatencyWindow } from './latency-window.ts';
 export { formatValue, type OptionHints, OptionsChecker, optionKeys } from './options.ts';
 export { BasePolicy, type PolicyKind, policyKind } from './policy.ts';
 export {

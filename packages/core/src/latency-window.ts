@@ -1,3 +1,5 @@
+import { describeValue } from '@bulwark/clock';
+
 /**
  * Recent latencies in a fixed ring, and a percentile of the fresh ones: the
  * window behind hedging's adaptive delay and the adaptive attempt timeout.
@@ -119,4 +121,22 @@ function select(a: Float64Array, n: number, k: number): number {
     else return a[k]!;
   }
   return a[k]!;
+}
+
+/**
+ * Checks a latency sample given to a public `recordLatency(ms, now?)` before
+ * it reaches a window: `ms` a number >= 0 (Infinity is a sample of unknown
+ * latency), `now`, when given, a finite number. A NaN or a negative sample
+ * would otherwise become the window's percentile.
+ *
+ * @param where the method, for the message (`"adaptiveTimeout().recordLatency"`)
+ * @throws RangeError naming the value
+ */
+export function checkLatencySample(where: string, ms: unknown, now: unknown): void {
+  if (typeof ms !== 'number' || !(ms >= 0))
+    throw new RangeError(`${where}: ms must be a number of milliseconds >= 0, got ${describeValue(ms)}`);
+  if (now !== undefined && (typeof now !== 'number' || !Number.isFinite(now)))
+    throw new RangeError(
+      `${where}: now must be a finite clock reading in milliseconds, got ${describeValue(now)}`,
+    );
 }

@@ -1,6 +1,12 @@
 import type { Clock } from '@bulwark/clock';
 import type { ExecutionContext, Operation, Outcome } from '@bulwark/core';
-import { LatencyWindow, OptionsChecker, optionKeys, policyKind } from '@bulwark/core/authoring';
+import {
+  checkLatencySample,
+  LatencyWindow,
+  OptionsChecker,
+  optionKeys,
+  policyKind,
+} from '@bulwark/core/authoring';
 import { TimeLimitPolicy } from './policies.ts';
 
 /** Options for {@link adaptiveTimeout}. Every time is in milliseconds. */
@@ -150,8 +156,10 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
   /**
    * Adds a latency sample (milliseconds) taken at `now`. The policy records
    * its own attempts; a caller that times attempts without it can feed it too.
+   * @throws RangeError when `ms` is not a number >= 0 or `now` not a finite number, naming it.
    */
   recordLatency(ms: number, now?: number): void {
+    checkLatencySample('adaptiveTimeout().recordLatency', ms, now);
     this.#window.record(ms, now ?? this.clock.now());
   }
 

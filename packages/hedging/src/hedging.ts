@@ -12,6 +12,7 @@ import {
 } from '@bulwark/core';
 import {
   BasePolicy,
+  checkLatencySample,
   EventHub,
   LatencyWindow,
   OptionsChecker,
@@ -318,8 +319,10 @@ export class HedgingPolicy extends BasePolicy {
    * Adds the latency of a first attempt (milliseconds) to the adaptive window.
    * The policy calls it itself; a caller that races attempts without the
    * policy can feed it too. Does nothing with a fixed delay.
+   * @throws RangeError when `ms` is not a number >= 0 or `now` not a finite number, naming it.
    */
   recordLatency(ms: number, now?: number): void {
+    checkLatencySample('hedging().recordLatency', ms, now);
     this.#window?.record(ms, now ?? this.clock.now());
   }
 

@@ -158,6 +158,59 @@ describe('createFetch() hedging', () => {
     expect(keys[1]).toBe(keys[0]);
   });
 
+  it("does not let a hedge's in-progress 409 (the first attempt holds the key on the server) beat the first attempt", async () => {
+    const clock = new VirtualClock();
+    const inProgress = () =>
+      new Response('busy', {
+        status: 409,
+        headers: { 'idempotency-in-progress': 'true', 'retry-after': '1' },
+      });
+    const { fetch, seen } = setup(
+      (request, n) =>
+        n === 1
+          ? answerAfter(clock, 1_500, request, () => new Response('created', { status: 201 }))
+          : Promise.resolve(inProgress()),
+      { idempotencyKeys: true, deadlineMs: 2_000, maxAttempts: 1 },
+      clock,
+    );
+    const call = start(fetch(URL_A, { method: 'POST', body: 'x' }));
+    for (let t = 0; t < 20; t++) {
+      await clock.advance(100);
+      await settle();
+    }
+    await call.done;
+    expect(call.state.error).toBeUndefined();
+    expect(call.state.response?.status).toBe(201);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("returns a hedge's held in-progress 409 when the first attempt then fails and nothing else runs", async () => {
+    const clock = new VirtualClock();
+    const { fetch } = setup(
+      (request, n) =>
+        n === 1
+          ? new Promise<Response>((_, reject) =>
+              clock.setTimeout(() => reject(new TypeError('fetch failed')), 300),
+            )
+          : Promise.resolve(
+              new Response('busy', {
+                status: 409,
+                headers: { 'idempotency-in-progress': 'true', 'retry-after': '10' },
+              }),
+            ),
+      { idempotencyKeys: true, deadlineMs: 5_000, maxAttempts: 1 },
+      clock,
+    );
+    const call = start(fetch(URL_A, { method: 'POST', body: 'x' }));
+    for (let t = 0; t < 5 && !call.state.settled; t++) {
+      await clock.advance(100);
+      await settle();
+    }
+    expect(call.state.settled).toBe(true);
+    expect(call.state.response?.status).toBe(409);
+    expect(clock.now()).toBeLessThan(1_000);
+  });
+
   it('discards the body of a response that lost the race', async () => {
     const clock = new VirtualClock();
     const loser = trackedResponse(503, 'busy');

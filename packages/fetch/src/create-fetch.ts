@@ -5,11 +5,10 @@ import { ambientDeadline } from '@bulwark/core/authoring';
 import type { TimeoutPolicy } from '@bulwark/deadline';
 import { timeout } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
-import { IDEMPOTENCY_IN_PROGRESS_HEADER } from '@bulwark/idempotency';
 import { isRetryableError, type RetryBudget, RetryPolicy, type RetryVerdict } from '@bulwark/retry';
 import { attemptChain } from './attempt-chain.ts';
 import { OriginChooser, retarget } from './equivalent-origins.ts';
-import { discardResponse } from './http.ts';
+import { discardResponse, isInProgress } from './http.ts';
 import type { CreateFetchOptions } from './options.ts';
 import { resolveFetchOptions } from './options.ts';
 import type { OriginBulkheads } from './origin-bulkheads.ts';
@@ -38,16 +37,10 @@ export interface ResilientFetch {
   readonly hedging: HedgingPolicy | undefined;
 }
 
-const IN_PROGRESS_HEADER = IDEMPOTENCY_IN_PROGRESS_HEADER.toLowerCase();
 /** The wait before polling an in-progress 409 that has no usable `Retry-After`. */
 const IN_PROGRESS_POLL_MS = 1_000;
 /** The shortest wait between two polls, whatever `Retry-After` says. */
 const MIN_POLL_MS = 100;
-
-/** A bulwark server's answer that an earlier request with this key is still running. */
-function isInProgress(response: Response): boolean {
-  return response.status === 409 && response.headers.get(IN_PROGRESS_HEADER)?.trim().toLowerCase() === 'true';
-}
 
 /** The context a call starts from: the caller's signal joined with the deadline. */
 class CallContext implements ExecutionContext {

@@ -1,3 +1,12 @@
+import { IDEMPOTENCY_IN_PROGRESS_HEADER } from '@bulwark/idempotency';
+
+const IN_PROGRESS_HEADER = IDEMPOTENCY_IN_PROGRESS_HEADER.toLowerCase();
+
+/** A bulwark server's answer that an earlier request with this key is still running. */
+export function isInProgress(response: Response): boolean {
+  return response.status === 409 && response.headers.get(IN_PROGRESS_HEADER)?.trim().toLowerCase() === 'true';
+}
+
 /** Methods RFC 9110 §9.2.2 defines as idempotent: safe to send again after a failure. */
 const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 

@@ -2,7 +2,7 @@ import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError, type ExecutionContext, remainingMs } from '@bulwark/core';
 import { DEADLINE_HEADERS, encodeTimeoutMs } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
-import { discardResponse, RETRY_ATTEMPT_HEADER } from './http.ts';
+import { discardResponse, isInProgress, RETRY_ATTEMPT_HEADER } from './http.ts';
 import type { FetchFunction } from './options.ts';
 import type { PreparedCall } from './prepared-call.ts';
 import { type Attributes, markStatus, requestAttributes, telemetry } from './telemetry.ts';
@@ -73,6 +73,11 @@ const hedgedBodies = new WeakMap<Response, AbortController>();
  * attempt brings that does not win is discarded (read out or cancelled): one
  * that came before the race ended when the race ends, one that comes later
  * at once. The winner's body is the one the deadline aborts.
+ *
+ * An attempt answered with an in-progress 409 (the server runs an earlier
+ * attempt of this call with the same key: the first one, usually) does not
+ * win while another attempt of the race is running: its answer is held until
+ * none is, and dropped if the race ends first.
  */
 export function raceHedged(
   hedger: HedgingPolicy,
@@ -83,11 +88,49 @@ export function raceHedged(
   return (ctx) => {
     const answers: Response[] = [];
     let over = false;
-    const attempt = (attemptCtx: ExecutionContext): Promise<Response> =>
-      send(attemptCtx).then((response) => {
-        if (over) discardResponse(response, maxDrainBytes);
-        else answers.push(response);
-        return response;
+    let running = 0;
+    /** Held in-progress answers, released when no other attempt runs. */
+    const held: Array<() => void> = [];
+    const finished = (): void => {
+      if (--running === 0 && held.length > 0) for (const wake of held.splice(0)) wake();
+    };
+    const attempt = (attemptCtx: ExecutionContext): Promise<Response> => {
+      running++;
+      return send(attemptCtx).then(
+        (response) => {
+          finished();
+          if (over) {
+            discardResponse(response, maxDrainBytes);
+            return response;
+          }
+          answers.push(response);
+          if (running > 0 && isInProgress(response)) return holdWhileRunning(response, attemptCtx.signal);
+          return response;
+        },
+        (error: unknown) => {
+          finished();
+          throw error;
+        },
+      );
+    };
+    /** `response` once no other attempt runs; the signal's reason if the race ends first. */
+    const holdWhileRunning = (response: Response, signal: AbortSignal): Promise<Response> =>
+      new Promise<Response>((resolve, reject) => {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const onAbort = (): void => {
+          const at = held.indexOf(wake);
+          if (at >= 0) held.splice(at, 1);
+          reject(signal.reason);
+        };
+        const wake = (): void => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(response);
+        };
+        held.push(wake);
+        signal.addEventListener('abort', onAbort, ONCE);
       });
     const end = (winner: Response | undefined): void => {
       over = true;

@@ -214,7 +214,9 @@ export interface CreateFetchOptions {
    * (then the next of the group whose breaker admits); a retry or a hedge one
    * not yet tried in this call whose breaker admits, never the one that just
    * failed while another admits. Each origin keeps its own breaker and
-   * bulkhead. An origin may be in one group only. Default: none (every
+   * bulkhead. A keyed request may reach several origins of its group: its
+   * `Idempotency-Key` keeps it from running twice only when they share one
+   * idempotency store. An origin may be in one group only. Default: none (every
    * attempt goes to the requested URL).
    */
   readonly origins?: EquivalentOrigins | undefined;

@@ -158,6 +158,26 @@ describe('adaptiveTimeout()', () => {
     expect(policy.currentMs()).toBe(2_000);
   });
 
+  it('rejects with a CallbackError naming sampleOn when sampleOn throws', async () => {
+    const clock = new VirtualClock();
+    const bug = new Error('classifier bug');
+    const policy = adaptiveTimeout(1_000, {
+      clock,
+      sampleOn: () => {
+        throw bug;
+      },
+    });
+    const error = await policy
+      .execute(() => 'v')
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isBulwarkError(error, 'ERR_CALLBACK_FAILED')).toBe(true);
+    expect((error as { callback?: string }).callback).toBe('sampleOn');
+    expect((error as Error).cause).toBe(bug);
+  });
+
   it('sampleOn decides which outcomes are samples', async () => {
     const clock = new VirtualClock();
     const seen: boolean[] = [];

@@ -1,5 +1,5 @@
 import type { Clock } from '@bulwark/clock';
-import type { ExecutionContext, Operation, Outcome } from '@bulwark/core';
+import { CallbackError, type ExecutionContext, type Operation, type Outcome } from '@bulwark/core';
 import {
   checkLatencySample,
   LatencyWindow,
@@ -41,7 +41,7 @@ export interface AdaptiveTimeoutOptions {
    * Whether an attempt's outcome is a latency sample. An attempt this policy
    * timed out is always one, of unknown latency. Default: results are
    * samples, errors are not (a fast failure says nothing of how long an answer
-   * takes).
+   * takes). A throw from it rejects the call with a `CallbackError`.
    */
   readonly sampleOn?: ((outcome: Outcome) => boolean) | undefined;
   /** The clock of contexts this policy creates itself. Default: the system clock. */
@@ -80,6 +80,16 @@ const ADAPTIVE_TIMEOUT_HINTS = {
 };
 
 const resultsOnly = (outcome: Outcome): boolean => outcome.ok;
+
+/** `sampleOn(outcome)`, a throw from it as a CallbackError. */
+function isSample(sampleOn: (outcome: Outcome) => boolean, outcome: Outcome): boolean {
+  if (sampleOn === resultsOnly) return outcome.ok;
+  try {
+    return sampleOn(outcome);
+  } catch (error) {
+    throw new CallbackError('sampleOn', error);
+  }
+}
 
 /**
  * A per-attempt time limit derived from the latency observed. See
@@ -187,7 +197,7 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
     const sampleOn = this.#sampleOn;
     return pending.then(
       (value) => {
-        if (sampleOn({ ok: true, value })) {
+        if (isSample(sampleOn, { ok: true, value })) {
           const now = clock.now();
           window.record(now - started, now);
         }
@@ -195,7 +205,7 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
       },
       (error: unknown) => {
         // Our own timeout is recorded above; an abort says nothing of latency.
-        if (!timedOut && !parent.signal.aborted && sampleOn({ ok: false, error })) {
+        if (!timedOut && !parent.signal.aborted && isSample(sampleOn, { ok: false, error })) {
           const now = clock.now();
           window.record(now - started, now);
         }

@@ -309,6 +309,7 @@ describe('checkBulkheadOptions()', () => {
       queueTimeoutMs: Number.POSITIVE_INFINITY,
       name: 'db',
       clock,
+      refusalStacks: true,
     });
     const b = new BulkheadPolicy(resolved);
     expect([b.limit, b.maxQueue, b.name, b.clock]).toEqual([3, 0, 'db', clock]);

@@ -5,8 +5,9 @@ import {
   DeadlineExceededError,
   InvalidOptionsError,
   isBulwarkError,
+  isRefusal,
 } from '@bulwark/core';
-import { EventHub, formatValue, OptionsChecker } from '@bulwark/core/authoring';
+import { EventHub, formatValue, markRefusal, OptionsChecker } from '@bulwark/core/authoring';
 import { describe, expect, it, vi } from 'vitest';
 
 describe('BulwarkError', () => {
@@ -47,6 +48,54 @@ describe('BulwarkError', () => {
     expect(error.message).toBe('retryOn threw: bad');
     expect(error.cause).toBe(cause);
     expect(isBulwarkError(error, 'ERR_CALLBACK_FAILED')).toBe(true);
+  });
+});
+
+describe('BulwarkError without a stack, and refusal classes', () => {
+  /** The lines of `stack` after the first (`Name: message`): one per frame. */
+  const frames = (error: Error) => (error.stack ?? '').split('\n').slice(1);
+
+  it('captures no frame with stack: false, and keeps its code, message, retryAfterMs and brand', () => {
+    const cheap = new BulwarkError('ERR_RATE_LIMITED', 'slow down', { retryAfterMs: 40, stack: false });
+    expect(frames(cheap)).toEqual([]);
+    expect(cheap.stack).toBe('BulwarkError: slow down');
+    expect(cheap.code).toBe('ERR_RATE_LIMITED');
+    expect(cheap.retryAfterMs).toBe(40);
+    expect(isBulwarkError(cheap, 'ERR_RATE_LIMITED')).toBe(true);
+    expect(cheap).toBeInstanceOf(BulwarkError);
+    expect(frames(new BulwarkError('ERR_RATE_LIMITED', 'slow down')).length).toBeGreaterThan(0);
+  });
+
+  it('leaves Error.stackTraceLimit as it found it, even when building the error throws', () => {
+    const before = Error.stackTraceLimit;
+    new BulwarkError('ERR_X', 'x', { stack: false });
+    expect(Error.stackTraceLimit).toBe(before);
+    const throwingCause = {
+      get cause(): unknown {
+        throw new Error('getter');
+      },
+      stack: false,
+    };
+    expect(() => new BulwarkError('ERR_X', 'x', throwingCause as never)).toThrow('getter');
+    expect(Error.stackTraceLimit).toBe(before);
+  });
+
+  it('brands every error of a class marked with markRefusal() through its prototype', () => {
+    class Shed extends BulwarkError<'ERR_SHED'> {
+      constructor(options?: { refusal?: boolean }) {
+        super('ERR_SHED', 'shed', options);
+      }
+    }
+    markRefusal(Shed);
+    const shed = new Shed();
+    expect(isRefusal(shed)).toBe(true);
+    expect(Object.getOwnPropertySymbols(shed)).not.toContain(Symbol.for('bulwark.refusal'));
+    // One built with refusal: false says otherwise, for itself only.
+    expect(isRefusal(new Shed({ refusal: false }))).toBe(false);
+    expect(isRefusal(new Shed())).toBe(true);
+    // The brand is Symbol.for's: another copy of core reads the same key.
+    expect((shed as unknown as Record<symbol, unknown>)[Symbol.for('bulwark.refusal')]).toBe(true);
+    expect(isRefusal(new BulwarkError('ERR_SHED', 'not marked'))).toBe(false);
   });
 });
 

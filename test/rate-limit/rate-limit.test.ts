@@ -79,6 +79,27 @@ describe('rateLimit()', () => {
     await expect(limit.execute(() => 1)).rejects.toThrow(RateLimitedError);
   });
 
+  it('builds its refusals without a stack trace with refusalStacks: false, and keeps everything else', async () => {
+    const clock = new VirtualClock();
+    const cheap = rateLimit({ ratePerSecond: 10, burst: 1, clock, name: 'hot', refusalStacks: false });
+    const full = rateLimit({ ratePerSecond: 10, burst: 1, clock, name: 'hot' });
+    await cheap.execute(() => 1);
+    await full.execute(() => 1);
+    const error = (await cheap.execute(() => 1).catch((e: unknown) => e)) as RateLimitedError;
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(isBulwarkError(error, 'ERR_RATE_LIMITED')).toBe(true);
+    expect(error.retryAfterMs).toBe(100);
+    expect(error.key).toBe('default');
+    expect(error.limiter).toBe('hot');
+    expect(error.stack).toBe(`RateLimitedError: ${error.message}`);
+    const withStack = (await full.execute(() => 1).catch((e: unknown) => e)) as RateLimitedError;
+    expect(withStack.message).toBe(error.message);
+    expect(withStack.stack!.split('\n').length).toBeGreaterThan(1);
+    expect(() => rateLimit({ ratePerSecond: 1, burst: 1, refusalStacks: 'no' as never })).toThrow(
+      /refusalStacks must be a boolean/,
+    );
+  });
+
   it('does not run the function of a refused call', async () => {
     const limit = rateLimit({ ratePerSecond: 1, burst: 1, clock: new VirtualClock() });
     let runs = 0;

@@ -66,6 +66,11 @@ export interface DistributedBulkheadOptions {
   readonly name?: string | undefined;
   /** The monotonic clock for leases and renewals. Default: `systemClock`. */
   readonly clock?: Clock | undefined;
+  /**
+   * When false, a refused call's `BulkheadRejectedError` is built without a
+   * stack trace (`stack` holds only the name and the message). Default: true.
+   */
+  readonly refusalStacks?: boolean | undefined;
 }
 
 const DISTRIBUTED_BULKHEAD_KEYS = optionKeys<DistributedBulkheadOptions>({
@@ -75,10 +80,11 @@ const DISTRIBUTED_BULKHEAD_KEYS = optionKeys<DistributedBulkheadOptions>({
   key: true,
   name: true,
   clock: true,
+  refusalStacks: true,
 });
 
 /** The defaults of {@link DistributedBulkheadOptions}. */
-export const DISTRIBUTED_BULKHEAD_DEFAULTS = Object.freeze({ leaseMs: 10_000 });
+export const DISTRIBUTED_BULKHEAD_DEFAULTS = Object.freeze({ leaseMs: 10_000, refusalStacks: true });
 
 /**
  * A distributed permit was lost: another process dropped it after not seeing
@@ -226,6 +232,8 @@ export class DistributedBulkheadPolicy extends BasePolicy {
     Record<'full' | 'store' | 'takenOver' | 'unconfirmed', Readonly<Record<string, string>>>
   >;
   readonly #heldLevel: UpDownLevel;
+  /** What every refusal is built with: no stack when `refusalStacks` is false. */
+  readonly #errorOptions: { readonly stack: false } | undefined;
   /** Permits this process holds now (not lost, not released). */
   #holding = 0;
 
@@ -252,11 +260,14 @@ export class DistributedBulkheadPolicy extends BasePolicy {
       'a non-empty string',
     );
     check.clock('clock', options?.clock, true);
+    check.boolean('refusalStacks', options?.refusalStacks);
     check.done();
     super(options.clock);
     this.maxConcurrent = options.maxConcurrent;
     this.leaseMs = options.leaseMs ?? DISTRIBUTED_BULKHEAD_DEFAULTS.leaseMs;
     this.name = options.name;
+    this.#errorOptions =
+      (options.refusalStacks ?? DISTRIBUTED_BULKHEAD_DEFAULTS.refusalStacks) ? undefined : { stack: false };
     this.key = options.key ?? options.name ?? 'default';
     this.#store = store;
     const bulkhead = this.name ?? this.key;
@@ -353,7 +364,12 @@ export class DistributedBulkheadPolicy extends BasePolicy {
       throw error;
     }
     if (permit === undefined) {
-      throw new BulkheadRejectedError('queue-full', { limit: this.maxConcurrent, maxQueue: 0 }, this.name);
+      throw new BulkheadRejectedError(
+        'queue-full',
+        { limit: this.maxConcurrent, maxQueue: 0 },
+        this.name,
+        this.#errorOptions,
+      );
     }
     const scoped = new ScopedContext(ctx, ctx.deadline);
     const onLost = () => scoped.abort(permit.signal.reason);

@@ -1,5 +1,5 @@
 import { BulwarkError } from '@bulwark/core';
-import { formatMs } from '@bulwark/core/authoring';
+import { formatMs, markRefusal } from '@bulwark/core/authoring';
 import type { ThrottledError } from './throttle.ts';
 
 /** The states of a breaker. `isolated` means held open by hand (`isolate()`). */
@@ -16,7 +16,13 @@ export class BrokenCircuitError extends BulwarkError<'ERR_CIRCUIT_OPEN'> {
   /** The state that refused the call. */
   readonly state: Exclude<CircuitState, 'closed'>;
 
-  constructor(state: Exclude<CircuitState, 'closed'>, retryAfterMs: number | undefined, breaker?: string) {
+  /** `options.stack: false` builds it without a stack trace (the breaker's `refusalStacks: false`). */
+  constructor(
+    state: Exclude<CircuitState, 'closed'>,
+    retryAfterMs: number | undefined,
+    breaker?: string,
+    options?: { readonly stack?: boolean | undefined },
+  ) {
     const who = breaker === undefined ? 'the circuit' : `circuit "${breaker}"`;
     const why =
       state === 'isolated'
@@ -24,11 +30,12 @@ export class BrokenCircuitError extends BulwarkError<'ERR_CIRCUIT_OPEN'> {
         : state === 'half-open'
           ? `${who} is half-open and every probe slot is taken; try again in ${formatMs(retryAfterMs ?? 0)}`
           : `${who} is open; a probe will be let through in ${formatMs(retryAfterMs ?? 0)}`;
-    super('ERR_CIRCUIT_OPEN', `call refused: ${why}`, { retryAfterMs, refusal: true });
+    super('ERR_CIRCUIT_OPEN', `call refused: ${why}`, { retryAfterMs, stack: options?.stack });
     this.breaker = breaker;
     this.state = state;
   }
 }
+markRefusal(BrokenCircuitError);
 
 /**
  * `refusal()` was called while the breaker is closed. A closed breaker refuses

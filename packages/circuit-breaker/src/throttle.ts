@@ -20,6 +20,7 @@ const THROTTLE_KEYS = optionKeys<AdaptiveThrottleOptions>({
   clock: true,
   random: true,
   name: true,
+  refusalStacks: true,
 });
 
 /** How a call's outcome counts in the throttle's window. */
@@ -71,6 +72,13 @@ export interface AdaptiveThrottleOptions {
   readonly random?: Random | undefined;
   /** A name for errors, events and telemetry. Default: none. */
   readonly name?: string | undefined;
+  /**
+   * When false, a refused call's `ThrottledError` is built without a stack
+   * trace (`stack` holds only the name and the message), about three times
+   * cheaper: the throttle sheds most while the backend is overloaded. Its
+   * code, probability and message are the same. Default: true.
+   */
+  readonly refusalStacks?: boolean | undefined;
 }
 
 /** The defaults of {@link adaptiveThrottle}. */
@@ -79,6 +87,7 @@ export const ADAPTIVE_THROTTLE_DEFAULTS = Object.freeze({
   windowMs: 10_000,
   buckets: 10,
   maxRejectionProbability: 0.9,
+  refusalStacks: true,
 });
 
 /**
@@ -93,11 +102,13 @@ export class ThrottledError extends BulwarkError<'ERR_THROTTLED'> {
   /** The refusal probability when this call was refused, in [0, 1]. */
   readonly probability: number;
 
-  constructor(probability: number, throttle?: string) {
+  /** `options.stack: false` builds it without a stack trace (the throttle's `refusalStacks: false`). */
+  constructor(probability: number, throttle?: string, options?: { readonly stack?: boolean | undefined }) {
     const who = throttle === undefined ? 'the adaptive throttle' : `adaptive throttle "${throttle}"`;
     super(
       'ERR_THROTTLED',
       `call refused by ${who}: the backend refused recent requests, so ${Math.round(probability * 1000) / 10}% of calls are shed locally`,
+      { stack: options?.stack },
     );
     this.throttle = throttle;
     this.probability = probability;
@@ -177,6 +188,8 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
   readonly random: Random;
   readonly name: string | undefined;
   readonly #classify: ThrottleClassifier | undefined;
+  /** What every refusal is built with: no stack when `refusalStacks` is false. */
+  readonly #errorOptions: { readonly stack: false } | undefined;
   /** Requests and accepts per bucket. */
   readonly #window: BucketedWindow;
   readonly #onThrottle = new EventHub<ThrottleEvent>('adaptiveThrottle.onThrottle');
@@ -193,6 +206,7 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
     check.func('random', o.random);
     check.clock('clock', o.clock);
     check.string('name', o.name);
+    check.boolean('refusalStacks', o.refusalStacks);
     check.done();
     super(o.clock);
     this.k = o.k ?? ADAPTIVE_THROTTLE_DEFAULTS.k;
@@ -203,6 +217,8 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
     this.random = o.random ?? defaultRandom;
     this.name = o.name;
     this.#classify = o.classify;
+    this.#errorOptions =
+      (o.refusalStacks ?? ADAPTIVE_THROTTLE_DEFAULTS.refusalStacks) ? undefined : { stack: false };
     this.#window = new BucketedWindow(this.clock, this.windowMs / this.buckets, this.buckets, 2, true);
   }
 
@@ -237,7 +253,7 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
 
   /** The error to throw for a refusal, with the current probability. */
   refusal(): ThrottledError {
-    return new ThrottledError(this.probability(), this.name);
+    return new ThrottledError(this.probability(), this.name, this.#errorOptions);
   }
 
   /** @internal counts one finished request. */
@@ -248,14 +264,19 @@ export class AdaptiveThrottlePolicy extends BasePolicy {
     if (accepted) w.add(ACCEPTS);
   }
 
-  async run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+  run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     const refusedAt = this.#admit();
     if (refusedAt >= 0) {
-      const error = new ThrottledError(refusedAt, this.name);
+      const error = new ThrottledError(refusedAt, this.name, this.#errorOptions);
       if (this.#onThrottle.listening)
         this.#onThrottle.emit({ probability: error.probability, name: this.name, operation: ctx.operation });
-      throw error;
+      // Rejected without an async frame or a throw: the refusal path stays cheap.
+      return Promise.reject(error);
     }
+    return this.#runAdmitted(fn, ctx);
+  }
+
+  async #runAdmitted<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     let value: T;
     try {
       value = await fn(ctx);

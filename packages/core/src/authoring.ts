@@ -20,7 +20,7 @@ export {
   withIdempotencyKey,
 } from './context.ts';
 export { ambientDeadline, type DeadlineScope, runWithDeadline } from './deadline-scope.ts';
-export { bulwarkErrorBrand, formatMs, refusalBrand } from './errors.ts';
+export { bulwarkErrorBrand, formatMs, markRefusal, refusalBrand } from './errors.ts';
 export { disposable, EventHub } from './events.ts';
 export {
   KeyedPolicy,

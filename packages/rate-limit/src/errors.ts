@@ -5,7 +5,9 @@ import { formatMs } from '@bulwark/core/authoring';
  * A call the rate limiter refused: admitting it now would exceed the rate
  * (and, in wait mode, the wait it needs is longer than the deadline or
  * `maxWaitMs` allows). `retryAfterMs` says when one call of this key would be
- * admitted, if nothing else takes the slot first.
+ * admitted, if nothing else takes the slot first. Built with
+ * `{ stack: false }` (a policy's `refusalStacks: false`), it has no stack
+ * trace: `stack` is the name and the message.
  */
 export class RateLimitedError extends BulwarkError<'ERR_RATE_LIMITED'> {
   /** Milliseconds until one call of this key would be admitted. */
@@ -20,12 +22,13 @@ export class RateLimitedError extends BulwarkError<'ERR_RATE_LIMITED'> {
     retryAfterMs: number,
     detail: { ratePerSecond: number; burst: number },
     name?: string,
+    options?: { readonly stack?: boolean | undefined },
   ) {
     const who = name === undefined ? 'the rate limit' : `rate limit "${name}"`;
     super(
       'ERR_RATE_LIMITED',
       `call refused: ${who} for key ${JSON.stringify(key)} (${detail.ratePerSecond}/s, burst ${detail.burst}) is used up; one call is admitted again in ${formatMs(retryAfterMs)}`,
-      { retryAfterMs },
+      { retryAfterMs, stack: options?.stack },
     );
     this.key = key;
     this.limiter = name;

@@ -1,5 +1,11 @@
 import { VirtualClock } from '@bulwark/clock';
-import { type ExecutionContext, InvalidOptionsError, type Operation, pipeline } from '@bulwark/core';
+import {
+  type ExecutionContext,
+  InvalidOptionsError,
+  isBulwarkError,
+  type Operation,
+  pipeline,
+} from '@bulwark/core';
 import { BasePolicy, DerivedContext, KeyedRegistry, keyed } from '@bulwark/core/authoring';
 import { describe, expect, it } from 'vitest';
 
@@ -40,6 +46,28 @@ function setup() {
 }
 
 describe('keyed()', () => {
+  it('rejects with a CallbackError naming keyOf when keyOf throws, without making a member', async () => {
+    const { clock, made, registry } = setup();
+    const bug = new Error('no tenant');
+    const policy = keyed(
+      registry,
+      () => {
+        throw bug;
+      },
+      { clock },
+    );
+    const error = await policy
+      .execute(() => 1)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isBulwarkError(error, 'ERR_CALLBACK_FAILED')).toBe(true);
+    expect((error as { callback?: string }).callback).toBe('keyOf');
+    expect((error as Error).cause).toBe(bug);
+    expect(made).toEqual([]);
+  });
+
   it('runs each call under the member its key picks, made on first use, in the same context', async () => {
     const { clock, made, registry, policy } = setup();
     const root = pipeline().execute((ctx) => ctx);

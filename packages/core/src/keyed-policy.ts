@@ -1,5 +1,6 @@
 import type { Clock } from '@bulwark/clock';
 import type { ExecutionContext, Operation } from './context.ts';
+import { CallbackError } from './errors.ts';
 import { OptionsChecker, optionKeys } from './options.ts';
 import { BasePolicy, type Policy } from './policy.ts';
 
@@ -29,7 +30,7 @@ const KEYED_KEYS = optionKeys<KeyedPolicyOptions>({ clock: true });
  * derived from the call's context: one breaker or bulkhead per host, per
  * tenant, composed into a `pipeline()` as a single policy. Each call costs
  * `keyOf(ctx)` and one `registry.get()`; the member runs the call in the same
- * context.
+ * context. A `keyOf` that throws rejects the call with a `CallbackError`.
  */
 export class KeyedPolicy<K, P extends Policy = Policy> extends BasePolicy {
   /** Where the members are kept. */
@@ -58,7 +59,13 @@ export class KeyedPolicy<K, P extends Policy = Policy> extends BasePolicy {
   }
 
   run<T>(fn: Operation<T>, ctx: ExecutionContext): T | PromiseLike<T> {
-    return this.registry.get(this.#keyOf(ctx)).run(fn, ctx);
+    let key: K;
+    try {
+      key = this.#keyOf(ctx);
+    } catch (error) {
+      return Promise.reject(new CallbackError('keyOf', error));
+    }
+    return this.registry.get(key).run(fn, ctx);
   }
 }
 

@@ -144,4 +144,16 @@ describe('createFetch({ adaptiveAttemptTimeout })', () => {
       /adaptiveAttemptTimeout\.bogus/,
     );
   });
+
+  it('names, for an unknown adaptive option, only the options the fetch lets you tune', () => {
+    let message = '';
+    try {
+      createFetch({ adaptiveAttemptTimeout: { windowSize: 2 } as never });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/adaptiveAttemptTimeout\.windowSize/);
+    expect(message).toMatch(/multiplier/);
+    expect(message).not.toMatch(/sampleOn|propagate|clock/);
+  });
 });

@@ -61,6 +61,24 @@ const FETCH_OPTION_HINTS: OptionHints = {
 /** What `adaptiveAttemptTimeout` may tune: the options of `adaptiveTimeout()` that are not the fetch's own. */
 export type FetchAdaptiveTimeoutOptions = Omit<AdaptiveTimeoutOptions, 'clock' | 'sampleOn' | 'propagate'>;
 
+/** The options `adaptiveAttemptTimeout` may tune, and hints for names that are not. */
+const FETCH_ADAPTIVE_KEYS = optionKeys<FetchAdaptiveTimeoutOptions>({
+  percentile: true,
+  multiplier: true,
+  minMs: true,
+  minSamples: true,
+  sampleSize: true,
+  sampleTtlMs: true,
+});
+const FETCH_ADAPTIVE_HINTS: OptionHints = {
+  maxMs: 'the largest limit is attemptTimeoutMs',
+  timeout: 'the largest limit is attemptTimeoutMs',
+  floorMs: 'use minMs',
+  factor: 'use multiplier',
+};
+/** The adaptive timeout's options that are the fetch's own. */
+const FETCH_OWN_ADAPTIVE = new Set(['clock', 'sampleOn', 'propagate']);
+
 /** The most origins `adaptiveAttemptTimeout` keeps a latency window for. */
 const MAX_TIMED_ORIGINS = 1_000;
 
@@ -478,8 +496,18 @@ export function resolveFetchOptions(options: CreateFetchOptions = {}): ResolvedF
           "unset: the fetch's own",
         );
       }
+      // Unknown keys named against what the fetch lets you tune (the fetch's own are refused above).
+      const others = Object.fromEntries(
+        Object.entries(tuned).filter(([key]) => !FETCH_OWN_ADAPTIVE.has(key)),
+      );
+      const known = check.knownKeys(
+        others,
+        FETCH_ADAPTIVE_KEYS,
+        FETCH_ADAPTIVE_HINTS,
+        'adaptiveAttemptTimeout',
+      );
       const policyOptions: AdaptiveTimeoutOptions = { ...tuned, clock, sampleOn: isLatencySample };
-      const validMax = typeof attemptTimeoutMs === 'number' && attemptTimeoutMs > 0;
+      const validMax = known && typeof attemptTimeoutMs === 'number' && attemptTimeoutMs > 0;
       // Built once here so that its invalid options join this call's list.
       if (
         validMax &&

@@ -140,6 +140,27 @@ describe('createFetch() policies: composition by place', () => {
     expect((await fetch(URL_A)).status).toBe(200);
   });
 
+  it('neither retries an attempt-level rate limit refusal nor counts it against the origin', async () => {
+    const clock = new VirtualClock();
+    const limit = rateLimit({ ratePerSecond: 1, burst: 1, clock });
+    const { fetch, seen } = setup(
+      () => new Response('ok'),
+      { breakers: { trip: consecutive(2) }, policies: { attempt: [limit] } },
+      clock,
+    );
+    const retries: unknown[] = [];
+    fetch.retry.onRetry((e) => retries.push(e));
+    expect((await fetch(URL_A)).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const refused = await fetch(URL_A).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RateLimitedError);
+    }
+    expect(seen).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+    // Three local refusals in a row: the origin's breaker (two failures open it) saw none.
+    expect(fetch.breakers!.get('http://a.test').state).toBe('closed');
+  });
+
   it('answers from a call-level fallback when the call fails', async () => {
     const clock = new VirtualClock();
     const cached = fallback(() => new Response('cached', { status: 200 }), { clock });

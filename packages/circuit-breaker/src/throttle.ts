@@ -8,7 +8,14 @@ import {
   type Listener,
   type Operation,
 } from '@bulwark/core';
-import { BasePolicy, BucketedWindow, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import {
+  BasePolicy,
+  BucketedWindow,
+  EventHub,
+  markRefusal,
+  OptionsChecker,
+  optionKeys,
+} from '@bulwark/core/authoring';
 import { telemetry } from './telemetry.ts';
 
 const THROTTLE_KEYS = optionKeys<AdaptiveThrottleOptions>({
@@ -94,7 +101,8 @@ export const ADAPTIVE_THROTTLE_DEFAULTS = Object.freeze({
  * A call the adaptive throttle refused locally, without sending it: the
  * backend has been refusing recent requests. `probability` is the refusal
  * probability at that moment. There is no `retryAfterMs`: the refusal is
- * random, and the next call may well pass.
+ * random, and the next call may well pass. A refusal (`isRefusal()`): retry's
+ * default classifier does not retry it.
  */
 export class ThrottledError extends BulwarkError<'ERR_THROTTLED'> {
   /** The throttle's name, when it has one. */
@@ -114,6 +122,8 @@ export class ThrottledError extends BulwarkError<'ERR_THROTTLED'> {
     this.probability = probability;
   }
 }
+// Shed locally without running: retrying it at once would undo the throttle.
+markRefusal(ThrottledError);
 
 /** Payload of `onThrottle`. */
 export interface ThrottleEvent {

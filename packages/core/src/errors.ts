@@ -159,8 +159,8 @@ export function isBulwarkError(error: unknown, code?: string): boolean {
 
 /**
  * True when `error` says a call was refused without running: a policy's own
- * "no" (an open breaker, a full bulkhead, or any error built with
- * `refusal: true`). Nothing reached the dependency, so it is neither worth a
+ * "no" (an open breaker, a full bulkhead, a rate limit, the adaptive
+ * throttle, or any error built with `refusal: true`). Nothing reached the dependency, so it is neither worth a
  * retry by itself nor evidence against the dependency. Classifiers test this
  * one mark instead of listing each module's error codes.
  */

@@ -1,5 +1,5 @@
 import { BulwarkError, type StoreFailure, StoreUnavailableError } from '@bulwark/core';
-import { formatMs } from '@bulwark/core/authoring';
+import { formatMs, markRefusal } from '@bulwark/core/authoring';
 
 /**
  * A call the rate limiter refused: admitting it now would exceed the rate
@@ -7,7 +7,8 @@ import { formatMs } from '@bulwark/core/authoring';
  * `maxWaitMs` allows). `retryAfterMs` says when one call of this key would be
  * admitted, if nothing else takes the slot first. Built with
  * `{ stack: false }` (a policy's `refusalStacks: false`), it has no stack
- * trace: `stack` is the name and the message.
+ * trace: `stack` is the name and the message. A refusal (`isRefusal()`):
+ * retry's default classifier does not retry it.
  */
 export class RateLimitedError extends BulwarkError<'ERR_RATE_LIMITED'> {
   /** Milliseconds until one call of this key would be admitted. */
@@ -34,6 +35,9 @@ export class RateLimitedError extends BulwarkError<'ERR_RATE_LIMITED'> {
     this.limiter = name;
   }
 }
+// Refused without running: retry does not retry it (its own `wait` option
+// waits for the slot), and fetch does not count it against an origin.
+markRefusal(RateLimitedError);
 
 /** Why a rate-limit store could not decide (core's `StoreFailure`). */
 export type RateLimitStoreFailure = StoreFailure;

@@ -95,7 +95,8 @@ function isFetchNetworkError(error: TypeError): boolean {
  * - errors marked `retryable: true`, or carrying a numeric `retryAfterMs`.
  *
  * Never retried: the overall deadline (`source: 'deadline'`), a refusal
- * (`isRefusal()`: an open circuit, a full bulkhead), aborts,
+ * (`isRefusal()`: an open circuit, a full bulkhead, a rate limit, the
+ * adaptive throttle), aborts,
  * errors marked `retryable: false`, a `fetch failed` whose cause carries only
  * codes that are not transient (`ENOTFOUND`, TLS certificate errors),
  * programming errors (a `TypeError` that is not a network error, `RangeError`,

@@ -8,6 +8,7 @@ import {
   type SemaphoreStore,
 } from '@bulwark/bulkhead';
 import { VirtualClock } from '@bulwark/clock';
+import { runWithDeadline } from '@bulwark/core/authoring';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installOtel, resetOtel } from '../support/otel.ts';
 
@@ -72,6 +73,33 @@ describe('distributedBulkhead', () => {
     answer(); // the store grants it now
     await flush();
     expect(ran).toBe(0);
+    expect(store.holders.size).toBe(0);
+  });
+
+  it('answers with the outcome at the deadline when the release hangs, and the release still goes through behind it', async () => {
+    const store = new MemorySemaphore();
+    let releaseNow!: () => void;
+    const hung = new Promise<void>((resolve) => (releaseNow = resolve));
+    const release = store.release.bind(store);
+    store.release = async (key, holder) => {
+      await hung;
+      return release(key, holder);
+    };
+    const clock = new VirtualClock();
+    const limit = distributedBulkhead({ maxConcurrent: 1, store, clock });
+    let settled: { value?: unknown; error?: unknown } | undefined;
+    runWithDeadline(clock.now() + 500, clock, () => limit.execute(() => 'ran')).then(
+      (value) => (settled = { value }),
+      (error: unknown) => (settled = { error }),
+    );
+    await flush();
+    expect(settled).toBeUndefined(); // waiting for the release while the deadline allows
+    await clock.advance(500);
+    await flush();
+    expect(settled).toEqual({ value: 'ran' });
+    expect(store.holders.size).toBe(1);
+    releaseNow();
+    await flush();
     expect(store.holders.size).toBe(0);
   });
 

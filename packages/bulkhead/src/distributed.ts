@@ -379,7 +379,15 @@ export class DistributedBulkheadPolicy extends BasePolicy {
     } finally {
       permit.signal.removeEventListener('abort', onLost);
       scoped.release();
-      await permit.release();
+      // The answer waits for the release (so a process that ends after its
+      // last call has sent it), but never past the caller's deadline or
+      // signal: a slow or hung store then finishes the release behind the
+      // answer, or a lease later the permit expires. The outcome of `fn`
+      // stands either way.
+      const releasing = permit.release();
+      const at = ctx.deadline;
+      if (at === undefined && !signal.aborted) await releasing;
+      else await bounded(() => releasing, { at, clock: this.clock, signal }).catch(() => {});
     }
   }
 }

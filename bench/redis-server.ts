@@ -102,3 +102,32 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   }
   throw new Error('redis-server did not come up on a free loopback port');
 }
+
+/** A client of the suite's Redis, as `connectBenchRedis()` returns it. */
+export type BenchRedisClient = ReturnType<typeof createClient>;
+
+/**
+ * Connects one client (no reconnects, no offline queue) to the suite's Redis
+ * and prints which Redis it is, or returns why it could not connect.
+ */
+export async function connectBenchRedis(
+  url: string,
+  pid: number | undefined,
+): Promise<{ redis: BenchRedisClient } | { unreachable: string }> {
+  const redis = createClient({
+    url,
+    socket: { connectTimeout: 1_000, reconnectStrategy: false },
+    disableOfflineQueue: true,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+  } catch (error) {
+    return { unreachable: `Redis at ${url} is unreachable (${(error as Error).message})` };
+  }
+  const version = (await redis.info('server')).match(/redis_version:(\S+)/)?.[1] ?? '?';
+  console.log(
+    `\nRedis ${url}${pid === undefined ? ' (REDIS_URL)' : `, started for this suite (PID ${pid})`}, ${version}`,
+  );
+  return { redis };
+}

@@ -20,13 +20,12 @@ import {
   consecutive,
 } from '@bulwark/circuit-breaker';
 import { redisBreakerStore } from '@bulwark/redis';
-import { createClient } from 'redis';
 import { printTable, runSuite, save, target } from '../harness.ts';
-import { startBenchRedis } from '../redis-server.ts';
+import { type BenchRedisClient, connectBenchRedis, startBenchRedis } from '../redis-server.ts';
 
 const RUN = `bench_${process.pid}`;
 
-type RedisClient = ReturnType<typeof createClient>;
+type RedisClient = BenchRedisClient;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,23 +87,11 @@ export async function run(): Promise<boolean> {
 }
 
 async function measure(url: string, pid: number | undefined): Promise<boolean> {
-  const redis = createClient({
-    url,
-    socket: { connectTimeout: 1_000, reconnectStrategy: false },
-    disableOfflineQueue: true,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-  } catch (error) {
-    return unmeasured(
-      'Redis round trips per call with the shared breaker store',
-      `Redis at ${url} is unreachable (${(error as Error).message})`,
-    );
+  const connected = await connectBenchRedis(url, pid);
+  if ('unreachable' in connected) {
+    return unmeasured('Redis round trips per call with the shared breaker store', connected.unreachable);
   }
-  console.log(
-    `\nRedis ${url}${pid === undefined ? ' (REDIS_URL)' : `, started for this suite (PID ${pid})`}, ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1] ?? '?'}`,
-  );
+  const redis = connected.redis;
   const prefix = `${RUN}:breaker:`;
   const work = async (): Promise<number> => 1;
   let met = true;

@@ -21,13 +21,12 @@ import { isBulwarkError } from '@bulwark/core';
 import { rateLimit } from '@bulwark/rate-limit';
 import { redisRateLimitStore } from '@bulwark/redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { createClient } from 'redis';
 import { printTable, runSuite, save, target } from '../harness.ts';
-import { startBenchRedis } from '../redis-server.ts';
+import { type BenchRedisClient, connectBenchRedis, startBenchRedis } from '../redis-server.ts';
 
 const RUN = `bench_${process.pid}`;
 
-type RedisClient = ReturnType<typeof createClient>;
+type RedisClient = BenchRedisClient;
 
 /** Methods of the client that are not Redis commands (nothing is sent). */
 const LOCAL = new Set(['on', 'off', 'once', 'emit', 'listenerCount', 'removeListener', 'addListener']);
@@ -181,24 +180,10 @@ export async function run(): Promise<boolean> {
 }
 
 async function measure(url: string, pid: number | undefined): Promise<boolean> {
-  const redis = createClient({
-    url,
-    socket: { connectTimeout: 1_000, reconnectStrategy: false },
-    disableOfflineQueue: true,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-  } catch (error) {
-    return unmeasured(
-      'bulwark round trips per decision',
-      1,
-      `Redis at ${url} is unreachable (${(error as Error).message})`,
-    );
-  }
-  console.log(
-    `\nRedis ${url}${pid === undefined ? ' (REDIS_URL)' : `, started for this suite (PID ${pid})`}, ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1] ?? '?'}`,
-  );
+  const connected = await connectBenchRedis(url, pid);
+  if ('unreachable' in connected)
+    return unmeasured('bulwark round trips per decision', 1, connected.unreachable);
+  const redis = connected.redis;
   const prefix = `${RUN}:bulwark:`;
   const peerPrefix = `${RUN}:rlf`;
   const noop = () => undefined;

@@ -10,10 +10,11 @@ import { isBulwarkError, pipeline } from '@bulwark/core';
 import { deadline } from '@bulwark/deadline';
 import { rateLimit } from '@bulwark/rate-limit';
 import { FleetStoreError, redisBreakerStore, redisRateLimitStore, redisSemaphoreStore } from '@bulwark/redis';
-import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ClusterClient,
   clusterToolsAvailable,
+  connectCluster,
   nodeOfKey,
   type RedisClusterProcesses,
   startRedisCluster,
@@ -33,7 +34,7 @@ const TIMEOUT_MS = 300;
 const DEADLINE_MS = 1_000;
 const LEASE_MS = 600;
 
-type Cluster = ReturnType<typeof createCluster>;
+type Cluster = ClusterClient;
 
 /** How a call ended: its value, or its error's code (or message). */
 function outcomeOf(value: unknown, failed: boolean): string {
@@ -57,12 +58,7 @@ describe.skipIf(!available)('fleet policies on a 3-node Redis Cluster losing a n
   let cluster: Cluster;
   beforeAll(async () => {
     nodes = await startRedisCluster();
-    cluster = createCluster({
-      rootNodes: nodes.ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
-      defaults: { socket: { connectTimeout: 500, reconnectStrategy: false }, disableOfflineQueue: true },
-    });
-    cluster.on('error', () => {});
-    await cluster.connect();
+    cluster = await connectCluster(nodes);
   }, 60_000);
   afterAll(async () => {
     try {

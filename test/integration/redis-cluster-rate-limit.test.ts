@@ -7,10 +7,11 @@ import { createInterface } from 'node:readline';
 import { isBulwarkError } from '@bulwark/core';
 import { RateLimitStoreError, rateLimit } from '@bulwark/rate-limit';
 import { type RedisScriptClient, redisRateLimitStore } from '@bulwark/redis';
-import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ClusterClient,
   clusterToolsAvailable,
+  connectCluster,
   nodeOfKey,
   type RedisClusterProcesses,
   startRedisCluster,
@@ -25,19 +26,14 @@ if (!available) {
 }
 const prefix = `bulwark:test:${RUN_ID}:cluster:`;
 
-type Cluster = ReturnType<typeof createCluster>;
+type Cluster = ClusterClient;
 
 describe.skipIf(!available)('Redis rate-limit store on a 3-node Redis Cluster', () => {
   let nodes: RedisClusterProcesses;
   let cluster: Cluster;
   beforeAll(async () => {
     nodes = await startRedisCluster();
-    cluster = createCluster({
-      rootNodes: nodes.ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
-      defaults: { socket: { connectTimeout: 500, reconnectStrategy: false }, disableOfflineQueue: true },
-    });
-    cluster.on('error', () => {});
-    await cluster.connect();
+    cluster = await connectCluster(nodes);
   }, 60_000);
   afterAll(async () => {
     try {

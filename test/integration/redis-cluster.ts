@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { sleep } from './services.ts';
 
 export interface RedisClusterProcesses {
@@ -160,4 +160,21 @@ export async function startRedisCluster(): Promise<RedisClusterProcesses> {
     kill: (port) => nodes.get(port)?.kill('SIGKILL'),
     stop,
   };
+}
+
+/** A cluster client as `connectCluster()` returns it. */
+export type ClusterClient = ReturnType<typeof createCluster>;
+
+/**
+ * A connected cluster client for `nodes`: no reconnects and no offline queue,
+ * so a killed node's commands fail at once; its 'error' events are ignored.
+ */
+export async function connectCluster(nodes: RedisClusterProcesses): Promise<ClusterClient> {
+  const cluster = createCluster({
+    rootNodes: nodes.ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
+    defaults: { socket: { connectTimeout: 500, reconnectStrategy: false }, disableOfflineQueue: true },
+  });
+  cluster.on('error', () => {});
+  await cluster.connect();
+  return cluster;
 }

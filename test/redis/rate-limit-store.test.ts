@@ -1,7 +1,7 @@
 // The Redis rate-limit store's behaviour around Redis (timeouts, failures,
 // replies it cannot trust), on a scripted client and the virtual clock. The
 // script itself runs against a real Redis in test/integration.
-import { VirtualClock } from '@bulwark/clock';
+import { deadlineTimers, VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { memoryRateLimitStore, RateLimitStoreError, rateLimit } from '@bulwark/rate-limit';
 import { type RedisScriptClient, redisRateLimitStore, type ScriptArguments } from '@bulwark/redis';
@@ -94,6 +94,31 @@ describe('redisRateLimitStore() around Redis', () => {
     expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
     expect(error.failure).toBe('timeout');
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('times decisions in flight with one clock timer, and leaves nothing pending once they are answered', async () => {
+    const clock = new VirtualClock();
+    const answers: Array<(reply: number) => void> = [];
+    const { client } = scripted(() => new Promise<number>((resolve) => answers.push(resolve)));
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', timeoutMs: 50, clock });
+    const limit = rateLimit({ ratePerSecond: 1_000, burst: 100, store, clock });
+    const results = Promise.allSettled(Array.from({ length: 10 }, () => limit.execute(() => 'ran')));
+    await clock.advance(0);
+    expect(answers).toHaveLength(10);
+    expect(deadlineTimers(clock).pending).toBe(10);
+    expect(clock.pendingTimers).toBe(1);
+    // Nine answer in time; the tenth never does and times out at 50 ms.
+    for (const answer of answers.slice(0, 9)) answer(0);
+    await clock.advance(10);
+    expect(deadlineTimers(clock).pending).toBe(1);
+    await clock.advance(40);
+    const settled = await results;
+    expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(9);
+    const timedOut = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((timedOut.reason as RateLimitStoreError).failure).toBe('timeout');
+    expect(deadlineTimers(clock).pending).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+    expect(store.stats()).toMatchObject({ roundTrips: 10, storeErrors: 1 });
   });
 
   it('answers within the caller’s deadline when it is shorter than timeoutMs', async () => {

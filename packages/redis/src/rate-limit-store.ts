@@ -127,6 +127,10 @@ export class RedisRateLimitStore implements RateLimitStore {
   /** Per rule: keys Redis refused, and until when (on `clock`) they stay refused. */
   readonly #refused = new WeakMap<RateLimitRule, KeyedRegistry<string, { until: number }>>();
   readonly #errors = new EventHub<RateLimitStoreError>('redisRateLimitStore.onStoreError');
+  /** The rule of the last decision and its arguments: one comparison instead of a map read. */
+  #lastRule: RateLimitRule | undefined;
+  #lastRuleArgs: readonly [string, string, string] | undefined;
+  #anyRefused = false;
   #roundTrips = 0;
   #cachedRefusals = 0;
   #storeErrors = 0;
@@ -182,7 +186,8 @@ export class RedisRateLimitStore implements RateLimitStore {
     request: TakeRequest,
   ): RateLimitDecision | Promise<RateLimitDecision> {
     const now = this.#clock.now();
-    const cache = this.#refused.get(rule);
+    // Until Redis has refused something, there is no cache to look in.
+    const cache = this.#anyRefused ? this.#refused.get(rule) : undefined;
     if (cache !== undefined) {
       const until = cache.peek(key)?.until;
       if (until !== undefined) {
@@ -197,7 +202,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     return this.#remote(key, rule, request, now);
   }
 
-  async #remote(
+  #remote(
     key: string,
     rule: RateLimitRule,
     request: TakeRequest,
@@ -213,32 +218,43 @@ export class RedisRateLimitStore implements RateLimitStore {
       maxDelayMs === 0 ? '0' : String(Math.floor(maxDelayMs * 1000)),
     ];
     const budget = Math.min(this.timeoutMs, request.budgetMs);
-    let reply: unknown;
-    try {
-      this.#roundTrips++;
-      reply = await runScriptWithin(
-        this.#client,
-        gcraScript,
-        [this.redisKey(key)],
-        args,
-        budget,
-        this.#clock,
-        'rate-limit',
-        'take',
-      );
-    } catch (error) {
-      const reason = error instanceof FleetStoreError ? error.reason : 'unavailable';
-      const detail =
-        reason === 'timeout'
-          ? `no answer within ${budget} ms`
-          : error instanceof FleetStoreError && error.cause instanceof Error
-            ? error.cause.message
-            : String(error instanceof Error ? error.message : error);
-      return this.#fail(reason, key, rule, request, detail, error);
-    }
+    this.#roundTrips++;
+    return runScriptWithin(
+      this.#client,
+      gcraScript,
+      [this.redisKey(key)],
+      args,
+      budget,
+      this.#clock,
+      'rate-limit',
+      'take',
+      startedAt,
+    ).then(
+      (reply) => this.#decide(reply, key, rule, request, startedAt),
+      (error: unknown) => {
+        const reason = error instanceof FleetStoreError ? error.reason : 'unavailable';
+        const detail =
+          reason === 'timeout'
+            ? `no answer within ${budget} ms`
+            : error instanceof FleetStoreError && error.cause instanceof Error
+              ? error.cause.message
+              : String(error instanceof Error ? error.message : error);
+        return this.#fail(reason, key, rule, request, detail, error);
+      },
+    );
+  }
+
+  /** The decision in the script's reply. */
+  #decide(
+    reply: unknown,
+    key: string,
+    rule: RateLimitRule,
+    request: TakeRequest,
+    startedAt: number,
+  ): RateLimitDecision | PromiseLike<RateLimitDecision> {
     if (typeof reply === 'number' && Number.isInteger(reply)) {
       const intervalUs = rule.intervalMs * 1000;
-      const toleranceUs = tolerance * 1000;
+      const toleranceUs = rule.burst * rule.intervalMs * 1000;
       if (reply >= 0) {
         // Admitted now; the reply is the new TAT minus now (rounded to a microsecond).
         const remaining = Math.floor((toleranceUs - reply + 0.5) / intervalUs + 1e-6);
@@ -290,6 +306,7 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   /** The script's arguments fixed by a rule (interval, tolerance, horizon, in microseconds), formatted once. */
   #ruleArgs(rule: RateLimitRule): readonly [string, string, string] {
+    if (rule === this.#lastRule) return this.#lastRuleArgs!;
     let args = this.#argsByRule.get(rule);
     if (args === undefined) {
       args = [
@@ -299,11 +316,14 @@ export class RedisRateLimitStore implements RateLimitStore {
       ];
       this.#argsByRule.set(rule, args);
     }
+    this.#lastRule = rule;
+    this.#lastRuleArgs = args;
     return args;
   }
 
   #remember(rule: RateLimitRule, key: string, until: number): void {
     if (this.maxCachedKeys === 0) return;
+    this.#anyRefused = true;
     let cache = this.#refused.get(rule);
     if (cache === undefined) {
       cache = new KeyedRegistry({ maxKeys: this.maxCachedKeys, create: () => ({ until: 0 }) });

@@ -1,4 +1,4 @@
-import { type Clock, describeValue } from '@bulwark/clock';
+import { type Clock, deadlineTimers, describeValue } from '@bulwark/clock';
 import type { OptionsChecker } from '@bulwark/core/authoring';
 import { FleetStoreError, type FleetStoreKind } from './errors.ts';
 import { sha1 } from './scripts.ts';
@@ -65,9 +65,12 @@ export function runScript(
 }
 
 /**
- * Runs `s` within `timeoutMs` on `clock`: a command that fails or does not
+ * Runs `s` within `timeoutMs` on `clock`, counted from `startedAt` (a reading
+ * of `clock`; default: now): a command that fails or does not
  * answer in time rejects with a {@link FleetStoreError} (the command itself is
- * left to the client, which the store cannot cancel).
+ * left to the client, which the store cannot cancel). The timeout is a deadline
+ * on the clock's shared {@link deadlineTimers} (never early, at most about a
+ * millisecond late), so a command that answers in time costs no timer of its own.
  */
 export function runScriptWithin(
   client: RedisScriptClient,
@@ -78,40 +81,59 @@ export function runScriptWithin(
   clock: Clock,
   store: FleetStoreKind,
   operation: string,
+  startedAt: number = clock.now(),
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const timer = clock.setTimeout(
+    const options = { keys, arguments: args };
+    const timer = deadlineTimers(clock).schedule(
+      startedAt + timeoutMs,
       () =>
         reject(
           new FleetStoreError(store, operation, keys[0]!, 'timeout', `no answer within ${timeoutMs} ms`),
         ),
-      timeoutMs,
-      { unref: true },
+      UNREF,
     );
-    let pending: Promise<unknown>;
+    const answered = (value: unknown): void => {
+      timer.clear();
+      resolve(value);
+    };
+    const failed = (error: unknown): void => {
+      timer.clear();
+      reject(
+        new FleetStoreError(
+          store,
+          operation,
+          keys[0]!,
+          'unavailable',
+          error instanceof Error ? error.message : describeValue(error),
+          error,
+        ),
+      );
+    };
+    let first: Promise<unknown>;
     try {
-      pending = runScript(client, s, keys, args);
+      first = client.evalSha(s.sha, options);
     } catch (error) {
-      pending = Promise.reject(error);
+      failed(error);
+      return;
     }
-    pending.then(
-      (value) => {
-        timer.clear();
-        resolve(value);
-      },
-      (error: unknown) => {
-        timer.clear();
-        reject(
-          new FleetStoreError(
-            store,
-            operation,
-            keys[0]!,
-            'unavailable',
-            error instanceof Error ? error.message : describeValue(error),
-            error,
-          ),
-        );
-      },
-    );
+    // One reaction on the command's own promise; the source is sent only when
+    // the server answers that it lacks the script.
+    first.then(answered, (error: unknown) => {
+      if (!isNoScript(error)) {
+        failed(error);
+        return;
+      }
+      let second: Promise<unknown>;
+      try {
+        second = client.eval(s.source, options);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      second.then(answered, failed);
+    });
   });
 }
+
+const UNREF = Object.freeze({ unref: true });

@@ -10,6 +10,7 @@ import {
   BasePolicy,
   EventHub,
   joinRace,
+  metricsRegistered,
   type OptionHints,
   OptionsChecker,
   optionKeys,
@@ -389,14 +390,25 @@ export class BulkheadPolicy extends BasePolicy {
    * and reports through the permit, which judges the outcome. With a fixed
    * limit and a free slot, the primitive's fast path: the slot is taken as
    * `tryAcquire()` takes it, and released by handlers made once per bulkhead
-   * (a fixed limit learns nothing from the outcome), so no permit object.
+   * (a fixed limit learns nothing from the outcome), so no permit object and
+   * no closure per call.
    */
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     if (this.#active < this.limit && this.#head === undefined) {
       if (this.#adaptive) return this.#runHolding(this.#grant(ctx), fn, ctx);
       this.#take();
-      return this.#runHolding(undefined, fn, ctx);
+      return this.#runInSlot(fn, ctx);
     }
+    return this.#runQueued(fn, ctx);
+  }
+
+  /**
+   * `run()` without a free slot: `acquire()` in the queue, then the call. A
+   * method of its own because its handler closes over `fn` and `ctx`: in
+   * `run()`, that closure would make `run()` allocate its context at every
+   * call, one with a free slot included.
+   */
+  #runQueued<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     return this.acquire(ctx).then((permit) => {
       // The caller may have left between the hand-off and now: give the slot back unused.
       if (ctx.signal.aborted) {
@@ -422,26 +434,39 @@ export class BulkheadPolicy extends BasePolicy {
     failed: () => this._release(NONE, 0, 0),
   };
 
-  /** Runs `fn` holding a slot, and reports through `permit` (undefined: a fixed limit's slot). */
-  #runHolding<T>(permit: BulkheadPermit | undefined, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+  /**
+   * Runs `fn` in a slot `#take()` counted out, and releases it as the call
+   * ends. Kept apart from {@link #runHolding}, whose handlers close over their
+   * permit (a function with such closures allocates their context at every
+   * call, whichever branch it then takes), so that this path allocates none.
+   */
+  #runInSlot<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     let result: T | PromiseLike<T>;
     try {
       result = fn(ctx);
     } catch (error) {
-      if (permit === undefined) this._release(NONE, 0, 0);
-      else permit.failure(error);
+      this._release(NONE, 0, 0);
       return Promise.reject(error);
     }
-    if (permit === undefined) {
-      const race = joinRace(result);
-      if (race !== undefined) {
-        race.observe(this.#slotObserver as SettleObserver<T>);
-        return result as Promise<T>;
-      }
+    const race = joinRace(result);
+    if (race !== undefined) {
+      race.observe(this.#slotObserver as SettleObserver<T>);
+      return result as Promise<T>;
     }
     const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    if (permit === undefined) return promise.then(this.#releaseOnValue, this.#releaseOnError);
-    return promise.then(
+    return promise.then(this.#releaseOnValue, this.#releaseOnError);
+  }
+
+  /** Runs `fn` holding `permit`, and reports through it. */
+  #runHolding<T>(permit: BulkheadPermit, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      permit.failure(error);
+      return Promise.reject(error);
+    }
+    return Promise.resolve(result).then(
       (value) => {
         permit.success();
         return value;
@@ -457,7 +482,7 @@ export class BulkheadPolicy extends BasePolicy {
   #take(): number {
     const inflight = ++this.#active;
     this.#admitted++;
-    this.#activeLevel.set(this.#active);
+    if (metricsRegistered()) this.#activeLevel.set(this.#active);
     return inflight;
   }
 
@@ -533,7 +558,7 @@ export class BulkheadPolicy extends BasePolicy {
   /** @internal A permit was released for the first time. */
   _release(kind: number, startedAt: number, inflight: number): void {
     this.#active--;
-    this.#activeLevel.set(this.#active);
+    if (metricsRegistered()) this.#activeLevel.set(this.#active);
     if (this.#adaptive && kind !== NONE) {
       this.limitSource.onSample({
         rttMs: this.clock.now() - startedAt,

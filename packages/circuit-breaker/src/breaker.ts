@@ -15,6 +15,7 @@ import {
   disposable,
   EventHub,
   joinRace,
+  metricsRegistered,
   OptionsChecker,
   optionKeys,
   type SettleObserver,
@@ -25,6 +26,7 @@ import { adoptedOpenMs, checkSnapshot, snapshotOf } from './persistence.ts';
 import {
   admitProbe,
   type BreakerState,
+  type ClosedState,
   closedState,
   expireProbes,
   type HalfOpenState,
@@ -45,7 +47,7 @@ import {
   recordTransition,
   refusalsCounter,
 } from './telemetry.ts';
-import { consecutive, type Trip } from './trips.ts';
+import { consecutive, type Trip, type TripState } from './trips.ts';
 
 /** @internal The keys of {@link CircuitBreakerOptions}. */
 export const BREAKER_KEYS = optionKeys<CircuitBreakerOptions>({
@@ -801,6 +803,15 @@ export class CircuitBreakerPolicy extends BasePolicy {
       this.#refuse();
       return Promise.reject(this.refusal());
     }
+    return this.#runAfterWait(waiting, fn, ctx);
+  }
+
+  /**
+   * `run()` after a ride-through wait. A method of its own because its handler
+   * closes over `fn` and `ctx`: in `run()`, that closure would make `run()`
+   * allocate its context at every call, an admitted one included.
+   */
+  #runAfterWait<T>(waiting: Promise<Admission>, fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     return waiting.then((admission) => {
       // The caller may have left between the hand-off and now: the call counts neither way.
       if (ctx.signal.aborted) {
@@ -981,24 +992,33 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /** @internal Records a settled call. */
   _settle(generation: number, probeId: number, seq: number, verdict: Verdict, durationMs: number): void {
-    callsCounter.add(1, this.#attrs.outcome[verdict]);
+    if (metricsRegistered()) callsCounter.add(1, this.#attrs.outcome[verdict]);
     if (verdict === SUCCESS) this.#successes++;
     else if (verdict === FAILURE) this.#failures++;
     else this.#ignored++;
     if (generation !== this.#generation) return; // admitted before a transition: it changes nothing
     const state = this.#state;
-    if (probeId !== 0) {
-      // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
-      const half = state as HalfOpenState;
-      if (!half.probes.delete(probeId)) return;
-      if (verdict !== IGNORED) this.#probeMs = durationMs;
-      if (verdict === FAILURE) this.#open('probe-failure');
-      else if (verdict === SUCCESS && ++half.successes >= this.successThreshold) this.#close('probe-success');
-      // A slot is free and the breaker is still half-open: a waiting call takes it.
-      else if (this.#waiting > 0) this.#drain();
-      return;
-    }
-    if (state.kind !== 'closed' || verdict === IGNORED) return;
+    if (probeId !== 0) this.#settleProbe(state as HalfOpenState, probeId, verdict, durationMs);
+    else if (state.kind === 'closed' && verdict !== IGNORED) this.#record(state, seq, verdict, durationMs);
+  }
+
+  /**
+   * A probe's verdict. Kept out of `_settle()`, as {@link #record} is, so that
+   * `_settle()` stays small enough for the optimizer to inline into the
+   * handlers that call it.
+   */
+  #settleProbe(half: HalfOpenState, probeId: number, verdict: Verdict, durationMs: number): void {
+    // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
+    if (!half.probes.delete(probeId)) return;
+    if (verdict !== IGNORED) this.#probeMs = durationMs;
+    if (verdict === FAILURE) this.#open('probe-failure');
+    else if (verdict === SUCCESS && ++half.successes >= this.successThreshold) this.#close('probe-success');
+    // A slot is free and the breaker is still half-open: a waiting call takes it.
+    else if (this.#waiting > 0) this.#drain();
+  }
+
+  /** A success or failure of a call admitted while closed, in the current generation: the trips count it. */
+  #record(state: ClosedState, seq: number, verdict: Verdict, durationMs: number): void {
     if (verdict === SUCCESS) {
       if (seq > this.#lastSuccessSeq) this.#lastSuccessSeq = seq;
     } else if (seq < this.#lastSuccessSeq) {
@@ -1007,8 +1027,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       this.#stale++;
       return;
     }
-    state.trips ??= this.trips.map((t) => t.create(this.clock));
-    const trips = state.trips;
+    const trips = state.trips ?? this.#createTrips(state);
     const failure = verdict === FAILURE;
     let open = false;
     for (let i = 0; i < trips.length; i++) {
@@ -1019,6 +1038,16 @@ export class CircuitBreakerPolicy extends BasePolicy {
       if (t.shouldOpen()) open = true;
     }
     if (open) this.#open('trip');
+  }
+
+  /**
+   * The trips' running state, made at the first recorded call. Its own
+   * method: the closure it maps with would make {@link #record} allocate
+   * a context at every call.
+   */
+  #createTrips(state: ClosedState): TripState[] {
+    state.trips = this.trips.map((t) => t.create(this.clock));
+    return state.trips;
   }
 
   #open(reason: TransitionReason): void {

@@ -39,6 +39,7 @@ export {
   LazyGauge,
   LevelCounter,
   type MetricInstrument,
+  metricsRegistered,
   Telemetry,
   type TelemetrySpan,
   UpDownLevel,

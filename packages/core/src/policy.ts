@@ -117,8 +117,17 @@ export abstract class BasePolicy implements Policy {
     }
     // Aborted while run() ran: the listener would come too late, so the result decides.
     if (signal === undefined || signal.aborted) return Promise.resolve(result);
-    return bounded(() => result, { clock: this.clock, signal });
+    return boundBySignal(result, this.clock, signal);
   }
+}
+
+/**
+ * A result raced against the caller's signal. A function of its own: a
+ * closure in `execute()` would make `execute()` allocate its context at every
+ * call, a call without a signal included.
+ */
+function boundBySignal<T>(result: T | PromiseLike<T>, clock: Clock, signal: AbortSignal): Promise<T> {
+  return bounded(() => result, { clock, signal });
 }
 
 /** A policy that adds nothing: it runs the function as it is. */

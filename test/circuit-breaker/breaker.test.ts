@@ -143,7 +143,7 @@ describe('circuitBreaker() transitions', () => {
     ]);
   });
 
-  it('ignores a timed-out probe’s late success too, and keeps the generation', async () => {
+  it('counts a timed-out probe’s late success: a dependency slower than probeTimeoutMs still closes it', async () => {
     const clock = new VirtualClock();
     const breaker = circuitBreaker({
       clock,
@@ -159,10 +159,35 @@ describe('circuitBreaker() transitions', () => {
     const generation = breaker.stats().generation;
     await clock.advance(300); // a is past its 500 ms, b is not
     expect(breaker.stats().probes).toBe(1);
-    a.success();
-    expect(breaker.state).toBe('half-open');
     expect(breaker.stats().generation).toBe(generation);
-    b.success();
+    a.success(); // late, but the dependency answered
+    expect(breaker.state).toBe('closed');
+    expect(breaker.stats().generation).toBe(generation + 1);
+    b.failure(new Error('admitted half-open')); // an older generation now: changes nothing
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('probes a dependency slower than probeTimeoutMs every probeTimeoutMs, and closes on the first answer', async () => {
+    const clock = new VirtualClock();
+    const breaker = circuitBreaker({
+      clock,
+      trip: consecutive(1),
+      openMs: 100,
+      halfOpen: { probeTimeoutMs: 250 },
+    });
+    breaker.tryAcquire()!.failure(new Error('x'));
+    await clock.advance(100);
+    const probes: CircuitPermit[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = breaker.tryAcquire();
+      expect(p?.probe).toBe(true);
+      probes.push(p!);
+      expect(breaker.tryAcquire()).toBeUndefined(); // one slot, taken
+      await clock.advance(250);
+    }
+    probes[1]!.failure(new Error('slow and failed')); // past its time: changes nothing
+    expect(breaker.state).toBe('half-open');
+    probes[0]!.success(); // every call takes 600 ms here: the first answer closes it
     expect(breaker.state).toBe('closed');
   });
 

@@ -95,8 +95,9 @@ class Model {
     if (p.generation !== this.generation) return;
     if (p.probe) {
       const at = this.probes.findIndex(([id]) => id === p.id);
-      if (at < 0) return; // timed out: its permit was taken back
-      this.probes.splice(at, 1);
+      // Timed out: its permit was taken back; only a late success still counts.
+      if (at < 0 && kind !== 'success') return;
+      if (at >= 0) this.probes.splice(at, 1);
       if (kind === 'ignore') return;
       if (kind === 'failure') this.#open(now);
       else if (++this.successes >= this.successThreshold) this.#close();
@@ -380,8 +381,8 @@ class PolicyModel {
     if (p.generation !== this.generation) return;
     if (p.probe !== 0) {
       const at = this.probes.findIndex(([id]) => id === p.probe);
-      if (at < 0) return;
-      this.probes.splice(at, 1);
+      if (at < 0 && kind !== 'success') return; // timed out: only a late success counts
+      if (at >= 0) this.probes.splice(at, 1);
       if (kind === 'ignore') return;
       if (kind === 'failure') this.#open(now);
       else if (++this.successes >= this.successThreshold) this.#close();

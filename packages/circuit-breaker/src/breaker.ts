@@ -94,8 +94,10 @@ export interface HalfOpenOptions {
   readonly successThreshold?: number | undefined;
   /**
    * A probe that has not settled after this many milliseconds gives its permit
-   * back: its slot goes to the next call, and its late result is ignored. So
-   * the breaker can never be stuck half-open. Default: 10,000.
+   * back: its slot goes to the next call, so the breaker can never be stuck
+   * half-open. Its late success still counts toward `successThreshold` (the
+   * dependency answered, only slowly); its late failure is ignored (a newer
+   * probe has its slot). Default: 10,000.
    */
   readonly probeTimeoutMs?: number | undefined;
 }
@@ -216,8 +218,8 @@ export interface BreakerStats {
   readonly failures: number;
   /**
    * Calls judged neither way: the caller aborted, or the permit was reported
-   * with `ignore()`. (A result from an older generation, or from a probe past
-   * `probeTimeoutMs`, is counted by its outcome but changes no state.)
+   * with `ignore()`. (A result from an older generation, or a failure from a
+   * probe past `probeTimeoutMs`, is counted by its outcome but changes no state.)
    */
   readonly ignored: number;
   readonly refused: number;
@@ -1008,8 +1010,11 @@ export class CircuitBreakerPolicy extends BasePolicy {
    * handlers that call it.
    */
   #settleProbe(half: HalfOpenState, probeId: number, verdict: Verdict, durationMs: number): void {
-    // A probe past probeTimeoutMs already gave its permit back: its result changes nothing.
-    if (!half.probes.delete(probeId)) return;
+    // A probe past probeTimeoutMs already gave its permit back, and another
+    // call has probed since: its late failure or abort changes nothing. Its
+    // late success still counts, since the dependency did answer; otherwise a
+    // dependency slower than probeTimeoutMs could never close the breaker.
+    if (!half.probes.delete(probeId) && verdict !== SUCCESS) return;
     if (verdict !== IGNORED) this.#probeMs = durationMs;
     if (verdict === FAILURE) this.#open('probe-failure');
     else if (verdict === SUCCESS && ++half.successes >= this.successThreshold) this.#close('probe-success');

@@ -13,10 +13,12 @@ describe('presets.httpClient()', () => {
       adaptiveAttemptTimeout: true,
       maxAttempts: 4,
       idempotencyKeys: true,
-      failureRateThreshold: 0.5,
+      consecutiveFailures: 10,
+      failureRateThreshold: 0.75,
       minimumCalls: 10,
       failureWindowMs: 2_000,
       openMs: { initialMs: 250, maxMs: 500 },
+      probeTimeoutMs: 250,
       rideThroughMaxWaiters: 256,
       maxConcurrentPerOrigin: 64,
       maxQueuePerOrigin: 256,
@@ -57,7 +59,7 @@ describe('presets.httpClient()', () => {
     expect(seen.map((s) => s.body)).toEqual(['{"sku":"A-1"}', '{"sku":"A-1"}']);
   });
 
-  it('opens the origin breaker when half of at least 10 calls in 2 s fail, and not on fewer', async () => {
+  it('opens the origin breaker after 10 failures in a row, and not on fewer', async () => {
     const clock = new VirtualClock();
     const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));
     const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
@@ -68,7 +70,28 @@ describe('presets.httpClient()', () => {
     expect(api.breakers?.peek(origin)?.stats().openRemainingMs).toBe(250);
   });
 
-  it('trips soon after a long healthy stretch: only the last 2 s of calls are judged', async () => {
+  it('opens when three quarters of the calls in the last 2 s fail, and stays closed while one in three answers', async () => {
+    const run = async (answerEvery: number): Promise<{ state: string | undefined; calls: number }> => {
+      const clock = new VirtualClock();
+      let n = 0;
+      // Never 10 failures in a row: only the rate can open it.
+      const { fetch } = fakeFetch(() => new Response('', { status: ++n % answerEvery === 0 ? 200 : 503 }));
+      const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
+      let calls = 0;
+      while (calls < 200 && api.breakers!.peek(origin)?.state !== 'open') {
+        await api(`${origin}/x`);
+        calls++;
+        await clock.advance(20);
+      }
+      return { state: api.breakers!.peek(origin)?.state, calls };
+    };
+    // 4 of 5 fail (80%): open once the rate over at least 10 calls reaches 75%.
+    expect(await run(5)).toEqual({ state: 'open', calls: 10 });
+    // 2 of 3 fail (67%): 200 calls over 4 s, and it never opens.
+    expect(await run(3)).toEqual({ state: 'closed', calls: 200 });
+  });
+
+  it('trips within a few calls after a long healthy stretch', async () => {
     const clock = new VirtualClock();
     let down = false;
     const { fetch } = fakeFetch(() => new Response(down ? 'down' : 'ok', { status: down ? 500 : 200 }));
@@ -85,8 +108,42 @@ describe('presets.httpClient()', () => {
       failed++;
       await clock.advance(20);
     }
-    // Half of the last 2 s: about 50 failures, 1 s at 50 calls a second (a 10 s window took 250).
-    expect(failed).toBeLessThanOrEqual(60);
+    // 10 in a row, whatever the window holds (the rate alone would need 1.5 s of them: 75).
+    expect(failed).toBe(10);
+  });
+
+  it('probes a slow origin again after 250 ms, and closes on the first answer, even a late one', async () => {
+    const clock = new VirtualClock();
+    let slow = false;
+    const { fetch, seen } = fakeFetch(async (request) => {
+      if (!slow) return new Response('down', { status: 500 });
+      await sleep(600, { clock, signal: request.signal });
+      return new Response('ok');
+    });
+    const api = presets.httpClient({
+      fetch,
+      clock,
+      maxAttempts: 1,
+      deadlineMs: 5_000,
+      adaptiveAttemptTimeout: false,
+    });
+    for (let i = 0; i < 10; i++) await api(`${origin}/x`);
+    const breaker = api.breakers!.peek(origin)!;
+    expect(breaker.state).toBe('open');
+    slow = true; // the origin works again, but each answer takes 600 ms
+    await clock.advance(250);
+    const sent = seen.length;
+    const first = api(`${origin}/x`); // the probe
+    await clock.advance(100);
+    expect(breaker.state).toBe('half-open');
+    await clock.advance(150); // 250 ms without an answer: the next call probes too
+    const second = api(`${origin}/x`);
+    expect(seen.length - sent).toBe(2);
+    await clock.advance(350); // the first probe answers, 350 ms past its slot
+    expect((await first).status).toBe(200);
+    expect(breaker.state).toBe('closed');
+    await clock.advance(250);
+    expect((await second).status).toBe(200);
   });
 
   it("cuts an attempt at 1.5 × the p99.9 of the origin's answers once 100 are known, and retries it", async () => {

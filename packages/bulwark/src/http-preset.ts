@@ -1,4 +1,4 @@
-import { failureRate } from '@bulwark/circuit-breaker';
+import { consecutive, failureRate } from '@bulwark/circuit-breaker';
 import { type CreateFetchOptions, createFetch, type ResilientFetch } from '@bulwark/fetch';
 import { exponential } from '@bulwark/retry';
 
@@ -8,12 +8,18 @@ import { exponential } from '@bulwark/retry';
  * more than a few seconds, so the whole call gets 10 s; one attempt gets 1.5 ×
  * the p99.9 of its origin's recent answers (at least 100 ms), and 2 s (or the
  * whole deadline when that is shorter) until 100 answers are known or while the
- * origin is slower than that as a whole; a breaker opens per origin when half
- * of at least 10 calls in the last 2 s failed (so a hard-down origin is refused
- * within about a second, even after a long healthy stretch), and stays open
- * 250 ms after a first trip, 500 ms after trips that follow one another (so an
- * origin is back within about half a second of its fault ending, and is probed
- * at most twice a second while it is down); a call that meets the open breaker
+ * origin is slower than that as a whole; a breaker opens per origin after 10
+ * failures in a row (so a hard-down origin is refused within a few calls, even
+ * after a long healthy stretch, and an origin called a few times a second can
+ * trip at all) or when three quarters of at least 10 calls in the last 2 s
+ * failed (an origin that still answers one call in four is overloaded or
+ * flaky rather than down, and retries within a budget serve its callers better
+ * than refusing them all), and stays open 250 ms after a first trip, 500 ms
+ * after trips that follow one another (so an origin is back within about half
+ * a second of its fault ending, and is probed at most twice a second while it
+ * is down); a probe that has not answered within 250 ms lets the next call
+ * probe too, and the first success closes the breaker (so one slow probe
+ * cannot hold a slow but working origin shut); a call that meets the open breaker
  * waits for the probe's verdict when its deadline allows (ride-through, up to
  * 256 waiting per origin); every POST and PATCH gets an idempotency key, so it
  * can be retried safely.
@@ -24,10 +30,12 @@ export const HTTP_CLIENT_DEFAULTS = Object.freeze({
   adaptiveAttemptTimeout: true,
   maxAttempts: 4,
   idempotencyKeys: true,
-  failureRateThreshold: 0.5,
+  consecutiveFailures: 10,
+  failureRateThreshold: 0.75,
   minimumCalls: 10,
   failureWindowMs: 2_000,
   openMs: Object.freeze({ initialMs: 250, maxMs: 500 }),
+  probeTimeoutMs: 250,
   rideThroughMaxWaiters: 256,
   maxConcurrentPerOrigin: 64,
   maxQueuePerOrigin: 256,
@@ -53,17 +61,23 @@ export function httpClient(options: CreateFetchOptions = {}): ResilientFetch {
     maxAttempts: d.maxAttempts,
     idempotencyKeys: d.idempotencyKeys,
     breakers: {
-      trip: failureRate({
-        threshold: d.failureRateThreshold,
-        minimumCalls: d.minimumCalls,
-        window: { kind: 'time', ms: d.failureWindowMs, buckets: 10 },
-      }),
+      trip: [
+        consecutive(d.consecutiveFailures),
+        failureRate({
+          threshold: d.failureRateThreshold,
+          minimumCalls: d.minimumCalls,
+          window: { kind: 'time', ms: d.failureWindowMs, buckets: 10 },
+        }),
+      ],
       // Short, capped open times: recovery follows the end of a fault within
       // about half a second, whatever the fault's length. No jitter, so the
       // wait is predictable (and ride-through can plan on it).
       openMs: exponential({ initialMs: d.openMs.initialMs, maxMs: d.openMs.maxMs, jitter: 'none' }),
       // Every call has a deadline here: one that can outlive the next probe waits for it.
       rideThrough: { maxWaiters: d.rideThroughMaxWaiters },
+      // A slow probe gives its slot to the next call after 250 ms; its late
+      // success still closes the breaker.
+      halfOpen: { probeTimeoutMs: d.probeTimeoutMs },
     },
     bulkheads: {
       maxConcurrent: d.maxConcurrentPerOrigin,

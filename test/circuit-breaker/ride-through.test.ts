@@ -103,9 +103,46 @@ describe('ride-through', () => {
     expect(breaker.stats()).toMatchObject({ waiting: 0, refused: 0, admitted: 3 });
   });
 
-  it('refuses every waiter with the open-circuit error and its retryAfterMs when the probe fails', async () => {
+  it('keeps a waiter whose deadline outlives the next probe waiting through a failed probe; it is that probe', async () => {
     const clock = new VirtualClock();
-    const breaker = opened(clock);
+    const breaker = opened(clock, 1_000, { probeEstimateMs: 100, maxWaitMs: 5_000 });
+    let failProbe: (() => void) | undefined;
+    const probe = track(
+      breaker.execute(
+        () => new Promise<string>((_, reject) => (failProbe = () => reject(new Error('still down')))),
+      ),
+    );
+    const ran: number[] = [];
+    const waiter = track(
+      breaker.execute(() => {
+        ran.push(clock.now());
+        return 'answered';
+      }),
+    );
+    // Too short a deadline for a second verdict: refused when the first probe fails.
+    const short = track(runWithDeadline(clock.now() + 1_500, clock, () => breaker.execute(() => 'never')));
+    await clock.advance(1_000);
+    await flush();
+    failProbe!();
+    await flush();
+    expect((probe.error as Error).message).toBe('still down');
+    expect(breaker.state).toBe('open');
+    expect(short.done).toBe(true);
+    expect(short.error).toBeInstanceOf(BrokenCircuitError);
+    expect(waiter.done).toBe(false);
+    expect(breaker.stats().waiting).toBe(1);
+    await clock.advance(1_000);
+    await flush();
+    expect(waiter.value).toBe('answered');
+    expect(ran).toEqual([2_000]);
+    expect(breaker.state).toBe('closed');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('refuses a waiter without time for the next probe with the open-circuit error and its retryAfterMs when the probe fails', async () => {
+    const clock = new VirtualClock();
+    // Gives up at 1,500: the next verdict (open again until 2,000) comes too late for it.
+    const breaker = opened(clock, 1_000, { probeEstimateMs: 100, maxWaitMs: 1_500 });
     let failProbe: (() => void) | undefined;
     const probe = track(
       breaker.execute(

@@ -1193,9 +1193,18 @@ export class CircuitBreakerPolicy extends BasePolicy {
     } else if (state.kind === 'half-open') {
       this.#drain();
     } else {
-      // Opened again (the probe failed) or isolated: the verdict is in, and it is no.
+      // Opened again (the probe failed) or isolated: the verdict is in, and it
+      // is no. A waiter whose deadline outlives the next probe as well keeps
+      // waiting for that one (no call of its own reaches the dependency until
+      // a probe succeeds); the others are refused now, as is everyone when
+      // isolated (nobody knows when that ends).
       const error = this.#refusalOf(state);
-      while (this.#head !== undefined) this.#refuseWaiter(this.#head, 'refused', error);
+      const verdictAt = state.kind === 'open' ? state.until + this.#estimateMs() : Number.POSITIVE_INFINITY;
+      for (let w = this.#head; w !== undefined; ) {
+        const next = w.next;
+        if (w.giveUpAt < verdictAt) this.#refuseWaiter(w, 'refused', error);
+        w = next;
+      }
     }
     this.#arm();
   }

@@ -90,7 +90,7 @@ export interface BreakerAttributes {
 /**
  * How a ride-through ended, or why a refused call did not wait:
  * `admitted` (a probe slot or the closed breaker let it through), `refused`
- * (the probe failed, or the breaker was isolated), `timed-out` (its deadline or
+ * (a probe failed and its deadline could not outlive the next one, or the breaker was isolated), `timed-out` (its deadline or
  * `maxWaitMs` came before a verdict), `aborted` (its signal), `full`
  * (`maxWaiters` calls were already waiting), `no-time` (its deadline could not
  * outlive the probe, or the breaker is isolated).

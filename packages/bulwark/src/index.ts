@@ -166,6 +166,7 @@ export {
   type FailureRateOptions,
   FailureRateTrip,
   type HalfOpenOptions,
+  type KeyedStateChangeEvent,
   memoryBreakerStateStore,
   MemoryBreakerStateStore,
   RATE_TRIP_DEFAULTS,

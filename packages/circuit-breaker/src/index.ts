@@ -23,6 +23,7 @@ export {
   CircuitBreakerRegistry,
   type CircuitBreakerRegistryOptions,
   circuitBreakers,
+  type KeyedStateChangeEvent,
 } from './registry.ts';
 export {
   type BreakerSnapshot,

@@ -1,4 +1,5 @@
-import { KeyedRegistry } from '@bulwark/core/authoring';
+import type { Disposable, Listener } from '@bulwark/core';
+import { EventHub, KeyedRegistry } from '@bulwark/core/authoring';
 import {
   BREAKER_KEYS,
   breakerFromResolved,
@@ -6,7 +7,13 @@ import {
   type CircuitBreakerPolicy,
   checkBreakerOptions,
   type ResolvedBreakerOptions,
+  type StateChangeEvent,
 } from './breaker.ts';
+
+/** Payload of a registry's `onStateChange`: one breaker's transition, and its key. */
+export interface KeyedStateChangeEvent extends StateChangeEvent {
+  readonly key: string;
+}
 
 /** A registry's keys: a breaker's, but `initialState` and `storeKey` (it derives one per key), and `maxKeys`. */
 const REGISTRY_KEYS: ReadonlySet<string> = new Set([
@@ -41,6 +48,7 @@ export class CircuitBreakerRegistry {
 
   /** The options every breaker of the registry is built from, checked and resolved once. */
   readonly #options: ResolvedBreakerOptions;
+  #onStateChange: EventHub<KeyedStateChangeEvent> | undefined;
 
   /** @throws InvalidOptionsError listing every invalid option, the breakers' included. */
   constructor(options?: CircuitBreakerRegistryOptions) {
@@ -57,7 +65,15 @@ export class CircuitBreakerRegistry {
       create: (key: string) => {
         if (typeof key !== 'string')
           throw new TypeError(`circuitBreakers().get(): key must be a string, got ${typeof key}`);
-        return breakerFromResolved(this.#options, resolved.store === undefined ? undefined : prefix + key);
+        const breaker = breakerFromResolved(
+          this.#options,
+          resolved.store === undefined ? undefined : prefix + key,
+        );
+        // Transitions only: nothing on a call's path.
+        breaker.onStateChange((event) => {
+          if (this.#onStateChange?.listening) this.#onStateChange.emit({ ...event, key });
+        });
+        return breaker;
       },
       // Idle closed breakers go first, then busy closed ones; an open,
       // half-open or isolated breaker is never evicted.
@@ -71,6 +87,16 @@ export class CircuitBreakerRegistry {
   /** The breaker for `key`, created on first use. */
   get(key: string): CircuitBreakerPolicy {
     return this.#breakers.get(key);
+  }
+
+  /**
+   * Calls `listener` on every transition of every breaker the registry made,
+   * with the breaker's key: one subscription for all origins or tenants, those
+   * made later included.
+   */
+  onStateChange(listener: Listener<KeyedStateChangeEvent>): Disposable {
+    this.#onStateChange ??= new EventHub('circuitBreakers.onStateChange');
+    return this.#onStateChange.subscribe(listener);
   }
 
   /** The breaker for `key` if there is one; does not create it. */

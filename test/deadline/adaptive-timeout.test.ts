@@ -50,6 +50,30 @@ describe('adaptiveTimeout()', () => {
     expect(policy.currentMs()).toBe(100); // 1.5 × 50 = 75, raised to the 100 ms floor
   });
 
+  it('forget() drops every sample: maxMs until minSamples answers are in again', async () => {
+    const clock = new VirtualClock();
+    const policy = adaptiveTimeout(2_000, { clock, minSamples: 5 });
+    for (let i = 0; i < 5; i++) expect(await attempt(policy, clock, 50)).toBe('ok');
+    await clock.advance(3_000);
+    expect(policy.currentMs()).toBe(100);
+    policy.forget();
+    expect(policy.currentMs()).toBe(2_000);
+    expect(policy.freshSamples).toBe(0);
+    // A hung attempt right after gets the whole 2 s, not the 100 ms learned before.
+    const cut = policy.execute(hang).catch((e: unknown) => e);
+    await clock.advance(1_999);
+    expect(await Promise.race([cut, Promise.resolve('running')])).toBe('running');
+    await clock.advance(1);
+    expect(await cut).toBeInstanceOf(DeadlineExceededError);
+    for (let i = 0; i < 4; i++) expect(await attempt(policy, clock, 60)).toBe('ok');
+    await clock.advance(3_000);
+    expect(policy.currentMs()).toBe(2_000); // 4 fresh answers and one unknown: not enough, and unknown
+    policy.forget();
+    for (let i = 0; i < 5; i++) expect(await attempt(policy, clock, 80)).toBe('ok');
+    await clock.advance(3_000);
+    expect(policy.currentMs()).toBe(120); // 1.5 × 80, from the new answers only
+  });
+
   it('is multiplier × the percentile of recent latencies, within [minMs, maxMs]', () => {
     const clock = new VirtualClock();
     // sampleSize 200: the percentile is recomputed every 25 samples, so at the 100th.

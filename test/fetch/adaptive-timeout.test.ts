@@ -1,3 +1,4 @@
+import { consecutive } from '@bulwark/circuit-breaker';
 import { sleep, VirtualClock } from '@bulwark/clock';
 import { DeadlineExceededError, InvalidOptionsError } from '@bulwark/core';
 import { type CreateFetchOptions, createFetch } from '@bulwark/fetch';
@@ -75,6 +76,53 @@ describe('createFetch({ adaptiveAttemptTimeout })', () => {
     expect(await cutAfter(ctx)).toBe(300);
     // The other origin has seen only its own attempts: one timed out at 1 s, one answered.
     expect(await cutAfter(ctx, URL_B)).toBe(1_000);
+  });
+
+  it('forgets an origin’s latency when its breaker trips: after the fault its attempts get attemptTimeoutMs again', async () => {
+    const clock = new VirtualClock();
+    let mode: 'fast' | 'down' | 'slow' = 'fast';
+    const fake = fakeFetch(async (request) => {
+      if (mode === 'down') return new Response('down', { status: 503 });
+      await sleep(mode === 'fast' ? 20 : 400, { clock, signal: request.signal });
+      return new Response('ok');
+    });
+    const fetch = createFetch({
+      clock,
+      fetch: fake.fetch,
+      backoff: constant(0),
+      budget: false,
+      maxAttempts: 1,
+      attemptTimeoutMs: 1_000,
+      adaptiveAttemptTimeout: true,
+      breakers: { trip: consecutive(5), openMs: 100 },
+    });
+    const call = async (url: string): Promise<unknown> => {
+      const p = fetch(url).then(
+        (r) => r.status,
+        (e: unknown) => e,
+      );
+      for (let i = 0; i < 120 && (await Promise.race([p, Promise.resolve(undefined)])) === undefined; i++) {
+        await clock.advance(10);
+        await settle();
+      }
+      return p;
+    };
+    for (let i = 0; i < 100; i++) {
+      expect(await call(URL_A)).toBe(200);
+      expect(await call(URL_B)).toBe(200);
+    }
+    await clock.advance(3_000);
+    // Both origins answer in 20 ms: their limits are at the 100 ms floor.
+    mode = 'down';
+    for (let i = 0; i < 5; i++) expect(await call(URL_A)).toBe(503);
+    expect(fetch.breakers!.peek('http://a.test')!.state).toBe('open');
+    await clock.advance(100);
+    // Back, but slow (a queue behind the fault): the probe is not cut at 100 ms.
+    mode = 'slow';
+    expect(await call(URL_A)).toBe(200);
+    expect(fetch.breakers!.peek('http://a.test')!.state).toBe('closed');
+    // The other origin's breaker never tripped: it keeps what it learned, and cuts at 100 ms.
+    expect(await call(URL_B)).toBeInstanceOf(DeadlineExceededError);
   });
 
   it('does not count fast 503s: they say nothing of how long an answer takes', async () => {

@@ -72,6 +72,16 @@ export class LatencyWindow {
     this.#compute(now);
   }
 
+  /** Forgets every sample: {@link value} is undefined until `minSamples` fresh ones are recorded again. */
+  clear(now: number): void {
+    this.#next = 0;
+    this.#count = 0;
+    this.#sinceRefresh = 0;
+    this.#computedAt = now;
+    this.#current = undefined;
+    this.#fresh = 0;
+  }
+
   /** How many samples the last computation used. */
   get freshSamples(): number {
     return this.#fresh;

@@ -173,6 +173,17 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
     this.#window.record(ms, now ?? this.clock.now());
   }
 
+  /**
+   * Forgets every latency sample: the limit is `maxMs` until `minSamples`
+   * fresh answers are in again. For when what was measured no longer describes
+   * the dependency: `createFetch` calls it for an origin whose breaker opens,
+   * since the origin's latency after the fault is unknown (a recovering server
+   * has a queue, and the calls that waited for it arrive together).
+   */
+  forget(): void {
+    this.#window.clear(this.clock.now());
+  }
+
   /** How many fresh samples the limit was last computed from. */
   get freshSamples(): number {
     return this.#window.freshSamples;

@@ -152,6 +152,14 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     adaptiveTimeouts !== undefined || attemptTimeoutMs === Number.POSITIVE_INFINITY
       ? undefined
       : timeout(attemptTimeoutMs, { clock });
+  if (breakers !== undefined && adaptiveTimeouts !== undefined) {
+    // A tripped origin's latency is unknown once it is back (a queue behind
+    // the fault, and the calls that waited for it arriving together): its
+    // attempts get the whole attempt timeout until fresh answers are in.
+    breakers.onStateChange((event) => {
+      if (event.from === 'closed' && event.to === 'open') adaptiveTimeouts.peek(event.key)?.forget();
+    });
+  }
   // Built once: every attempt of every call runs through it.
   const chain = attemptChain({
     clock,

@@ -20,8 +20,9 @@ import { exponential } from '@bulwark/retry';
  * is down); a probe that has not answered within 250 ms lets the next call
  * probe too, and the first success closes the breaker (so one slow probe
  * cannot hold a slow but working origin shut); a call that meets the open breaker
- * waits for the probe's verdict when its deadline allows (ride-through, up to
- * 256 waiting per origin); every POST and PATCH gets an idempotency key, so it
+ * waits for the probe's verdict when its deadline allows, and through a failed
+ * probe for the next one (ride-through, up to 256 waiting per origin), and an
+ * origin's adaptive attempt timeout forgets its latency when its breaker trips; every POST and PATCH gets an idempotency key, so it
  * can be retried safely.
  */
 export const HTTP_CLIENT_DEFAULTS = Object.freeze({

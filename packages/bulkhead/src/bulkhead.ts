@@ -7,6 +7,7 @@ import {
   type Operation,
 } from '@bulwark/core';
 import {
+  asPromise,
   BasePolicy,
   EventHub,
   joinRace,
@@ -453,8 +454,7 @@ export class BulkheadPolicy extends BasePolicy {
       race.observe(this.#slotObserver as SettleObserver<T>);
       return result as Promise<T>;
     }
-    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    return promise.then(this.#releaseOnValue, this.#releaseOnError);
+    return asPromise(result).then(this.#releaseOnValue, this.#releaseOnError);
   }
 
   /** Runs `fn` holding `permit`, and reports through it. */
@@ -466,7 +466,7 @@ export class BulkheadPolicy extends BasePolicy {
       permit.failure(error);
       return Promise.reject(error);
     }
-    return Promise.resolve(result).then(
+    return asPromise(result).then(
       (value) => {
         permit.success();
         return value;

@@ -10,6 +10,7 @@ import {
   type Outcome,
 } from '@bulwark/core';
 import {
+  asPromise,
   BasePolicy,
   checkedDelayMs,
   disposable,
@@ -844,8 +845,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       race.observe(new CallReport(this, generation, probeId, startedAt, seq, ctx));
       return result as Promise<T>;
     }
-    const promise = result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result);
-    return promise.then(
+    return asPromise(result).then(
       (value: T): T => {
         this._report(generation, probeId, startedAt, seq, ctx, false, value, undefined);
         return value;

@@ -5,6 +5,7 @@
 // exported from both.
 export { checkedDelayMs, isValidDelay } from './backoff.ts';
 export {
+  asPromise,
   type BoundedOptions,
   bounded,
   joinRace,

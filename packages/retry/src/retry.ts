@@ -12,6 +12,7 @@ import {
   remainingMs,
 } from '@bulwark/core';
 import {
+  asPromise,
   BasePolicy,
   EventHub,
   formatMs,
@@ -283,7 +284,7 @@ export class RetryPolicy extends BasePolicy {
     } catch (error) {
       return this.#loop(fn, ctx, { ok: false, error });
     }
-    return (result instanceof Promise ? (result as Promise<T>) : Promise.resolve(result)).then(
+    return asPromise(result).then(
       (value) => this.#firstSucceeded(value, fn, ctx),
       (error: unknown) => this.#loop(fn, ctx, { ok: false, error }),
     );

@@ -91,6 +91,30 @@ describe('bulkhead()', () => {
     expect(await b.execute(() => 'still works')).toBe('still works');
   });
 
+  it('releases the slot, and counts the call once, for a thenable that misbehaves', async () => {
+    const b = bulkhead({ maxConcurrent: 1, clock: new VirtualClock() });
+    const boom = new Error('then getter');
+    const hostile = Object.defineProperty({}, 'then', {
+      get() {
+        throw boom;
+      },
+    }) as PromiseLike<number>;
+    await expect(b.execute(() => hostile)).rejects.toBe(boom);
+    expect(b.active).toBe(0);
+    const twice: PromiseLike<number> = {
+      // biome-ignore lint/suspicious/noThenProperty: a hand-made thenable is what is tested
+      then(onValue) {
+        onValue?.(1);
+        onValue?.(2);
+        return Promise.resolve() as never;
+      },
+    };
+    expect(await b.execute(() => twice)).toBe(1);
+    expect(b.active).toBe(0);
+    expect(b.stats().admitted).toBe(2);
+    expect(await b.execute(() => 'still works')).toBe('still works');
+  });
+
   it('tryAcquire gives a permit or nothing and never queues; acquire waits', async () => {
     const b = bulkhead({ maxConcurrent: 1, maxQueue: 1, clock: new VirtualClock() });
     const permit = b.tryAcquire();

@@ -1,6 +1,6 @@
 import { VirtualClock } from '@bulwark/clock';
 import { type DeadlineExceededError, isBulwarkError } from '@bulwark/core';
-import { bounded, joinRace } from '@bulwark/core/authoring';
+import { asPromise, bounded, joinRace } from '@bulwark/core/authoring';
 import { describe, expect, it } from 'vitest';
 
 /** A signal that counts its live abort listeners. */
@@ -250,5 +250,44 @@ describe('bounded()', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+});
+
+describe('asPromise', () => {
+  it('returns a native promise as it is, and wraps a value', async () => {
+    const promise = Promise.resolve(1);
+    expect(asPromise(promise)).toBe(promise);
+    const wrapped = asPromise(2);
+    expect(wrapped).toBeInstanceOf(Promise);
+    await expect(wrapped).resolves.toBe(2);
+  });
+
+  it('adopts a thenable that calls its handlers twice as settling once', async () => {
+    const twice: PromiseLike<number> = {
+      // biome-ignore lint/suspicious/noThenProperty: a hand-made thenable is what is tested
+      then(onValue, onError) {
+        onValue?.(1);
+        onValue?.(2);
+        onError?.(new Error('late'));
+        return Promise.resolve() as never;
+      },
+    };
+    const seen: number[] = [];
+    await asPromise(twice).then((value) => seen.push(value));
+    expect(seen).toEqual([1]);
+  });
+
+  it('turns a then getter that throws into a rejection instead of throwing', async () => {
+    const boom = new Error('getter');
+    const hostile = Object.defineProperty({}, 'then', {
+      get() {
+        throw boom;
+      },
+    });
+    let promise: Promise<unknown> | undefined;
+    expect(() => {
+      promise = asPromise(hostile);
+    }).not.toThrow();
+    await expect(promise).rejects.toBe(boom);
   });
 });

@@ -92,12 +92,17 @@ const NATIVE_THEN = Promise.prototype.then;
  * handlers run once). A policy that hangs `.then` handlers on the function's
  * result calls it. It recognises a native promise by its `then` being the
  * native one, which costs a property read, where `instanceof Promise` measured
- * about 3 ns more per call (docs/benchmarks.md).
+ * about 3 ns more per call (docs/benchmarks.md). It never throws: a `then`
+ * getter that throws gives a promise rejected with what it threw, as
+ * `Promise.resolve()` does.
  */
 export function asPromise<T>(result: T | PromiseLike<T>): Promise<T> {
-  return (result as { then?: unknown } | null | undefined)?.then === NATIVE_THEN
-    ? (result as Promise<T>)
-    : Promise.resolve(result);
+  try {
+    if ((result as { then?: unknown } | null | undefined)?.then === NATIVE_THEN) return result as Promise<T>;
+  } catch {
+    // A `then` getter that throws: Promise.resolve() reads it again and rejects with its error.
+  }
+  return Promise.resolve(result);
 }
 
 /** The race {@link bounded} returned last, while it is pending: what {@link joinRace} can join. */

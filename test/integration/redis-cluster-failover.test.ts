@@ -183,7 +183,9 @@ describe.skipIf(!available)('fleet policies on a 3-node Redis Cluster losing a n
           expect(open!.outcome).toBe('ran');
           expect(bulk!.outcome).toBe(onVictim(key) ? 'ERR_STORE_UNAVAILABLE' : 'ran');
           expect(breaker!.outcome).toBe('ran');
-          expect(breaker!.ms).toBeLessThan(50);
+          // Far below the store's timeout: the breaker never waits on its store (a
+          // loaded machine can still stall an event loop for tens of milliseconds).
+          expect(breaker!.ms).toBeLessThan(TIMEOUT_MS / 2);
         });
       }
 

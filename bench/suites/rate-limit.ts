@@ -9,7 +9,9 @@
 //     the server (INFO commandstats: script calls, the commands they ran, and
 //     the server's microseconds per script call);
 //   - decisions per second: sequential awaited calls (latency-bound) and 32
-//     calls in flight on one connection (throughput-bound);
+//     calls in flight on one connection (throughput-bound), with the CPU per
+//     decision of this process (process.cpuUsage) and of the server (INFO cpu;
+//     of it, the time inside the script calls, INFO commandstats);
 //   - a refused hot key, which bulwark answers from its refused-key cache;
 //   - accuracy: 4 processes share 200/s (burst 20 for bulwark; a fixed window
 //     of 200 per second for the peer, which has no burst), calling as fast as
@@ -83,28 +85,91 @@ async function serverWork(
   return { scripts: scripts / n, inner: others / n, usecPerScript: scriptUsec / Math.max(1, scripts) };
 }
 
-/** Decisions per second with `inFlight` calls in flight, best of `rounds` rounds of `n` decisions (subjects interleaved). */
+/** CPU seconds the Redis server has used (INFO cpu: user + system). */
+async function serverCpuSeconds(redis: RedisClient): Promise<number> {
+  const info = await redis.info('cpu');
+  const user = /used_cpu_user:([\d.]+)/.exec(info);
+  const sys = /used_cpu_sys:([\d.]+)/.exec(info);
+  return Number(user?.[1] ?? Number.NaN) + Number(sys?.[1] ?? Number.NaN);
+}
+
+/** A subject's figures over the rounds of {@link throughput}. */
+interface ThroughputResult {
+  /** Decisions per second, best round. */
+  readonly best: number;
+  /** This process's CPU per decision (process.cpuUsage), microseconds, median round. */
+  readonly clientUs: number;
+  /** The Redis server's CPU per decision (INFO cpu), microseconds, median round. */
+  readonly serverUs: number;
+  /** Of that, the time inside the script calls (INFO commandstats), microseconds, median round. */
+  readonly scriptUs: number;
+}
+
+/** Microseconds the server has spent in script calls (EVAL and EVALSHA) so far. */
+async function scriptUsec(redis: RedisClient): Promise<number> {
+  let usec = 0;
+  for (const [name, s] of await commandStats(redis))
+    if (name === 'eval' || name === 'evalsha') usec += s.usec;
+  return usec;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+/**
+ * Decisions per second with `inFlight` calls in flight, best of `rounds` rounds
+ * of `n` decisions (subjects interleaved), and the CPU per decision of this
+ * process and of the Redis server, median of the rounds.
+ */
 async function throughput(
+  redis: RedisClient,
   subjects: ReadonlyArray<{ name: string; call: () => Promise<unknown> }>,
   inFlight: number,
   n: number,
   rounds: number,
-): Promise<Map<string, number>> {
-  const best = new Map<string, number>(subjects.map((s) => [s.name, 0]));
+): Promise<Map<string, ThroughputResult>> {
+  const rows = new Map(
+    subjects.map((s) => [
+      s.name,
+      { rates: [] as number[], client: [] as number[], server: [] as number[], script: [] as number[] },
+    ]),
+  );
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < subjects.length; k++) {
       const s = subjects[(round + k) % subjects.length]!;
+      const row = rows.get(s.name)!;
+      const scriptBefore = await scriptUsec(redis);
+      const serverBefore = await serverCpuSeconds(redis);
+      const clientBefore = process.cpuUsage();
       const start = process.hrtime.bigint();
       await Promise.all(
         Array.from({ length: inFlight }, async () => {
           for (let i = 0; i < n / inFlight; i++) await s.call();
         }),
       );
-      const rate = n / (Number(process.hrtime.bigint() - start) / 1e9);
-      if (rate > best.get(s.name)!) best.set(s.name, rate);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const client = process.cpuUsage(clientBefore);
+      const server = (await serverCpuSeconds(redis)) - serverBefore;
+      const script = (await scriptUsec(redis)) - scriptBefore;
+      row.rates.push(n / seconds);
+      row.client.push((client.user + client.system) / n);
+      row.server.push((server * 1e6) / n);
+      row.script.push(script / n);
     }
   }
-  return best;
+  return new Map(
+    [...rows].map(([name, row]) => [
+      name,
+      {
+        best: Math.max(...row.rates),
+        clientUs: median(row.client),
+        serverUs: median(row.server),
+        scriptUs: median(row.script),
+      },
+    ]),
+  );
 }
 
 interface WorkerResult {
@@ -353,6 +418,7 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
 
     const inFlight = 32;
     const rates = await throughput(
+      redis,
       [
         { name: 'bulwark admitted (EVALSHA)', call: () => bulwarkAdmit.execute(noop) },
         { name: 'rate-limiter-flexible admitted (EVAL)', call: () => peerAdmit.consume('hot') },
@@ -362,8 +428,23 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
       15,
     );
     printTable(
-      `decisions per second, ${inFlight} calls in flight on one connection (best of 15 rounds × 20,000)`,
-      [['subject', 'decisions/s'], ...[...rates].map(([name, rate]) => [name, rate.toFixed(0)])],
+      `decisions per second, ${inFlight} calls in flight on one connection (best of 15 rounds × 20,000; CPU per decision: median round)`,
+      [
+        [
+          'subject',
+          'decisions/s',
+          'client CPU µs per decision',
+          'Redis CPU µs per decision',
+          'of which in the script',
+        ],
+        ...[...rates].map(([name, r]) => [
+          name,
+          r.best.toFixed(0),
+          r.clientUs.toFixed(2),
+          r.serverUs.toFixed(2),
+          r.scriptUs.toFixed(2),
+        ]),
+      ],
     );
 
     met = target('bulwark round trips per admitted decision (client)', oursPerDecision, 1) && met;
@@ -371,7 +452,8 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
     met =
       target(
         `rate-limiter-flexible's admitted decisions/s ÷ bulwark's, ${inFlight} in flight (≤ 1: bulwark at least as fast)`,
-        rates.get('rate-limiter-flexible admitted (EVAL)')! / rates.get('bulwark admitted (EVALSHA)')!,
+        rates.get('rate-limiter-flexible admitted (EVAL)')!.best /
+          rates.get('bulwark admitted (EVALSHA)')!.best,
         1,
       ) && met;
     // A refused hot key: the store answers it from its cache (take()); execute()
@@ -403,7 +485,13 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
       suite: 'rate-limit-redis-work',
       bulwark: { roundTrips: oursPerDecision, ...oursServer },
       peer: { roundTrips: peerPerDecision, ...peerServer },
-      throughput: Object.fromEntries(rates),
+      throughput: Object.fromEntries([...rates].map(([name, r]) => [name, r.best])),
+      cpuPerDecision: Object.fromEntries(
+        [...rates].map(([name, r]) => [
+          name,
+          { clientUs: r.clientUs, serverUs: r.serverUs, scriptUs: r.scriptUs },
+        ]),
+      ),
       memory,
     });
   } finally {

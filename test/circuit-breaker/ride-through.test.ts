@@ -103,6 +103,38 @@ describe('ride-through', () => {
     expect(breaker.stats()).toMatchObject({ waiting: 0, refused: 0, admitted: 3 });
   });
 
+  it('makes the waiter with the most time left the probe, so that a deadline about to end cannot decide the verdict', async () => {
+    const clock = new VirtualClock();
+    const breaker = opened(clock);
+    const ran: string[] = [];
+    const call = (name: string, deadline: number) =>
+      track(
+        runWithDeadline(deadline, clock, () =>
+          breaker.execute(() => {
+            ran.push(name);
+            return name === 'fresh' ? new Promise<string>(() => {}) : name;
+          }),
+        ),
+      );
+    // Both can outlive the probe at 1 s (probeEstimateMs 100); the first only just.
+    const old = call('old', 1_250);
+    await clock.advance(500);
+    const fresh = call('fresh', 3_000);
+    expect(breaker.stats().waiting).toBe(2);
+    await clock.advance(500);
+    await flush();
+    expect(ran).toEqual(['fresh']); // the probe: 2 s left, not 250 ms
+    expect(breaker.stats().waiting).toBe(1);
+    expect(old.done).toBe(false);
+    // The probe has not answered when the old waiter's time runs out: it gives
+    // up without a call, and the breaker stays half-open for the probe.
+    await clock.advance(200);
+    await flush();
+    expect(old.error).toBeInstanceOf(BrokenCircuitError);
+    expect(breaker.state).toBe('half-open');
+    expect(fresh.done).toBe(false);
+  });
+
   it('keeps a waiter whose deadline outlives the next probe waiting through a failed probe; it is that probe', async () => {
     const clock = new VirtualClock();
     const breaker = opened(clock, 1_000, { probeEstimateMs: 100, maxWaitMs: 5_000 });

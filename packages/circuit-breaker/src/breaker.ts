@@ -1209,14 +1209,22 @@ export class CircuitBreakerPolicy extends BasePolicy {
     this.#arm();
   }
 
-  /** Half-open: waiters take the free probe slots, in arrival order. */
+  /**
+   * Half-open: waiters take the free probe slots, the one with the most time
+   * left first. A probe's verdict should be about the dependency: the oldest
+   * waiter may have only its own call's estimate left, and its deadline ending
+   * during the probe would reopen the breaker on the caller's clock, not the
+   * dependency's answer.
+   */
   #drain(): void {
     const state = this.#state;
     if (state.kind !== 'half-open') return;
     while (this.#head !== undefined) {
       const probeId = admitProbe(state, this.maxProbes, this.probeTimeoutMs, this.clock.now());
       if (probeId === 0) break;
-      this.#admitWaiter(this.#head, probeId);
+      let chosen = this.#head;
+      for (let w = chosen.next; w !== undefined; w = w.next) if (w.giveUpAt > chosen.giveUpAt) chosen = w;
+      this.#admitWaiter(chosen, probeId);
     }
     this.#arm();
   }

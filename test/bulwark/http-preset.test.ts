@@ -13,7 +13,7 @@ describe('presets.httpClient()', () => {
       adaptiveAttemptTimeout: true,
       maxAttempts: 4,
       idempotencyKeys: true,
-      consecutiveFailures: 10,
+      consecutiveFailures: 20,
       failureRateThreshold: 0.75,
       minimumCalls: 10,
       failureWindowMs: 2_000,
@@ -59,11 +59,15 @@ describe('presets.httpClient()', () => {
     expect(seen.map((s) => s.body)).toEqual(['{"sku":"A-1"}', '{"sku":"A-1"}']);
   });
 
-  it('opens the origin breaker after 10 failures in a row, and not on fewer', async () => {
+  it('opens the origin breaker after 20 failures in a row, and not on fewer', async () => {
     const clock = new VirtualClock();
-    const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));
+    let n = 0;
+    // 30 answers, then failures only: the rate (75% of the last 2 s) would open
+    // it at the 90th failure, the run of 20 opens it at the 20th.
+    const { fetch } = fakeFetch(() => new Response('', { status: ++n <= 30 ? 200 : 500 }));
     const api = presets.httpClient({ fetch, clock, maxAttempts: 1 });
-    for (let i = 0; i < 9; i++) expect((await api(`${origin}/x`)).status).toBe(500);
+    for (let i = 0; i < 30; i++) expect((await api(`${origin}/x`)).status).toBe(200);
+    for (let i = 0; i < 19; i++) expect((await api(`${origin}/x`)).status).toBe(500);
     expect(api.breakers?.peek(origin)?.state).toBe('closed');
     expect((await api(`${origin}/x`)).status).toBe(500);
     expect(api.breakers?.peek(origin)?.state).toBe('open');
@@ -108,8 +112,8 @@ describe('presets.httpClient()', () => {
       failed++;
       await clock.advance(20);
     }
-    // 10 in a row, whatever the window holds (the rate alone would need 1.5 s of them: 75).
-    expect(failed).toBe(10);
+    // 20 in a row, whatever the window holds (the rate alone would need 1.5 s of them: 75).
+    expect(failed).toBe(20);
   });
 
   it('probes a slow origin again after 250 ms, and closes on the first answer, even a late one', async () => {
@@ -127,7 +131,7 @@ describe('presets.httpClient()', () => {
       deadlineMs: 5_000,
       adaptiveAttemptTimeout: false,
     });
-    for (let i = 0; i < 10; i++) await api(`${origin}/x`);
+    for (let i = 0; i < 10; i++) await api(`${origin}/x`); // 10 of 10 failed: the rate opens it
     const breaker = api.breakers!.peek(origin)!;
     expect(breaker.state).toBe('open');
     slow = true; // the origin works again, but each answer takes 600 ms

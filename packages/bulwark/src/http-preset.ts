@@ -8,10 +8,11 @@ import { exponential } from '@bulwark/retry';
  * more than a few seconds, so the whole call gets 10 s; one attempt gets 1.5 ×
  * the p99.9 of its origin's recent answers (at least 100 ms), and 2 s (or the
  * whole deadline when that is shorter) until 100 answers are known or while the
- * origin is slower than that as a whole; a breaker opens per origin after 10
- * failures in a row (so a hard-down origin is refused within a few calls, even
- * after a long healthy stretch, and an origin called a few times a second can
- * trip at all) or when three quarters of at least 10 calls in the last 2 s
+ * origin is slower than that as a whole; a breaker opens per origin after 20
+ * failures in a row (so a hard-down origin is refused within a few dozen
+ * calls, even after a long healthy stretch, and an origin called a few times a
+ * second can trip at all, while an origin failing fewer than three calls in
+ * four almost never fails 20 in a row) or when three quarters of at least 10 calls in the last 2 s
  * failed (an origin that still answers one call in four is overloaded or
  * flaky rather than down, and retries within a budget serve its callers better
  * than refusing them all), and stays open 250 ms after a first trip, 500 ms
@@ -31,7 +32,7 @@ export const HTTP_CLIENT_DEFAULTS = Object.freeze({
   adaptiveAttemptTimeout: true,
   maxAttempts: 4,
   idempotencyKeys: true,
-  consecutiveFailures: 10,
+  consecutiveFailures: 20,
   failureRateThreshold: 0.75,
   minimumCalls: 10,
   failureWindowMs: 2_000,

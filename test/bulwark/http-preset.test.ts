@@ -207,6 +207,57 @@ describe('presets.httpClient()', () => {
     expect(clock.now() - end).toBeLessThanOrEqual(500);
   });
 
+  it('answers the callers of an outage’s last second when it ends, slow as the origin is then, with little load on it', async () => {
+    const clock = new VirtualClock();
+    const outage = { from: 6_000, to: 11_000 };
+    const down = (): boolean => clock.now() >= outage.from && clock.now() < outage.to;
+    let duringOutage = 0;
+    const { fetch } = fakeFetch(async (request) => {
+      if (down()) {
+        duringOutage++;
+        return new Response('down', { status: 503 });
+      }
+      // Back, but slow for a second (a queue behind the fault): 150 ms, where
+      // the healthy 20 ms had brought the adaptive attempt timeout to 100 ms.
+      const recovering = clock.now() >= outage.to && clock.now() < outage.to + 1_000;
+      await sleep(recovering ? 150 : 20, { clock, signal: request.signal });
+      return new Response('ok');
+    });
+    const api = presets.httpClient({ fetch, clock, deadlineMs: 1_500, random: () => 0.5 });
+    // One caller every 20 ms (50 a second) from 0 to 13 s, each waiting 1.5 s at most.
+    const calls: { at: number; result: Promise<{ status: number; ms: number } | { error: unknown }> }[] = [];
+    for (let at = 0; at < 13_000; at += 20) {
+      const started = clock.now();
+      calls.push({
+        at,
+        result: api(`${origin}/x`).then(
+          (r) => ({ status: r.status, ms: clock.now() - started }),
+          (error: unknown) => ({ error }),
+        ),
+      });
+      await clock.advance(20);
+    }
+    await clock.advance(3_000);
+    const outcomes = await Promise.all(calls.map(async (c) => ({ at: c.at, ...(await c.result) })));
+    const answered = (from: number, to: number) => {
+      const inRange = outcomes.filter((o) => o.at >= from && o.at < to);
+      const ok = inRange.filter((o) => 'status' in o && o.status === 200 && o.ms <= 1_500);
+      return ok.length / inRange.length;
+    };
+    // Every caller of the healthy stretches, and every caller of the outage
+    // with time left for the first probe after its end (up to 500 ms, the open
+    // time, and 150 ms more for the probe) and for its own 150 ms call: those
+    // of its last 700 ms, who waited through failed probes.
+    expect(answered(0, outage.from)).toBe(1);
+    expect(answered(outage.to - 700, outage.to)).toBe(1);
+    expect(answered(outage.to, 13_000)).toBe(1);
+    // Earlier callers of the outage run out of time (nothing answers them), refused by the open breaker.
+    const early = outcomes.filter((o) => o.at >= outage.from + 500 && o.at < outage.to - 1_500);
+    expect(early.every((o) => 'error' in o && isBulwarkError(o.error, 'ERR_CIRCUIT_OPEN'))).toBe(true);
+    // 250 callers arrived during the outage: the origin saw a few probes and the first failures.
+    expect(duringOutage / 250).toBeLessThan(0.2);
+  });
+
   it('refuses at once a call whose deadline cannot outlive the next probe', async () => {
     const clock = new VirtualClock();
     const { fetch } = fakeFetch(() => new Response('down', { status: 500 }));

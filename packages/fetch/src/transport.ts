@@ -187,13 +187,7 @@ export function attemptSenders(settings: TransportSettings): {
 } {
   const { baseFetch, attemptSpans, sendAttempt, sendDeadline, safetyMarginMs, maxDrainBytes } = settings;
 
-  const sendOneAttempt = (
-    call: PreparedCall,
-    input: string | URL | Request,
-    ctx: ExecutionContext,
-    deadline: CallDeadline | undefined,
-    outer: AbortSignal | undefined,
-  ): Promise<Response> => {
+  const sendOneAttempt: SendAttempt = (call, input, ctx, deadline, outer) => {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
     const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
@@ -267,13 +261,7 @@ export function attemptSenders(settings: TransportSettings): {
   };
 
   /** One CLIENT span per attempt, as the OpenTelemetry HTTP client conventions describe it. */
-  const sendInSpan = (
-    call: PreparedCall,
-    input: string | URL | Request,
-    ctx: ExecutionContext,
-    deadline: CallDeadline | undefined,
-    outer: AbortSignal | undefined,
-  ): Promise<Response> => {
+  const sendInSpan: SendAttempt = (call, input, ctx, deadline, outer) => {
     if (!telemetry.tracing) return sendOneAttempt(call, input, ctx, deadline, outer);
     const attempt = ctx.attempt;
     const attributes = (): Attributes => {

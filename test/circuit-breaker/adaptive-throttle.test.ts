@@ -1,3 +1,4 @@
+import { BulkheadRejectedError } from '@bulwark/bulkhead';
 import {
   adaptiveThrottle,
   BrokenCircuitError,
@@ -6,6 +7,7 @@ import {
 } from '@bulwark/circuit-breaker';
 import { type Clock, seededRandom, sleep, VirtualClock } from '@bulwark/clock';
 import { BulwarkError, InvalidOptionsError, isBulwarkError } from '@bulwark/core';
+import { RateLimitedError } from '@bulwark/rate-limit';
 import { describe, expect, it } from 'vitest';
 
 const fail = () => Promise.reject(new Error('503'));
@@ -171,7 +173,7 @@ describe('adaptiveThrottle()', () => {
     const t = adaptiveThrottle({ clock, random: () => 1 });
     await t.execute(() => Promise.reject(new BrokenCircuitError('open', 1000))).catch(() => undefined);
     await t
-      .execute(() => Promise.reject(new BulwarkError('ERR_BULKHEAD_FULL', 'full')))
+      .execute(() => Promise.reject(new BulkheadRejectedError('queue-full', { limit: 1, maxQueue: 0 })))
       .catch(() => undefined);
     const controller = new AbortController();
     const call = t
@@ -181,6 +183,21 @@ describe('adaptiveThrottle()', () => {
     await call;
     await clock.runAll();
     expect(t.stats()).toEqual({ requests: 0, accepts: 0, probability: 0 });
+  });
+
+  it('does not count any refusal (isRefusal): a rate limit, or a new policy that marks its errors', async () => {
+    const clock = new VirtualClock();
+    const t = adaptiveThrottle({ clock, random: () => 1 });
+    await t
+      .execute(() => Promise.reject(new RateLimitedError('api', 250, { ratePerSecond: 1, burst: 1 })))
+      .catch(() => undefined);
+    await t
+      .execute(() => Promise.reject(new BulwarkError('ERR_CONCURRENCY_LIMIT', 'shed', { refusal: true })))
+      .catch(() => undefined);
+    expect(t.stats()).toEqual({ requests: 0, accepts: 0, probability: 0 });
+    // An error that is not a refusal still counts as rejected.
+    await t.execute(fail).catch(() => undefined);
+    expect(t.stats()).toMatchObject({ requests: 1, accepts: 0 });
   });
 
   it('takes a classifier: a 503 result counts as rejected', async () => {

@@ -4,7 +4,7 @@ import {
   CallbackError,
   type Disposable,
   type ExecutionContext,
-  isBulwarkError,
+  isRefusal,
   type Listener,
   type Operation,
 } from '@bulwark/core';
@@ -68,9 +68,9 @@ export interface AdaptiveThrottleOptions {
   readonly maxRejectionProbability?: number | undefined;
   /**
    * How an outcome counts. Default: results are accepted; the caller's abort
-   * and local refusals that never reached the backend (an open breaker's,
-   * a full bulkhead's, another throttle's) are ignored; every other error is
-   * rejected.
+   * and local refusals that never reached the backend (any `isRefusal()`
+   * error: an open breaker's, a full bulkhead's, a rate limit's, another
+   * throttle's) are ignored; every other error is rejected.
    */
   readonly classify?: ThrottleClassifier | undefined;
   /** The clock the window slides on. Default: the system clock. */
@@ -151,14 +151,12 @@ const refusalsCounter = telemetry.counter('bulwark.throttle.refusals', {
 const REQUESTS = 0;
 const ACCEPTS = 1;
 
-const LOCAL_REFUSALS = new Set(['ERR_CIRCUIT_OPEN', 'ERR_BULKHEAD_FULL', 'ERR_THROTTLED']);
-
 function defaultClassify(outcome: ThrottleOutcome, ctx: ExecutionContext): ThrottleVerdict {
   if (outcome.ok) return 'accepted';
   if (ctx.signal.aborted) return 'ignored';
-  const error = outcome.error;
-  if (isBulwarkError(error) && LOCAL_REFUSALS.has(error.code)) return 'ignored';
-  return 'rejected';
+  // Refused locally (an open breaker, a full bulkhead, a rate limit, another
+  // throttle): the backend never saw it, so it is no evidence either way.
+  return isRefusal(outcome.error) ? 'ignored' : 'rejected';
 }
 
 class Permit implements ThrottlePermit {

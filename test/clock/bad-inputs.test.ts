@@ -79,6 +79,38 @@ describe('sleep', () => {
     expect(clock.now()).toBe(100);
   });
 
+  it.each([
+    [{}, '{}'],
+    [{ now: () => 0 }, '{}'],
+    [null, 'null'],
+  ])(
+    'rejects a clock without now() and setTimeout() with a TypeError that names it',
+    async (clock, shown) => {
+      const p = sleep(10, { clock: clock as never });
+      await expect(p).rejects.toThrow(TypeError);
+      await expect(p).rejects.toThrow(
+        `sleep: clock must be a Clock (an object with now() and setTimeout()), got ${shown}`,
+      );
+    },
+  );
+
+  it('rejects an unknown option with a RangeError that names it, and arms no timer', async () => {
+    const clock = new VirtualClock();
+    const p = sleep(10, { clock, clokc: clock } as never);
+    await expect(p).rejects.toThrow(RangeError);
+    await expect(p).rejects.toThrow('sleep: unknown option "clokc"');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('rejects a signal that is not an AbortSignal, and options that are not an object', async () => {
+    const clock = new VirtualClock();
+    await expect(sleep(10, { clock, signal: {} as never })).rejects.toThrow(
+      'sleep: signal must be an AbortSignal, got {}',
+    );
+    await expect(sleep(10, 5 as never)).rejects.toThrow('sleep: options must be an object, got 5');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('accepts Infinity as a sleep that only the signal ends', async () => {
     const clock = new VirtualClock();
     const controller = new AbortController();

@@ -1,4 +1,4 @@
-import { type Clock, describeValue } from './clock.ts';
+import { type Clock, checkClock, describeValue } from './clock.ts';
 import { systemClock } from './system-clock.ts';
 
 /** Options for {@link sleep}. */
@@ -22,12 +22,20 @@ export interface SleepOptions {
  * A negative delay is a caller's bug (a deadline computed from stale readings,
  * a sign error), so it is rejected rather than clamped to 0; a caller whose
  * computed delay can dip below 0 clamps it itself.
- * @throws TypeError (as a rejection) when `ms` is not a number; RangeError (as a
- * rejection) when it is NaN, negative or -Infinity. Both name the value.
+ * @throws TypeError (as a rejection) when `ms` is not a number, `clock` is not
+ * a Clock (with `now()` and `setTimeout()`) or `signal` is not an AbortSignal;
+ * RangeError (as a rejection) when `ms` is NaN, negative or -Infinity, or an
+ * option key is unknown. Each names the value.
  */
 export function sleep(ms: number, options?: SleepOptions): Promise<void> {
-  const clock = options?.clock ?? systemClock;
-  const signal = options?.signal;
+  let clock: Clock = systemClock;
+  let signal: AbortSignal | undefined;
+  if (options !== undefined) {
+    const invalid = invalidOption(options);
+    if (invalid !== undefined) return Promise.reject(invalid);
+    if (options.clock !== undefined) clock = options.clock;
+    signal = options.signal;
+  }
   if (typeof ms !== 'number')
     return Promise.reject(
       new TypeError(`sleep: ms must be a number of milliseconds >= 0, got ${describeValue(ms)}`),
@@ -52,4 +60,28 @@ export function sleep(ms: number, options?: SleepOptions): Promise<void> {
     );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+const SLEEP_KEYS: ReadonlySet<string> = new Set(['signal', 'clock', 'unref']);
+
+/** The error for the first bad option of `sleep()`, or undefined when they are all good. */
+function invalidOption(options: SleepOptions): Error | undefined {
+  if (typeof options !== 'object' || options === null)
+    return new TypeError(`sleep: options must be an object, got ${describeValue(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!SLEEP_KEYS.has(key)) return new RangeError(`sleep: unknown option ${describeValue(key)}`);
+  }
+  const { clock, signal, unref } = options;
+  if (clock !== undefined) {
+    try {
+      checkClock(clock, 'sleep', true);
+    } catch (error) {
+      return error as TypeError;
+    }
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    return new TypeError(`sleep: signal must be an AbortSignal, got ${describeValue(signal)}`);
+  if (unref !== undefined && typeof unref !== 'boolean')
+    return new TypeError(`sleep: unref must be a boolean, got ${describeValue(unref)}`);
+  return undefined;
 }

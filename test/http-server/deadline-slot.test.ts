@@ -1,5 +1,6 @@
 // The request scope at its deadline, and the error mapping, on a VirtualClock:
 // the slot goes back once, at the deadline, however the response closes later.
+import { getEventListeners } from 'node:events';
 import { VirtualClock } from '@bulwark/clock';
 import { BulwarkError, DeadlineExceededError } from '@bulwark/core';
 import { admitRequest, errorResponse, resolveServerOptions, settleBefore } from '@bulwark/http-server';
@@ -63,6 +64,39 @@ describe('settleBefore()', () => {
     resolve('lease');
     await new Promise((r) => setImmediate(r));
     expect(late).toEqual(['lease']);
+  });
+
+  it('rejects at once when the signal has already aborted, and hands the value to `late` when it comes', async () => {
+    const controller = new AbortController();
+    controller.abort('gone');
+    let resolve!: (value: string) => void;
+    const late: string[] = [];
+    const raced = settleBefore(
+      new Promise<string>((r) => {
+        resolve = r;
+      }),
+      controller.signal,
+      (v) => late.push(v),
+    );
+    await expect(raced).rejects.toBe('gone');
+    resolve('lease');
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual(['lease']);
+  });
+
+  it('settles as the promise does when it ends first, without `late` and without a listener left behind', async () => {
+    const controller = new AbortController();
+    const late: string[] = [];
+    await expect(
+      settleBefore(Promise.resolve('lease'), controller.signal, (v) => late.push(v)),
+    ).resolves.toBe('lease');
+    await expect(
+      settleBefore(Promise.reject(new Error('store down')), controller.signal, (v) => late.push(v)),
+    ).rejects.toThrow('store down');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    controller.abort('gone');
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual([]);
   });
 });
 

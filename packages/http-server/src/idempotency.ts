@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { systemClock } from '@bulwark/clock';
 import { CallbackError, type InvalidOptionsError } from '@bulwark/core';
-import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { type BoundedOptions, bounded, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import {
   type HttpDecision,
   type HttpIdempotencyOptions,
@@ -150,33 +151,42 @@ export interface IdempotentRoute<Request> {
 }
 
 /**
- * `pending`, or a rejection with `signal.reason` once the signal aborts first;
- * `late` gets the value if it arrives after that.
+ * `pending`, or a rejection with `signal.reason` once the signal aborts first
+ * (at once when it already has); `late` gets the value if it arrives after
+ * that. The race is core's `bounded()`, so the signal's listener goes as soon
+ * as either side ends.
  */
 export function settleBefore<T>(
   pending: Promise<T>,
   signal: AbortSignal,
   late: (value: T) => void,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let lost = false;
-    const onAbort = (): void => {
-      lost = true;
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (lost) late(value);
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+  const race = new LateValue<T>(signal, late);
+  pending.then(
+    (value) => race.arrived(value),
+    () => {},
+  );
+  return bounded(() => pending, race);
+}
+
+/** One {@link settleBefore} call: its bounded race's options, and what to do with a value that comes too late. */
+class LateValue<T> implements BoundedOptions {
+  readonly clock = systemClock;
+  readonly signal: AbortSignal;
+  readonly #late: (value: T) => void;
+  /** The signal won the race: a value that comes now is handed to `late`. */
+  #lost: boolean;
+  constructor(signal: AbortSignal, late: (value: T) => void) {
+    this.signal = signal;
+    this.#late = late;
+    this.#lost = signal.aborted;
+  }
+  onEarly(): void {
+    this.#lost = true;
+  }
+  arrived(value: T): void {
+    if (this.#lost) this.#late(value);
+  }
 }
 
 /** Releases a key granted after its request stopped waiting for it. */

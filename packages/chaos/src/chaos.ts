@@ -6,6 +6,7 @@ import {
   type ExecutionContext,
   type Listener,
   type Operation,
+  type Outcome,
 } from '@bulwark/core';
 import { BasePolicy, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { injectionsCounter } from './telemetry.ts';
@@ -281,10 +282,8 @@ export class InjectLatencyPolicy extends ChaosPolicy {
   }
 }
 
-/** An outcome `injectOutcome()` returns instead of the call's. */
-export type InjectedOutcome<T = unknown> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown };
+/** An outcome `injectOutcome()` returns instead of the call's: core's `Outcome`. */
+export type InjectedOutcome<T = unknown> = Outcome<T>;
 
 /** Options for {@link injectOutcome}. */
 export interface InjectOutcomeOptions<T = unknown> extends ChaosOptions {

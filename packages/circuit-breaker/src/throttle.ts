@@ -7,6 +7,7 @@ import {
   isRefusal,
   type Listener,
   type Operation,
+  type Outcome,
 } from '@bulwark/core';
 import {
   BasePolicy,
@@ -33,10 +34,8 @@ const THROTTLE_KEYS = optionKeys<AdaptiveThrottleOptions>({
 /** How a call's outcome counts in the throttle's window. */
 export type ThrottleVerdict = 'accepted' | 'rejected' | 'ignored';
 
-/** What a call produced: a value or an error. */
-export type ThrottleOutcome =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: unknown };
+/** What a call produced: a value or an error (core's `Outcome`). */
+export type ThrottleOutcome = Outcome;
 
 /**
  * Judges an outcome: `'accepted'` (the backend took the request),

@@ -3,18 +3,17 @@ import type { ExecutionContext, Operation } from './context.ts';
 import { CallbackError } from './errors.ts';
 import { type Disposable, EventHub, type Listener } from './events.ts';
 import { OptionsChecker, optionKeys } from './options.ts';
+import type { Outcome } from './outcome.ts';
 import { BasePolicy } from './policy.ts';
 import { Telemetry } from './telemetry.ts';
 
 const FALLBACK_KEYS = optionKeys<FallbackOptions>({ on: true, clock: true, name: true });
 
 /**
- * What the wrapped call produced: a value or an error. (The same shape as the
- * outcome `retry()`'s `retryOn` sees.)
+ * What the wrapped call produced: a value or an error. The one {@link Outcome}
+ * every classifier sees (`retry()`'s `retryOn`, a breaker's `failureOn`).
  */
-export type FallbackOutcome<T = unknown> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown };
+export type FallbackOutcome<T = unknown> = Outcome<T>;
 
 /** Selects the outcomes the fallback replaces: `true` means "use the handler". */
 export type FallbackOn = (outcome: FallbackOutcome, ctx: ExecutionContext) => boolean;

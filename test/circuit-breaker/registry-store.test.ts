@@ -280,3 +280,23 @@ describe('circuitBreakers() LRU order under repeated gets', () => {
     );
   });
 });
+
+describe('memoryBreakerStateStore() bound', () => {
+  it('keeps the maxKeys keys published last: publishing a key again makes it the newest', () => {
+    const clock = new VirtualClock();
+    const store = memoryBreakerStateStore({ clock, maxKeys: 2 });
+    const open = { version: 1, state: 'open', openRemainingMs: 1_000, trips: 1 } as const;
+    store.publish('a', open);
+    store.publish('b', open);
+    store.publish('a', { ...open, trips: 2 });
+    store.publish('c', open); // over the bound: b, published least recently, goes
+    expect(store.read('b')).toBeUndefined();
+    expect(store.read('a')).toMatchObject({ trips: 2 });
+    expect(store.read('c')).toMatchObject({ state: 'open' });
+    // A read is not a publish: it does not keep a key.
+    store.read('a');
+    store.publish('d', open);
+    expect(store.read('a')).toBeUndefined();
+    expect(store.read('c')).toBeDefined();
+  });
+});

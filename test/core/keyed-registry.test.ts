@@ -139,4 +139,48 @@ describe('KeyedRegistry', () => {
       { numRuns: 300 },
     );
   });
+  it('set() puts a value as the most recently used, replacing and evicting through onRemove', () => {
+    const removed: string[] = [];
+    const r = new KeyedRegistry<string, number>({
+      maxKeys: 2,
+      onRemove: (value, key) => removed.push(`${key}=${value}`),
+    });
+    r.set('a', 1);
+    r.set('b', 2);
+    r.set('a', 3); // replaces a=1, and a is now the most recently used
+    expect(removed).toEqual(['a=1']);
+    r.set('c', 4); // over the bound: b, the least recently used, goes
+    expect(removed).toEqual(['a=1', 'b=2']);
+    expect([...r.entries()]).toEqual([
+      ['a', 3],
+      ['c', 4],
+    ]);
+    expect(r.evicted).toBe(1);
+    r.set('c', 4); // the same value again: nothing is removed
+    expect(removed).toEqual(['a=1', 'b=2']);
+  });
+
+  it('set() after get() hands out the new value for that key', () => {
+    const { r } = registry(3);
+    const made = r.get('a');
+    const replacement: Entry = { key: 'a', verdict: true };
+    r.set('a', replacement);
+    expect(r.get('a')).toBe(replacement);
+    expect(r.get('a')).not.toBe(made);
+  });
+
+  it('clear() drops every entry through onRemove; without create, get() of a missing key throws', () => {
+    const removed: string[] = [];
+    const r = new KeyedRegistry<string, number>({ maxKeys: 4, onRemove: (_, key) => removed.push(key) });
+    r.set('a', 1);
+    r.set('b', 2);
+    r.clear();
+    expect(removed).toEqual(['a', 'b']);
+    expect(r.size).toBe(0);
+    expect(r.evicted).toBe(0);
+    expect(() => r.get('a')).toThrow(
+      new TypeError('KeyedRegistry: no entry for "a", and no create option to make one'),
+    );
+    expect(r.size).toBe(0);
+  });
 });

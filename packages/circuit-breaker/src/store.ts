@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@bulwark/clock';
-import { OptionsChecker } from '@bulwark/core/authoring';
+import { KeyedRegistry, OptionsChecker } from '@bulwark/core/authoring';
 import type { CircuitState } from './errors.ts';
 
 const MEMORY_STORE_KEYS = new Set(['clock', 'maxKeys']);
@@ -49,8 +49,7 @@ export interface BreakerStateStore {
  */
 export class MemoryBreakerStateStore implements BreakerStateStore {
   readonly #clock: Clock;
-  readonly #maxKeys: number;
-  readonly #entries = new Map<string, { snapshot: BreakerSnapshot; at: number }>();
+  readonly #entries: KeyedRegistry<string, { snapshot: BreakerSnapshot; at: number }>;
 
   constructor(options?: { readonly clock?: Clock | undefined; readonly maxKeys?: number | undefined }) {
     const check = new OptionsChecker('memoryBreakerStateStore()');
@@ -59,17 +58,15 @@ export class MemoryBreakerStateStore implements BreakerStateStore {
     check.clock('clock', options?.clock);
     check.done();
     this.#clock = options?.clock ?? systemClock;
-    this.#maxKeys = options?.maxKeys ?? 10_000;
+    this.#entries = new KeyedRegistry({ maxKeys: options?.maxKeys ?? 10_000 });
   }
 
   publish(key: string, snapshot: BreakerSnapshot): void {
-    this.#entries.delete(key);
     this.#entries.set(key, { snapshot, at: this.#clock.now() });
-    if (this.#entries.size > this.#maxKeys) this.#entries.delete(this.#entries.keys().next().value!);
   }
 
   read(key: string): BreakerSnapshot | undefined {
-    const entry = this.#entries.get(key);
+    const entry = this.#entries.peek(key);
     if (entry === undefined) return undefined;
     const elapsed = this.#clock.now() - entry.at;
     return { ...entry.snapshot, openRemainingMs: Math.max(0, entry.snapshot.openRemainingMs - elapsed) };

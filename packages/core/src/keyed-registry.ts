@@ -1,3 +1,5 @@
+import { formatValue } from './options.ts';
+
 /**
  * Whether an entry of a {@link KeyedRegistry} may be evicted now: `true`
  * (yes), `'last-resort'` (only when no entry says `true`) or `false` (never:
@@ -9,8 +11,12 @@ export type Evictable = boolean | 'last-resort';
 export interface KeyedRegistryOptions<K, V> {
   /** The most entries kept at once: an integer >= 1. */
   readonly maxKeys: number;
-  /** Makes the entry for a key on its first use. May throw (nothing is kept then). */
-  readonly create: (key: K) => V;
+  /**
+   * Makes the entry for a key on its first use by `get()`. May throw (nothing
+   * is kept then). Default: none; a registry filled by `set()` alone then
+   * throws a TypeError from `get()` of a key it does not hold.
+   */
+  readonly create?: ((key: K) => V) | undefined;
   /** Whether an entry may be evicted now. Default: every entry may. */
   readonly evictable?: ((value: V, key: K) => Evictable) | undefined;
   /** Called for every entry the registry drops, by eviction or `delete()`. */
@@ -32,7 +38,9 @@ export interface KeyedRegistryOptions<K, V> {
  * the entry just made, and never one that says `false`.
  *
  * A `get()` of the key asked for last costs one comparison; any other hit
- * moves the entry to the most recently used end of the map.
+ * moves the entry to the most recently used end of the map. `set()` puts a
+ * value as the most recently used, so the registry also serves as a bounded
+ * map of the keys written last.
  */
 export class KeyedRegistry<K, V> {
   readonly maxKeys: number;
@@ -56,7 +64,7 @@ export class KeyedRegistry<K, V> {
         `KeyedRegistry: whenFull must be 'drop-new' or 'overflow', got ${String(whenFull)}`,
       );
     this.maxKeys = maxKeys;
-    this.#create = options.create;
+    this.#create = options.create ?? noCreate;
     this.#evictable = options.evictable;
     this.#onRemove = options.onRemove;
     this.#overflow = whenFull === 'overflow';
@@ -106,6 +114,29 @@ export class KeyedRegistry<K, V> {
   /** The entries held, least recently used first. */
   entries(): IterableIterator<[K, V]> {
     return this.#entries.entries();
+  }
+
+  /**
+   * Puts `value` under `key` as the most recently used entry (a different
+   * value it replaces goes to `onRemove`), then evicts as an insert by
+   * `get()` does: with `'drop-new'` and nothing evictable, `value` itself is
+   * not kept.
+   */
+  set(key: K, value: V): void {
+    const entries = this.#entries;
+    if (entries.has(key)) {
+      const old = entries.get(key) as V;
+      entries.delete(key);
+      if (old !== value) this.#onRemove?.(old, key);
+    }
+    entries.set(key, value);
+    this.#remember(key, value);
+    if (entries.size > this.maxKeys) this.#trim(key);
+  }
+
+  /** Drops every entry through `onRemove` (not counted as evicted). */
+  clear(): void {
+    for (const [key, value] of this.#entries) this.#remove(key, value);
   }
 
   /** Drops the entry for `key`; true when there was one. */
@@ -159,4 +190,9 @@ export class KeyedRegistry<K, V> {
       this.#evicted++;
     }
   }
+}
+
+/** The `create` of a registry given none: `get()` of a key it does not hold. */
+function noCreate(key: unknown): never {
+  throw new TypeError(`KeyedRegistry: no entry for ${formatValue(key)}, and no create option to make one`);
 }

@@ -3,7 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type Clock, systemClock, Ticker, wallClockNow } from '@bulwark/clock';
 import type { Disposable, Listener } from '@bulwark/core';
-import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { EventHub, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
 import { checkMonitor, type HeartbeatMonitor } from './monitor.ts';
 import {
@@ -330,8 +330,8 @@ export class UdpHeartbeatReceiver implements Disposable {
   readonly #key: Buffer | undefined;
   #socket: Socket;
   readonly #replay = new Map<string, ReplayState>();
-  /** Floors of peers the monitor stopped tracking, oldest retirement first. */
-  readonly #retired = new Map<string, ReplayFloor>();
+  /** Floors of peers the monitor stopped tracking, oldest retirement first, at most maxRetiredPeers. */
+  readonly #retired: KeyedRegistry<string, ReplayFloor>;
   readonly #maxRetired: number;
   #sweepAt = MIN_SWEEP_AT;
   readonly #onDrop = new EventHub<HeartbeatDropEvent>('udpHeartbeatReceiver.onDrop');
@@ -363,6 +363,8 @@ export class UdpHeartbeatReceiver implements Disposable {
     check.done();
     this.monitor = monitor;
     this.#maxRetired = options.maxRetiredPeers ?? UDP_RECEIVER_DEFAULTS.maxRetiredPeers;
+    // With maxRetiredPeers 0 nothing is ever retired (see #retire), so the bound of 1 is never reached.
+    this.#retired = new KeyedRegistry({ maxKeys: Math.max(1, this.#maxRetired) });
     this.host = options.host ?? UDP_RECEIVER_DEFAULTS.host;
     this.#port = options.port ?? UDP_RECEIVER_DEFAULTS.port;
     this.#key = options.key === undefined ? undefined : keyBytes(options.key);
@@ -512,16 +514,12 @@ export class UdpHeartbeatReceiver implements Disposable {
   #retire(peerId: string, state: ReplayState): void {
     this.#replay.delete(peerId);
     if (this.#maxRetired === 0) return;
-    this.#retired.delete(peerId);
     this.#retired.set(peerId, {
       incarnation: state.incarnation,
       sequence: state.sequence,
       offset: state.offset,
       passed: state.passed,
     });
-    if (this.#retired.size > this.#maxRetired) {
-      this.#retired.delete(this.#retired.keys().next().value!);
-    }
   }
 
   #receive(data: Uint8Array, from: { address: string; port: number }): DropReason | 'accepted' {
@@ -543,7 +541,7 @@ export class UdpHeartbeatReceiver implements Disposable {
       return 'unknown-peer';
     }
     const floor: ReplayFloor | undefined =
-      state !== undefined && state.detector === tracked ? state : this.#retired.get(peerId);
+      state !== undefined && state.detector === tracked ? state : this.#retired.peek(peerId);
     // Incarnations are 16 lowercase hex digits, so comparing the strings compares the numbers.
     let offset = 0;
     if (floor !== undefined) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, defaultRandom, type Random, systemClock, type Timer } from '@bulwark/clock';
 import { CallbackError, type Disposable, isBulwarkError, type LeaseLostError } from '@bulwark/core';
-import { bounded, EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { bounded, EventHub, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { LeaseSettledError, leaseLost, storeUnavailable } from './errors.ts';
 import { defaultFingerprint } from './fingerprint.ts';
 import { assertIdempotencyKey } from './header.ts';
@@ -281,8 +281,8 @@ export class IdempotencyGuard<T = unknown> {
   readonly #completions = new EventHub<CompletionEvent>('idempotency.onCompletion');
   /** How long IN_PROGRESS records are kept on the store without a renewal (garbage collection). */
   readonly #retainMs: number;
-  /** Other owners' leases this guard has seen, by stored key, oldest sighting first. */
-  readonly #sightings = new Map<string, Sighting>();
+  /** Other owners' leases this guard has seen, by stored key, oldest sighting first, at most MAX_OBSERVED_KEYS. */
+  readonly #sightings = new KeyedRegistry<string, Sighting>({ maxKeys: MAX_OBSERVED_KEYS });
   /**
    * When a store command of this guard last failed, on its clock. An owner may
    * have failed to renew in the same outage, so sightings older than it cannot
@@ -475,7 +475,7 @@ export class IdempotencyGuard<T = unknown> {
    * and no store command failed since.
    */
   #takeoverCandidate(key: string, now: number): LeaseObservation | undefined {
-    const seen = this.#sightings.get(key);
+    const seen = this.#sightings.peek(key);
     if (seen === undefined) return undefined;
     if (now - Math.max(seen.seenAt, this.#lastStoreFailureAt) < this.leaseMs) return undefined;
     return { owner: seen.owner, renewals: seen.renewals };
@@ -493,14 +493,10 @@ export class IdempotencyGuard<T = unknown> {
       );
     }
     const now = this.clock.now();
-    let seen = this.#sightings.get(key);
+    let seen = this.#sightings.peek(key);
     if (seen === undefined || seen.owner !== owner || seen.renewals !== renewals) {
       seen = { owner, renewals, seenAt: now };
-      this.#sightings.delete(key);
       this.#sightings.set(key, seen);
-      if (this.#sightings.size > MAX_OBSERVED_KEYS) {
-        this.#sightings.delete(this.#sightings.keys().next().value!);
-      }
     }
     return Math.max(0, this.leaseMs - (now - Math.max(seen.seenAt, this.#lastStoreFailureAt)));
   }

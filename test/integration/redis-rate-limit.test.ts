@@ -93,9 +93,69 @@ describe.skipIf(!available)('Redis rate-limit store', () => {
     // The third call conforms 1 s after the first, less the time the calls took.
     expect(error.retryAfterMs).toBeGreaterThan(800);
     expect(error.retryAfterMs).toBeLessThanOrEqual(1_000);
+    // Two admitted calls put the TAT about 2 s ahead; the key expires at the end of the
+    // 1 s expiry period (the drain time, 3 s, capped at 1 s) that holds it.
     const ttl = await client.pTTL(`${prefix}{${k}}`);
     expect(ttl).toBeGreaterThan(1_000);
-    expect(ttl).toBeLessThanOrEqual(2_001);
+    expect(ttl).toBeLessThanOrEqual(3_000);
+  });
+
+  /** The key's TAT (µs) and its expiry (PEXPIRETIME, ms since the epoch). */
+  async function tatAndExpiry(k: string): Promise<{ tat: number; expiresAt: number }> {
+    const redisKey = `${prefix}{${k}}`;
+    const tat = Number(await client.get(redisKey));
+    const expiresAt = Number(await client.sendCommand(['PEXPIRETIME', redisKey]));
+    return { tat, expiresAt };
+  }
+
+  it('expires a key at the end of the expiry period that holds its TAT, after every write', async () => {
+    // 10/s, burst 4: the drain time is 5 intervals = 500 ms, the expiry period.
+    const k = key('expiry');
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', prefix, timeoutMs: 2_000 });
+    const limit = rateLimit({ ratePerSecond: 10, burst: 4, store, key: k });
+    const expiries = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      await limit.execute(() => i);
+      const { tat, expiresAt } = await tatAndExpiry(k);
+      // The end of the 500 ms period that holds the TAT: after it, by less than one period.
+      expect(expiresAt).toBe((Math.floor(tat / 500_000) + 1) * 500);
+      expect(expiresAt * 1000).toBeGreaterThan(tat);
+      expiries.add(expiresAt);
+    }
+    // Four TATs 100 ms apart span at most two periods of 500 ms.
+    expect(expiries.size).toBeLessThanOrEqual(2);
+  });
+
+  it('keeps the expiry while the TAT stays in its period, and is gone within a period of draining', async () => {
+    // 100/s, burst 99: a 1 s drain time, so a 1 s expiry period.
+    const k = key('kept');
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', prefix, timeoutMs: 2_000 });
+    const limit = rateLimit({ ratePerSecond: 100, burst: 99, store, key: k });
+    const redisKey = `${prefix}{${k}}`;
+    // A TAT 100-300 ms ahead, at least 90 ms before the end of its period, with an expiry
+    // a minute away: the next write stays in that period, so it keeps that expiry as it is.
+    const now = await serverMicros(client);
+    let tat = now + 100_000;
+    if (tat % 1_000_000 > 900_000) tat += 200_000;
+    await client.set(redisKey, String(tat), { PXAT: Math.floor(now / 1000) + 60_000 });
+    const before = Number(await client.sendCommand(['PEXPIRETIME', redisKey]));
+    await limit.execute(() => 1);
+    const after = await tatAndExpiry(k);
+    expect(after.tat).toBe(tat + 10_000);
+    expect(after.expiresAt).toBe(before);
+
+    // 10/s, burst 9: a 1 s expiry period. The whole burst puts the TAT 900 ms ahead; the
+    // key outlives it by less than a period, and is gone once the server's clock passes that.
+    const d = key('drain');
+    const drainKey = `${prefix}{${d}}`;
+    const drain = rateLimit({ ratePerSecond: 10, burst: 9, store, key: d });
+    for (let i = 0; i < 9; i++) await drain.execute(() => i);
+    const { tat: last, expiresAt } = await tatAndExpiry(d);
+    expect(expiresAt * 1000).toBeGreaterThan(last);
+    expect(expiresAt * 1000 - last).toBeLessThanOrEqual(1_000_000);
+    const wait = expiresAt - (await serverMicros(client)) / 1000 + 5;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+    expect(await client.exists(drainKey)).toBe(0);
   });
 
   it('keeps separate keys apart', async () => {
@@ -125,6 +185,21 @@ describe.skipIf(!available)('Redis rate-limit store', () => {
     expect(d3.retryAfterMs).toBeGreaterThan(1_900);
   });
 
+  it('keeps the waits another limiter reserved on the key when its own horizon is shorter', async () => {
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', prefix, timeoutMs: 2_000 });
+    const k = key('mixed');
+    // 10/s, burst 1: a waiting limiter reserves 3 slots, the TAT runs 400 ms ahead.
+    const waiting = rateLimit({ ratePerSecond: 10, burst: 1, store, wait: true, maxWaitMs: 5_000 }).rule;
+    for (let i = 0; i < 4; i++)
+      await store.take(k, waiting, { now: 0, maxDelayMs: 5_000, budgetMs: Infinity });
+    const reserved = await tatAndExpiry(k);
+    // A limiter that does not wait (horizon: one interval) is refused, and the reservations stay.
+    const refusing = rateLimit({ ratePerSecond: 10, burst: 1, store, key: k });
+    const error = (await refusing.execute(() => 1).catch((e: unknown) => e)) as { retryAfterMs: number };
+    expect(isBulwarkError(error, 'ERR_RATE_LIMITED')).toBe(true);
+    expect(await tatAndExpiry(k)).toEqual(reserved);
+  });
+
   it('bounds the effect of a step back of the server clock to the horizon', async () => {
     // A TAT an hour ahead of the server's clock is what a step back of an hour leaves behind.
     const k = key('stepped');
@@ -135,6 +210,15 @@ describe.skipIf(!available)('Redis rate-limit store', () => {
     expect(isBulwarkError(error, 'ERR_RATE_LIMITED')).toBe(true);
     // Refused for at most the horizon (burst × interval = 200 ms), not for an hour.
     expect(error.retryAfterMs).toBeLessThanOrEqual(200);
+    // Once that retry-after has passed, a call is admitted: the refusal brought the TAT back
+    // within the horizon, and gave the key (written without an expiry) one.
+    const clamped = await tatAndExpiry(k);
+    expect(clamped.tat).toBeLessThanOrEqual((await serverMicros(client)) + 200_000);
+    expect(clamped.expiresAt).toBe((Math.floor(clamped.tat / 300_000) + 1) * 300);
+    await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs + 5));
+    await expect(limit.execute(() => 'admitted')).resolves.toBe('admitted');
+    const { tat, expiresAt } = await tatAndExpiry(k);
+    expect(expiresAt).toBe((Math.floor(tat / 300_000) + 1) * 300);
   });
 
   it('fails as chosen, with a typed error, on a value it did not write or a key of another type', async () => {
@@ -213,13 +297,9 @@ describe.skipIf(!available)('Redis rate-limit store', () => {
     const k = key('fleet');
     const fixture = new URL('./fixtures/rate-limiter.ts', import.meta.url).pathname;
     const children = Array.from({ length: 4 }, () =>
-      spawn(
-        process.execPath,
-        ['--conditions=bulwark-source', fixture, REDIS_URL, prefix, k, String(seconds)],
-        {
-          stdio: ['pipe', 'pipe', 'inherit'],
-        },
-      ),
+      spawn(process.execPath, ['--conditions=bulwark-source', fixture, REDIS_URL, prefix, k], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
     );
     try {
       const outputs = children.map((child) => {
@@ -238,7 +318,10 @@ describe.skipIf(!available)('Redis rate-limit store', () => {
         return { isReady, result };
       });
       await Promise.all(outputs.map((o) => o.isReady));
-      for (const child of children) child.stdin!.write('go\n');
+      // One window for all: each process starts and stops on the same wall-clock instants, so a
+      // process that gets the CPU late cannot stretch the window the limit is measured over.
+      const start = Date.now() + 200;
+      for (const child of children) child.stdin!.write(`go ${start} ${start + seconds * 1000}\n`);
       const results = await Promise.all(outputs.map((o) => o.result));
       const total = results.reduce((sum, r) => sum + r.admitted, 0);
       const expected = 200 * seconds + 20;

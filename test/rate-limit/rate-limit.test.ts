@@ -5,6 +5,7 @@ import {
   gcra,
   MemoryRateLimitStore,
   memoryRateLimitStore,
+  RATE_LIMIT_MAX_WAIT_MS,
   RateLimitedError,
   type RateLimitRule,
   rateLimit,
@@ -308,6 +309,16 @@ describe('rateLimit() options', () => {
     ]);
     expect((error as Error).message).toContain('ratePerSecond must be a finite number > 0, got 0');
     expect((error as Error).message).toContain('burst must be an integer >= 1, got 1.5');
+  });
+
+  it('refuses a maxWaitMs above RATE_LIMIT_MAX_WAIT_MS (one minute), naming the value', () => {
+    expect(RATE_LIMIT_MAX_WAIT_MS).toBe(60_000);
+    expect(() => rateLimit({ ratePerSecond: 1, burst: 1, wait: true, maxWaitMs: 60_001 })).toThrow(
+      /maxWaitMs must be .*<= 60000.*got 60001/,
+    );
+    expect(rateLimit({ ratePerSecond: 1, burst: 1, wait: true, maxWaitMs: 60_000 }).rule.horizonMs).toBe(
+      61_000,
+    );
   });
 
   it('refuses unknown options, with advice for another library’s names', () => {

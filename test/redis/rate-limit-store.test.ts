@@ -48,8 +48,29 @@ describe('redisRateLimitStore() around Redis', () => {
     });
     const store = redisRateLimitStore(client, { onStoreError: 'fail-closed', prefix: 'api:' });
     await rateLimit({ ratePerSecond: 200, burst: 20, store, key: 'tenant-7' }).execute(() => 1);
-    // interval, tolerance (burst × interval), horizon, longest accepted delay
-    expect(seen).toEqual({ keys: ['api:{tenant-7}'], arguments: ['5000', '100000', '100000', '0'] });
+    // interval, tolerance (burst × interval), horizon, longest accepted delay, expiry period
+    // (the drain time, 21 intervals = 105 ms)
+    expect(seen).toEqual({
+      keys: ['api:{tenant-7}'],
+      arguments: ['5000', '100000', '100000', '0', '105000'],
+    });
+  });
+
+  it('moves a key’s expiry by the drain time, at least 1 ms and at most 1 s, the same for every instance', async () => {
+    const periods: string[] = [];
+    const { client } = scripted((_n, args) => {
+      periods.push(args.arguments[4]!);
+      return 0;
+    });
+    const store = redisRateLimitStore(client, { onStoreError: 'fail-closed' });
+    const rules = [
+      { ratePerSecond: 200, burst: 20 }, // 21 × 5 ms
+      { ratePerSecond: 3, burst: 1 }, // 2 × 333.3 ms, rounded up to whole milliseconds
+      { ratePerSecond: 1, burst: 10 }, // 11 s, capped at 1 s
+      { ratePerSecond: 1e9, burst: 1_000 }, // about 1 µs, raised to 1 ms
+    ];
+    for (const r of rules) await rateLimit({ ...r, store, key: 'k' }).execute(() => 1);
+    expect(periods).toEqual(['105000', '667000', '1000000', '1000']);
   });
 
   it('reads an integer reply: at or above 0 admitted now (TAT − now), below 0 refused (− retry-after)', async () => {

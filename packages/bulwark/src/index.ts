@@ -265,6 +265,7 @@ export {
   type MemoryRateLimitStoreOptions,
   type MemoryRateLimitStoreStats,
   RATE_LIMIT_DEFAULTS,
+  RATE_LIMIT_MAX_WAIT_MS,
   rateLimit,
   type RateLimitDecision,
   RateLimitedError,

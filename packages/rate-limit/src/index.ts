@@ -1,6 +1,7 @@
 export { RateLimitedError, RateLimitStoreError, type RateLimitStoreFailure } from './errors.ts';
 export {
   RATE_LIMIT_DEFAULTS,
+  RATE_LIMIT_MAX_WAIT_MS,
   type RateLimitOptions,
   RateLimitPolicy,
   type RateLimitRefuseEvent,

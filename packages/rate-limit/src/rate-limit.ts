@@ -49,9 +49,10 @@ export interface RateLimitOptions {
    */
   readonly wait?: boolean | undefined;
   /**
-   * The longest a call may wait for its slot in wait mode, in milliseconds (a
-   * finite number >= 0). It also bounds how far a shared store's state may run
-   * ahead of its clock (see `RateLimitRule.horizonMs`). Default: 10,000. Only with `wait`.
+   * The longest a call may wait for its slot in wait mode, in milliseconds
+   * (from 0 to {@link RATE_LIMIT_MAX_WAIT_MS}, 60,000). It also bounds how far
+   * a shared store's state may run ahead of its clock (see
+   * `RateLimitRule.horizonMs`). Default: 10,000. Only with `wait`.
    */
   readonly maxWaitMs?: number | undefined;
   /**
@@ -89,6 +90,16 @@ const RATE_LIMIT_HINTS = Object.freeze({
   max: 'use burst and ratePerSecond',
   windowMs: 'GCRA has no window: use ratePerSecond and burst',
 });
+
+/**
+ * The longest wait any limiter may reserve, in milliseconds (one minute): the
+ * bound on `maxWaitMs`. A shared store relies on it: no limiter puts a key's
+ * state further ahead of the clock than the rule's drain time plus this, so
+ * state further ahead can only come from a step back of the store's clock, and
+ * the store may correct it without forgetting any limiter's reserved waits. A
+ * wait longer than a minute belongs in a queue, not in a call's path.
+ */
+export const RATE_LIMIT_MAX_WAIT_MS = 60_000;
 
 /** The defaults of {@link RateLimitOptions}. */
 export const RATE_LIMIT_DEFAULTS = Object.freeze({
@@ -166,7 +177,7 @@ export class RateLimitPolicy extends BasePolicy {
       'left out when a store is given (it bounds the default in-memory store)',
     );
     check.boolean('wait', o.wait);
-    check.number('maxWaitMs', o.maxWaitMs, { min: 0 });
+    check.number('maxWaitMs', o.maxWaitMs, { min: 0, max: RATE_LIMIT_MAX_WAIT_MS });
     check.expect(
       o.maxWaitMs === undefined || o.wait === true,
       'maxWaitMs',

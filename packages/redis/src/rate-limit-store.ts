@@ -3,6 +3,7 @@ import type { Disposable, Listener } from '@bulwark/core';
 import { EventHub, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { listenForClientErrors } from '@bulwark/idempotency';
 import {
+  RATE_LIMIT_MAX_WAIT_MS,
   type RateLimitDecision,
   type RateLimitRule,
   type RateLimitStore,
@@ -106,6 +107,19 @@ const ADMITTED_BLIND: RateLimitDecision = Object.freeze({
 });
 
 /**
+ * The period a key's expiry moves by, in whole milliseconds: the rule's drain
+ * time (burst + 1 intervals), at least 1 ms and at most 1 s. A key expires at
+ * the end of the period that holds its TAT, so a drained key outlives its
+ * drain by less than one period, and a busy key's expiry is set once per
+ * period instead of on every decision. It depends on the rule alone, so every
+ * instance sharing a limit (and so its rule) uses the same periods.
+ */
+function expiryPeriodMs(rule: RateLimitRule): number {
+  const drainMs = (rule.burst + 1) * rule.intervalMs;
+  return Math.min(1_000, Math.max(1, Math.ceil(drainMs)));
+}
+
+/**
  * A rate-limit store on Redis shared by every instance of a service: GCRA in
  * one Lua script per decision (EVALSHA, falling back to EVAL once when the
  * server lacks the script), judged on the server's clock (`TIME` inside the
@@ -123,13 +137,13 @@ export class RedisRateLimitStore implements RateLimitStore {
   readonly #insurance: RateLimitStore | undefined;
   readonly #share: number;
   readonly #insuranceRules = new WeakMap<RateLimitRule, RateLimitRule>();
-  readonly #argsByRule = new WeakMap<RateLimitRule, readonly [string, string, string]>();
+  readonly #argsByRule = new WeakMap<RateLimitRule, readonly [string, string, string, string]>();
   /** Per rule: keys Redis refused, and until when (on `clock`) they stay refused. */
   readonly #refused = new WeakMap<RateLimitRule, KeyedRegistry<string, { until: number }>>();
   readonly #errors = new EventHub<RateLimitStoreError>('redisRateLimitStore.onStoreError');
   /** The rule of the last decision and its arguments: one comparison instead of a map read. */
   #lastRule: RateLimitRule | undefined;
-  #lastRuleArgs: readonly [string, string, string] | undefined;
+  #lastRuleArgs: readonly [string, string, string, string] | undefined;
   #anyRefused = false;
   #roundTrips = 0;
   #cachedRefusals = 0;
@@ -209,13 +223,17 @@ export class RedisRateLimitStore implements RateLimitStore {
     startedAt: number,
   ): Promise<RateLimitDecision> {
     const tolerance = rule.burst * rule.intervalMs;
-    const maxDelayMs = Math.max(0, Math.min(request.maxDelayMs, rule.horizonMs - tolerance));
+    const maxDelayMs = Math.max(
+      0,
+      Math.min(request.maxDelayMs, rule.horizonMs - tolerance, RATE_LIMIT_MAX_WAIT_MS),
+    );
     const ruleArgs = this.#ruleArgs(rule);
     const args = [
       ruleArgs[0],
       ruleArgs[1],
       ruleArgs[2],
       maxDelayMs === 0 ? '0' : String(Math.floor(maxDelayMs * 1000)),
+      ruleArgs[3],
     ];
     const budget = Math.min(this.timeoutMs, request.budgetMs);
     this.#roundTrips++;
@@ -304,15 +322,22 @@ export class RedisRateLimitStore implements RateLimitStore {
     return { allowed: false, delayMs: 0, retryAfterMs, remaining: 0, resetMs: resetUs / 1000 };
   }
 
-  /** The script's arguments fixed by a rule (interval, tolerance, horizon, in microseconds), formatted once. */
-  #ruleArgs(rule: RateLimitRule): readonly [string, string, string] {
+  /**
+   * The script's arguments fixed by a rule (interval, tolerance, horizon and
+   * expiry period, in microseconds), formatted once.
+   */
+  #ruleArgs(rule: RateLimitRule): readonly [string, string, string, string] {
     if (rule === this.#lastRule) return this.#lastRuleArgs!;
     let args = this.#argsByRule.get(rule);
     if (args === undefined) {
       args = [
         String(rule.intervalMs * 1000),
         String(rule.burst * rule.intervalMs * 1000),
-        String(Math.ceil(rule.horizonMs * 1000)),
+        // No limiter reserves more than RATE_LIMIT_MAX_WAIT_MS (the script relies on it).
+        String(
+          Math.ceil(Math.min(rule.horizonMs, rule.burst * rule.intervalMs + RATE_LIMIT_MAX_WAIT_MS) * 1000),
+        ),
+        String(expiryPeriodMs(rule) * 1000),
       ];
       this.#argsByRule.set(rule, args);
     }

@@ -365,7 +365,7 @@ async function measure(url: string, pid: number | undefined): Promise<boolean> {
         'bulwark',
         bulwarkStore.redisKey(tenant).replace(RUN, '…'),
         String(memory.bulwark),
-        'when drained (burst ÷ rate)',
+        'under one expiry period (≤ 1 s) after draining',
       ],
       [
         'rate-limiter-flexible',

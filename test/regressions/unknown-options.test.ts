@@ -41,10 +41,13 @@ import {
   udpHeartbeatSender,
 } from '@bulwark/failure-detector';
 import { bulwarkFastify } from '@bulwark/fastify';
+
 import { createFetch, OriginBulkheads } from '@bulwark/fetch';
 import { hedging } from '@bulwark/hedging';
 import { bulwarkHttp } from '@bulwark/http-server';
 import { httpIdempotency, idempotency, idempotencyKey, memoryStore } from '@bulwark/idempotency';
+import { fromOpossum, opossumPolicy } from '@bulwark/interop/opossum';
+import { pRetryPolicy } from '@bulwark/interop/p-retry';
 import { postgresIdempotencyStore, sendCancelRequest, withQueryPolicy } from '@bulwark/postgres';
 import { memoryRateLimitStore, rateLimit } from '@bulwark/rate-limit';
 import {
@@ -284,6 +287,23 @@ describe('every factory checks its clock', () => {
     const error = violationsOf(() => make({ clock: {} }));
     expect(error.message).toContain(component);
     expect(error.violations.map((v) => v.option)).toContain('clock');
+  });
+});
+
+// The interop policies take the peer's options as they are (p-retry's and
+// opossum's own objects) and bulwark's beside them: pRetryPolicy(p, { clokc })
+// and fromOpossum(breaker, { clokc }) once ran on the system clock unawares.
+describe("interop's own options, beside the peer's, refuse keys they do not know", () => {
+  const fakeBreaker = { fire: async () => 1, on: () => undefined, removeListener: () => undefined };
+  it.each([
+    ['pRetryPolicy()', (o: object) => pRetryPolicy({ retries: 1 }, o as never)],
+    ['opossumPolicy()', (o: object) => opossumPolicy({ timeout: false }, o as never)],
+    ['fromOpossum()', (o: object) => fromOpossum(fakeBreaker as never, o as never)],
+  ])('%s refuses an unknown key, naming it', (component, make) => {
+    const error = violationsOf(() => make({ clokc: clock }));
+    expect(error.message).toContain(component);
+    expect(error.violations.map((v) => v.option)).toEqual(['clokc']);
+    expect(() => make({ clock })).not.toThrow();
   });
 });
 

@@ -1,6 +1,12 @@
 import { type Clock, systemClock } from '@bulwark/clock';
 import type { Disposable, ExecutionContext, Operation } from '@bulwark/core';
-import { ambientDeadline, BasePolicy, OptionsChecker, ScopedContext } from '@bulwark/core/authoring';
+import {
+  ambientDeadline,
+  BasePolicy,
+  OptionsChecker,
+  optionKeys,
+  ScopedContext,
+} from '@bulwark/core/authoring';
 import { acquireBridge, fireGuarded, type OpossumBreaker, type OpossumBridge } from './opossum-bridge.ts';
 import { checkOpossumOptions, type OpossumOptions } from './opossum-options.ts';
 import { requirePeer } from './peer.ts';
@@ -33,6 +39,9 @@ export interface OpossumPolicyOptions {
   readonly clock?: Clock | undefined;
 }
 
+/** The keys of bulwark's own options beside opossum's ({@link OpossumPolicyOptions}, {@link FromOpossumOptions}). */
+const OWN_KEYS = optionKeys<OpossumPolicyOptions>({ clock: true });
+
 /** The action of every `opossumPolicy()` breaker: run the policy's function in its context. */
 function bulwarkOperation(fn: Operation<unknown>, ctx: ExecutionContext): unknown {
   return fn(ctx);
@@ -60,6 +69,7 @@ export class OpossumPolicy extends BasePolicy implements Disposable {
         opossumOptions?.coalesce,
         'false or absent (every call runs a different function, so calls cannot share one; use fromOpossum())',
       );
+      check.knownKeys(options, OWN_KEYS);
       check.clock('clock', options?.clock);
     });
     super(options?.clock);
@@ -168,6 +178,7 @@ export function fromOpossum<A extends unknown[], R>(
     breaker,
     'an opossum CircuitBreaker',
   );
+  check.knownKeys(options, OWN_KEYS);
   check.clock('clock', options?.clock);
   check.done();
   const clock = options?.clock ?? systemClock;

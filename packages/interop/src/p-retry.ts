@@ -1,6 +1,6 @@
 import type { Clock } from '@bulwark/clock';
 import { type ExecutionContext, type Operation, remainingMs } from '@bulwark/core';
-import { BasePolicy, ScopedContext, withAttempt } from '@bulwark/core/authoring';
+import { BasePolicy, optionKeys, ScopedContext, withAttempt } from '@bulwark/core/authoring';
 import type { Options } from 'p-retry';
 import { checkPRetryOptions } from './p-retry-options.ts';
 import { requirePeer } from './peer.ts';
@@ -48,13 +48,18 @@ export interface PRetryPolicyOptions {
   readonly clock?: Clock | undefined;
 }
 
+const OWN_KEYS = optionKeys<PRetryPolicyOptions>({ clock: true });
+
 /** A policy that runs the call through p-retry. See {@link pRetryPolicy}. */
 export class PRetryPolicy extends BasePolicy {
   /** The p-retry options every call uses (`signal` and `maxRetryTime` are adjusted per call). */
   readonly options: Readonly<Options>;
 
   constructor(pRetryOptions?: Options, options?: PRetryPolicyOptions) {
-    checkPRetryOptions('pRetryPolicy()', pRetryOptions, (check) => check.clock('clock', options?.clock));
+    checkPRetryOptions('pRetryPolicy()', pRetryOptions, (check) => {
+      check.knownKeys(options, OWN_KEYS);
+      check.clock('clock', options?.clock);
+    });
     super(options?.clock);
     this.options = Object.freeze({ ...pRetryOptions });
   }

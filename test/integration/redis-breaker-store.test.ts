@@ -150,6 +150,26 @@ describe.skipIf(!available)('redisBreakerStore', () => {
     expect(await client.hKeys(a!.store.redisKey(name))).toEqual(['instance-1']);
   });
 
+  it('after a step back of the server clock, an open lasts its own duration, not the size of the step', async () => {
+    const store = redisBreakerStore(client, { prefix, quorum: 1, windowMs: 60_000 });
+    const name = key('stepped');
+    // An open of 5 s recorded an hour ahead of the server's clock: what a step back of an hour
+    // leaves behind.
+    const [s] = (await client.sendCommand(['TIME'])) as [string, string];
+    const openedAt = Number(s) * 1000 + 3_600_000;
+    await client.hSet(store.redisKey(name), 'instance-0', `${openedAt}:${openedAt + 5_000}:1`);
+    const snapshot = await store.read(name);
+    expect(snapshot?.state).toBe('open');
+    expect(snapshot!.openRemainingMs).toBeGreaterThan(4_000);
+    expect(snapshot!.openRemainingMs).toBeLessThanOrEqual(5_000);
+    // The open is moved to the server's present, so it elapses 5 s from now.
+    const [field] = Object.values(await client.hGetAll(store.redisKey(name)));
+    const [a, u] = field!.split(':').map(Number) as [number, number];
+    const [s2] = (await client.sendCommand(['TIME'])) as [string, string];
+    expect(a).toBeLessThanOrEqual(Number(s2) * 1000 + 1_000);
+    expect(u - a).toBe(5_000);
+  });
+
   it('a foreign or corrupt value fails the read with a typed error and leaves the breaker deciding locally', async () => {
     const clock = new VirtualClock();
     const store = redisBreakerStore(client, { prefix });

@@ -89,7 +89,9 @@ return {'ok'}
 /**
  * KEYS[1] breaker hash; ARGV quorum, windowMs. Drops opens older than the
  * window; answers 'open' with the time until fewer than quorum opens are still
- * open, or 'closed' with the number of opens counted.
+ * open, or 'closed' with the number of opens counted. An open recorded after
+ * the server's now (its clock stepped back) is moved to now with its duration,
+ * so a step back lengthens no open by more than the open's own duration.
  */
 export const BREAKER_READ = `
 local ty = redis.call('TYPE', KEYS[1]).ok
@@ -107,6 +109,13 @@ for i = 1, #all, 2 do
   if not a then return {'corrupt', all[i]} end
   a = tonumber(a)
   u = tonumber(u)
+  if a > now then
+    -- Opened after now: the server's clock stepped back since. The open is
+    -- moved to start now, keeping its duration, instead of lasting the step.
+    u = now + (u - a)
+    a = now
+    redis.call('HSET', KEYS[1], all[i], string.format('%d:%d:%s', a, u, n))
+  end
   if a < since then
     redis.call('HDEL', KEYS[1], all[i])
   elseif u > now then

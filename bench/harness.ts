@@ -5,8 +5,12 @@
 // batch of sequential awaited calls. The reported figure is the best round, in
 // nanoseconds per call: on a shared machine interference only ever adds time, so
 // the fastest of many rounds is the most repeatable estimate of a subject's own
-// cost (the rule Python's timeit follows). Batches are long enough that every
-// round includes garbage collection. Overhead is a subject's time minus the
+// cost (the rule Python's timeit follows). A suite whose calls go through the
+// network stack (a loopback server) may ask for the median round instead, and
+// for the process's CPU time per call beside the wall time; each measurement
+// keeps its rounds in order, so two subjects can be compared round by round
+// (pairedRatio). Batches are long enough that every round includes garbage
+// collection. Overhead is a subject's time minus the
 // baseline's (a bare call), and ratios compare overheads. An overhead keeps its
 // sign: a subject whose best round beats the baseline's gets a negative
 // overhead, which means its cost is below what this run can resolve, not that it
@@ -31,11 +35,18 @@ export interface SuiteOptions {
   readonly warmup?: number;
   /** Name of the baseline subject. Default: the first subject. */
   readonly baseline?: string;
+  /** The figure reported per subject: its fastest round, or its median round. Default: 'best'. */
+  readonly statistic?: Statistic;
+  /** Also measure the process's CPU time (user + system) per call in each round. Default: false. */
+  readonly cpu?: boolean;
 }
+
+/** How a subject's rounds are summed up in one figure. */
+export type Statistic = 'best' | 'median';
 
 export interface Measurement {
   readonly name: string;
-  /** Nanoseconds per call in the best round. */
+  /** Nanoseconds per call in the best round (or the median round, as the suite asked). */
   readonly nsPerCall: number;
   /**
    * nsPerCall minus the baseline's, with its sign. At or below 0 (for a subject
@@ -44,6 +55,10 @@ export interface Measurement {
   readonly overheadNs: number;
   /** The spread of the middle half of rounds, in ns per call. */
   readonly iqrNs: number;
+  /** Nanoseconds per call in each round, in the order the rounds ran. */
+  readonly roundsNs?: readonly number[];
+  /** CPU nanoseconds (user + system, the whole process) per call in each round, when the suite asked. */
+  readonly cpuRoundsNs?: readonly number[];
 }
 
 export interface SuiteResult {
@@ -52,10 +67,12 @@ export interface SuiteResult {
   readonly baseline: string;
   readonly batch: number;
   readonly rounds: number;
+  /** The figure nsPerCall reports. Absent: 'best'. */
+  readonly statistic?: Statistic;
   readonly measurements: readonly Measurement[];
 }
 
-function quantile(values: number[], q: number): number {
+export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
@@ -63,14 +80,20 @@ function quantile(values: number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-async function timeBatch(call: () => unknown, n: number): Promise<number> {
+async function timeBatch(call: () => unknown, n: number, cpu?: number[]): Promise<number> {
+  const cpuStart = cpu === undefined ? undefined : process.cpuUsage();
   const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     const r = call();
     if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function')
       await r;
   }
-  return Number(process.hrtime.bigint() - start) / n;
+  const ns = Number(process.hrtime.bigint() - start) / n;
+  if (cpuStart !== undefined) {
+    const used = process.cpuUsage(cpuStart);
+    cpu!.push(((used.user + used.system) * 1_000) / n);
+  }
+  return ns;
 }
 
 /** Runs the subjects side by side and returns (and prints) the measurements. */
@@ -83,29 +106,44 @@ export async function runSuite(
   const rounds = options.rounds ?? 21;
   const warmup = options.warmup ?? 20_000;
   const baseline = options.baseline ?? subjects[0]!.name;
+  const statistic = options.statistic ?? 'best';
+  const figure = (values: readonly number[]): number =>
+    statistic === 'median' ? quantile(values, 0.5) : Math.min(...values);
   for (const s of subjects) {
     await s.setup?.();
     await timeBatch(s.call, warmup);
   }
   const samples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
+  const cpuSamples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < subjects.length; k++) {
       const s = subjects[(round + k) % subjects.length]!;
-      samples.get(s.name)!.push(await timeBatch(s.call, batch));
+      const cpu = options.cpu === true ? cpuSamples.get(s.name)! : undefined;
+      samples.get(s.name)!.push(await timeBatch(s.call, batch, cpu));
     }
   }
-  const base = Math.min(...samples.get(baseline)!);
-  const measurements = subjects.map((s) => {
+  const base = figure(samples.get(baseline)!);
+  const measurements = subjects.map((s): Measurement => {
     const values = samples.get(s.name)!;
-    const ns = Math.min(...values);
+    const ns = figure(values);
     return {
       name: s.name,
       nsPerCall: ns,
       overheadNs: ns - base,
       iqrNs: quantile(values, 0.75) - quantile(values, 0.25),
+      roundsNs: values,
+      ...(options.cpu === true ? { cpuRoundsNs: cpuSamples.get(s.name)! } : {}),
     };
   });
-  const result: SuiteResult = { suite, node: process.version, baseline, batch, rounds, measurements };
+  const result: SuiteResult = {
+    suite,
+    node: process.version,
+    baseline,
+    batch,
+    rounds,
+    ...(statistic === 'best' ? {} : { statistic }),
+    measurements,
+  };
   printSuite(result);
   save(result);
   return result;
@@ -119,7 +157,7 @@ export function printSuite(result: SuiteResult): void {
     m.iqrNs.toFixed(0),
   ]);
   printTable(
-    `${result.suite} (Node ${result.node}, best of ${result.rounds} rounds × ${result.batch} calls)`,
+    `${result.suite} (Node ${result.node}, ${result.statistic === 'median' ? 'median' : 'best'} of ${result.rounds} rounds × ${result.batch} calls)`,
     [['subject', 'ns/call', 'overhead ns', 'round IQR ns'], ...rows],
   );
   for (const m of result.measurements) {
@@ -142,6 +180,31 @@ export function printTable(title: string, rows: ReadonlyArray<ReadonlyArray<stri
     `|${widths.map((w, c) => (c === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
   );
   for (const r of rows.slice(1)) console.log(line(r));
+}
+
+/** The median and quartiles of a set of per-round figures. */
+export interface Spread {
+  readonly median: number;
+  readonly q1: number;
+  readonly q3: number;
+}
+
+/**
+ * `name`'s time over `baseline`'s, round by round (each round runs every
+ * subject once, one after another, so the two share that round's machine
+ * load): the median ratio and its quartiles. With `cpu`, the ratio of CPU
+ * time per call instead (the suite must have measured it).
+ */
+export function pairedRatio(result: SuiteResult, name: string, baseline: string, cpu = false): Spread {
+  const rounds = (n: string): readonly number[] => {
+    const m = result.measurements.find((x) => x.name === n);
+    const values = cpu ? m?.cpuRoundsNs : m?.roundsNs;
+    if (values === undefined) throw new Error(`no ${cpu ? 'CPU ' : ''}rounds of ${n} in ${result.suite}`);
+    return values;
+  };
+  const base = rounds(baseline);
+  const ratios = rounds(name).map((ns, i) => ns / base[i]!);
+  return { median: quantile(ratios, 0.5), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75) };
 }
 
 /** The overhead of `name` in a result. */

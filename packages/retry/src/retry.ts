@@ -291,19 +291,37 @@ export class RetryPolicy extends BasePolicy {
   }
 
   #firstSucceeded<T>(value: T, fn: Operation<T>, ctx: ExecutionContext): T | Promise<T> {
-    if (this.#retryOn !== undefined) return this.#loop(fn, ctx, { ok: true, value });
     attemptsCounter.add(1, FIRST);
+    if (this.#retryOn !== undefined) {
+      // retryOn may still ask for a retry (a 503, say). Decided here, so that
+      // an answer it accepts (the usual case) costs no loop; what decide()
+      // throws rejects the call, as it would in the loop.
+      const outcome: Outcome<T> = { ok: true, value };
+      const decision = this.decide(outcome, 1, 0, ctx);
+      if (decision.retry || decision.reason !== 'success') return this.#loop(fn, ctx, outcome, decision);
+    }
     if (this.#onSuccess.listening) this.#onSuccess.emit({ attempts: 1, operation: ctx.operation });
     return value;
   }
 
-  async #loop<T>(fn: Operation<T>, ctx: ExecutionContext, first: Outcome<T>): Promise<T> {
-    attemptsCounter.add(1, FIRST);
+  /**
+   * The loop after the first attempt: `first` is its outcome, and `decided`
+   * the decision on it when it was already made (its attempt then counted).
+   */
+  async #loop<T>(
+    fn: Operation<T>,
+    ctx: ExecutionContext,
+    first: Outcome<T>,
+    decided?: RetryDecision,
+  ): Promise<T> {
+    if (decided === undefined) attemptsCounter.add(1, FIRST);
     let outcome = first;
     let attempt = 1;
     let previousDelayMs = 0;
+    let next = decided;
     for (;;) {
-      const decision = this.decide(outcome, attempt, previousDelayMs, ctx);
+      const decision = next ?? this.decide(outcome, attempt, previousDelayMs, ctx);
+      next = undefined;
       if (!decision.retry) {
         if (decision.reason === 'success') {
           if (this.#onSuccess.listening)

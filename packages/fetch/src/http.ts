@@ -20,6 +20,11 @@ export function isIdempotentMethod(method: string): boolean {
   return IDEMPOTENT_METHODS.has(method.toUpperCase());
 }
 
+/** {@link isIdempotentMethod} for a method already in upper case. */
+export function isIdempotentUpperCase(method: string): boolean {
+  return IDEMPOTENT_METHODS.has(method);
+}
+
 /** The request header that carries the attempt number: 1 for the first, 2 for the first retry, … */
 export const RETRY_ATTEMPT_HEADER = 'x-retry-attempt';
 

@@ -52,6 +52,19 @@ function parseOrigin(text: string): string | null {
  * `text` is not a valid URL or not an http(s) one.
  */
 export function httpOrigin(text: string): string | null {
+  // A client that calls one URL over and over passes the same string again.
+  if (text === lastText) return lastOrigin;
+  const origin = cachedOrigin(text);
+  lastText = text;
+  lastOrigin = origin;
+  return origin;
+}
+
+/** The string asked for last, and its origin. */
+let lastText: string | undefined;
+let lastOrigin: string | null = null;
+
+function cachedOrigin(text: string): string | null {
   const prefix = authorityPrefix(text);
   if (prefix === undefined) return parseOrigin(text);
   let origin = origins.get(prefix);

@@ -1,7 +1,7 @@
 import { CallbackError } from '@bulwark/core';
 import { formatIdempotencyKeyHeader, IDEMPOTENCY_KEY_HEADER } from '@bulwark/idempotency';
 import type { OriginGroups } from './equivalent-origins.ts';
-import { isIdempotentMethod, isReplayableBody } from './http.ts';
+import { isIdempotentUpperCase, isReplayableBody } from './http.ts';
 import { httpOrigin } from './origin.ts';
 
 /** Everything one call needs, worked out once before its first attempt. */
@@ -67,7 +67,7 @@ export function callPreparer(
     // Without headers of its own, a call's attempts start each from an empty set.
     let headers = given === undefined ? undefined : new Headers(given);
     let key: string | undefined;
-    const idempotent = isIdempotentMethod(method);
+    const idempotent = isIdempotentUpperCase(method);
     if (!idempotent && idempotencyKeys && !headers?.has(IDEMPOTENCY_KEY_HEADER)) {
       try {
         key = generateKey();

@@ -9,6 +9,8 @@ import { type Attributes, markStatus, requestAttributes, telemetry } from './tel
 
 const ONCE = Object.freeze({ once: true });
 const UNREF = Object.freeze({ unref: true });
+/** The header that carries the time left, as a record key: in lower case, as a Headers holds it. */
+const REQUEST_TIMEOUT_HEADER = DEADLINE_HEADERS.requestTimeoutMs.toLowerCase();
 
 /**
  * A call's deadline: one entry in the clock's shared deadline timer. While the
@@ -190,19 +192,36 @@ export function attemptSenders(settings: TransportSettings): {
   const sendOneAttempt: SendAttempt = (call, input, ctx, deadline, outer) => {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
-    const headers = call.headers === undefined ? new Headers() : new Headers(call.headers);
-    // Inside the attempt's span: its context goes downstream.
-    if (attemptSpans) telemetry.injectContext(headers);
-    if (sendAttempt) headers.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
-    if (sendDeadline) {
-      const left = remainingMs(ctx);
-      if (left !== Number.POSITIVE_INFINITY) {
-        let budgetMs = Math.max(0, left - safetyMarginMs);
-        const given = call.headers === undefined ? null : headers.get(DEADLINE_HEADERS.requestTimeoutMs);
-        // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
-        if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
-        headers.set(DEADLINE_HEADERS.requestTimeoutMs, encodeTimeoutMs(budgetMs));
+    let headers: Headers | Record<string, string>;
+    if (call.headers === undefined && !attemptSpans) {
+      // Nothing of the request's own to merge: a plain record, which the
+      // underlying fetch reads once, rather than a Headers it would copy,
+      // checking each header a second time.
+      const own: Record<string, string> = {};
+      if (sendAttempt) own[RETRY_ATTEMPT_HEADER] = String(ctx.attempt);
+      if (sendDeadline) {
+        const left = remainingMs(ctx);
+        if (left !== Number.POSITIVE_INFINITY) {
+          own[REQUEST_TIMEOUT_HEADER] = encodeTimeoutMs(Math.max(0, left - safetyMarginMs));
+        }
       }
+      headers = own;
+    } else {
+      const merged = call.headers === undefined ? new Headers() : new Headers(call.headers);
+      // Inside the attempt's span: its context goes downstream.
+      if (attemptSpans) telemetry.injectContext(merged);
+      if (sendAttempt) merged.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
+      if (sendDeadline) {
+        const left = remainingMs(ctx);
+        if (left !== Number.POSITIVE_INFINITY) {
+          let budgetMs = Math.max(0, left - safetyMarginMs);
+          const given = call.headers === undefined ? null : merged.get(REQUEST_TIMEOUT_HEADER);
+          // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
+          if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
+          merged.set(REQUEST_TIMEOUT_HEADER, encodeTimeoutMs(budgetMs));
+        }
+      }
+      headers = merged;
     }
     let attemptInput =
       call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;

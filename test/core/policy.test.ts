@@ -8,7 +8,7 @@ import {
   pipeline,
   remainingMs,
 } from '@bulwark/core';
-import { BasePolicy, rootContext, ScopedContext, withAttempt } from '@bulwark/core/authoring';
+import { BasePolicy, followAbort, rootContext, ScopedContext, withAttempt } from '@bulwark/core/authoring';
 import { describe, expect, it } from 'vitest';
 
 /** Records when it enters and leaves, to show nesting order. */
@@ -259,6 +259,48 @@ describe('ExecutionContext', () => {
     const signal = scope.signal;
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     expect(signal.aborted).toBe(false);
+  });
+
+  it('followAbort: a scope aborts a following controller itself, without making a signal or a listener', () => {
+    const caller = new AbortController();
+    const root = rootContext(new VirtualClock(), { signal: caller.signal });
+    const outer = new ScopedContext(root, 100);
+    const scope = new ScopedContext(withAttempt(outer, 2), 50);
+    const controller = new AbortController();
+    const unfollow = followAbort(scope, controller);
+    // Neither scope made a signal: the only listener is the outer scope's, on the caller.
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+    scope.abort('attempt timed out');
+    expect(controller.signal.reason).toBe('attempt timed out');
+    unfollow();
+
+    // Stopped following: a later abort of the scope it followed leaves it alone.
+    const other = new AbortController();
+    const stop = followAbort(new ScopedContext(outer, 50), other);
+    stop();
+    outer.abort('deadline');
+    expect(other.signal.aborted).toBe(false);
+    // Already aborted: the controller is aborted at once, with the same reason.
+    const late = new AbortController();
+    followAbort(new ScopedContext(outer, 10), late)();
+    expect(late.signal.reason).toBe('deadline');
+  });
+
+  it('followAbort: a context of another kind is followed through its signal, and unfollowing removes the listener', () => {
+    const source = new AbortController();
+    const foreign = { ...rootContext(new VirtualClock()), signal: source.signal };
+    const controller = new AbortController();
+    const unfollow = followAbort(foreign, controller);
+    expect(getEventListeners(source.signal, 'abort')).toHaveLength(1);
+    unfollow();
+    expect(getEventListeners(source.signal, 'abort')).toHaveLength(0);
+    followAbort(foreign, controller);
+    source.abort('gone');
+    expect(controller.signal.reason).toBe('gone');
+    // A root without a caller signal never aborts: nothing to follow.
+    const free = new AbortController();
+    followAbort(rootContext(new VirtualClock()), free)();
+    expect(free.signal.aborted).toBe(false);
   });
 
   it('gives a root context with no caller signal a signal only on demand, and derived contexts share it', () => {

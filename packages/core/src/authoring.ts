@@ -15,6 +15,7 @@ export {
 export { BucketedWindow } from './bucketed-window.ts';
 export {
   DerivedContext,
+  followAbort,
   rootContext,
   ScopedContext,
   withAttempt,

@@ -52,9 +52,17 @@ const FOLLOW: unique symbol = Symbol('bulwark.follow');
 const NEVER = 0;
 type Followed = ScopedContext | typeof NEVER | undefined;
 
-interface Followable {
-  [FOLLOW]?(child: ScopedContext): Followed;
+/** What a scope aborts when it aborts: a scope under it, or an AbortController (see {@link followAbort}). */
+interface Follower {
+  abort(reason: unknown): void;
 }
+
+interface Followable {
+  [FOLLOW]?(child: Follower): Followed;
+}
+
+/** `follower` stops following `scope` (set by ScopedContext, which alone can reach its followers). */
+let unfollowScope: (scope: ScopedContext, follower: Follower) => void;
 
 /** The context a policy's `execute` starts from. */
 class RootContext implements ExecutionContext {
@@ -112,7 +120,7 @@ export class DerivedContext implements ExecutionContext {
     return this.#parent.signal;
   }
   /** @internal A scope under this context follows its parent. */
-  [FOLLOW](child: ScopedContext): Followed {
+  [FOLLOW](child: Follower): Followed {
     return (this.#parent as Followable)[FOLLOW]?.(child);
   }
   get deadline(): number | undefined {
@@ -210,7 +218,7 @@ export class ScopedContext implements ExecutionContext {
   }
 
   /** @internal `child` follows this scope: it is aborted when this scope is. */
-  [FOLLOW](child: ScopedContext): Followed {
+  [FOLLOW](child: Follower): Followed {
     if ((this.#flags & (RELEASED | ABORTED)) === RELEASED) return NEVER;
     this.#follow();
     if ((this.#flags & ABORTED) !== 0) {
@@ -225,7 +233,7 @@ export class ScopedContext implements ExecutionContext {
   }
 
   /** `child` stopped following this scope. */
-  #unfollow(child: ScopedContext): void {
+  #unfollow(child: Follower): void {
     const followers = this.#link?.followers;
     if (followers === undefined) return;
     const i = followers.indexOf(child);
@@ -273,6 +281,10 @@ export class ScopedContext implements ExecutionContext {
     return link;
   }
 
+  static {
+    unfollowScope = (scope, follower) => scope.#unfollow(follower);
+  }
+
   /** Stops following the parent. */
   #unlink(link: ScopeLink): void {
     if (link.followed !== undefined) {
@@ -292,6 +304,36 @@ const ABORTED = 1;
 const RELEASED = 2;
 const FOLLOWING = 4;
 
+const ONCE = Object.freeze({ once: true });
+const stayFollowing = (): void => {};
+
+/**
+ * Makes `controller` abort, with `ctx`'s reason, when `ctx`'s signal aborts,
+ * as a scope under `ctx` would: a {@link ScopedContext} of this package (or a
+ * context derived from one) aborts it directly, without a listener and
+ * without making a signal of its own; a root context without a caller signal
+ * never aborts, so nothing is done; any other context is followed through a
+ * listener on its signal. When `ctx` has already aborted, `controller` is
+ * aborted at once.
+ *
+ * Returns the function that stops following: call it as soon as the
+ * controller no longer needs to (an attempt's controller once its answer is
+ * in), so that a long-lived context does not keep it.
+ */
+export function followAbort(ctx: ExecutionContext, controller: AbortController): () => void {
+  const followed = (ctx as Followable)[FOLLOW]?.(controller);
+  if (followed === NEVER) return stayFollowing;
+  if (followed !== undefined) return () => unfollowScope(followed, controller);
+  const signal = ctx.signal;
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return stayFollowing;
+  }
+  const onAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, ONCE);
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
 /** The part of a {@link ScopedContext} that only a read signal or an abort needs. */
 class ScopeLink {
   controller: AbortController | undefined = undefined;
@@ -300,7 +342,7 @@ class ScopeLink {
   /** The parent's signal, when the scope follows it through a listener. */
   listening: AbortSignal | undefined = undefined;
   onParentAbort: (() => void) | undefined = undefined;
-  /** Scopes that follow this one (most often one at a time, the current attempt's). */
-  followers: ScopedContext[] | undefined = undefined;
+  /** Scopes and controllers that follow this one (most often one at a time, the current attempt's). */
+  followers: Follower[] | undefined = undefined;
   reason: unknown = undefined;
 }

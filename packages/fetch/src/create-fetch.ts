@@ -1,7 +1,7 @@
 import type { CircuitBreakerRegistry } from '@bulwark/circuit-breaker';
-import { type Clock, sleep } from '@bulwark/clock';
+import { sleep } from '@bulwark/clock';
 import { DeadlineExceededError, type ExecutionContext, type Outcome, remainingMs } from '@bulwark/core';
-import { ambientDeadline } from '@bulwark/core/authoring';
+import { ambientDeadline, rootContext, ScopedContext } from '@bulwark/core/authoring';
 import type { TimeoutPolicy } from '@bulwark/deadline';
 import { timeout } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
@@ -41,31 +41,6 @@ export interface ResilientFetch {
 const IN_PROGRESS_POLL_MS = 1_000;
 /** The shortest wait between two polls, whatever `Retry-After` says. */
 const MIN_POLL_MS = 100;
-
-/** The context a call starts from: the caller's signal joined with the deadline. */
-class CallContext implements ExecutionContext {
-  readonly attempt = 1;
-  readonly signal: AbortSignal;
-  readonly deadline: number | undefined;
-  readonly clock: Clock;
-  readonly operation: string;
-  readonly idempotencyKey: string | undefined;
-  constructor(
-    signal: AbortSignal,
-    deadline: number | undefined,
-    clock: Clock,
-    operation: string,
-    key: string | undefined,
-  ) {
-    this.signal = signal;
-    this.deadline = deadline;
-    this.clock = clock;
-    this.operation = operation;
-    this.idempotencyKey = key;
-  }
-}
-
-const neverAborts = new AbortController().signal;
 
 /** What a call's span learns from its attempts. */
 interface CallTrace {
@@ -333,27 +308,30 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     }
     if (at <= now) throw new DeadlineExceededError('deadline', budgetMs);
 
-    // The call's own signal: the caller's abort and the deadline. It is a new
-    // signal even without a deadline, so that the listeners this call adds never
-    // land on the caller's signal, which may live much longer than the call.
-    let deadline: CallDeadline | undefined;
-    let signal: AbortSignal | undefined;
-    if (at !== Number.POSITIVE_INFINITY) {
-      const controller = new AbortController();
-      deadline = new CallDeadline(clock, at, budgetMs, controller);
-      signal =
-        callerSignal === undefined ? controller.signal : AbortSignal.any([callerSignal, controller.signal]);
-    } else if (callerSignal !== undefined) signal = AbortSignal.any([callerSignal]);
-    const ctx = new CallContext(
-      signal ?? neverAborts,
-      at === Number.POSITIVE_INFINITY ? undefined : at,
-      clock,
-      name,
-      call.key,
+    // The call's own scope: it aborts with the caller's signal and at the
+    // deadline, and the scopes of its attempts follow it directly (no
+    // listener, no signal made unless one is read). The caller's signal is
+    // followed through a signal of the call's own, so that the listeners this
+    // call adds never land on the caller's signal, which may live much longer
+    // than the call.
+    const timed = at !== Number.POSITIVE_INFINITY;
+    let joined: AbortSignal | undefined;
+    // Aborts `joined` at the deadline, which lets go of it and its listeners then.
+    let joinedUntil: AbortController | undefined;
+    if (callerSignal !== undefined) {
+      if (timed) {
+        joinedUntil = new AbortController();
+        joined = AbortSignal.any([callerSignal, joinedUntil.signal]);
+      } else joined = AbortSignal.any([callerSignal]);
+    }
+    const ctx = new ScopedContext(
+      rootContext(clock, { signal: joined, operation: name, idempotencyKey: call.key }),
+      timed ? at : undefined,
     );
+    const deadline = timed ? new CallDeadline(clock, at, budgetMs, ctx, joinedUntil) : undefined;
     // A body's read follows the caller's signal, when there is one, through
-    // the call's own signal; the deadline aborts the answering attempt itself.
-    const outer = callerSignal === undefined ? undefined : signal;
+    // that signal of the call's own; the deadline aborts the answering attempt itself.
+    const outer = joined;
     const attempt = attemptThrough(call, (to) => attemptTo(to, input, deadline, outer, traced), deadline);
     try {
       let response: Response;
@@ -375,15 +353,17 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         response = await attempt(ctx);
       }
       if (deadline !== undefined) {
-        // The deadline keeps watching a body until the deadline passes. Without
-        // a caller's signal, nothing listens to the call's signal any more.
+        // The deadline keeps watching a body until the deadline passes; the
+        // call's scope has nothing left to abort.
         if (response.body === null) deadline.cancel();
-        else if (callerSignal === undefined) deadline.call = undefined;
+        else deadline.call = undefined;
       }
       return response;
     } catch (error) {
       deadline?.cancel();
       throw error;
+    } finally {
+      ctx.release();
     }
   };
 

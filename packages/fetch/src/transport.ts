@@ -1,5 +1,6 @@
 import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
 import { DeadlineExceededError, type ExecutionContext, remainingMs } from '@bulwark/core';
+import { followAbort, type ScopedContext } from '@bulwark/core/authoring';
 import { DEADLINE_HEADERS, encodeTimeoutMs } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
 import { discardResponse, isInProgress, RETRY_ATTEMPT_HEADER } from './http.ts';
@@ -14,26 +15,36 @@ const REQUEST_TIMEOUT_HEADER = DEADLINE_HEADERS.requestTimeoutMs.toLowerCase();
 
 /**
  * A call's deadline: one entry in the clock's shared deadline timer. While the
- * call runs it aborts the call's controller. Once a response with a body is
- * returned it must still abort that body's read, so it stays scheduled until
- * the deadline passes (nothing tells it when the caller has finished with the
- * body). For that stretch it keeps only what the abort needs: this object and
- * the answering attempt's controller (whose signal the underlying fetch
- * follows), plus, when the caller gave a signal, the call's controller, whose
- * signal joins the caller's to that body. Not the request, the response, the
- * call's closures, contexts or the policies' state.
+ * call runs it aborts the call's scope, which aborts the attempt running
+ * then. Once a response with a body is returned it must still abort that
+ * body's read, so it stays scheduled until the deadline passes (nothing tells
+ * it when the caller has finished with the body). For that stretch it keeps
+ * only what the abort needs: this object and the answering attempt's
+ * controller (whose signal the underlying fetch follows), plus, when the
+ * caller gave a signal, the controller that ends the call's signal joined to
+ * the caller's (which that body follows) at the deadline. Not the request, the
+ * response, the call's closures, contexts or the policies' state.
  */
 export class CallDeadline {
-  /** The call's controller, while something may listen to its signal. */
-  call: AbortController | undefined;
+  /** The call's scope, while the call runs. */
+  call: ScopedContext | undefined;
   /** The controller of the attempt whose response (with a body) came last: it aborts that body's read. */
   body: AbortController | undefined;
+  /** Ends the call's signal joined to the caller's, when the caller gave one. */
+  joined: AbortController | undefined;
   readonly #budgetMs: number;
   readonly #timer: Timer;
 
-  constructor(clock: Clock, at: number, budgetMs: number, call: AbortController) {
+  constructor(
+    clock: Clock,
+    at: number,
+    budgetMs: number,
+    call: ScopedContext,
+    joined: AbortController | undefined,
+  ) {
     this.call = call;
     this.body = undefined;
+    this.joined = joined;
     this.#budgetMs = budgetMs;
     // Unref'd: while the call runs its socket holds the process; after it
     // returns, the entry waits for a body nobody may read, and must not.
@@ -43,7 +54,7 @@ export class CallDeadline {
   /** The call ended with nothing left to watch: an error, or a response without a body. */
   cancel(): void {
     this.#timer.clear();
-    this.body = this.call = undefined;
+    this.body = this.call = this.joined = undefined;
   }
 
   #expire(): void {
@@ -52,6 +63,7 @@ export class CallDeadline {
     // reason the call's signal would pass on to it.
     this.body?.abort(error);
     this.call?.abort(error);
+    this.joined?.abort(error);
   }
 }
 
@@ -190,58 +202,56 @@ export function attemptSenders(settings: TransportSettings): {
   const { baseFetch, attemptSpans, sendAttempt, sendDeadline, safetyMarginMs, maxDrainBytes } = settings;
 
   const sendOneAttempt: SendAttempt = (call, input, ctx, deadline, outer) => {
-    const signal = ctx.signal;
-    if (signal.aborted) return Promise.reject(signal.reason);
-    let headers: Headers | Record<string, string>;
-    if (call.headers === undefined && !attemptSpans) {
-      // Nothing of the request's own to merge: a plain record, which the
-      // underlying fetch reads once, rather than a Headers it would copy,
-      // checking each header a second time.
-      const own: Record<string, string> = {};
-      if (sendAttempt) own[RETRY_ATTEMPT_HEADER] = String(ctx.attempt);
-      if (sendDeadline) {
-        const left = remainingMs(ctx);
-        if (left !== Number.POSITIVE_INFINITY) {
-          own[REQUEST_TIMEOUT_HEADER] = encodeTimeoutMs(Math.max(0, left - safetyMarginMs));
-        }
-      }
-      headers = own;
-    } else {
-      const merged = call.headers === undefined ? new Headers() : new Headers(call.headers);
-      // Inside the attempt's span: its context goes downstream.
-      if (attemptSpans) telemetry.injectContext(merged);
-      if (sendAttempt) merged.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
-      if (sendDeadline) {
-        const left = remainingMs(ctx);
-        if (left !== Number.POSITIVE_INFINITY) {
-          let budgetMs = Math.max(0, left - safetyMarginMs);
-          const given = call.headers === undefined ? null : merged.get(REQUEST_TIMEOUT_HEADER);
-          // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
-          if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
-          merged.set(REQUEST_TIMEOUT_HEADER, encodeTimeoutMs(budgetMs));
-        }
-      }
-      headers = merged;
-    }
-    let attemptInput =
-      call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
-    const target = call.target;
-    if (target !== undefined) {
-      attemptInput = attemptInput instanceof Request ? new Request(target, attemptInput) : target;
-    }
-    // Each attempt is sent with a controller of its own that follows ctx's
-    // signal (under the attempt timeout, that timeout's scope) until the headers
-    // arrive. After that only the body's read remains, bounded by the call's
-    // deadline and the caller's signal, which abort this controller directly:
-    // what stays reachable from them until the deadline is this controller, not
-    // the attempt's scope and the contexts, signals and listeners it holds.
+    // Each attempt is sent with a controller of its own that follows ctx (under
+    // the attempt timeout, that timeout's scope, which aborts it directly)
+    // until the headers arrive. After that only the body's read remains,
+    // bounded by the call's deadline and the caller's signal, which abort this
+    // controller directly: what stays reachable from them until the deadline
+    // is this controller, not the attempt's scope and the contexts it holds.
     const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, ONCE);
+    const unfollow = followAbort(ctx, controller);
     const sendSignal = controller.signal;
-    const init = call.init;
+    if (sendSignal.aborted) return Promise.reject(sendSignal.reason);
     let pending: Promise<Response>;
     try {
+      let headers: Headers | Record<string, string>;
+      if (call.headers === undefined && !attemptSpans) {
+        // Nothing of the request's own to merge: a plain record, which the
+        // underlying fetch reads once, rather than a Headers it would copy,
+        // checking each header a second time.
+        const own: Record<string, string> = {};
+        if (sendAttempt) own[RETRY_ATTEMPT_HEADER] = String(ctx.attempt);
+        if (sendDeadline) {
+          const left = remainingMs(ctx);
+          if (left !== Number.POSITIVE_INFINITY) {
+            own[REQUEST_TIMEOUT_HEADER] = encodeTimeoutMs(Math.max(0, left - safetyMarginMs));
+          }
+        }
+        headers = own;
+      } else {
+        const merged = call.headers === undefined ? new Headers() : new Headers(call.headers);
+        // Inside the attempt's span: its context goes downstream.
+        if (attemptSpans) telemetry.injectContext(merged);
+        if (sendAttempt) merged.set(RETRY_ATTEMPT_HEADER, String(ctx.attempt));
+        if (sendDeadline) {
+          const left = remainingMs(ctx);
+          if (left !== Number.POSITIVE_INFINITY) {
+            let budgetMs = Math.max(0, left - safetyMarginMs);
+            const given = call.headers === undefined ? null : merged.get(REQUEST_TIMEOUT_HEADER);
+            // A Headers value has no surrounding whitespace left (the Fetch standard strips it).
+            if (given !== null && /^[0-9]{1,15}$/.test(given)) budgetMs = Math.min(budgetMs, Number(given));
+            merged.set(REQUEST_TIMEOUT_HEADER, encodeTimeoutMs(budgetMs));
+          }
+        }
+        headers = merged;
+      }
+      let attemptInput =
+        call.request === undefined ? input : call.cloneRequest ? call.request.clone() : call.request;
+      const target = call.target;
+      if (target !== undefined) {
+        attemptInput = attemptInput instanceof Request ? new Request(target, attemptInput) : target;
+      }
+      const init = call.init;
       pending = baseFetch(
         attemptInput,
         init === undefined
@@ -249,16 +259,16 @@ export function attemptSenders(settings: TransportSettings): {
           : { ...init, method: call.method, headers, signal: sendSignal },
       );
     } catch (error) {
-      signal.removeEventListener('abort', onAbort);
+      unfollow();
       return Promise.reject(error);
     }
     return pending.then(
       (response) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) {
+        unfollow();
+        if (sendSignal.aborted) {
           // The attempt timed out as the answer arrived: nobody will read it.
           discardResponse(response, maxDrainBytes);
-          throw signal.reason;
+          throw sendSignal.reason;
         }
         if (response.body !== null) {
           // A later attempt's response replaces this one; a response the retry
@@ -273,7 +283,7 @@ export function attemptSenders(settings: TransportSettings): {
         return response;
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unfollow();
         throw error;
       },
     );

@@ -287,7 +287,13 @@ interface SignalSource {
   readonly signal?: AbortSignal | undefined;
 }
 
-class Permit implements CircuitPermit {
+/**
+ * A permit, as `tryAcquire()` hands it out, and as `run()` holds it when the
+ * call is a bounded one (a deadline or timeout inside the breaker): the call's
+ * own race then tells it how the call ended ({@link SettleObserver}), so the
+ * policy reports through the permit, with no promise of its own.
+ */
+class Permit implements CircuitPermit, SettleObserver<unknown> {
   readonly breaker: CircuitBreakerPolicy;
   readonly generation: number;
   /** The probe's id (half-open), 0 otherwise. */
@@ -341,6 +347,14 @@ class Permit implements CircuitPermit {
     if (this.done) return;
     this.done = true;
     this.breaker._settle(this.generation, this.probeId, this.seq, IGNORED, 0);
+  }
+  /** The bounded call it watches resolved with `value`. */
+  settled(value: unknown): void {
+    this.#report(false, value, undefined);
+  }
+  /** The bounded call it watches rejected with `error`. */
+  failed(error: unknown): void {
+    this.#report(true, error, undefined);
   }
 }
 
@@ -537,58 +551,6 @@ export function breakerFromResolved(
     RESOLVED.add(options);
   }
   return new CircuitBreakerPolicy(options as unknown as CircuitBreakerOptions);
-}
-
-/** How a call the breaker admitted ended, told by the call's own race (no promise of the breaker's). */
-class CallReport implements SettleObserver<unknown> {
-  readonly #breaker: CircuitBreakerPolicy;
-  readonly #generation: number;
-  readonly #probeId: number;
-  readonly #startedAt: number;
-  readonly #seq: number;
-  readonly #source: SignalSource;
-
-  constructor(
-    breaker: CircuitBreakerPolicy,
-    generation: number,
-    probeId: number,
-    startedAt: number,
-    seq: number,
-    source: SignalSource,
-  ) {
-    this.#breaker = breaker;
-    this.#generation = generation;
-    this.#probeId = probeId;
-    this.#startedAt = startedAt;
-    this.#seq = seq;
-    this.#source = source;
-  }
-
-  settled(value: unknown): void {
-    this.#breaker._report(
-      this.#generation,
-      this.#probeId,
-      this.#startedAt,
-      this.#seq,
-      this.#source,
-      false,
-      value,
-      undefined,
-    );
-  }
-
-  failed(error: unknown): void {
-    this.#breaker._report(
-      this.#generation,
-      this.#probeId,
-      this.#startedAt,
-      this.#seq,
-      this.#source,
-      true,
-      error,
-      undefined,
-    );
-  }
 }
 
 /**
@@ -793,10 +755,11 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /**
    * Acquires a permit, runs `fn`, and reports through the permit: the same
-   * admission and the same judgment as `tryAcquire()`. The permit is held as
-   * its fields (generation, probe, start, the context's signal) rather than as
-   * an object, and a closed breaker's success handler is made once per
-   * generation, so the happy path allocates one closure and one promise.
+   * admission and the same judgment as `tryAcquire()`. Around a bounded call
+   * (a deadline or timeout inside the breaker) the permit itself is what the
+   * call's race tells how it ended. Otherwise the permit is held as its fields
+   * (generation, probe, start, the context's signal) rather than as an
+   * object, so the happy path allocates one closure and one promise.
    */
   run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
     const probeId = this.#admit();
@@ -842,7 +805,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     }
     const race = joinRace(result);
     if (race !== undefined) {
-      race.observe(new CallReport(this, generation, probeId, startedAt, seq, ctx));
+      race.observe(new Permit(this, generation, probeId, startedAt, seq, ctx));
       return result as Promise<T>;
     }
     return asPromise(result).then(

@@ -2,8 +2,9 @@ import { sleep, VirtualClock } from '@bulwark/clock';
 import { type ExecutionContext, InvalidOptionsError, isBulwarkError, pipeline } from '@bulwark/core';
 import {
   ADAPTIVE_TIMEOUT_DEFAULTS,
-  type AdaptiveTimeoutPolicy,
+  AdaptiveTimeoutPolicy,
   adaptiveTimeout,
+  checkAdaptiveTimeoutOptions,
   DeadlineExceededError,
   deadline,
 } from '@bulwark/deadline';
@@ -311,6 +312,42 @@ describe('adaptiveTimeout()', () => {
     );
     expect(() => adaptiveTimeout(0)).toThrow(/maxMs/);
     expect(() => adaptiveTimeout(10, { minSamples: 600 })).toThrow(/minSamples/);
+  });
+
+  it('checkAdaptiveTimeoutOptions() resolves options once into a frozen object the constructor takes as it is', async () => {
+    const clock = new VirtualClock();
+    const resolved = checkAdaptiveTimeoutOptions('adaptiveTimeout()', 400, {
+      clock,
+      multiplier: 2,
+      minMs: 10,
+      minSamples: 8,
+      sampleSize: 8,
+    });
+    expect(Object.isFrozen(resolved)).toBe(true);
+    expect(resolved).toMatchObject({
+      maxMs: 400,
+      multiplier: 2,
+      minMs: 10,
+      minSamples: 8,
+      sampleSize: 8,
+      percentile: ADAPTIVE_TIMEOUT_DEFAULTS.percentile,
+      sampleTtlMs: ADAPTIVE_TIMEOUT_DEFAULTS.sampleTtlMs,
+      propagate: false,
+      clock,
+    });
+    // Two policies from one resolved object: each has its own window.
+    const a = new AdaptiveTimeoutPolicy(resolved);
+    const b = new AdaptiveTimeoutPolicy(resolved);
+    expect([a.maxMs, a.minMs, a.multiplier, a.clock]).toEqual([400, 10, 2, clock]);
+    for (let i = 0; i < 8; i++) a.recordLatency(20);
+    expect(a.currentMs()).toBe(40);
+    expect(b.currentMs()).toBe(400);
+    // Bad options are listed as adaptiveTimeout() lists them.
+    expect(() => checkAdaptiveTimeoutOptions('OriginTimeouts', 10, { minMs: 20, bogus: 1 } as never)).toThrow(
+      /OriginTimeouts: invalid options \(2\)[\s\S]*bogus: not an option[\s\S]*minMs must be <= maxMs \(10\), got 20/,
+    );
+    // An object that merely looks resolved is checked as options.
+    expect(() => new AdaptiveTimeoutPolicy({ ...resolved } as never)).toThrow(InvalidOptionsError);
   });
 
   it('documents its defaults', () => {

@@ -81,6 +81,80 @@ const ADAPTIVE_TIMEOUT_HINTS = {
 
 const resultsOnly = (outcome: Outcome): boolean => outcome.ok;
 
+/**
+ * Adaptive timeout options checked and resolved by
+ * {@link checkAdaptiveTimeoutOptions}: every default filled in, frozen.
+ */
+export interface ResolvedAdaptiveTimeoutOptions {
+  readonly maxMs: number;
+  readonly percentile: number;
+  readonly multiplier: number;
+  readonly minMs: number;
+  readonly minSamples: number;
+  readonly sampleSize: number;
+  readonly sampleTtlMs: number;
+  readonly sampleOn: (outcome: Outcome) => boolean;
+  readonly clock: Clock | undefined;
+  readonly propagate: boolean;
+}
+
+/** The resolved options objects made here: the constructor takes them as they are. */
+const RESOLVED = new WeakSet<object>();
+
+/**
+ * Checks `adaptiveTimeout()`'s arguments and resolves them into a frozen
+ * object that {@link AdaptiveTimeoutPolicy}'s constructor takes without
+ * checking again, so that something holding many adaptive timeouts (one per
+ * origin, as `createFetch()`'s `adaptiveAttemptTimeout`) checks its options
+ * once, up front, and builds none to validate them.
+ * @throws InvalidOptionsError (a RangeError) named after `component`, listing every violation with its value.
+ */
+export function checkAdaptiveTimeoutOptions(
+  component: string,
+  maxMs: number,
+  options?: AdaptiveTimeoutOptions,
+): ResolvedAdaptiveTimeoutOptions {
+  const o = options ?? {};
+  const check = new OptionsChecker(component);
+  check.number('maxMs', maxMs, { above: 0, infinite: true, required: true });
+  check.knownKeys(options, ADAPTIVE_TIMEOUT_KEYS, ADAPTIVE_TIMEOUT_HINTS);
+  check.number('percentile', o.percentile, { above: 0, max: 0.999_999 });
+  check.number('multiplier', o.multiplier, { min: 1 });
+  check.number('minMs', o.minMs, { min: 0 });
+  check.number('minSamples', o.minSamples, { integer: true, min: 1 });
+  check.number('sampleSize', o.sampleSize, { integer: true, min: 8, max: 65_536 });
+  check.number('sampleTtlMs', o.sampleTtlMs, { above: 0 });
+  check.func('sampleOn', o.sampleOn);
+  check.clock('clock', o.clock, true);
+  check.expect(
+    o.propagate === undefined || typeof o.propagate === 'boolean',
+    'propagate',
+    o.propagate,
+    'a boolean',
+  );
+  const d = ADAPTIVE_TIMEOUT_DEFAULTS;
+  const minMs = o.minMs ?? d.minMs;
+  check.expect(!(typeof maxMs === 'number' && minMs > maxMs), 'minMs', minMs, `<= maxMs (${maxMs})`);
+  const sampleSize = o.sampleSize ?? d.sampleSize;
+  const minSamples = o.minSamples ?? d.minSamples;
+  check.expect(!(minSamples > sampleSize), 'minSamples', minSamples, `<= sampleSize (${sampleSize})`);
+  check.done();
+  const resolved: ResolvedAdaptiveTimeoutOptions = Object.freeze({
+    maxMs,
+    percentile: o.percentile ?? d.percentile,
+    multiplier: o.multiplier ?? d.multiplier,
+    minMs,
+    minSamples,
+    sampleSize,
+    sampleTtlMs: o.sampleTtlMs ?? d.sampleTtlMs,
+    sampleOn: o.sampleOn ?? resultsOnly,
+    clock: o.clock,
+    propagate: o.propagate === true,
+  });
+  RESOLVED.add(resolved);
+  return resolved;
+}
+
 /** `sampleOn(outcome)`, a throw from it as a CallbackError. */
 function isSample(sampleOn: (outcome: Outcome) => boolean, outcome: Outcome): boolean {
   if (sampleOn === resultsOnly) return outcome.ok;
@@ -111,43 +185,23 @@ export class AdaptiveTimeoutPolicy extends TimeLimitPolicy {
   readonly #window: LatencyWindow;
   readonly #sampleOn: (outcome: Outcome) => boolean;
 
-  constructor(maxMs: number, options?: AdaptiveTimeoutOptions) {
-    const o = options ?? {};
-    const check = new OptionsChecker('adaptiveTimeout()');
-    check.number('maxMs', maxMs, { above: 0, infinite: true, required: true });
-    check.knownKeys(options, ADAPTIVE_TIMEOUT_KEYS, ADAPTIVE_TIMEOUT_HINTS);
-    check.number('percentile', o.percentile, { above: 0, max: 0.999_999 });
-    check.number('multiplier', o.multiplier, { min: 1 });
-    check.number('minMs', o.minMs, { min: 0 });
-    check.number('minSamples', o.minSamples, { integer: true, min: 1 });
-    check.number('sampleSize', o.sampleSize, { integer: true, min: 8, max: 65_536 });
-    check.number('sampleTtlMs', o.sampleTtlMs, { above: 0 });
-    check.func('sampleOn', o.sampleOn);
-    check.clock('clock', o.clock, true);
-    check.expect(
-      o.propagate === undefined || typeof o.propagate === 'boolean',
-      'propagate',
-      o.propagate,
-      'a boolean',
-    );
-    const d = ADAPTIVE_TIMEOUT_DEFAULTS;
-    const minMs = o.minMs ?? d.minMs;
-    check.expect(!(typeof maxMs === 'number' && minMs > maxMs), 'minMs', minMs, `<= maxMs (${maxMs})`);
-    const sampleSize = o.sampleSize ?? d.sampleSize;
-    const minSamples = o.minSamples ?? d.minSamples;
-    check.expect(!(minSamples > sampleSize), 'minSamples', minSamples, `<= sampleSize (${sampleSize})`);
-    check.done();
-    super('timeout', o.clock, o.propagate === true, 'adaptiveTimeout');
-    this.maxMs = maxMs;
-    this.minMs = minMs;
-    this.multiplier = o.multiplier ?? d.multiplier;
-    this.#sampleOn = o.sampleOn ?? resultsOnly;
-    this.#window = new LatencyWindow(
-      sampleSize,
-      o.sampleTtlMs ?? d.sampleTtlMs,
-      o.percentile ?? d.percentile,
-      minSamples,
-    );
+  /**
+   * @param maxMs The largest limit, in milliseconds, or the frozen object
+   * {@link checkAdaptiveTimeoutOptions} resolved the options into (taken as it
+   * is, without checking again; `options` is then ignored).
+   * @throws InvalidOptionsError listing every invalid option.
+   */
+  constructor(maxMs: number | ResolvedAdaptiveTimeoutOptions, options?: AdaptiveTimeoutOptions) {
+    const r =
+      typeof maxMs === 'object' && maxMs !== null && RESOLVED.has(maxMs)
+        ? maxMs
+        : checkAdaptiveTimeoutOptions('adaptiveTimeout()', maxMs as number, options);
+    super('timeout', r.clock, r.propagate, 'adaptiveTimeout');
+    this.maxMs = r.maxMs;
+    this.minMs = r.minMs;
+    this.multiplier = r.multiplier;
+    this.#sampleOn = r.sampleOn;
+    this.#window = new LatencyWindow(r.sampleSize, r.sampleTtlMs, r.percentile, r.minSamples);
   }
 
   /**

@@ -4,6 +4,8 @@ export {
   type AdaptiveTimeoutOptions,
   AdaptiveTimeoutPolicy,
   adaptiveTimeout,
+  checkAdaptiveTimeoutOptions,
+  type ResolvedAdaptiveTimeoutOptions,
 } from './adaptive-timeout.ts';
 export {
   DEADLINE_HEADERS,

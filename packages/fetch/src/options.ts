@@ -2,7 +2,11 @@ import { CircuitBreakerRegistry, type CircuitBreakerRegistryOptions } from '@bul
 import { type Clock, type Random, systemClock, wallClockNow } from '@bulwark/clock';
 import { type Backoff, InvalidOptionsError, isRefusal, type Outcome, type Policy } from '@bulwark/core';
 import { KeyedRegistry, type OptionHints, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { type AdaptiveTimeoutOptions, AdaptiveTimeoutPolicy } from '@bulwark/deadline';
+import {
+  type AdaptiveTimeoutOptions,
+  AdaptiveTimeoutPolicy,
+  checkAdaptiveTimeoutOptions,
+} from '@bulwark/deadline';
 import { type HedgingOptions, HedgingPolicy } from '@bulwark/hedging';
 import { newIdempotencyKey } from '@bulwark/idempotency';
 import { RETRY_OPTION_HINTS, RetryBudget, type RetryBudgetOptions } from '@bulwark/retry';
@@ -508,14 +512,17 @@ export function resolveFetchOptions(options: CreateFetchOptions = {}): ResolvedF
       );
       const policyOptions: AdaptiveTimeoutOptions = { ...tuned, clock, sampleOn: isLatencySample };
       const validMax = known && typeof attemptTimeoutMs === 'number' && attemptTimeoutMs > 0;
-      // Built once here so that its invalid options join this call's list.
-      if (
-        validMax &&
-        build('adaptiveAttemptTimeout', () => new AdaptiveTimeoutPolicy(attemptTimeoutMs, policyOptions))
-      ) {
+      // Checked and resolved once here (its invalid options join this call's
+      // list); every origin's adaptive timeout is built from the one result.
+      const resolvedTimeout = validMax
+        ? build('adaptiveAttemptTimeout', () =>
+            checkAdaptiveTimeoutOptions('adaptiveTimeout()', attemptTimeoutMs, policyOptions),
+          )
+        : undefined;
+      if (resolvedTimeout !== undefined) {
         adaptiveTimeouts = new KeyedRegistry({
           maxKeys: MAX_TIMED_ORIGINS,
-          create: () => new AdaptiveTimeoutPolicy(attemptTimeoutMs, policyOptions),
+          create: () => new AdaptiveTimeoutPolicy(resolvedTimeout),
         });
       }
     }

@@ -116,5 +116,10 @@ describe('BucketedWindow', () => {
     expect(() => new BucketedWindow(clock, Number.NaN, 10)).toThrow(/got NaN/);
     expect(() => new BucketedWindow(clock, 10, 1.5)).toThrow(/buckets must be an integer >= 1, got 1.5/);
     expect(() => new BucketedWindow(clock, 10, 2, 0)).toThrow(/fields must be an integer >= 1, got 0/);
+    // A clock that is not a Clock is refused when the window is made, not at its first slide.
+    expect(() => new BucketedWindow({} as never, 10, 2)).toThrow(
+      new TypeError('BucketedWindow: clock must be a Clock (an object with now()), got {}'),
+    );
+    expect(() => new BucketedWindow(undefined as never, 10, 2)).toThrow(TypeError);
   });
 });

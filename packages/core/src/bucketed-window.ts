@@ -1,4 +1,4 @@
-import type { Clock } from '@bulwark/clock';
+import { type Clock, describeValue } from '@bulwark/clock';
 
 /**
  * A sliding time window of counters, in `buckets` fixed buckets of `bucketMs`
@@ -41,8 +41,13 @@ export class BucketedWindow {
    * @param buckets buckets in the window (an integer >= 1).
    * @param fields counters per bucket (an integer >= 1). Default: 1.
    * @param eager allocate the buckets now rather than at the first add. Default: false.
+   * @throws TypeError when `clock` has no `now()`; RangeError for a bad number. Each names the value.
    */
   constructor(clock: Clock, bucketMs: number, buckets: number, fields = 1, eager = false) {
+    if (typeof (clock as Partial<Clock> | null | undefined)?.now !== 'function')
+      throw new TypeError(
+        `BucketedWindow: clock must be a Clock (an object with now()), got ${describeValue(clock)}`,
+      );
     if (!(bucketMs > 0) || !Number.isFinite(bucketMs))
       throw new RangeError(`BucketedWindow: bucketMs must be a finite number > 0, got ${bucketMs}`);
     if (!Number.isInteger(buckets) || buckets < 1)

@@ -595,8 +595,6 @@ export class CircuitBreakerPolicy extends BasePolicy {
   #ignored = 0;
   #refused = 0;
   #stale = 0;
-  /** The highest admission number (see `#admitted`) of a success recorded while closed. */
-  #lastSuccessSeq = 0;
   /** The last probe's measured duration (ride-through's estimate), or -1. */
   #probeMs = -1;
   #head: Waiter | undefined;
@@ -988,8 +986,8 @@ export class CircuitBreakerPolicy extends BasePolicy {
   /** A success or failure of a call admitted while closed, in the current generation: the trips count it. */
   #record(state: ClosedState, seq: number, verdict: Verdict, durationMs: number): void {
     if (verdict === SUCCESS) {
-      if (seq > this.#lastSuccessSeq) this.#lastSuccessSeq = seq;
-    } else if (seq < this.#lastSuccessSeq) {
+      if (seq > state.lastSuccessSeq) state.lastSuccessSeq = seq;
+    } else if (seq < state.lastSuccessSeq) {
       // Admitted before a call that has since succeeded: it tells of the
       // dependency as it was, not as it is, and does not count toward a trip.
       this.#stale++;

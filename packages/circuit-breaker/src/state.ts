@@ -4,7 +4,8 @@ import type { TripState } from './trips.ts';
  * The breaker's state machine, as a tagged union: each state carries only its
  * own fields, and a transition replaces the whole state object.
  *
- * - closed: the trips' running state (made at the first recorded call);
+ * - closed: the trips' running state (made at the first recorded call) and
+ *   the admission number of the latest success;
  * - open: when it lets a probe through;
  * - half-open: the probes in flight and the probe successes so far;
  * - isolated: the live `isolate()` handles.
@@ -15,6 +16,12 @@ export interface ClosedState {
   readonly kind: 'closed';
   /** The trips' running state, created on the first recorded call. */
   trips: TripState[] | undefined;
+  /**
+   * The highest admission number of a success recorded in this state: a
+   * failure admitted before it tells of the dependency as it was, and does
+   * not count toward a trip.
+   */
+  lastSuccessSeq: number;
 }
 
 export interface OpenState {
@@ -40,7 +47,7 @@ export interface IsolatedState {
 }
 
 export function closedState(): ClosedState {
-  return { kind: 'closed', trips: undefined };
+  return { kind: 'closed', trips: undefined, lastSuccessSeq: 0 };
 }
 
 export function openState(until: number): OpenState {

@@ -1,4 +1,4 @@
-import { type Clock, deadlineTimers, describeValue } from '@bulwark/clock';
+import { type Clock, deadlineTimers, describeValue, type Timer } from '@bulwark/clock';
 import type { OptionsChecker } from '@bulwark/core/authoring';
 import { FleetStoreError, type FleetStoreKind } from './errors.ts';
 import { sha1 } from './scripts.ts';
@@ -71,6 +71,13 @@ export function runScript(
  * left to the client, which the store cannot cancel). The timeout is a deadline
  * on the clock's shared {@link deadlineTimers} (never early, at most about a
  * millisecond late), so a command that answers in time costs no timer of its own.
+ *
+ * A deadline that falls due does not fail the command at once: it waits one
+ * more timer of 0 ms (on the timeout path only), so the event loop polls for
+ * I/O first. After the process stalled past the deadline (a long synchronous
+ * task, a starved CPU), Node.js runs due timers before it reads the sockets
+ * again, and a reply that arrived during the stall would otherwise be reported
+ * as no answer.
  */
 export function runScriptWithin(
   client: RedisScriptClient,
@@ -85,20 +92,25 @@ export function runScriptWithin(
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const options = { keys, arguments: args };
+    let grace: Timer | undefined;
+    const timedOut = (): void =>
+      reject(new FleetStoreError(store, operation, keys[0]!, 'timeout', `no answer within ${timeoutMs} ms`));
     const timer = deadlineTimers(clock).schedule(
       startedAt + timeoutMs,
-      () =>
-        reject(
-          new FleetStoreError(store, operation, keys[0]!, 'timeout', `no answer within ${timeoutMs} ms`),
-        ),
+      () => {
+        // Read what already arrived before calling it no answer (see above).
+        grace = clock.setTimeout(timedOut, 0, UNREF);
+      },
       UNREF,
     );
     const answered = (value: unknown): void => {
       timer.clear();
+      grace?.clear();
       resolve(value);
     };
     const failed = (error: unknown): void => {
       timer.clear();
+      grace?.clear();
       reject(
         new FleetStoreError(
           store,

@@ -84,8 +84,22 @@ export function clusterToolsAvailable(): boolean {
   );
 }
 
+/** Options for {@link startRedisCluster}. */
+export interface RedisClusterOptions {
+  /**
+   * `cluster-require-full-coverage`: when true (Redis's default), once the
+   * nodes agree that a master without a replica has failed, every node answers
+   * `CLUSTERDOWN` for every key; when false, the live nodes keep serving their
+   * own slots. Default: true.
+   */
+  readonly requireFullCoverage?: boolean;
+}
+
+/** The `cluster-node-timeout` of every node, in milliseconds: how long a node goes unanswered before the others suspect it. */
+export const CLUSTER_NODE_TIMEOUT_MS = 1_000;
+
 /** Starts three nodes and joins them into a cluster (no replicas); resolves once every node reports `cluster_state:ok`. */
-export async function startRedisCluster(): Promise<RedisClusterProcesses> {
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterProcesses> {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-cluster-'));
   const taken = new Set<number>();
   const ports: number[] = [];
@@ -122,7 +136,9 @@ export async function startRedisCluster(): Promise<RedisClusterProcesses> {
           '--cluster-config-file',
           join(dir, `nodes-${port}.conf`),
           '--cluster-node-timeout',
-          '1000',
+          String(CLUSTER_NODE_TIMEOUT_MS),
+          '--cluster-require-full-coverage',
+          options.requireFullCoverage === false ? 'no' : 'yes',
           '--dir',
           dir,
           '--save',
@@ -177,4 +193,58 @@ export async function connectCluster(nodes: RedisClusterProcesses): Promise<Clus
   cluster.on('error', () => {});
   await cluster.connect();
   return cluster;
+}
+
+/** What one node says of the cluster. */
+export interface NodeView {
+  /** Its `cluster_state`: `ok`, or `fail` while it refuses every key with CLUSTERDOWN. */
+  readonly state: string;
+  /** The ports of the nodes it flags `fail` (the nodes agreed they are down; `fail?` alone is not counted). */
+  readonly failed: readonly number[];
+}
+
+/** Asks the nodes on `ports` what they say of the cluster, over one connection each. */
+export interface ClusterObserver {
+  view(port: number): Promise<NodeView>;
+  close(): void;
+}
+
+/** Connects a {@link ClusterObserver} to the nodes on `ports`. */
+export async function observeCluster(ports: readonly number[]): Promise<ClusterObserver> {
+  const clients = new Map<number, ReturnType<typeof createClient>>();
+  const close = () => {
+    for (const client of clients.values()) if (client.isOpen) client.destroy();
+  };
+  try {
+    for (const port of ports) {
+      const client = createClient({
+        url: `redis://127.0.0.1:${port}`,
+        socket: { connectTimeout: 500, reconnectStrategy: false },
+      });
+      client.on('error', () => {});
+      clients.set(port, client);
+      await client.connect();
+    }
+  } catch (error) {
+    close();
+    throw error;
+  }
+  return {
+    async view(port) {
+      const client = clients.get(port);
+      if (client === undefined) throw new Error(`port ${port} is not observed`);
+      const [info, nodes] = await Promise.all([
+        client.clusterInfo(),
+        client.sendCommand(['CLUSTER', 'NODES']) as Promise<string>,
+      ]);
+      const failed: number[] = [];
+      for (const line of String(nodes).split('\n')) {
+        const [, address, flags] = line.split(' ');
+        if (address === undefined || flags === undefined) continue;
+        if (flags.split(',').includes('fail')) failed.push(Number(/:(\d+)/.exec(address)?.[1]));
+      }
+      return { state: /cluster_state:(\w+)/.exec(String(info))?.[1] ?? 'unknown', failed };
+    },
+    close,
+  };
 }

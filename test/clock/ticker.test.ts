@@ -30,6 +30,61 @@ describe('Ticker', () => {
     expect(clock.pendingTimers).toBe(1);
   });
 
+  it('with tickOnStart false, ticks first one intervalMs after start, then every intervalMs', async () => {
+    const clock = new VirtualClock();
+    const ticks: number[] = [];
+    const ticker = new Ticker(() => ticks.push(clock.now()), { intervalMs: 100, clock, tickOnStart: false });
+    ticker.start();
+    expect(ticker.running).toBe(true);
+    expect(ticks).toEqual([]);
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(99);
+    expect(ticks).toEqual([]);
+    await clock.advance(251);
+    expect(ticks).toEqual([100, 200, 300]);
+    ticker.stop();
+    expect(clock.pendingTimers).toBe(0);
+    await clock.advance(25);
+    ticker.start();
+    ticker.start(); // already running: no second timer
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(250);
+    expect(ticks).toEqual([100, 200, 300, 475, 575]);
+  });
+
+  it('with tickOnStart false, stopped before its first tick, never ticks and leaves no timer', async () => {
+    const clock = new VirtualClock();
+    const controller = new AbortController();
+    let ticks = 0;
+    const ticker = new Ticker(() => ticks++, {
+      intervalMs: 10,
+      clock,
+      signal: controller.signal,
+      tickOnStart: false,
+    }).start();
+    controller.abort();
+    expect(ticker.running).toBe(false);
+    expect(clock.pendingTimers).toBe(0);
+    await clock.advance(100);
+    expect(ticks).toBe(0);
+  });
+
+  it('with tickOnStart false, keeps the cadence of its start when its timers fire late', async () => {
+    const clock = new LateClock();
+    clock.lateBy = 3;
+    const ticks: number[] = [];
+    new Ticker(() => ticks.push(clock.now()), { intervalMs: 100, clock, tickOnStart: false }).start();
+    await clock.inner.advance(410);
+    expect(ticks).toEqual([103, 203, 303, 403]);
+    expect(clock.options).toEqual([
+      { unref: true },
+      { unref: true },
+      { unref: true },
+      { unref: true },
+      { unref: true },
+    ]);
+  });
+
   it('keeps its cadence when its timers fire late: the lateness does not add up', async () => {
     const clock = new LateClock();
     clock.lateBy = 3;
@@ -174,6 +229,18 @@ describe('Ticker', () => {
       () => new Ticker(() => {}, { intervalMs: 5, unref: 'yes' as never }),
       TypeError,
       /unref .* got "yes"/,
+    ],
+    [
+      'tickOnStart "no"',
+      () => new Ticker(() => {}, { intervalMs: 5, tickOnStart: 'no' as never }),
+      TypeError,
+      /tickOnStart .* got "no"/,
+    ],
+    [
+      'tickOnStart 0',
+      () => new Ticker(() => {}, { intervalMs: 5, tickOnStart: 0 as never }),
+      TypeError,
+      /tickOnStart .* got 0/,
     ],
     [
       'an unknown key',

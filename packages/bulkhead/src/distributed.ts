@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, Timer } from '@bulwark/clock';
+import { type Clock, Ticker } from '@bulwark/clock';
 import { type ExecutionContext, type LeaseLossReason, LeaseLostError, type Operation } from '@bulwark/core';
 import {
   BasePolicy,
@@ -120,7 +120,8 @@ class Holder implements DistributedPermit {
   readonly #key: string;
   readonly id: string;
   readonly #controller = new AbortController();
-  #timer: Timer | undefined;
+  /** Renews the permit every `leaseMs / 3`, the first one `leaseMs / 3` after the acquire. */
+  readonly #renewals: Ticker;
   /** When the last renewal that succeeded was sent (or the acquire, at first). */
   #confirmedAt: number;
   #released: Promise<void> | undefined;
@@ -138,7 +139,11 @@ class Holder implements DistributedPermit {
     this.#key = key;
     this.id = id;
     this.#confirmedAt = sentAt;
-    this.#schedule();
+    this.#renewals = new Ticker(() => void this.#renew(), {
+      intervalMs: policy.leaseMs / 3,
+      clock: policy.clock,
+      tickOnStart: false,
+    }).start();
     policy._held(1);
   }
 
@@ -154,20 +159,14 @@ class Holder implements DistributedPermit {
     return this.#controller.signal;
   }
 
-  #schedule(): void {
-    this.#timer = this.#policy.clock.setTimeout(() => void this.#renew(), this.#policy.leaseMs / 3, {
-      unref: true,
-    });
-  }
-
   async #renew(): Promise<void> {
     if (this.#released !== undefined) return;
     const clock = this.#policy.clock;
     const sentAt = clock.now();
     if (sentAt - this.#confirmedAt >= this.#policy.leaseMs) return this.#lose('unconfirmed');
-    // The next renewal is due whatever this one does: a renewal that hangs
-    // cannot keep the holder from noticing that it lost its permit.
-    this.#schedule();
+    // The next renewal is due whatever this one does (the ticker does not wait
+    // for it): a renewal that hangs cannot keep the holder from noticing that
+    // it lost its permit.
     let held: boolean | undefined;
     try {
       held = await this.#store.renew(this.#key, this.id);
@@ -181,8 +180,7 @@ class Holder implements DistributedPermit {
   }
 
   #lose(reason: LeaseLossReason): void {
-    this.#timer?.clear();
-    this.#timer = undefined;
+    this.#renewals.stop();
     if (this.#controller.signal.aborted) return;
     this.#uncount();
     this.#policy._lost(reason);
@@ -191,8 +189,7 @@ class Holder implements DistributedPermit {
 
   release(): Promise<void> {
     this.#released ??= (async () => {
-      this.#timer?.clear();
-      this.#timer = undefined;
+      this.#renewals.stop();
       this.#uncount();
       try {
         await this.#store.release(this.#key, this.id);

@@ -17,14 +17,21 @@ export interface TickerOptions {
    * ticker runs. Default: true (a background ticker never holds the process).
    */
   readonly unref?: boolean | undefined;
+  /**
+   * Whether `start()` ticks at once. When false, the first tick comes one
+   * `intervalMs` after `start()`, and the cadence runs from there. Default:
+   * true.
+   */
+  readonly tickOnStart?: boolean | undefined;
 }
 
-const TICKER_KEYS: ReadonlySet<string> = new Set(['intervalMs', 'clock', 'signal', 'unref']);
+const TICKER_KEYS: ReadonlySet<string> = new Set(['intervalMs', 'clock', 'signal', 'unref', 'tickOnStart']);
 const UNREF: TimerOptions = Object.freeze({ unref: true });
 
 /**
- * Calls `onTick` at a fixed cadence on a clock: at once when started, then
- * every `intervalMs`, from one timer on the clock.
+ * Calls `onTick` at a fixed cadence on a clock: at once when started (or one
+ * interval after, with `tickOnStart: false`), then every `intervalMs`, from
+ * one timer on the clock.
  *
  * The cadence does not drift: each tick is due `intervalMs` after the one
  * before was due, not after it ran, so a timer that fires late does not push
@@ -36,7 +43,7 @@ const UNREF: TimerOptions = Object.freeze({ unref: true });
  * a timer `onTick` arms for the same instant (a deadline of one interval, say)
  * fires before the next tick. `onTick` may call `stop()`. An error `onTick`
  * throws propagates out of the timer's callback (or out of `start()` for the
- * first tick) and does not stop the ticker.
+ * first tick, when it ticks on start) and does not stop the ticker.
  * An async `onTick` is not awaited: ticks come on time whether or not the
  * last one's work has finished, so skip the work in `onTick` if it must not
  * overlap.
@@ -49,6 +56,7 @@ export class Ticker {
   readonly #onTick: () => void;
   readonly #signal: AbortSignal | undefined;
   readonly #timerOptions: TimerOptions | undefined;
+  readonly #tickOnStart: boolean;
   #timer: Timer | undefined;
   #nextAt = 0;
   #running = false;
@@ -56,7 +64,7 @@ export class Ticker {
   /**
    * A stopped ticker; `start()` starts it.
    * @throws TypeError when `onTick` is not a function, `clock` not a Clock,
-   * `signal` not an AbortSignal or `unref` not a boolean; RangeError when
+   * `signal` not an AbortSignal, or `unref` or `tickOnStart` not a boolean; RangeError when
    * `intervalMs` is not a finite number > 0 or an option key is unknown.
    * Each names the value.
    */
@@ -70,7 +78,7 @@ export class Ticker {
     for (const key of Object.keys(options)) {
       if (!TICKER_KEYS.has(key)) throw new RangeError(`Ticker: unknown option ${describeValue(key)}`);
     }
-    const { intervalMs, clock = systemClock, signal, unref } = options;
+    const { intervalMs, clock = systemClock, signal, unref, tickOnStart } = options;
     if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || !(intervalMs > 0))
       throw new RangeError(
         `Ticker: intervalMs must be a finite number of milliseconds > 0, got ${describeValue(intervalMs)}`,
@@ -80,11 +88,14 @@ export class Ticker {
       throw new TypeError(`Ticker: signal must be an AbortSignal, got ${describeValue(signal)}`);
     if (unref !== undefined && typeof unref !== 'boolean')
       throw new TypeError(`Ticker: unref must be a boolean, got ${describeValue(unref)}`);
+    if (tickOnStart !== undefined && typeof tickOnStart !== 'boolean')
+      throw new TypeError(`Ticker: tickOnStart must be a boolean, got ${describeValue(tickOnStart)}`);
     this.#onTick = onTick;
     this.intervalMs = intervalMs;
     this.clock = clock;
     this.#signal = signal;
     this.#timerOptions = unref === false ? undefined : UNREF;
+    this.#tickOnStart = tickOnStart !== false;
   }
 
   /** Whether the ticker is running. */
@@ -93,16 +104,23 @@ export class Ticker {
   }
 
   /**
-   * Ticks now and then every `intervalMs`. Does nothing while the ticker runs,
-   * or once its signal has aborted. A ticker started again after `stop()`
-   * takes its cadence from the new start.
+   * Ticks now (or, with `tickOnStart: false`, one `intervalMs` from now) and
+   * then every `intervalMs`. Does nothing while the ticker runs, or once its
+   * signal has aborted. A ticker started again after `stop()` takes its
+   * cadence from the new start.
    */
   start(): this {
     if (this.#running || this.#signal?.aborted) return this;
     this.#running = true;
     this.#signal?.addEventListener('abort', this.#onAbort);
-    this.#nextAt = this.clock.now();
-    this.#tick();
+    const now = this.clock.now();
+    if (this.#tickOnStart) {
+      this.#nextAt = now;
+      this.#tick();
+    } else {
+      this.#nextAt = now + this.intervalMs;
+      this.#timer = this.clock.setTimeout(this.#tick, this.intervalMs, this.#timerOptions);
+    }
     return this;
   }
 

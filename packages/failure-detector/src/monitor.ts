@@ -1,4 +1,4 @@
-import { type Clock, systemClock, type Timer } from '@bulwark/clock';
+import { type Clock, systemClock, Ticker } from '@bulwark/clock';
 import { CallbackError, type Disposable, type Listener } from '@bulwark/core';
 import { EventHub, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import type { Detector } from './detector.ts';
@@ -105,7 +105,8 @@ export class HeartbeatMonitor implements Disposable {
   readonly name: string;
   readonly #factory: (peerId: string) => Detector;
   #peers = new Map<string, Peer>();
-  #timer: Timer | undefined;
+  /** Calls `check()` every `checkIntervalMs`, the first one interval after it starts; running only while peers are tracked. */
+  readonly #ticker: Ticker;
   #disposed = false;
   #ignoredUnknown = 0;
   #suspected = 0;
@@ -136,6 +137,11 @@ export class HeartbeatMonitor implements Disposable {
     this.autoAdd = options.autoAdd ?? HEARTBEAT_MONITOR_DEFAULTS.autoAdd;
     this.name = options.name ?? 'unnamed';
     this.#factory = options.detector;
+    this.#ticker = new Ticker(() => this.check(), {
+      intervalMs: this.checkIntervalMs,
+      clock: this.clock,
+      tickOnStart: false,
+    });
     if (peers !== undefined) for (const id of peers) this.add(id);
   }
 
@@ -184,7 +190,7 @@ export class HeartbeatMonitor implements Disposable {
       );
     }
     this.#peers.set(peerId, { detector, suspected: false, suspectedAt: 0 });
-    this.#arm();
+    this.#ticker.start();
     return true;
   }
 
@@ -194,7 +200,7 @@ export class HeartbeatMonitor implements Disposable {
     if (peer === undefined) return false;
     if (peer.suspected) this.#suspected--;
     this.#peers.delete(peerId);
-    if (this.#peers.size === 0) this.#disarm();
+    if (this.#peers.size === 0) this.#ticker.stop();
     return true;
   }
 
@@ -284,14 +290,14 @@ export class HeartbeatMonitor implements Disposable {
 
   /** Whether the evaluation timer is armed (only while peers are tracked). */
   get timerActive(): boolean {
-    return this.#timer !== undefined;
+    return this.#ticker.running;
   }
 
   /** Stops the timer and forgets every peer, detector and listener. Calling it again does nothing. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#disarm();
+    this.#ticker.stop();
     this.#peers = new Map();
     this.#suspected = 0;
     this.#onSuspect = undefined;
@@ -311,25 +317,6 @@ export class HeartbeatMonitor implements Disposable {
     if (hub === undefined) throw new MonitorDisposedError(this.name, method);
     return hub;
   }
-
-  #arm(): void {
-    if (this.#timer !== undefined || this.#disposed || this.#peers.size === 0) return;
-    this.#timer = this.clock.setTimeout(this.#tick, this.checkIntervalMs, { unref: true });
-  }
-
-  #disarm(): void {
-    this.#timer?.clear();
-    this.#timer = undefined;
-  }
-
-  readonly #tick = (): void => {
-    this.#timer = undefined;
-    try {
-      this.check();
-    } finally {
-      this.#arm();
-    }
-  };
 }
 
 /**

@@ -51,8 +51,8 @@ export interface BoundedOptions {
  *
  * This is the one race of a call against a deadline and a signal in bulwark:
  * the deadline and timeout policies, `execute()`'s caller signal, the
- * interop and failure-detector wrappers and the idempotency guard's store
- * calls all use it.
+ * interop and failure-detector wrappers, the idempotency guard's store
+ * calls and the PostgreSQL query wrapper's wait for a query's end all use it.
  */
 export function bounded<T>(work: () => T | PromiseLike<T>, options: BoundedOptions): Promise<T> {
   const signal = options.signal;

@@ -1,6 +1,6 @@
-import type { Timer } from '@bulwark/clock';
+import type { Clock } from '@bulwark/clock';
 import { type CallOptionsSplitter, type ExecutionContext, type Policy, wrapMethods } from '@bulwark/core';
-import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
+import { bounded, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
 import { DEFAULT_CANCEL_TIMEOUT_MS, sendCancelRequest } from './cancel.ts';
 import { ConnectionLostError } from './errors.ts';
 
@@ -137,6 +137,24 @@ function destroy(client: PgPooledClient, why: Error): void {
   client.release(why);
 }
 
+/** What the wait for a cancelled query's end gives when cancelTimeoutMs passed first. */
+const ABANDONED: unique symbol = Symbol('abandoned');
+const abandoned = (): typeof ABANDONED => ABANDONED;
+
+/**
+ * Sends the CancelRequest for the query `client` runs, on a side connection
+ * that may live `timeoutMs`; resolves whether the server processed it.
+ * Undefined when pg did not record the backend's key (nothing to cancel with).
+ */
+function cancelQuery(info: BackendInfo, timeoutMs: number, clock: Clock): Promise<boolean> | undefined {
+  if (typeof info.processID !== 'number' || typeof info.secretKey !== 'number') return undefined;
+  const host = info.connectionParameters?.host ?? info.host ?? '127.0.0.1';
+  const port = info.connectionParameters?.port ?? info.port ?? 5432;
+  return sendCancelRequest({ host, port, processID: info.processID, secretKey: info.secretKey }, timeoutMs, {
+    clock,
+  });
+}
+
 async function runQuery(
   pool: PgPool,
   args: readonly unknown[],
@@ -157,26 +175,6 @@ async function runQuery(
     giveBack(client, onError);
     throw signal.reason;
   }
-  let cancelled: Promise<boolean> | undefined;
-  let abandonTimer: Timer | undefined;
-  let abandon: () => void = () => {};
-  const abandoned = new Promise<'abandoned'>((resolve) => {
-    abandon = () => resolve('abandoned');
-  });
-  const onAbort = (): void => {
-    // From now on the query has cancelTimeoutMs to end; then its client is closed.
-    abandonTimer = ctx.clock.setTimeout(abandon, cancelTimeoutMs, { unref: true });
-    const info = client as BackendInfo;
-    const host = info.connectionParameters?.host ?? info.host ?? '127.0.0.1';
-    const port = info.connectionParameters?.port ?? info.port ?? 5432;
-    if (typeof info.processID === 'number' && typeof info.secretKey === 'number') {
-      cancelled = sendCancelRequest(
-        { host, port, processID: info.processID, secretKey: info.secretKey },
-        cancelTimeoutMs,
-        { clock: ctx.clock },
-      );
-    }
-  };
   let query: Promise<unknown>;
   try {
     query = client.query(...args);
@@ -185,20 +183,29 @@ async function runQuery(
     giveBack(client, onError);
     throw error;
   }
-  signal.addEventListener('abort', onAbort, { once: true });
-  let outcome: Outcome | 'abandoned';
+  const ended = query.then(
+    (value): Outcome => ({ ok: true, value }),
+    (error: unknown): Outcome => ({ ok: false, error }),
+  );
+  // Two bounded waits for the query's end (`ended` never rejects): first
+  // against the call's signal; once that aborts, the query is cancelled on the
+  // server and gets cancelTimeoutMs to end, after which its client is closed.
+  let outcome: Outcome | typeof ABANDONED;
+  let cancelled: Promise<boolean> | undefined;
   try {
-    outcome = await Promise.race([
-      query.then(
-        (value): Outcome => ({ ok: true, value }),
-        (error: unknown): Outcome => ({ ok: false, error }),
-      ),
-      abandoned,
-    ]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
+    outcome = await bounded(() => ended, { clock: ctx.clock, signal });
+  } catch {
+    const at = ctx.clock.now() + cancelTimeoutMs;
+    cancelled = cancelQuery(client as BackendInfo, cancelTimeoutMs, ctx.clock);
+    outcome = await bounded(() => ended, {
+      at,
+      clock: ctx.clock,
+      expired: abandoned,
+      ownTimer: true,
+      unref: true,
+    }).catch(abandoned);
   }
-  if (outcome === 'abandoned') {
+  if (outcome === ABANDONED) {
     // Neither the query's end nor the server's answer to the cancel came back
     // within cancelTimeoutMs: the connection is unusable. Closing it makes
     // pg reject the query; the caller has had the signal's reason already.
@@ -210,7 +217,6 @@ async function runQuery(
     );
     throw signal.reason;
   }
-  abandonTimer?.clear();
   // A cancelled backend is safe to reuse once its query has ended, which it
   // has now, and once the server has processed the cancel (it closes the side
   // connection then), so the cancel cannot hit the next query. A cancel whose

@@ -12,7 +12,13 @@
 //   gossip); from then on they answer CLUSTERDOWN for every key, and every
 //   decision fails as chosen.
 // The loop after the kill lasts until every live node has agreed, and a few
-// rounds more, so both sides of that moment are checked.
+// rounds more, so both sides of that moment are checked. Each round also
+// PINGs every live node over a connection of its own, at the same moment: on
+// a loaded machine this process or a node can be starved of CPU for longer
+// than the store's timeout, and then a live key's decision may time out (and
+// fail as chosen); it is excused only when the PING to its node was just as
+// slow, so a decision held up inside the client or the store while its node
+// answers at once still fails the test.
 import { distributedBulkhead, PermitLostError } from '@bulwark/bulkhead';
 import { type CircuitBreakerPolicy, circuitBreaker, consecutive } from '@bulwark/circuit-breaker';
 import { isBulwarkError, pipeline } from '@bulwark/core';
@@ -102,6 +108,11 @@ async function timed(call: () => Promise<unknown>, since: number): Promise<Timed
     error,
     detail: `${outcome} ${when}${error === undefined ? '' : ` ${detailOf(error)}`}`,
   };
+}
+
+/** Whether `r` is a store error because no answer came within the store's timeout. */
+function timedOut(r: Timed): boolean {
+  return r.outcome === 'ERR_STORE_UNAVAILABLE' && (r.error as { reason?: unknown }).reason === 'timeout';
 }
 
 /** Whether `r` is a store error because the node answered CLUSTERDOWN. */
@@ -247,6 +258,10 @@ for (const fullCoverage of [false, true]) {
         let slowest = 0;
         let agreedAfterMs: number | undefined;
         let roundsAfterAgreement = 0;
+        /** Live-key timeouts in rounds whose PING to the same node was as slow. */
+        const excused: string[] = [];
+        /** Live-key decisions after the agreement: served (without full coverage) or refused with CLUSTERDOWN (with it). */
+        let checkedAfterAgreement = 0;
         /** Whether every live node has agreed that the victim failed (and, with full coverage, refuses every key). */
         const agreed = (seen: Map<number, NodeView>) =>
           live.every((p) => {
@@ -262,9 +277,14 @@ for (const fullCoverage of [false, true]) {
           rounds++;
           await sleep(10);
           const before = await views();
+          // The PINGs start with the round's calls, in the same turn of the event loop.
+          const pinging = Promise.all(live.map(async (p) => [p, await observer.ping(p)] as const));
           const results = await Promise.all(keys.map(round));
+          const pings = new Map(await pinging);
+          const slowestPing = Math.max(...pings.values());
           const after = await views();
-          if (agreed(before)) {
+          const agreedBefore = agreed(before);
+          if (agreedBefore) {
             agreedAfterMs ??= elapsed;
             roundsAfterAgreement++;
           }
@@ -277,9 +297,12 @@ for (const fullCoverage of [false, true]) {
             // fail-open admits and the breaker never waits on its store, whatever Redis says.
             expect(open!.outcome, `${key}: ${open!.detail}`).toBe('ran');
             expect(breaker!.outcome, `${key}: ${breaker!.detail}`).toBe('ran');
-            // Far below the store's timeout: the breaker never waits on its store (a
-            // loaded machine can still stall an event loop for tens of milliseconds).
-            expect(breaker!.ms, `${key}: ${breaker!.detail}`).toBeLessThan(TIMEOUT_MS / 2);
+            // Far below the store's timeout: the breaker never waits on its store. A
+            // process starved of CPU takes longer, and its PINGs then took longer still.
+            expect(
+              breaker!.ms,
+              `${key}: ${breaker!.detail}; slowest PING ${slowestPing.toFixed(0)} ms`,
+            ).toBeLessThan(Math.max(TIMEOUT_MS / 2, slowestPing));
             // The rate limit fails closed and the bulkhead always does.
             for (const r of [closed!, bulk!]) {
               if (onVictim(key)) {
@@ -287,19 +310,28 @@ for (const fullCoverage of [false, true]) {
                 continue;
               }
               const node = owner.get(key)!;
+              const ping = pings.get(node)!;
+              if (timedOut(r) && ping >= TIMEOUT_MS / 2) {
+                // The node (or this process) was starved: its PING took most of the timeout too.
+                excused.push(`${key}: ${r.detail}; PING to its node ${ping.toFixed(0)} ms`);
+                continue;
+              }
+              const witness = `${key}: ${r.detail}; PING to its node ${ping.toFixed(0)} ms`;
               if (!fullCoverage) {
                 // The live nodes never refuse their own slots.
                 expect(before.get(node)!.state).toBe('ok');
                 expect(after.get(node)!.state).toBe('ok');
-                expect(r.outcome, `${key}: ${r.detail}`).toBe('ran');
+                expect(r.outcome, witness).toBe('ran');
+                if (agreedBefore) checkedAfterAgreement++;
               } else if (before.get(node)!.state === 'fail') {
                 // The node said it refuses every key before the round began.
-                expect(clusterDown(r), `${key}: ${r.detail}`).toBe(true);
+                expect(clusterDown(r), witness).toBe(true);
+                if (agreedBefore) checkedAfterAgreement++;
               } else if (after.get(node)!.state === 'fail') {
                 // It began refusing during the round: either answer, and no other.
-                expect(r.outcome === 'ran' || clusterDown(r), `${key}: ${r.detail}`).toBe(true);
+                expect(r.outcome === 'ran' || clusterDown(r), witness).toBe(true);
               } else {
-                expect(r.outcome, `${key}: ${r.detail}`).toBe('ran');
+                expect(r.outcome, witness).toBe('ran');
               }
             }
           });
@@ -307,8 +339,11 @@ for (const fullCoverage of [false, true]) {
 
         console.log(
           `${setting}: the live nodes agreed the killed node failed ${agreedAfterMs?.toFixed(0)} ms after the kill; ` +
-            `${rounds} rounds; the slowest call answered in ${slowest.toFixed(0)} ms`,
+            `${rounds} rounds; the slowest call answered in ${slowest.toFixed(0)} ms; ` +
+            `${excused.length} live-key timeouts while the node's PING was as slow${excused.length > 0 ? `:\n${excused.join('\n')}` : ''}`,
         );
+        // Excused timeouts aside, the live nodes' keys were seen after the agreement.
+        expect(checkedAfterAgreement).toBeGreaterThan(0);
         // The holder could not renew on the dead node: after a lease without a
         // confirmed renewal its work is told the permit may be someone else's.
         expect(held!.signal.aborted).toBe(true);

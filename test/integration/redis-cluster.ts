@@ -206,6 +206,8 @@ export interface NodeView {
 /** Asks the nodes on `ports` what they say of the cluster, over one connection each. */
 export interface ClusterObserver {
   view(port: number): Promise<NodeView>;
+  /** How long a PING to the node on `port` took to be answered (real time), in milliseconds. */
+  ping(port: number): Promise<number>;
   close(): void;
 }
 
@@ -229,10 +231,19 @@ export async function observeCluster(ports: readonly number[]): Promise<ClusterO
     close();
     throw error;
   }
+  const clientOf = (port: number) => {
+    const client = clients.get(port);
+    if (client === undefined) throw new Error(`port ${port} is not observed`);
+    return client;
+  };
   return {
+    async ping(port) {
+      const started = performance.now();
+      await clientOf(port).ping();
+      return performance.now() - started;
+    },
     async view(port) {
-      const client = clients.get(port);
-      if (client === undefined) throw new Error(`port ${port} is not observed`);
+      const client = clientOf(port);
       const [info, nodes] = await Promise.all([
         client.clusterInfo(),
         client.sendCommand(['CLUSTER', 'NODES']) as Promise<string>,

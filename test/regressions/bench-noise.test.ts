@@ -4,7 +4,7 @@
 // keep their sign, and a target built on one at or below 0 is reported as NOISE
 // and missed.
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { printSuite, type SuiteResult, target } from '../../bench/harness.ts';
+import { pairedRatio, printSuite, type SuiteResult, target } from '../../bench/harness.ts';
 
 let log: MockInstance<typeof console.log>;
 beforeEach(() => {
@@ -68,5 +68,60 @@ describe('printSuite()', () => {
     expect(out).toContain('NOISE cheap wrapper: overhead -2.0 ns is at or below the baseline (bare call)');
     expect(out).not.toContain('NOISE costly wrapper');
     expect(out).not.toContain('NOISE bare call');
+  });
+});
+
+// The fetch suite once compared the best round of createFetch() with the best
+// round of the bare fetch, which were lucky in different rounds; it now takes
+// the median of their ratios round by round.
+describe('pairedRatio()', () => {
+  it('divides round by round and takes the median, so that a round slow for both cancels out', () => {
+    const result: SuiteResult = {
+      suite: 'paired-check',
+      node: 'v24',
+      baseline: 'bare',
+      batch: 10,
+      rounds: 5,
+      statistic: 'median',
+      measurements: [
+        {
+          name: 'bare',
+          nsPerCall: 100,
+          overheadNs: 0,
+          iqrNs: 0,
+          roundsNs: [100, 300, 100, 100, 50],
+          cpuRoundsNs: [90, 90, 90, 90, 90],
+        },
+        {
+          name: 'ours',
+          nsPerCall: 120,
+          overheadNs: 20,
+          iqrNs: 0,
+          roundsNs: [120, 360, 130, 110, 80],
+          cpuRoundsNs: [99, 108, 117, 99, 90],
+        },
+      ],
+    };
+    // Ratios 1.2, 1.2, 1.3, 1.1, 1.6: median 1.2, quartiles 1.2 and 1.3.
+    const wall = pairedRatio(result, 'ours', 'bare');
+    expect(wall.median).toBeCloseTo(1.2);
+    expect(wall.q1).toBeCloseTo(1.2);
+    expect(wall.q3).toBeCloseTo(1.3);
+    // CPU ratios 1.1, 1.2, 1.3, 1.1, 1.0: median 1.1.
+    expect(pairedRatio(result, 'ours', 'bare', true).median).toBeCloseTo(1.1);
+    expect(() => pairedRatio(result, 'missing', 'bare')).toThrow(/no rounds of missing/);
+  });
+
+  it('titles a median suite as such', () => {
+    printSuite({
+      suite: 'median-check',
+      node: 'v24',
+      baseline: 'bare',
+      batch: 10,
+      rounds: 3,
+      statistic: 'median',
+      measurements: [{ name: 'bare', nsPerCall: 35, overheadNs: 0, iqrNs: 2 }],
+    });
+    expect(printed()).toContain('median-check (Node v24, median of 3 rounds × 10 calls)');
   });
 });

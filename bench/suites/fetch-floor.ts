@@ -71,6 +71,7 @@ export async function run(): Promise<boolean> {
       warmup: 1_000,
       statistic: 'median',
       cpu: true,
+      order: 'shuffle',
     });
     const base = result.measurements.find((m) => m.name === bare)!;
     const rows = result.measurements

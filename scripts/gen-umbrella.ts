@@ -4,7 +4,9 @@
 //
 // The rule: the umbrella re-exports each package's MAIN entry (`.` in its
 // exports map, read through the `bulwark-source` condition) and never another
-// entry. Policy-authoring plumbing lives in `@bulwark/core/authoring`, so it
+// entry. Plumbing for authors of policies, stores and bridges lives in each
+// package's `/authoring` entry (`@bulwark/core/authoring`,
+// `@bulwark/clock/authoring`, …; docs/architecture.md lists them), so it
 // stays out of the umbrella; a name that a package exports from both its main
 // entry and another entry is refused, so nothing reaches the umbrella by a side
 // door. The umbrella's own names come from the top-level `export` declarations

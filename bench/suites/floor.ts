@@ -8,7 +8,8 @@
 // synchronous call; steps that wrap an awaited call (a promise wrapper, a
 // `.then`, an AsyncLocalStorage frame) against the bare awaited call.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { deadlineTimers, MinHeap, systemClock } from '@bulwark/clock';
+import { systemClock } from '@bulwark/clock';
+import { deadlineTimers, MinHeap } from '@bulwark/clock/authoring';
 import { printTable, runSuite, type Subject } from '../harness.ts';
 
 /** Where allocating subjects put what they made, so the compiler cannot drop it. */

@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
-import { BulkheadPolicy, BulkheadRejectedError, bulkhead, checkBulkheadOptions } from '@bulwark/bulkhead';
+import { BulkheadPolicy, BulkheadRejectedError, bulkhead } from '@bulwark/bulkhead';
+import { checkBulkheadOptions } from '@bulwark/bulkhead/authoring';
 import { VirtualClock } from '@bulwark/clock';
 import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { describe, expect, it } from 'vitest';

@@ -1,14 +1,7 @@
 // Every bad argument to @bulwark/clock gets a typed error that names the
 // argument and the value it was given.
-import {
-  type Clock,
-  DeadlineTimers,
-  deadlineTimers,
-  Stopwatch,
-  seededRandom,
-  sleep,
-  VirtualClock,
-} from '@bulwark/clock';
+import { type Clock, Stopwatch, seededRandom, sleep, VirtualClock } from '@bulwark/clock';
+import { DeadlineTimers, deadlineTimers } from '@bulwark/clock/authoring';
 import { describe, expect, it } from 'vitest';
 
 /** Calls `fn` and returns what it threw. */

@@ -1,11 +1,5 @@
-import {
-  DeadlineTimers,
-  deadlineTimers,
-  seededRandom,
-  type Timer,
-  type TimerOptions,
-  VirtualClock,
-} from '@bulwark/clock';
+import { seededRandom, type Timer, type TimerOptions, VirtualClock } from '@bulwark/clock';
+import { DeadlineTimers, deadlineTimers } from '@bulwark/clock/authoring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

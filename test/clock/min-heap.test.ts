@@ -1,4 +1,4 @@
-import { MinHeap } from '@bulwark/clock';
+import { MinHeap } from '@bulwark/clock/authoring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -4,10 +4,10 @@ import {
   ADAPTIVE_TIMEOUT_DEFAULTS,
   AdaptiveTimeoutPolicy,
   adaptiveTimeout,
-  checkAdaptiveTimeoutOptions,
   DeadlineExceededError,
   deadline,
 } from '@bulwark/deadline';
+import { checkAdaptiveTimeoutOptions } from '@bulwark/deadline/authoring';
 import { isRetryableError, retry } from '@bulwark/retry';
 import { describe, expect, it } from 'vitest';
 

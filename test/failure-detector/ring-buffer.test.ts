@@ -1,4 +1,4 @@
-import { RingBuffer } from '@bulwark/failure-detector';
+import { RingBuffer } from '@bulwark/failure-detector/authoring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -6,7 +6,8 @@
 // request, nor the headers sent, nor the caller's Request.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { deadlineTimers, VirtualClock } from '@bulwark/clock';
+import { VirtualClock } from '@bulwark/clock';
+import { deadlineTimers } from '@bulwark/clock/authoring';
 import { DeadlineExceededError } from '@bulwark/core';
 import { createFetch, type FetchFunction } from '@bulwark/fetch';
 import { constant } from '@bulwark/retry';

@@ -4,7 +4,8 @@
 // The stores give a client that has no listener one of their own.
 import { EventEmitter } from 'node:events';
 import { isBulwarkError } from '@bulwark/core';
-import { idempotency, listenForClientErrors } from '@bulwark/idempotency';
+import { idempotency } from '@bulwark/idempotency';
+import { listenForClientErrors } from '@bulwark/idempotency/authoring';
 import { postgresIdempotencyStore } from '@bulwark/postgres';
 import { redisIdempotencyStore } from '@bulwark/redis';
 import pg from 'pg';

@@ -1,7 +1,8 @@
 // The Redis rate-limit store's behaviour around Redis (timeouts, failures,
 // replies it cannot trust), on a scripted client and the virtual clock. The
 // script itself runs against a real Redis in test/integration.
-import { deadlineTimers, VirtualClock } from '@bulwark/clock';
+import { VirtualClock } from '@bulwark/clock';
+import { deadlineTimers } from '@bulwark/clock/authoring';
 import { InvalidOptionsError, isBulwarkError } from '@bulwark/core';
 import { memoryRateLimitStore, RateLimitStoreError, rateLimit } from '@bulwark/rate-limit';
 import { type RedisScriptClient, redisRateLimitStore, type ScriptArguments } from '@bulwark/redis';

@@ -2,7 +2,8 @@
 // on every request used to leave one idle millisecond slot behind per request
 // in the shared deadline timer, until the timer reached it (never): the heap
 // grew without bound. Memory must stay bounded whatever deadlines callers send.
-import { DeadlineTimers, deadlineTimers, VirtualClock } from '@bulwark/clock';
+import { VirtualClock } from '@bulwark/clock';
+import { DeadlineTimers, deadlineTimers } from '@bulwark/clock/authoring';
 import { admitRequest, enterDeadline, resolveServerOptions } from '@bulwark/http-server';
 import { describe, expect, it } from 'vitest';
 import { FakeResponse } from '../http-server/support.ts';

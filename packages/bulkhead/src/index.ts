@@ -8,8 +8,6 @@ export {
   type BulkheadStats,
   type BulkheadWarningEvent,
   bulkhead,
-  checkBulkheadOptions,
-  type ResolvedBulkheadOptions,
 } from './bulkhead.ts';
 export {
   DISTRIBUTED_BULKHEAD_DEFAULTS,

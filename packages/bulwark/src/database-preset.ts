@@ -14,13 +14,13 @@ import { BasePolicy, type OptionHints, OptionsChecker, optionKeys } from '@bulwa
 import { deadline, timeout } from '@bulwark/deadline';
 import {
   exponential,
-  RETRY_OPTION_HINTS,
   type RetryBudget,
   type RetryOn,
   type RetryPolicy,
   retry,
   retryBudget,
 } from '@bulwark/retry';
+import { RETRY_OPTION_HINTS } from '@bulwark/retry/authoring';
 
 /** `T` with every property present and none undefined: options after defaults are applied. */
 type Resolved<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };

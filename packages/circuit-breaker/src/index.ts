@@ -16,8 +16,6 @@ export {
   type TransitionReason,
 } from './breaker.ts';
 export { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
-export { BREAKER_OPTION_HINTS } from './hints.ts';
-export { checkSnapshot } from './persistence.ts';
 export {
   CIRCUIT_BREAKER_REGISTRY_DEFAULTS,
   CircuitBreakerRegistry,
@@ -32,7 +30,7 @@ export {
   memoryBreakerStateStore,
   SNAPSHOT_VERSION,
 } from './store.ts';
-export { type BreakerCounters, breakerCounters, type RideThroughOutcome } from './telemetry.ts';
+export type { RideThroughOutcome } from './telemetry.ts';
 export {
   ADAPTIVE_THROTTLE_DEFAULTS,
   type AdaptiveThrottleOptions,

@@ -1,6 +1,4 @@
-export { type Clock, describeValue, type Timer, type TimerOptions } from './clock.ts';
-export { DeadlineTimers, deadlineTimers } from './deadline-timers.ts';
-export { MinHeap } from './min-heap.ts';
+export type { Clock, Timer, TimerOptions } from './clock.ts';
 export { defaultRandom, type Random, seededRandom } from './random.ts';
 export { type SleepOptions, sleep } from './sleep.ts';
 export { Stopwatch } from './stopwatch.ts';

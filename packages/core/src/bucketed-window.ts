@@ -1,4 +1,5 @@
-import { type Clock, describeValue } from '@bulwark/clock';
+import type { Clock } from '@bulwark/clock';
+import { describeValue } from '@bulwark/clock/authoring';
 
 /**
  * A sliding time window of counters, in `buckets` fixed buckets of `bucketMs`

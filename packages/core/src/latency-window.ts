@@ -1,4 +1,4 @@
-import { describeValue } from '@bulwark/clock';
+import { describeValue } from '@bulwark/clock/authoring';
 
 /**
  * Recent latencies in a fixed ring, and a percentile of the fresh ones: the

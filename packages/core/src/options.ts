@@ -1,4 +1,4 @@
-import { describeValue } from '@bulwark/clock';
+import { describeValue } from '@bulwark/clock/authoring';
 import { bulwarkErrorBrand } from './errors.ts';
 
 /** One invalid option: its name, what it must be, and the value it had. */

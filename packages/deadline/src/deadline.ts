@@ -1,4 +1,5 @@
-import { type Clock, deadlineTimers, systemClock, type Timer } from '@bulwark/clock';
+import { type Clock, systemClock, type Timer } from '@bulwark/clock';
+import { deadlineTimers } from '@bulwark/clock/authoring';
 import { DeadlineExceededError } from '@bulwark/core';
 import { OptionsChecker } from '@bulwark/core/authoring';
 

@@ -4,8 +4,6 @@ export {
   type AdaptiveTimeoutOptions,
   AdaptiveTimeoutPolicy,
   adaptiveTimeout,
-  checkAdaptiveTimeoutOptions,
-  type ResolvedAdaptiveTimeoutOptions,
 } from './adaptive-timeout.ts';
 export {
   DEADLINE_HEADERS,

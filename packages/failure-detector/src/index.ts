@@ -45,7 +45,6 @@ export {
   phiAccrual,
   phiOf,
 } from './phi-accrual.ts';
-export { RingBuffer } from './ring-buffer.ts';
 export {
   TWO_WINDOW_DEFAULTS,
   TwoWindowDetector,

@@ -2,14 +2,12 @@ import { CircuitBreakerRegistry, type CircuitBreakerRegistryOptions } from '@bul
 import { type Clock, type Random, systemClock, wallClockNow } from '@bulwark/clock';
 import { type Backoff, InvalidOptionsError, isRefusal, type Outcome, type Policy } from '@bulwark/core';
 import { KeyedRegistry, type OptionHints, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import {
-  type AdaptiveTimeoutOptions,
-  AdaptiveTimeoutPolicy,
-  checkAdaptiveTimeoutOptions,
-} from '@bulwark/deadline';
+import { type AdaptiveTimeoutOptions, AdaptiveTimeoutPolicy } from '@bulwark/deadline';
+import { checkAdaptiveTimeoutOptions } from '@bulwark/deadline/authoring';
 import { type HedgingOptions, HedgingPolicy } from '@bulwark/hedging';
 import { newIdempotencyKey } from '@bulwark/idempotency';
-import { RETRY_OPTION_HINTS, RetryBudget, type RetryBudgetOptions } from '@bulwark/retry';
+import { RetryBudget, type RetryBudgetOptions } from '@bulwark/retry';
+import { RETRY_OPTION_HINTS } from '@bulwark/retry/authoring';
 import { type EquivalentOrigins, type OriginGroups, resolveOrigins } from './equivalent-origins.ts';
 import { type OriginBulkheadOptions, OriginBulkheads } from './origin-bulkheads.ts';
 import { composePolicies, type FetchPolicies } from './policies.ts';

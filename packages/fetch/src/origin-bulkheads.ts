@@ -1,4 +1,5 @@
-import { BulkheadPolicy, checkBulkheadOptions, type ResolvedBulkheadOptions } from '@bulwark/bulkhead';
+import { BulkheadPolicy } from '@bulwark/bulkhead';
+import { checkBulkheadOptions, type ResolvedBulkheadOptions } from '@bulwark/bulkhead/authoring';
 import type { Clock } from '@bulwark/clock';
 import { KeyedRegistry, optionKeys } from '@bulwark/core/authoring';
 

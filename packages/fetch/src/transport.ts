@@ -1,4 +1,5 @@
-import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
+import type { Clock, Timer } from '@bulwark/clock';
+import { deadlineTimers } from '@bulwark/clock/authoring';
 import { DeadlineExceededError, type ExecutionContext, remainingMs } from '@bulwark/core';
 import { followAbort, type ScopedContext } from '@bulwark/core/authoring';
 import { DEADLINE_HEADERS, encodeTimeoutMs } from '@bulwark/deadline';

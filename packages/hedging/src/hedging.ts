@@ -1,4 +1,5 @@
-import { type Clock, deadlineTimers, type Timer } from '@bulwark/clock';
+import type { Clock, Timer } from '@bulwark/clock';
+import { deadlineTimers } from '@bulwark/clock/authoring';
 import type { Outcome } from '@bulwark/core';
 import {
   BulwarkError,

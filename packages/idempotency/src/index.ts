@@ -61,10 +61,9 @@ export {
   type MemoryStoreOptions,
   memoryStore,
 } from './memory-store.ts';
-export {
-  type BeginOutcome,
-  type BeginRequest,
-  type IdempotencyStore,
-  type LeaseObservation,
-  listenForClientErrors,
+export type {
+  BeginOutcome,
+  BeginRequest,
+  IdempotencyStore,
+  LeaseObservation,
 } from './store.ts';

@@ -1,4 +1,4 @@
-import { breakerCounters } from '@bulwark/circuit-breaker';
+import { breakerCounters } from '@bulwark/circuit-breaker/authoring';
 import { Telemetry } from '@bulwark/core/authoring';
 
 /**

@@ -1,11 +1,7 @@
 import { StoreUnavailableError } from '@bulwark/core';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import {
-  type BeginOutcome,
-  type BeginRequest,
-  type IdempotencyStore,
-  listenForClientErrors,
-} from '@bulwark/idempotency';
+import type { BeginOutcome, BeginRequest, IdempotencyStore } from '@bulwark/idempotency';
+import { listenForClientErrors } from '@bulwark/idempotency/authoring';
 
 const POSTGRES_STORE_KEYS = optionKeys<PostgresStoreOptions>({ table: true });
 

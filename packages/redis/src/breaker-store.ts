@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BreakerSnapshot, BreakerStateStore } from '@bulwark/circuit-breaker';
 import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { listenForClientErrors } from '@bulwark/idempotency';
+import { listenForClientErrors } from '@bulwark/idempotency/authoring';
 import { FleetStoreError } from './errors.ts';
 import { checkScriptClient, type RedisScriptClient, runScriptWithin, script } from './run-script.ts';
 import { BREAKER_CLOSE, BREAKER_OPEN, BREAKER_READ } from './scripts.ts';

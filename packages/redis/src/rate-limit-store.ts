@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '@bulwark/clock';
 import type { Disposable, Listener } from '@bulwark/core';
 import { EventHub, KeyedRegistry, OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { listenForClientErrors } from '@bulwark/idempotency';
+import { listenForClientErrors } from '@bulwark/idempotency/authoring';
 import {
   RATE_LIMIT_MAX_WAIT_MS,
   type RateLimitDecision,

@@ -1,11 +1,7 @@
 import { StoreUnavailableError } from '@bulwark/core';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import {
-  type BeginOutcome,
-  type BeginRequest,
-  type IdempotencyStore,
-  listenForClientErrors,
-} from '@bulwark/idempotency';
+import type { BeginOutcome, BeginRequest, IdempotencyStore } from '@bulwark/idempotency';
+import { listenForClientErrors } from '@bulwark/idempotency/authoring';
 import { checkScriptClient, type RedisScriptClient, runScript, type Script, script } from './run-script.ts';
 import { BEGIN, COMPLETE, RELEASE, RENEW } from './scripts.ts';
 

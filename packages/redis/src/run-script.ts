@@ -1,4 +1,5 @@
-import { type Clock, deadlineTimers, describeValue, type Timer } from '@bulwark/clock';
+import type { Clock, Timer } from '@bulwark/clock';
+import { deadlineTimers, describeValue } from '@bulwark/clock/authoring';
 import type { OptionsChecker } from '@bulwark/core/authoring';
 import { FleetStoreError, type FleetStoreKind } from './errors.ts';
 import { sha1 } from './scripts.ts';

@@ -1,7 +1,7 @@
 import type { SemaphoreAcquireResult, SemaphoreHolder, SemaphoreStore } from '@bulwark/bulkhead';
 import { type Clock, systemClock } from '@bulwark/clock';
 import { OptionsChecker, optionKeys } from '@bulwark/core/authoring';
-import { listenForClientErrors } from '@bulwark/idempotency';
+import { listenForClientErrors } from '@bulwark/idempotency/authoring';
 import { FleetStoreError } from './errors.ts';
 import {
   checkScriptClient,

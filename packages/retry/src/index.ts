@@ -18,7 +18,6 @@ export {
   retryAfterHint,
   TRANSIENT_ERROR_CODES,
 } from './classify.ts';
-export { RETRY_OPTION_HINTS } from './hints.ts';
 export {
   type GiveUpEvent,
   RETRY_DEFAULTS,

@@ -1,21 +1,23 @@
 export {
   type BreakerErrorEvent,
   type BreakerStats,
-  type CallOutcome,
-  CIRCUIT_BREAKER_DEFAULTS,
   type CircuitAcquireOptions,
-  type CircuitBreakerOptions,
   CircuitBreakerPolicy,
   type CircuitPermit,
   type CircuitWaitOptions,
   circuitBreaker,
-  type HalfOpenOptions,
-  RIDE_THROUGH_DEFAULTS,
-  type RideThroughOptions,
   type StateChangeEvent,
   type TransitionReason,
 } from './breaker.ts';
 export { BrokenCircuitError, CircuitClosedError, type CircuitState } from './errors.ts';
+export {
+  type CallOutcome,
+  CIRCUIT_BREAKER_DEFAULTS,
+  type CircuitBreakerOptions,
+  type HalfOpenOptions,
+  RIDE_THROUGH_DEFAULTS,
+  type RideThroughOptions,
+} from './options.ts';
 export {
   CIRCUIT_BREAKER_REGISTRY_DEFAULTS,
   CircuitBreakerRegistry,

@@ -1,14 +1,12 @@
 import type { Disposable, Listener } from '@bulwark/core';
 import { EventHub, KeyedRegistry } from '@bulwark/core/authoring';
+import { breakerFromResolved, type CircuitBreakerPolicy, type StateChangeEvent } from './breaker.ts';
 import {
   BREAKER_KEYS,
-  breakerFromResolved,
   type CircuitBreakerOptions,
-  type CircuitBreakerPolicy,
   checkBreakerOptions,
   type ResolvedBreakerOptions,
-  type StateChangeEvent,
-} from './breaker.ts';
+} from './options.ts';
 
 /** Payload of a registry's `onStateChange`: one breaker's transition, and its key. */
 export interface KeyedStateChangeEvent extends StateChangeEvent {

@@ -30,6 +30,23 @@ describe('circuitBreakers().onStateChange', () => {
     expect(seen).toHaveLength(4);
   });
 
+  it('reports each transition once to each listener, however many subscribe and whenever', async () => {
+    const clock = new VirtualClock();
+    const registry = circuitBreakers({ clock, trip: consecutive(1), openMs: 100 });
+    const made = registry.get('a');
+    const first: string[] = [];
+    const second: string[] = [];
+    registry.onStateChange((e) => first.push(`${e.key} ${e.to}`));
+    registry.onStateChange((e) => second.push(`${e.key} ${e.to}`));
+    await made.execute(fail).catch(() => {});
+    await registry
+      .get('b')
+      .execute(fail)
+      .catch(() => {});
+    expect(first).toEqual(['a open', 'b open']);
+    expect(second).toEqual(first);
+  });
+
   it('a listener that throws does not break the breaker or the other listeners', async () => {
     const clock = new VirtualClock();
     const registry = circuitBreakers({ clock, trip: consecutive(1), openMs: 100 });

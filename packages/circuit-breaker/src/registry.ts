@@ -67,10 +67,7 @@ export class CircuitBreakerRegistry {
           this.#options,
           resolved.store === undefined ? undefined : prefix + key,
         );
-        // Transitions only: nothing on a call's path.
-        breaker.onStateChange((event) => {
-          if (this.#onStateChange?.listening) this.#onStateChange.emit({ ...event, key });
-        });
+        if (this.#onStateChange !== undefined) this.#forward(breaker, key);
         return breaker;
       },
       // Idle closed breakers go first, then busy closed ones; an open,
@@ -93,8 +90,22 @@ export class CircuitBreakerRegistry {
    * made later included.
    */
   onStateChange(listener: Listener<KeyedStateChangeEvent>): Disposable {
-    this.#onStateChange ??= new EventHub('circuitBreakers.onStateChange');
+    if (this.#onStateChange === undefined) {
+      // The first listener: breakers forward their transitions from now on,
+      // those made already included. Until then a breaker carries no
+      // subscription (an idle keyed breaker stays as small as a lone one).
+      this.#onStateChange = new EventHub('circuitBreakers.onStateChange');
+      for (const [key, breaker] of this.#breakers.entries()) this.#forward(breaker, key);
+    }
     return this.#onStateChange.subscribe(listener);
+  }
+
+  /** Forwards `breaker`'s transitions to the registry's listeners, with its key: transitions only, nothing on a call's path. */
+  #forward(breaker: CircuitBreakerPolicy, key: string): void {
+    const hub = this.#onStateChange!;
+    breaker.onStateChange((event) => {
+      if (hub.listening) hub.emit({ ...event, key });
+    });
   }
 
   /** The breaker for `key` if there is one; does not create it. */

@@ -17,6 +17,7 @@
 // is free. The table marks such rows NOISE, and target() counts a target built
 // on one as missed (a ratio of 0 or below would otherwise meet any limit).
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { seededRandom } from '@bulwark/clock';
 
 export interface Subject {
   readonly name: string;
@@ -104,18 +105,6 @@ async function timeBatch(call: () => unknown, n: number, cpu?: number[]): Promis
   return ns;
 }
 
-/** A small seeded generator (mulberry32), so that a shuffled run's orders are the same every time. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Runs the subjects side by side and returns (and prints) the measurements. */
 export async function runSuite(
   suite: string,
@@ -135,7 +124,8 @@ export async function runSuite(
   }
   const samples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
   const cpuSamples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
-  const random = seeded(0x5eed);
+  // Seeded, so that a shuffled run's orders are the same every time.
+  const random = seededRandom(0x5eed);
   const order = subjects.map((_, i) => i);
   for (let round = 0; round < rounds; round++) {
     if (options.order === 'shuffle') {

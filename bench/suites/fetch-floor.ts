@@ -6,20 +6,11 @@
 // fetch suite compares: many short rounds, every subject once per round, the
 // median over rounds of a subject's time over the bare fetch's in the same
 // round.
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pairedRatio, printTable, runSuite, type Subject } from '../harness.ts';
+import { startLoopbackServer } from '../loopback.ts';
 
 export async function run(): Promise<boolean> {
-  const server = createServer((_, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
-    res.end('ok');
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const { url, stop } = await startLoopbackServer();
 
   const read = async (response: Promise<Response>): Promise<string> => (await response).text();
   const longLived = new AbortController().signal;
@@ -93,7 +84,6 @@ export async function run(): Promise<boolean> {
     ]);
     return true;
   } finally {
-    server.closeAllConnections();
-    server.close();
+    stop();
   }
 }

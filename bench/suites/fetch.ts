@@ -16,22 +16,13 @@
 // it does not count the time the process waits for a core, so it moves less
 // when the machine is busy (it includes the server's work, as the wall time
 // does).
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createFetch } from '@bulwark/fetch';
 import pRetry from 'p-retry';
 import { pairedRatio, printTable, runSuite, target } from '../harness.ts';
+import { startLoopbackServer } from '../loopback.ts';
 
 export async function run(): Promise<boolean> {
-  const server = createServer((_, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
-    res.end('ok');
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const { url, stop } = await startLoopbackServer();
 
   const full = createFetch();
   const noKeyed = createFetch({ breakers: false, bulkheads: false });
@@ -91,7 +82,6 @@ export async function run(): Promise<boolean> {
       1.25,
     );
   } finally {
-    server.closeAllConnections();
-    server.close();
+    stop();
   }
 }

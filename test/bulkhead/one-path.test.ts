@@ -1,9 +1,16 @@
 // The policy and the permit judge a call alike: run() takes a slot, runs the
 // function, and reports through the permit, so what a limit learns from a call
 // does not depend on whether a pipeline or a server plugin made it.
-import { BulkheadRejectedError, bulkhead, type LimitSample, type LimitSource } from '@bulwark/bulkhead';
+import {
+  type BulkheadPolicy,
+  BulkheadRejectedError,
+  bulkhead,
+  type LimitSample,
+  type LimitSource,
+} from '@bulwark/bulkhead';
 import { VirtualClock } from '@bulwark/clock';
-import { DeadlineExceededError, pipeline } from '@bulwark/core';
+import { DeadlineExceededError, type ExecutionContext, NoopPolicy, pipeline } from '@bulwark/core';
+import { runWithDeadline } from '@bulwark/core/authoring';
 import { timeout } from '@bulwark/deadline';
 import { describe, expect, it } from 'vitest';
 
@@ -96,5 +103,51 @@ describe('a bulkhead around a timeout', () => {
     expect(await slow).toBeInstanceOf(DeadlineExceededError);
     expect(slots.active).toBe(0);
     expect(slots.stats()).toMatchObject({ admitted: 3 });
+  });
+});
+
+describe("a fixed bulkhead's execute() and run()", () => {
+  /** Calls through `enter`: one that resolves, one that rejects, one that throws synchronously, each seen while running. */
+  async function observe(enter: (fn: (ctx: ExecutionContext) => unknown) => Promise<unknown>) {
+    const clock = new VirtualClock();
+    const slots = bulkhead({ maxConcurrent: 2, maxQueue: 1, clock });
+    const seen: unknown[] = [];
+    const run = (fn: (ctx: ExecutionContext) => unknown) =>
+      runWithDeadline(clock.now() + 250, clock, () => enter.call(slots, fn));
+    const during = <T>(ctx: ExecutionContext, then: T): T => {
+      seen.push([slots.active, ctx.deadline, ctx.attempt, ctx.signal.aborted]);
+      return then;
+    };
+    seen.push(await run(async (ctx) => during(ctx, 'value')));
+    seen.push(
+      await run(async (ctx) => during(ctx, Promise.reject(new Error('down')))).catch((e) => String(e)),
+    );
+    seen.push(
+      await run((ctx) => {
+        throw during(ctx, new Error('sync'));
+      }).catch((e) => String(e)),
+    );
+    seen.push(slots.active, slots.stats());
+    return seen;
+  }
+
+  it('take, release and count a free slot alike, with the same context', async () => {
+    const viaExecute = await observe(function (this: BulkheadPolicy, fn) {
+      return this.execute(fn);
+    });
+    const viaPipeline = await observe(function (this: BulkheadPolicy, fn) {
+      return pipeline(this, new NoopPolicy(this.clock)).execute(fn);
+    });
+    expect(viaExecute).toEqual(viaPipeline);
+    expect(viaExecute).toEqual([
+      [1, 250, 1, false],
+      'value',
+      [1, 250, 1, false],
+      'Error: down',
+      [1, 250, 1, false],
+      'Error: sync',
+      0,
+      { limit: 2, active: 0, queued: 0, admitted: 3, rejected: 0, queueTimeouts: 0 },
+    ]);
   });
 });

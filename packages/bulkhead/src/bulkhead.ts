@@ -1,6 +1,7 @@
 import type { Clock, Timer } from '@bulwark/clock';
 import {
   type Disposable,
+  type ExecuteOptions,
   type ExecutionContext,
   isBulwarkError,
   type Listener,
@@ -15,6 +16,7 @@ import {
   type OptionHints,
   OptionsChecker,
   optionKeys,
+  rootContext,
   type SettleObserver,
   type UpDownLevel,
 } from '@bulwark/core/authoring';
@@ -401,6 +403,19 @@ export class BulkheadPolicy extends BasePolicy {
       return this.#runInSlot(fn, ctx);
     }
     return this.#runQueued(fn, ctx);
+  }
+
+  /**
+   * `execute()` as every policy has it, with the free slot of a fixed limit
+   * taken here: the same `#runInSlot()` as `run()`, reached without the
+   * dispatch every policy's `execute()` shares.
+   */
+  override execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (options === undefined && !this.#adaptive && this.#active < this.limit && this.#head === undefined) {
+      this.#take();
+      return this.#runInSlot(fn, rootContext(this.clock));
+    }
+    return super.execute(fn, options);
   }
 
   /**

@@ -1,10 +1,10 @@
 import type { CircuitBreakerRegistry } from '@bulwark/circuit-breaker';
 import type { Clock } from '@bulwark/clock';
 import { type ExecutionContext, type Operation, type Policy, pipeline } from '@bulwark/core';
-import { BasePolicy, DerivedContext, type KeyedRegistry, keyed } from '@bulwark/core/authoring';
+import { DerivedContext, type KeyedRegistry, keyed } from '@bulwark/core/authoring';
 import type { AdaptiveTimeoutPolicy, TimeoutPolicy } from '@bulwark/deadline';
 import type { OriginBulkheads } from './origin-bulkheads.ts';
-import { runUnder } from './policies.ts';
+import { PlacedPolicies } from './policies.ts';
 
 /**
  * An attempt's context: the context it runs in, plus the origin it goes to,
@@ -21,18 +21,6 @@ export class OriginContext extends DerivedContext {
 
 /** The key of the attempt chain's keyed policies: the origin of the attempt's {@link OriginContext}. */
 const originOf = (ctx: ExecutionContext): string => (ctx as OriginContext).origin;
-
-/** `policies.attempt`, as one policy whose answer must be a `Response` (see runUnder). */
-class AttemptPolicies extends BasePolicy {
-  readonly #inner: Policy;
-  constructor(inner: Policy) {
-    super(inner.clock);
-    this.#inner = inner;
-  }
-  run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
-    return runUnder('attempt', this.#inner, fn as Operation<Response>, ctx) as Promise<T>;
-  }
-}
 
 /** What the attempt chain is made of: the resolved parts of a fetch, each undefined when off. */
 export interface AttemptChainParts {
@@ -70,7 +58,7 @@ export function attemptChain(parts: AttemptChainParts): AttemptChain | undefined
   if (bulkheads !== undefined) policies.push(keyed(bulkheads, originOf, { clock }));
   if (adaptiveTimeouts !== undefined) policies.push(keyed(adaptiveTimeouts, originOf, { clock }));
   else if (attemptTimeout !== undefined) policies.push(attemptTimeout);
-  if (attemptPolicy !== undefined) policies.push(new AttemptPolicies(attemptPolicy));
+  if (attemptPolicy !== undefined) policies.push(new PlacedPolicies('attempt', attemptPolicy));
   if (policies.length === 0) return undefined;
   const policy = policies.length === 1 ? policies[0]! : pipeline(...policies);
   // Only a keyed policy reads the origin: without one, no context is made.

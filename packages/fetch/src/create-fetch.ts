@@ -1,22 +1,26 @@
 import type { CircuitBreakerRegistry } from '@bulwark/circuit-breaker';
 import { sleep } from '@bulwark/clock';
-import { DeadlineExceededError, type ExecutionContext, type Outcome, remainingMs } from '@bulwark/core';
-import { ambientDeadline, rootContext, ScopedContext } from '@bulwark/core/authoring';
-import type { TimeoutPolicy } from '@bulwark/deadline';
-import { timeout } from '@bulwark/deadline';
+import { type ExecutionContext, type Outcome, remainingMs } from '@bulwark/core';
+import { rootContext } from '@bulwark/core/authoring';
+import {
+  type DeadlinePolicy,
+  deadline as deadlinePolicy,
+  type TimeoutPolicy,
+  timeout,
+} from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
 import { isRetryableError, type RetryBudget, RetryPolicy, type RetryVerdict } from '@bulwark/retry';
 import { attemptChain } from './attempt-chain.ts';
+import { callChain } from './call-chain.ts';
 import { OriginChooser, retarget } from './equivalent-origins.ts';
 import { discardResponse, isInProgress } from './http.ts';
 import type { CreateFetchOptions } from './options.ts';
 import { resolveFetchOptions } from './options.ts';
 import type { OriginBulkheads } from './origin-bulkheads.ts';
-import { runUnder } from './policies.ts';
 import { callPreparer, type PreparedCall } from './prepared-call.ts';
 import { parseRetryAfter } from './retry-after.ts';
 import { markStatus, requestAttributes, telemetry } from './telemetry.ts';
-import { attemptSenders, CallDeadline, raceHedged } from './transport.ts';
+import { attemptSenders, BodyDeadline, raceHedged } from './transport.ts';
 
 /**
  * What {@link createFetch} returns: a function with the signature and
@@ -25,6 +29,8 @@ import { attemptSenders, CallDeadline, raceHedged } from './transport.ts';
  */
 export interface ResilientFetch {
   (input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** The call's deadline (`deadlineMs`): subscribe to `onExpired`. */
+  readonly deadline: DeadlinePolicy;
   /** The retry policy: subscribe to `onRetry`, `onGiveUp`, `onSuccess`. */
   readonly retry: RetryPolicy;
   /** The retry budget shared by every call of this fetch, or undefined when disabled. */
@@ -144,7 +150,9 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     attemptTimeout,
     attemptPolicy,
   });
-  const deadlineMs = resolved.deadlineMs;
+  // Built once too: every call runs through one of the two.
+  const callDeadline = deadlinePolicy(resolved.deadlineMs, { clock });
+  const calls = callChain({ clock, deadline: callDeadline, callPolicy, retry: retryPolicy, budget });
   const attemptSpans = spans === 'attempts';
   const minAttemptMs = retryPolicy.minAttemptMs;
   const canRetry = retryPolicy.maxAttempts > 1;
@@ -180,7 +188,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
   const attemptThrough = (
     call: PreparedCall,
     route: (to: PreparedCall) => (ctx: ExecutionContext) => Promise<Response>,
-    deadline: CallDeadline | undefined,
+    deadline: BodyDeadline,
   ): ((ctx: ExecutionContext) => Promise<Response>) => {
     const group = call.group;
     let sent: (ctx: ExecutionContext) => Promise<Response>;
@@ -203,14 +211,20 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         return send(ctx);
       };
     }
-    return call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
+    const attempt =
+      call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
+    // Each attempt starts under the call's deadline, which the body's read keeps after the call.
+    return (ctx) => {
+      deadline.seen(ctx.deadline);
+      return attempt(ctx);
+    };
   };
 
   /** One attempt to `call.origin`: its breaker, its bulkhead, the attempt timeout, attempt policies, the transport; polled while in progress. */
   const attemptTo = (
     call: PreparedCall,
     input: string | URL | Request,
-    deadline: CallDeadline | undefined,
+    deadline: BodyDeadline,
     outer: AbortSignal | undefined,
     traced: CallTrace | undefined,
   ): ((ctx: ExecutionContext) => Promise<Response>) => {
@@ -297,77 +311,29 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     // As with fetch: init.signal replaces the Request's own; null means none.
     const callerSignal = init?.signal !== undefined ? (init.signal ?? undefined) : call.request?.signal;
     if (callerSignal?.aborted) throw callerSignal.reason;
-
-    const now = clock.now();
-    let at = now + deadlineMs;
-    let budgetMs = deadlineMs;
-    const ambient = ambientDeadline(clock);
-    if (ambient !== undefined && ambient < at) {
-      at = ambient;
-      budgetMs = Math.max(0, ambient - now);
-    }
-    if (at <= now) throw new DeadlineExceededError('deadline', budgetMs);
-
-    // The call's own scope: it aborts with the caller's signal and at the
-    // deadline, and the scopes of its attempts follow it directly (no
-    // listener, no signal made unless one is read). The caller's signal is
-    // followed through a signal of the call's own, so that the listeners this
-    // call adds never land on the caller's signal, which may live much longer
-    // than the call.
-    const timed = at !== Number.POSITIVE_INFINITY;
+    // The caller's signal is followed through a signal of the call's own, so
+    // that the listeners this call adds never land on the caller's signal,
+    // which may live much longer than the call; the body's deadline ends it.
     let joined: AbortSignal | undefined;
-    // Aborts `joined` at the deadline, which lets go of it and its listeners then.
     let joinedUntil: AbortController | undefined;
     if (callerSignal !== undefined) {
-      if (timed) {
-        joinedUntil = new AbortController();
-        joined = AbortSignal.any([callerSignal, joinedUntil.signal]);
-      } else joined = AbortSignal.any([callerSignal]);
+      joinedUntil = new AbortController();
+      joined = AbortSignal.any([callerSignal, joinedUntil.signal]);
     }
-    const ctx = new ScopedContext(
+    const body = new BodyDeadline(clock.now(), joinedUntil);
+    // A body's read follows the caller's signal through that signal of the
+    // call's own; the body's deadline aborts the answering attempt itself.
+    const attempt = attemptThrough(call, (to) => attemptTo(to, input, body, joined, traced), body);
+    const response = await (call.retryable ? calls.retrying : calls.once).run(
+      attempt,
       rootContext(clock, { signal: joined, operation: name, idempotencyKey: call.key }),
-      timed ? at : undefined,
     );
-    const deadline = timed ? new CallDeadline(clock, at, budgetMs, ctx, joinedUntil) : undefined;
-    // A body's read follows the caller's signal, when there is one, through
-    // that signal of the call's own; the deadline aborts the answering attempt itself.
-    const outer = joined;
-    const attempt = attemptThrough(call, (to) => attemptTo(to, input, deadline, outer, traced), deadline);
-    try {
-      let response: Response;
-      if (callPolicy !== undefined) {
-        const retryable = call.retryable;
-        response = await runUnder(
-          'call',
-          callPolicy,
-          (inner: ExecutionContext) => {
-            if (retryable) return retryPolicy.run(attempt, inner);
-            budget?.recordRequest();
-            return attempt(inner);
-          },
-          ctx,
-        );
-      } else if (call.retryable) response = await retryPolicy.run(attempt, ctx);
-      else {
-        budget?.recordRequest();
-        response = await attempt(ctx);
-      }
-      if (deadline !== undefined) {
-        // The deadline keeps watching a body until the deadline passes; the
-        // call's scope has nothing left to abort.
-        if (response.body === null) deadline.cancel();
-        else deadline.call = undefined;
-      }
-      return response;
-    } catch (error) {
-      deadline?.cancel();
-      throw error;
-    } finally {
-      ctx.release();
-    }
+    if (response.body !== null) body.watch(clock);
+    return response;
   };
 
   return Object.defineProperties(resilientFetch, {
+    deadline: { value: callDeadline, enumerable: true },
     retry: { value: retryPolicy, enumerable: true },
     budget: { value: budget, enumerable: true },
     breakers: { value: breakers, enumerable: true },

@@ -1,6 +1,6 @@
 import type { Clock } from '@bulwark/clock';
 import { type ExecutionContext, type Operation, PipelinePolicy, type Policy, pipeline } from '@bulwark/core';
-import { type OptionsChecker, type PolicyKind, policyKind } from '@bulwark/core/authoring';
+import { BasePolicy, type OptionsChecker, type PolicyKind, policyKind } from '@bulwark/core/authoring';
 
 /**
  * Policies of your own that a fetch composes into every call, each list
@@ -43,7 +43,8 @@ export interface ComposedPolicies {
 }
 
 const PLACES = ['call', 'attempt'] as const;
-type Place = (typeof PLACES)[number];
+/** Where a fetch composes policies of your own: around the call, or around each attempt. */
+export type Place = (typeof PLACES)[number];
 
 /** The kinds refused at each place, with why. */
 const REFUSED: Readonly<Record<Place, Partial<Record<PolicyKind, string>>>> = {
@@ -172,4 +173,21 @@ export function runUnder(
     return Promise.reject(error);
   }
   return Promise.resolve(result).then(CHECKED[place]);
+}
+
+/**
+ * `policies.call` or `policies.attempt`, composed, as one policy of the
+ * fetch's pipeline whose answer must be a `Response` (see {@link runUnder}).
+ */
+export class PlacedPolicies extends BasePolicy {
+  readonly #place: Place;
+  readonly #inner: Policy;
+  constructor(place: Place, inner: Policy) {
+    super(inner.clock);
+    this.#place = place;
+    this.#inner = inner;
+  }
+  run<T>(fn: Operation<T>, ctx: ExecutionContext): Promise<T> {
+    return runUnder(this.#place, this.#inner, fn as Operation<Response>, ctx) as Promise<T>;
+  }
 }

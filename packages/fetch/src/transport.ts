@@ -1,7 +1,7 @@
-import type { Clock, Timer } from '@bulwark/clock';
+import type { Clock } from '@bulwark/clock';
 import { deadlineTimers } from '@bulwark/clock/authoring';
 import { DeadlineExceededError, type ExecutionContext, remainingMs } from '@bulwark/core';
-import { followAbort, type ScopedContext } from '@bulwark/core/authoring';
+import { followAbort } from '@bulwark/core/authoring';
 import { DEADLINE_HEADERS, encodeTimeoutMs } from '@bulwark/deadline';
 import type { HedgingPolicy } from '@bulwark/hedging';
 import { discardResponse, isInProgress, RETRY_ATTEMPT_HEADER } from './http.ts';
@@ -15,56 +15,54 @@ const UNREF = Object.freeze({ unref: true });
 const REQUEST_TIMEOUT_HEADER = DEADLINE_HEADERS.requestTimeoutMs.toLowerCase();
 
 /**
- * A call's deadline: one entry in the clock's shared deadline timer. While the
- * call runs it aborts the call's scope, which aborts the attempt running
- * then. Once a response with a body is returned it must still abort that
- * body's read, so it stays scheduled until the deadline passes (nothing tells
- * it when the caller has finished with the body). For that stretch it keeps
- * only what the abort needs: this object and the answering attempt's
- * controller (whose signal the underlying fetch follows), plus, when the
- * caller gave a signal, the controller that ends the call's signal joined to
- * the caller's (which that body follows) at the deadline. Not the request, the
- * response, the call's closures, contexts or the policies' state.
+ * What a call's deadline still bounds once the call has returned: the read of
+ * the returned response's body. The call itself runs under a `deadline()`
+ * policy, whose scope ends when the call settles; a body is read after that,
+ * so when a response with a body is returned this watch takes over: one entry
+ * in the clock's shared deadline timer until the deadline passes (nothing
+ * tells it when the caller has finished with the body). It keeps only what
+ * the abort needs: this object and the answering attempt's controller (whose
+ * signal the underlying fetch follows), plus, when the caller gave a signal,
+ * the controller that ends the call's signal joined to the caller's (which
+ * that body follows) at the deadline. Not the request, the response, the
+ * call's closures, contexts or the policies' state.
  */
-export class CallDeadline {
-  /** The call's scope, while the call runs. */
-  call: ScopedContext | undefined;
+export class BodyDeadline {
   /** The controller of the attempt whose response (with a body) came last: it aborts that body's read. */
-  body: AbortController | undefined;
+  body: AbortController | undefined = undefined;
+  /** The call's deadline as its attempts saw it (see {@link seen}); undefined when it has none. */
+  #at: number | undefined = undefined;
+  readonly #startedAt: number;
   /** Ends the call's signal joined to the caller's, when the caller gave one. */
-  joined: AbortController | undefined;
-  readonly #budgetMs: number;
-  readonly #timer: Timer;
+  readonly #joined: AbortController | undefined;
 
-  constructor(
-    clock: Clock,
-    at: number,
-    budgetMs: number,
-    call: ScopedContext,
-    joined: AbortController | undefined,
-  ) {
-    this.call = call;
-    this.body = undefined;
-    this.joined = joined;
-    this.#budgetMs = budgetMs;
-    // Unref'd: while the call runs its socket holds the process; after it
-    // returns, the entry waits for a body nobody may read, and must not.
-    this.#timer = deadlineTimers(clock).schedule(at, () => this.#expire(), UNREF);
+  constructor(startedAt: number, joined: AbortController | undefined) {
+    this.#startedAt = startedAt;
+    this.#joined = joined;
   }
 
-  /** The call ended with nothing left to watch: an error, or a response without a body. */
-  cancel(): void {
-    this.#timer.clear();
-    this.body = this.call = this.joined = undefined;
+  /** An attempt ran under the call's deadline `at` (its context's, at the retries). */
+  seen(at: number | undefined): void {
+    this.#at = at;
   }
 
-  #expire(): void {
-    const error = new DeadlineExceededError('deadline', this.#budgetMs);
+  /** The call returned a response with a body: abort its read when the deadline passes. */
+  watch(clock: Clock): void {
+    const at = this.#at;
+    if (at === undefined || this.body === undefined) return;
+    // Unref'd: the entry waits for a body nobody may read, and must not hold the process.
+    deadlineTimers(clock).schedule(at, () => this.#expire(at), UNREF);
+  }
+
+  #expire(at: number): void {
+    // The budget that ran out, in whole milliseconds: the call's deadlineMs,
+    // or what an earlier enclosing deadline had left when the call began.
+    const error = new DeadlineExceededError('deadline', Math.max(0, Math.round(at - this.#startedAt)));
     // The body first, so that it ends with this error rather than with the
     // reason the call's signal would pass on to it.
     this.body?.abort(error);
-    this.call?.abort(error);
-    this.joined?.abort(error);
+    this.body = undefined;
+    this.#joined?.abort(error);
   }
 }
 
@@ -97,7 +95,7 @@ const hedgedBodies = new WeakMap<Response, AbortController>();
 export function raceHedged(
   hedger: HedgingPolicy,
   send: (ctx: ExecutionContext) => Promise<Response>,
-  deadline: CallDeadline | undefined,
+  deadline: BodyDeadline | undefined,
   maxDrainBytes: number,
 ): (ctx: ExecutionContext) => Promise<Response> {
   return (ctx) => {
@@ -172,7 +170,7 @@ export type SendAttempt = (
   call: PreparedCall,
   input: string | URL | Request,
   ctx: ExecutionContext,
-  deadline: CallDeadline | undefined,
+  deadline: BodyDeadline | undefined,
   outer: AbortSignal | undefined,
 ) => Promise<Response>;
 

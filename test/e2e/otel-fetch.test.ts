@@ -17,6 +17,7 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     served++;
     req.resume();
+    if (req.url === '/slow') return; // never answers: the caller's deadline ends the call
     if (served === 1) {
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('try again\n');
@@ -67,5 +68,19 @@ describe('OpenTelemetry end to end', () => {
     expect(collected.sum('bulwark.bulkhead.active', 'bulkhead')).toEqual({ orders: 0 });
     expect(collected.has('bulwark.bulkhead.rejections')).toBe(false);
     expect(collected.has('bulwark.deadline.exceeded')).toBe(false);
+  });
+
+  it('records a bulwark.deadline.exceeded point under the fetch name when its deadline ends a call', async () => {
+    const otel = installOtel({ tracing: false });
+    const resilientFetch = createFetch({
+      name: 'slow-orders',
+      deadlineMs: 200,
+      attemptTimeoutMs: Number.POSITIVE_INFINITY,
+    });
+    const error = await resilientFetch(url.replace('/orders', '/slow')).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED', source: 'deadline', budgetMs: 200 });
+    const collected = await otel.collect();
+    expect(collected.sum('bulwark.deadline.exceeded', 'operation')).toEqual({ 'slow-orders': 1 });
+    expect(collected.sum('bulwark.deadline.exceeded', 'source')).toEqual({ deadline: 1 });
   });
 });

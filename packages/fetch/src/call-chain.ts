@@ -4,6 +4,7 @@ import { BasePolicy } from '@bulwark/core/authoring';
 import type { DeadlinePolicy } from '@bulwark/deadline';
 import type { RetryBudget, RetryPolicy } from '@bulwark/retry';
 import { PlacedPolicies } from './policies.ts';
+import type { BodyDeadline } from './transport.ts';
 
 /** A call that may not be retried still counts as a request in the retry budget's ratio. */
 class CountRequest extends BasePolicy {
@@ -29,28 +30,51 @@ export interface CallChainParts {
   readonly budget: RetryBudget | undefined;
 }
 
-/** The policies every call runs through: one pipeline for calls that may be retried, one for calls that may not. */
+/** The policies every call runs through, outermost first. */
 export interface CallChain {
-  /** `pipeline(deadline, call policies, retry)`. */
+  /** Inside the deadline, for a call that may be retried: `pipeline(policies.call, retry())`. */
   readonly retrying: Policy;
-  /** `pipeline(deadline, call policies)`, counting the call in the retry budget when there is one. */
-  readonly once: Policy;
+  /**
+   * Inside the deadline, for a call that may not be sent twice:
+   * `policies.call` and a count in the retry budget, each when there is one.
+   */
+  readonly once: Policy | undefined;
+  /**
+   * Runs `attempt` (one attempt, as the retries see it) under the chain, in
+   * `root`, and tells `body` the deadline the call runs under: the
+   * `deadline()` scope's, not one a policy inside sets, since the body's read
+   * outlives the call and only the call's own deadline bounds it.
+   */
+  run(
+    retryable: boolean,
+    attempt: Operation<Response>,
+    root: ExecutionContext,
+    body: BodyDeadline,
+  ): Promise<Response>;
 }
 
 /**
  * The per-call chain of a fetch, built once per `createFetch()`, outermost
- * first: the deadline, your call-level policies, then the retries (or, for a
- * request that may not be sent twice, a count in the retry budget). Each
- * attempt the innermost layer runs goes through the attempt chain (see
- * attemptChain()).
+ * first: the deadline (`deadline()`), your call-level policies, then the
+ * retries (or, for a request that may not be sent twice, a count in the retry
+ * budget). Each attempt the innermost layer runs goes through the attempt
+ * chain (see attemptChain()).
  */
 export function callChain(parts: CallChainParts): CallChain {
   const { clock, deadline, callPolicy, retry, budget } = parts;
-  const around: Policy[] = [deadline];
-  if (callPolicy !== undefined) around.push(new PlacedPolicies('call', callPolicy));
-  const once = budget === undefined ? around : [...around, new CountRequest(budget, clock)];
+  const inside: Policy[] = [];
+  if (callPolicy !== undefined) inside.push(new PlacedPolicies('call', callPolicy));
+  const retrying = inside.length === 0 ? retry : pipeline(...inside, retry);
+  if (budget !== undefined) inside.push(new CountRequest(budget, clock));
+  const once = inside.length === 0 ? undefined : inside.length === 1 ? inside[0] : pipeline(...inside);
   return {
-    retrying: pipeline(...around, retry),
-    once: once.length === 1 ? deadline : pipeline(...once),
+    retrying,
+    once,
+    run: (retryable, attempt, root, body) =>
+      deadline.run((scope) => {
+        body.seen(scope.deadline);
+        if (retryable) return retrying.run(attempt, scope);
+        return once === undefined ? attempt(scope) : once.run(attempt, scope);
+      }, root),
   };
 }

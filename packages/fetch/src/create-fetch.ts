@@ -151,7 +151,8 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
     attemptPolicy,
   });
   // Built once too: every call runs through one of the two.
-  const callDeadline = deadlinePolicy(resolved.deadlineMs, { clock });
+  const deadlineMs = resolved.deadlineMs;
+  const callDeadline = deadlinePolicy(deadlineMs, { clock });
   const calls = callChain({ clock, deadline: callDeadline, callPolicy, retry: retryPolicy, budget });
   const attemptSpans = spans === 'attempts';
   const minAttemptMs = retryPolicy.minAttemptMs;
@@ -211,13 +212,7 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
         return send(ctx);
       };
     }
-    const attempt =
-      call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
-    // Each attempt starts under the call's deadline, which the body's read keeps after the call.
-    return (ctx) => {
-      deadline.seen(ctx.deadline);
-      return attempt(ctx);
-    };
+    return call.hedged && hedger !== undefined ? raceHedged(hedger, sent, deadline, maxDrainBytes) : sent;
   };
 
   /** One attempt to `call.origin`: its breaker, its bulkhead, the attempt timeout, attempt policies, the transport; polled while in progress. */
@@ -320,15 +315,26 @@ export function createFetch(options: CreateFetchOptions = {}): ResilientFetch {
       joinedUntil = new AbortController();
       joined = AbortSignal.any([callerSignal, joinedUntil.signal]);
     }
-    const body = new BodyDeadline(clock.now(), joinedUntil);
+    const body = new BodyDeadline(clock.now(), deadlineMs, joinedUntil);
     // A body's read follows the caller's signal through that signal of the
     // call's own; the body's deadline aborts the answering attempt itself.
     const attempt = attemptThrough(call, (to) => attemptTo(to, input, body, joined, traced), body);
-    const response = await (call.retryable ? calls.retrying : calls.once).run(
-      attempt,
-      rootContext(clock, { signal: joined, operation: name, idempotencyKey: call.key }),
-    );
+    let response: Response;
+    try {
+      response = await calls.run(
+        call.retryable,
+        attempt,
+        rootContext(clock, { signal: joined, operation: name, idempotencyKey: call.key }),
+        body,
+      );
+    } catch (error) {
+      // Nothing of this call will be read: let go of a body a policy still
+      // held (or one that comes later) and of the call's joined signal.
+      body.end(error);
+      throw error;
+    }
     if (response.body !== null) body.watch(clock);
+    else body.release();
     return response;
   };
 

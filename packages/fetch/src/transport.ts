@@ -10,6 +10,8 @@ import type { PreparedCall } from './prepared-call.ts';
 import { type Attributes, markStatus, requestAttributes, telemetry } from './telemetry.ts';
 
 const ONCE = Object.freeze({ once: true });
+/** The reason a call's own signal (joined to the caller's) ends with once the call has returned with nothing left to read. */
+const CALL_ENDED = new DOMException('the call has ended', 'AbortError');
 const UNREF = Object.freeze({ unref: true });
 /** The header that carries the time left, as a record key: in lower case, as a Headers holds it. */
 const REQUEST_TIMEOUT_HEADER = DEADLINE_HEADERS.requestTimeoutMs.toLowerCase();
@@ -26,42 +28,80 @@ const REQUEST_TIMEOUT_HEADER = DEADLINE_HEADERS.requestTimeoutMs.toLowerCase();
  * the controller that ends the call's signal joined to the caller's (which
  * that body follows) at the deadline. Not the request, the response, the
  * call's closures, contexts or the policies' state.
+ *
+ * A call that fails instead lets go at once ({@link end}): the body of a
+ * response nobody will return (one a policy still held when the deadline
+ * passed, or one that comes after the call ended) is aborted, and so is the
+ * call's signal joined to the caller's.
  */
 export class BodyDeadline {
   /** The controller of the attempt whose response (with a body) came last: it aborts that body's read. */
-  body: AbortController | undefined = undefined;
-  /** The call's deadline as its attempts saw it (see {@link seen}); undefined when it has none. */
+  #body: AbortController | undefined = undefined;
+  /** The call's deadline (its `deadline()` scope's); undefined when it has none. */
   #at: number | undefined = undefined;
   readonly #startedAt: number;
+  readonly #deadlineMs: number;
   /** Ends the call's signal joined to the caller's, when the caller gave one. */
   readonly #joined: AbortController | undefined;
+  /** Why the call failed, once it has: a body that comes later is aborted with it. */
+  #ended: { reason: unknown } | undefined = undefined;
 
-  constructor(startedAt: number, joined: AbortController | undefined) {
+  constructor(startedAt: number, deadlineMs: number, joined: AbortController | undefined) {
     this.#startedAt = startedAt;
+    this.#deadlineMs = deadlineMs;
     this.#joined = joined;
   }
 
-  /** An attempt ran under the call's deadline `at` (its context's, at the retries). */
+  /** The call runs under the deadline `at` (its `deadline()` scope's). */
   seen(at: number | undefined): void {
     this.#at = at;
+  }
+
+  /** An attempt's response with a body came: its controller aborts that body's read. */
+  register(controller: AbortController): void {
+    if (this.#ended !== undefined) controller.abort(this.#ended.reason);
+    else this.#body = controller;
   }
 
   /** The call returned a response with a body: abort its read when the deadline passes. */
   watch(clock: Clock): void {
     const at = this.#at;
-    if (at === undefined || this.body === undefined) return;
+    if (at === undefined || this.#body === undefined) return;
     // Unref'd: the entry waits for a body nobody may read, and must not hold the process.
     deadlineTimers(clock).schedule(at, () => this.#expire(at), UNREF);
   }
 
+  /**
+   * The call returned a response without a body: nothing is left to abort,
+   * so end the call's signal joined to the caller's, on which the discarded
+   * bodies of earlier attempts would otherwise keep their listeners for as
+   * long as the caller's signal lives.
+   */
+  release(): void {
+    this.#body = undefined;
+    this.#joined?.abort(CALL_ENDED);
+  }
+
+  /** The call failed with `reason`: abort what it still holds, and any body that comes later. */
+  end(reason: unknown): void {
+    this.#ended = { reason };
+    const body = this.#body;
+    this.#body = undefined;
+    body?.abort(reason);
+    this.#joined?.abort(reason);
+  }
+
   #expire(at: number): void {
-    // The budget that ran out, in whole milliseconds: the call's deadlineMs,
-    // or what an earlier enclosing deadline had left when the call began.
-    const error = new DeadlineExceededError('deadline', Math.max(0, Math.round(at - this.#startedAt)));
+    // The budget that ran out: deadlineMs, or what an earlier enclosing
+    // deadline had left when the call began (read a moment before the
+    // deadline policy read it: within a millisecond of deadlineMs is deadlineMs).
+    const left = at - this.#startedAt;
+    const budgetMs = Math.abs(left - this.#deadlineMs) < 1 ? this.#deadlineMs : Math.max(0, left);
+    const error = new DeadlineExceededError('deadline', budgetMs);
     // The body first, so that it ends with this error rather than with the
     // reason the call's signal would pass on to it.
-    this.body?.abort(error);
-    this.body = undefined;
+    this.#body?.abort(error);
+    this.#body = undefined;
     this.#joined?.abort(error);
   }
 }
@@ -154,7 +194,7 @@ export function raceHedged(
       (winner) => {
         end(winner);
         const controller = hedgedBodies.get(winner);
-        if (deadline !== undefined && controller !== undefined) deadline.body = controller;
+        if (deadline !== undefined && controller !== undefined) deadline.register(controller);
         return winner;
       },
       (error: unknown) => {
@@ -275,7 +315,7 @@ export function attemptSenders(settings: TransportSettings): {
           // Hedged, the race's winner is known only later (see raceHedged).
           if (deadline !== undefined) {
             if (call.hedged) hedgedBodies.set(response, controller);
-            else deadline.body = controller;
+            else deadline.register(controller);
           }
           if (outer !== undefined) abortOnAbort(outer, controller);
         }

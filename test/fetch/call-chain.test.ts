@@ -2,8 +2,6 @@
 // policies.call, retry(). Its deadline is core's deadline() policy, reachable
 // as fetch.deadline; once the call has returned a body, the body's read keeps
 // a deadline of its own at the same instant.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { sleep, VirtualClock } from '@bulwark/clock';
 import { deadlineTimers } from '@bulwark/clock/authoring';
 import {
@@ -18,6 +16,7 @@ import { DeadlinePolicy, deadline, withDeadline } from '@bulwark/deadline';
 import { createFetch } from '@bulwark/fetch';
 import { constant } from '@bulwark/retry';
 import { describe, expect, it } from 'vitest';
+import { collect } from '../support/gc.ts';
 import { fakeFetch, hang, type Script, settle, stallingResponse, trackedResponse } from './helpers.ts';
 
 /** A policy that, once the call inside has answered, keeps the answer 200 ms more (ignoring its signal). */
@@ -27,14 +26,6 @@ class HoldsAnswer extends BasePolicy {
     await sleep(200, { clock: this.clock });
     return answer;
   }
-}
-
-/** A full garbage collection, whether or not the worker was started with --expose-gc. */
-function collector(): () => void {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed !== undefined) return exposed;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
 }
 
 const URL_A = 'http://a.test/items';
@@ -154,7 +145,6 @@ describe("a fetch's call deadline", () => {
     ['a network error', 'fails'],
     ['a response without a body', 'answers'],
   ] as const)("keeps nothing of a call %s ended on a caller's long-lived signal", async (_how, second) => {
-    const gc = collector();
     const clock = new VirtualClock();
     const caller = new AbortController();
     const firstAttempts: Array<WeakRef<AbortSignal>> = [];
@@ -188,10 +178,7 @@ describe("a fetch's call deadline", () => {
       if (second === 'answers') expect(ended).toMatchObject({ status: 204 });
       else expect(ended).toBeInstanceOf(second === 'fails' ? TypeError : DeadlineExceededError);
     }
-    for (let i = 0; i < 3; i++) {
-      await new Promise((resolve) => setImmediate(resolve));
-      gc();
-    }
+    await collect();
     expect(firstAttempts.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
     expect(caller.signal.aborted).toBe(false);
   });

@@ -4,31 +4,13 @@
 // that entry holds is multiplied by rate × deadlineMs. These tests check, with a
 // forced garbage collection, that it holds neither the response, nor the
 // request, nor the headers sent, nor the caller's Request.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { VirtualClock } from '@bulwark/clock';
 import { deadlineTimers } from '@bulwark/clock/authoring';
 import { DeadlineExceededError } from '@bulwark/core';
 import { createFetch, type FetchFunction } from '@bulwark/fetch';
 import { constant } from '@bulwark/retry';
 import { describe, expect, it } from 'vitest';
-
-/** A full garbage collection, whether or not the worker was started with --expose-gc. */
-function collector(): () => void {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed !== undefined) return exposed;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-const gc = collector();
-
-/** Lets WeakRefs made in earlier jobs be cleared, then collects. */
-async function collect(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    gc();
-  }
-}
+import { collect } from '../support/gc.ts';
 
 interface Seen {
   response: WeakRef<Response>;

@@ -49,8 +49,10 @@ for (const file of markdown) {
   if (write && updated !== text) writeFileSync(join(root, file), updated);
 }
 // Instrument and span-event names: the first argument of the Telemetry
-// bridge's counter/upDownCounter/histogram/gauge/spanEvent.
-const instrument = /\.(?:counter|upDownCounter|histogram|gauge|spanEvent)\(\s*['"`](bulwark\.[\w.-]+)['"`]/g;
+// bridge's counter/upDownCounter/histogram/gauge/spanEvent, the second of its
+// spanEventOn (whose first is the span).
+const instrument =
+  /\.(?:(?:counter|upDownCounter|histogram|gauge|spanEvent)\(|spanEventOn\([^,()]+,)\s*['"`](bulwark\.[\w.-]+)['"`]/g;
 const observability = readFileSync(join(root, 'docs', 'observability.md'), 'utf8');
 let instruments = 0;
 const walk = (dir: string): string[] =>

@@ -361,7 +361,20 @@ export class Telemetry {
    */
   spanEvent(name: string, attributes?: () => Attributes): void {
     if (!registered('context')) return;
-    const span = trace.getActiveSpan();
+    this.spanEventOn(trace.getActiveSpan(), name, attributes);
+  }
+
+  /**
+   * The active span, to add an event to later from code that may run in
+   * another call's async context (a callback of the shared deadline timer
+   * does); undefined with no context manager registered (one global lookup).
+   */
+  activeSpan(): Span | undefined {
+    return registered('context') ? trace.getActiveSpan() : undefined;
+  }
+
+  /** Adds an event to `span` (from {@link activeSpan}), if there is one and it is still recording. */
+  spanEventOn(span: Span | undefined, name: string, attributes?: () => Attributes): void {
     if (span === undefined || !span.isRecording()) return;
     span.addEvent(name, attributes?.());
   }

@@ -18,6 +18,7 @@ import {
   policyKind,
   runWithDeadline,
   ScopedContext,
+  type TelemetrySpan,
 } from '@bulwark/core/authoring';
 import { telemetry } from './telemetry.ts';
 
@@ -108,7 +109,7 @@ export abstract class TimeLimitPolicy extends BasePolicy {
     const at = bound ? outer : own;
     const source: DeadlineSource = bound ? 'deadline' : this.#kind;
     const budgetMs = bound ? Math.max(0, outer - now) : ms;
-    if (at <= now) return Promise.reject(this.#expire(source, budgetMs, parent));
+    if (at <= now) return Promise.reject(this.#expire(source, budgetMs, parent, telemetry.activeSpan()));
     const call = new TimeLimitCall(this, parent, at, source, budgetMs, bound ? undefined : onOwnExpiry);
     const scope = call.scope;
     return bounded(
@@ -117,15 +118,30 @@ export abstract class TimeLimitPolicy extends BasePolicy {
     );
   }
 
-  /** @internal Reports an expiry and gives the error to reject with. */
-  _expire(source: DeadlineSource, budgetMs: number, ctx: ExecutionContext): DeadlineExceededError {
-    return this.#expire(source, budgetMs, ctx);
+  /**
+   * @internal Reports an expiry and gives the error to reject with. `span` is
+   * the span that was active when the call began: the expiry runs in a
+   * callback of the shared deadline timer, whose async context is whichever
+   * call's armed it.
+   */
+  _expire(
+    source: DeadlineSource,
+    budgetMs: number,
+    ctx: ExecutionContext,
+    span: TelemetrySpan | undefined,
+  ): DeadlineExceededError {
+    return this.#expire(source, budgetMs, ctx, span);
   }
 
-  #expire(source: DeadlineSource, budgetMs: number, ctx: ExecutionContext): DeadlineExceededError {
+  #expire(
+    source: DeadlineSource,
+    budgetMs: number,
+    ctx: ExecutionContext,
+    span: TelemetrySpan | undefined,
+  ): DeadlineExceededError {
     const error = new DeadlineExceededError(source, budgetMs);
     expiredCounter.add(1, { source, ...(ctx.operation === undefined ? {} : { operation: ctx.operation }) });
-    telemetry.spanEvent('bulwark.deadline.exceeded', () => ({
+    telemetry.spanEventOn(span, 'bulwark.deadline.exceeded', () => ({
       source,
       budget_ms: budgetMs,
       attempt: ctx.attempt,
@@ -151,6 +167,8 @@ class TimeLimitCall implements BoundedOptions {
   readonly #budgetMs: number;
   /** Called when this limit itself (not an enclosing deadline) ended the call. */
   readonly #onOwnExpiry: (() => void) | undefined;
+  /** The span active when the call began, for the expiry's span event (see `_expire()`). */
+  readonly #span: TelemetrySpan | undefined;
 
   constructor(
     policy: TimeLimitPolicy,
@@ -168,6 +186,7 @@ class TimeLimitCall implements BoundedOptions {
     this.#source = source;
     this.#budgetMs = budgetMs;
     this.#onOwnExpiry = onOwnExpiry;
+    this.#span = telemetry.activeSpan();
   }
 
   // The enclosing context's signal is raced by whoever made it (execute(), an
@@ -179,7 +198,7 @@ class TimeLimitCall implements BoundedOptions {
     const outer = this.#parent.signal;
     if (outer.aborted) return outer.reason;
     this.#onOwnExpiry?.();
-    return this.#policy._expire(this.#source, this.#budgetMs, this.#parent);
+    return this.#policy._expire(this.#source, this.#budgetMs, this.#parent, this.#span);
   }
 
   onEarly(reason: unknown): void {

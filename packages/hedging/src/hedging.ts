@@ -422,8 +422,16 @@ class HedgedCall<T> {
   }
 
   #arm(now: number): void {
-    const clock = this.#ctx.clock;
-    this.#timer = deadlineTimers(clock).schedule(now + this.#policy.delayMs(now), () => this.#onDelay());
+    const at = now + this.#policy.delayMs(now);
+    const timers = deadlineTimers(this.#ctx.clock);
+    // The shared deadline timer runs its callbacks in the async context of
+    // whichever call armed its platform timer, another call's as often as not.
+    // A promise reaction runs in the context it was registered in: the hedge
+    // is launched from one registered here, so it runs in this call's context
+    // (its trace, its AsyncLocalStorage stores, its ambient deadline).
+    new Promise<void>((due) => {
+      this.#timer = timers.schedule(at, due);
+    }).then(() => this.#onDelay());
   }
 
   #disarm(): void {

@@ -32,13 +32,6 @@ export interface CallChainParts {
 
 /** The policies every call runs through, outermost first. */
 export interface CallChain {
-  /** Inside the deadline, for a call that may be retried: `pipeline(policies.call, retry())`. */
-  readonly retrying: Policy;
-  /**
-   * Inside the deadline, for a call that may not be sent twice:
-   * `policies.call` and a count in the retry budget, each when there is one.
-   */
-  readonly once: Policy | undefined;
   /**
    * Runs `attempt` (one attempt, as the retries see it) under the chain, in
    * `root`, and tells `body` the deadline the call runs under: the
@@ -62,14 +55,15 @@ export interface CallChain {
  */
 export function callChain(parts: CallChainParts): CallChain {
   const { clock, deadline, callPolicy, retry, budget } = parts;
+  // Inside the deadline: `pipeline(policies.call, retry())` for a call that may
+  // be retried; `policies.call` and a count in the retry budget, each when
+  // there is one, for a call that may not be sent twice.
   const inside: Policy[] = [];
   if (callPolicy !== undefined) inside.push(new PlacedPolicies('call', callPolicy));
   const retrying = inside.length === 0 ? retry : pipeline(...inside, retry);
   if (budget !== undefined) inside.push(new CountRequest(budget, clock));
   const once = inside.length === 0 ? undefined : inside.length === 1 ? inside[0] : pipeline(...inside);
   return {
-    retrying,
-    once,
     run: (retryable, attempt, root, body) =>
       deadline.run((scope) => {
         body.seen(scope.deadline);
